@@ -1,0 +1,142 @@
+"""Reading a folder of documents (``.txt`` / ``.md``) with optional metadata.
+
+A document's id is its path relative to the folder, without the extension (``laws/pdpa``).
+Metadata comes from a front-matter block at the top of the file::
+
+    ---
+    title: ผลการประชุม ...
+    source_url: https://example.go.th/...
+    date: 2022-04-12
+    language: th
+    ---
+
+or from a sidecar ``<name>.json`` beside the file (the sidecar wins where both give a field).
+The text is normalised once here (see ``index.text``); that normalised text is what is stored,
+embedded and cited.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from index.text import normalize_text
+
+SUFFIXES = (".txt", ".md")
+METADATA_FIELDS = ("title", "source_url", "date", "language")
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*(?:\n|\Z)", re.DOTALL)
+_THAI = re.compile("[\u0e01-\u0e5b]")
+_LATIN = re.compile("[A-Za-z]")
+
+
+@dataclass(frozen=True)
+class Document:
+    doc_id: str
+    text: str
+    title: str
+    source_url: str | None = None
+    date: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class ReadProblem:
+    path: str
+    reason: str
+
+
+class CorpusError(ValueError):
+    """The folder cannot be read as a corpus at all."""
+
+
+def _guess_language(text: str) -> str:
+    thai, latin = len(_THAI.findall(text)), len(_LATIN.findall(text))
+    return "th" if thai >= latin else "en"
+
+
+def _default_title(text: str, fallback: str) -> str:
+    for line in text.splitlines():
+        line = line.strip().lstrip("#").strip()
+        if line:
+            return line[:200]
+    return fallback
+
+
+def _metadata(raw: object, where: str) -> dict:
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: metadata must be a mapping of {', '.join(METADATA_FIELDS)}")
+    meta = {}
+    for key in METADATA_FIELDS:
+        value = raw.get(key)
+        if value is None:
+            continue
+        # YAML reads `date: 2022-04-12` as a date; keep the ISO text.
+        meta[key] = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return meta
+
+
+def read_document(path: Path, doc_id: str) -> Document:
+    """One document; raises ValueError with a reason a person can act on."""
+    try:
+        raw = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {exc.start}): save it as UTF-8") from exc
+    meta: dict = {}
+    match = _FRONT_MATTER.match(raw.replace("\r\n", "\n"))
+    if match:
+        try:
+            meta.update(_metadata(yaml.safe_load(match.group(1)) or {}, "front matter"))
+        except yaml.YAMLError as exc:
+            raise ValueError(f"front matter is not valid YAML: {exc}") from exc
+        raw = raw.replace("\r\n", "\n")[match.end() :]
+    sidecar = path.with_suffix(".json")
+    if sidecar.is_file():
+        try:
+            meta.update(_metadata(json.loads(sidecar.read_text("utf-8")), sidecar.name))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{sidecar.name} is not valid JSON: {exc}") from exc
+    text = normalize_text(raw)
+    if not text.strip():
+        raise ValueError("empty document")
+    return Document(
+        doc_id=doc_id,
+        text=text,
+        title=normalize_text(meta.get("title") or _default_title(text, doc_id)),
+        source_url=meta.get("source_url"),
+        date=meta.get("date"),
+        language=meta.get("language") or _guess_language(text),
+    )
+
+
+def read_folder(folder: Path) -> tuple[list[Document], list[ReadProblem]]:
+    """All documents under ``folder`` (sorted by id), and the files that could not be read."""
+    if not folder.is_dir():
+        raise CorpusError(f"{folder} is not a folder")
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in SUFFIXES
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+    documents: list[Document] = []
+    problems: list[ReadProblem] = []
+    seen: dict[str, Path] = {}
+    for path in files:
+        rel = path.relative_to(folder)
+        doc_id = rel.with_suffix("").as_posix()
+        if doc_id in seen:
+            problems.append(ReadProblem(str(rel), f"same id {doc_id!r} as {seen[doc_id].name}"))
+            continue
+        seen[doc_id] = path
+        try:
+            documents.append(read_document(path, doc_id))
+        except (OSError, ValueError) as exc:
+            problems.append(ReadProblem(str(rel), str(exc)))
+    if not documents and not problems:
+        raise CorpusError(f"no .txt or .md files in {folder}")
+    return documents, problems
