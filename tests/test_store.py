@@ -1,0 +1,151 @@
+"""The index folder: written all-or-nothing, verified at load, tied to the model that built it."""
+
+from __future__ import annotations
+
+import json
+
+import faiss
+import pytest
+
+from corpus.reader import Document
+from index import store
+from index.chunking import ChunkerConfig
+from index.search import Retriever
+from index.store import IndexLoadError, build_index, load_index
+from tests.fakes import FakeEmbedder
+
+CONFIG = ChunkerConfig(chunk_tokens=64, overlap_tokens=8)
+DOCS = [
+    Document("a", "คณะรัฐมนตรีมีมติรับทราบผลการประชุม ครั้งที่ 2 ระหว่างวันที่ 27 – 28 มกราคม 2565", "เอกสาร ก", language="th"),
+    Document("b/c", "Thailand received four ASEAN ICT Awards in 2021. น้ำใจไมตรี", "Doc B", "https://example.org/b"),
+]
+
+
+def test_index_round_trips_chunks_documents_and_manifest(tmp_path, fake_embedder):
+    manifest = build_index(DOCS, fake_embedder, CONFIG, tmp_path / "idx")
+    loaded = load_index(tmp_path / "idx", fake_embedder)
+    assert loaded.documents["b/c"] == DOCS[1]
+    assert loaded.faiss_index.ntotal == len(loaded.chunks) == manifest["corpus"]["chunks"]
+    for chunk in loaded.chunks:
+        assert loaded.documents[chunk.doc_id].text[chunk.char_start : chunk.char_end] == chunk.text
+    assert manifest["model"] == {
+        "id": "fake-trigram", "fingerprint": fake_embedder.fingerprint(), "dim": 256,
+        "query_prompt": "query: ", "passage_prompt": "passage: ",
+    }
+    assert manifest["chunker"]["chunk_tokens"] == 64 and manifest["chunker"]["normalizer"]
+    assert manifest["corpus"]["documents"] == 2 and len(manifest["corpus"]["checksum"]) == 64
+    assert manifest["package_version"] and manifest["created_at"]
+
+
+def test_chunks_file_is_readable_utf8_not_escaped(tmp_path, fake_embedder):
+    build_index(DOCS, fake_embedder, CONFIG, tmp_path / "idx")
+    raw = (tmp_path / "idx" / "chunks.jsonl").read_text("utf-8")
+    assert "คณะรัฐมนตรี" in raw and "\\u0e" not in raw
+
+
+def test_corpus_checksum_changes_when_any_text_changes(fake_embedder):
+    changed = [DOCS[0], Document("b/c", DOCS[1].text + "!", "Doc B", "https://example.org/b")]
+    assert store.corpus_checksum(DOCS) != store.corpus_checksum(changed)
+    assert store.corpus_checksum(DOCS) == store.corpus_checksum(list(reversed(DOCS)))
+
+
+def test_a_failed_build_leaves_the_previous_index_intact(tmp_path, fake_embedder, monkeypatch):
+    target = tmp_path / "idx"
+    build_index(DOCS, fake_embedder, CONFIG, target)
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "_write_jsonl", crash)
+    with pytest.raises(OSError, match="disk full"):
+        build_index(DOCS[:1], fake_embedder, CONFIG, target)
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["idx"], "no temporary folder is left behind"
+    assert len(load_index(target, fake_embedder).documents) == 2
+
+
+def test_a_rebuild_replaces_the_index_whole(tmp_path, fake_embedder):
+    target = tmp_path / "idx"
+    build_index(DOCS, fake_embedder, CONFIG, target)
+    build_index(DOCS[:1], fake_embedder, CONFIG, target)
+    assert list(load_index(target, fake_embedder).documents) == ["a"]
+    assert [p.name for p in tmp_path.iterdir()] == ["idx"]
+
+
+def test_a_crash_between_the_two_renames_is_recovered_at_load(tmp_path, fake_embedder):
+    target = tmp_path / "idx"
+    build_index(DOCS, fake_embedder, CONFIG, target)
+    target.rename(tmp_path / ".idx.old-deadbeef")  # the moment the old index is moved aside
+    assert set(load_index(target, fake_embedder).documents) == {"a", "b/c"}
+
+
+@pytest.mark.parametrize("name", ["index.faiss", "chunks.jsonl", "documents.jsonl"])
+def test_a_damaged_file_is_refused_naming_it(tmp_path, fake_embedder, name):
+    build_index(DOCS, fake_embedder, CONFIG, tmp_path / "idx")
+    path = tmp_path / "idx" / name
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(IndexLoadError, match=f"{name} does not match its checksum"):
+        load_index(tmp_path / "idx", fake_embedder)
+
+
+def test_a_missing_file_or_manifest_is_refused(tmp_path, fake_embedder):
+    build_index(DOCS, fake_embedder, CONFIG, tmp_path / "idx")
+    (tmp_path / "idx" / "index.faiss").unlink()
+    with pytest.raises(IndexLoadError, match="index.faiss is missing"):
+        load_index(tmp_path / "idx", fake_embedder)
+    (tmp_path / "idx" / "manifest.json").write_text("{not json")
+    with pytest.raises(IndexLoadError, match="damaged manifest.json"):
+        load_index(tmp_path / "idx", fake_embedder)
+    with pytest.raises(IndexLoadError, match="khamtop index build"):
+        load_index(tmp_path / "nothing-here", fake_embedder)
+
+
+def test_an_index_from_another_model_or_other_weights_is_refused(tmp_path, fake_embedder):
+    build_index(DOCS, fake_embedder, CONFIG, tmp_path / "idx")
+    with pytest.raises(IndexLoadError, match="built with model 'fake-trigram'.*uses 'other'"):
+        load_index(tmp_path / "idx", FakeEmbedder(model_id="other"))
+    with pytest.raises(IndexLoadError, match="weights"):
+        load_index(tmp_path / "idx", FakeEmbedder(dim=128))  # same id, other weights
+    with pytest.raises(IndexLoadError, match="prompts"):
+        load_index(tmp_path / "idx", FakeEmbedder(query_prompt=""))
+
+
+def test_an_index_of_another_format_is_refused(tmp_path, fake_embedder):
+    build_index(DOCS, fake_embedder, CONFIG, tmp_path / "idx")
+    manifest_path = tmp_path / "idx" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["format"] = "khamtop-index/0"
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexLoadError, match="format"):
+        load_index(tmp_path / "idx", fake_embedder)
+
+
+def test_the_index_is_exact_inner_product_search_over_normalised_vectors(tmp_path, fake_embedder):
+    build_index(DOCS, fake_embedder, CONFIG, tmp_path / "idx")
+    loaded = load_index(tmp_path / "idx", fake_embedder)
+    assert isinstance(loaded.faiss_index, faiss.IndexFlatIP)
+    hits = Retriever(fake_embedder, loaded).search("ASEAN ICT Awards 2021", top_k=5)
+    assert hits[0].document.doc_id == "b/c"
+    assert hits[0].score == pytest.approx(float(
+        fake_embedder.embed_queries(["ASEAN ICT Awards 2021"])[0] @ fake_embedder.embed_passages([hits[0].chunk.text])[0]
+    ), abs=1e-5)
+    assert len(hits) == len(loaded.chunks) <= 5, "top_k larger than the index returns what there is"
+
+
+def test_search_normalises_the_question_like_the_documents(tmp_path, fake_embedder):
+    build_index(DOCS, fake_embedder, CONFIG, tmp_path / "idx")
+    retriever = Retriever(fake_embedder, load_index(tmp_path / "idx", fake_embedder))
+    plain = retriever.search("น้ำใจไมตรี", top_k=1)[0]
+    # Zero-width spaces and a split Sara Am (ํ + า) are repaired before embedding.
+    messy = retriever.search("น\u0e49\u0e4d\u0e32\u200bใจ\u200bไมตรี", top_k=1)[0]
+    assert (messy.chunk.id, messy.score) == (plain.chunk.id, plain.score)
+
+
+def test_building_an_empty_corpus_is_refused(tmp_path, fake_embedder):
+    with pytest.raises(ValueError, match="no documents"):
+        build_index([], fake_embedder, CONFIG, tmp_path / "idx")
+    with pytest.raises(ValueError, match="unique"):
+        build_index([DOCS[0], DOCS[0]], fake_embedder, CONFIG, tmp_path / "idx")
