@@ -80,13 +80,17 @@ def index_build(
         Optional[Path], typer.Argument(help="Folder of .txt/.md files [default: the bundled corpus]")
     ] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Where to write the index [default: KHAMTOP_INDEX_DIR]")] = None,
+    if_missing: Annotated[bool, typer.Option("--if-missing", help="Do nothing if an index already exists there")] = False,
 ) -> None:
     """Chunk, embed and index a folder of documents (written all-or-nothing)."""
     from corpus.reader import CorpusError, read_folder
     from index.chunking import ChunkerConfig
-    from index.store import build_index
+    from index.store import MANIFEST_FILE, build_index
 
     settings = settings_from(index_dir=out)
+    if if_missing and (settings.index_dir / MANIFEST_FILE).is_file():
+        typer.echo(f"index exists at {settings.index_dir}; not rebuilding")
+        return
     folder = folder or settings.corpus_dir
     try:
         documents, problems = read_folder(folder)

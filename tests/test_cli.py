@@ -1,0 +1,83 @@
+"""The khamtop command line, with the fake embedder (the real model: test_end_to_end.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import index.embedding
+from service.cli import app
+from tests.fakes import FakeEmbedder
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def fake_model(monkeypatch):
+    monkeypatch.setattr(index.embedding, "load_embedder", lambda settings: FakeEmbedder())
+
+
+def test_index_build_then_ask_answers_with_citations(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "award.md").write_text("---\ntitle: รางวัล\n---\nไทยได้รับ 4 รางวัล ASEAN ICT Award 2021", "utf-8")
+    (docs / "meeting.txt").write_text("การประชุมรัฐมนตรีอาเซียนด้านดิจิทัล ครั้งที่ 2 จัดผ่านระบบการประชุมทางไกล", "utf-8")
+    out = tmp_path / "idx"
+    built = runner.invoke(app, ["index", "build", str(docs), "--out", str(out)])
+    assert built.exit_code == 0, built.output
+    assert "indexed 2 documents" in built.output
+
+    asked = runner.invoke(app, ["ask", "ASEAN ICT Award กี่รางวัล", "--json", "--top-k", "1", "--index", str(out)])
+    assert asked.exit_code == 0, asked.output
+    body = json.loads(asked.stdout)
+    assert set(body) == {"question", "passages", "took_ms"}
+    (passage,) = body["passages"]
+    assert passage["citation"]["doc_id"] == "award" and passage["citation"]["title"] == "รางวัล"
+    text = "ไทยได้รับ 4 รางวัล ASEAN ICT Award 2021"
+    assert passage["text"] == text[passage["citation"]["char_start"] : passage["citation"]["char_end"]]
+
+    plain = runner.invoke(app, ["ask", "ประชุมทางไกล", "--index", str(out)])
+    assert plain.exit_code == 0 and "[meeting chars 0-" in plain.output
+
+
+def test_index_build_if_missing_keeps_an_existing_index(tmp_path, fake_index):
+    before = (fake_index / "manifest.json").read_bytes()
+    result = runner.invoke(app, ["index", "build", "--out", str(fake_index), "--if-missing"])
+    assert result.exit_code == 0 and "not rebuilding" in result.output
+    assert (fake_index / "manifest.json").read_bytes() == before
+
+
+def test_index_build_reports_unreadable_files_and_indexes_the_rest(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "ok.txt").write_text("ข้อความภาษาไทย", "utf-8")
+    (docs / "bad.txt").write_bytes("ภาษาไทย".encode("tis-620"))
+    result = runner.invoke(app, ["index", "build", str(docs), "--out", str(tmp_path / "idx")])
+    assert result.exit_code == 0
+    assert "skipped bad.txt: not UTF-8" in result.output
+    assert "indexed 1 documents" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["index", "build", "/no/such/folder"], "is not a folder"),
+        (["ask", "   "], "question: question must not be empty or blank"),
+        (["ask", "ครม.", "--top-k", "0"], "top_k"),
+        (["ask", "ครม.", "--index", "/no/such/index"], "no index at /no/such/index"),
+        (["serve", "--index", "/no/such/index"], "no index at /no/such/index"),
+    ],
+)
+def test_cli_errors_name_the_problem_without_a_traceback(args, message):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_invalid_setting_is_a_clean_error(monkeypatch, fake_index):
+    monkeypatch.setenv("KHAMTOP_CHUNK_TOKENS", "lots")
+    result = runner.invoke(app, ["ask", "ครม.", "--index", str(fake_index)])
+    assert result.exit_code == 2 and "invalid setting: chunk_tokens" in result.output
