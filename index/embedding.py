@@ -54,6 +54,9 @@ class SentenceTransformerEmbedder:
     ) -> None:
         # Imported here so that importing the package stays cheap (no torch at import time).
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a "Loading weights" bar on every start is noise
 
         try:
             self._model = SentenceTransformer(path, device="cpu")
@@ -65,7 +68,7 @@ class SentenceTransformerEmbedder:
             ) from exc
         self._model.eval()
         self.model_id = model_id
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        self.dim = int(self._model.get_embedding_dimension())
         self.query_prompt = query_prompt
         self.passage_prompt = passage_prompt
         self.batch_size = batch_size

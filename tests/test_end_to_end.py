@@ -1,0 +1,128 @@
+"""The whole path on the real model: build the bundled index, ask Thai questions, over real HTTP.
+
+Marked slow: it loads multilingual-e5-small (converted offline by the set-up). The README's test
+command and CI run it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from corpus.reader import read_folder
+from index.chunking import ChunkerConfig
+from index.search import Retriever
+from index.store import build_index, load_index
+from service.settings import BUNDLED_CORPUS, PROJECT_ROOT, Settings
+
+pytestmark = pytest.mark.slow
+
+QUESTIONS = [json.loads(line) for line in (PROJECT_ROOT / "eval" / "smoke.jsonl").read_text("utf-8").splitlines()]
+
+
+@pytest.fixture(scope="session")
+def real_index(tmp_path_factory, real_embedder) -> Path:
+    documents, _ = read_folder(BUNDLED_CORPUS)
+    out = tmp_path_factory.mktemp("real") / "index"
+    settings = Settings()
+    build_index(documents, real_embedder, ChunkerConfig(settings.chunk_tokens, settings.chunk_overlap_tokens), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def retriever(real_embedder, real_index) -> Retriever:
+    return Retriever(real_embedder, load_index(real_index, real_embedder))
+
+
+def evidence_rank(hits, question) -> int | None:
+    for hit in hits:
+        if hit.document.doc_id == question["doc_id"] and question["evidence"] in hit.chunk.text:
+            return hit.rank
+    return None
+
+
+@pytest.mark.parametrize("question", QUESTIONS, ids=[q["id"] for q in QUESTIONS])
+def test_reworded_question_finds_the_evidence_in_the_top_five(retriever, question):
+    hits = retriever.search(question["question"], top_k=5)
+    assert evidence_rank(hits, question) is not None, [(h.document.doc_id, h.chunk.text[:80]) for h in hits]
+
+
+def test_most_reworded_questions_find_the_right_passage_first(retriever):
+    firsts = [evidence_rank(retriever.search(q["question"], top_k=1), q) == 1 for q in QUESTIONS]
+    assert sum(firsts) >= 8, f"hit@1 {sum(firsts)}/10"
+
+
+def test_chunks_of_the_bundled_corpus_fit_the_model_window(real_index, real_embedder):
+    index = load_index(real_index, real_embedder)
+    counts = real_embedder.count_tokens([c.text for c in index.chunks])
+    budget = Settings().chunk_tokens
+    assert max(counts) <= budget + 8, "chunk token counts stay near the budget"
+    for chunk, n in zip(index.chunks, counts):
+        assert index.documents[chunk.doc_id].text[chunk.char_start : chunk.char_end] == chunk.text
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_service(real_index, real_model_dir, tmp_path_factory):
+    """`khamtop serve` in its own process, on loopback, with the real model and index."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "KHAMTOP_INDEX_DIR": str(real_index),
+        "KHAMTOP_MODELS_DIR": str(real_model_dir.parent),
+        "KHAMTOP_PORT": str(port),
+    }
+    log = (tmp_path_factory.mktemp("serve") / "serve.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from service.cli import main; main()", "serve"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, Path(log.name).read_text()
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise AssertionError("service not ready in 120 s: " + Path(log.name).read_text())
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_service_answers_thai_questions_over_http_with_exact_citations(live_service):
+    question = QUESTIONS[0]
+    response = httpx.post(f"{live_service}/v1/ask", json={"question": question["question"], "top_k": 3}, timeout=30)
+    assert response.status_code == 200
+    body = response.json()
+    top = body["passages"][0]
+    assert top["citation"]["doc_id"] == question["doc_id"]
+    assert question["evidence"] in top["text"]
+    doc = httpx.get(f"{live_service}/v1/documents/{top['citation']['doc_id']}", timeout=10).json()
+    assert doc["text"][top["citation"]["char_start"] : top["citation"]["char_end"]] == top["text"]
+
+
+def test_service_rejects_bad_input_over_http(live_service):
+    response = httpx.post(f"{live_service}/v1/ask", json={"question": " ", "top_k": 99}, timeout=10)
+    assert response.status_code == 422
+    assert "question" in response.json()["message"] and "top_k" in response.json()["message"]
+    assert httpx.get(f"{live_service}/v1/documents/nope", timeout=10).status_code == 404
