@@ -39,7 +39,7 @@ def bundled_documents():
 @pytest.fixture(scope="session")
 def _fake_index_once(tmp_path_factory, bundled_documents) -> Path:
     out = tmp_path_factory.mktemp("fake-index") / "index"
-    build_index(bundled_documents, FakeEmbedder(), ChunkerConfig(chunk_tokens=200, overlap_tokens=40), out)
+    build_index(bundled_documents, FakeEmbedder(), ChunkerConfig(), out)
     return out
 
 
