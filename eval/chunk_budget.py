@@ -55,8 +55,12 @@ def main() -> None:
             ranks = []
             for q in smoke:
                 hits = retriever.search(q["question"], top_k=5)
-                ranks.append(next((h.rank for h in hits if h.document.doc_id == q["doc_id"]
-                                   and q["evidence"] in h.chunk.text), None))
+                ranks.append(
+                    next(
+                        (h.rank for h in hits if h.document.doc_id == q["doc_id"] and q["evidence"] in h.chunk.text),
+                        None,
+                    )
+                )
             started = time.perf_counter()
             manifest = build_index(iapp_docs, embedder, config, Path(tmp) / "iapp", progress=True)
             build_s = time.perf_counter() - started

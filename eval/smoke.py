@@ -53,7 +53,9 @@ def http_figures(index_dir: Path, questions: list[str]) -> tuple[float, float, f
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-c", "from service.cli import main; main()", "serve"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -104,7 +106,10 @@ def main() -> None:
         ranks.append(rank)
         print(f"{q['id']}  rank {rank or '-':>2}  {q['question']}")
     n = len(smoke)
-    print(f"\nhit@1 {sum(r == 1 for r in ranks) / n:.2f}   hit@5 {sum(r is not None for r in ranks) / n:.2f}   ({n} questions)")
+    print(
+        f"\nhit@1 {sum(r == 1 for r in ranks) / n:.2f}   "
+        f"hit@5 {sum(r is not None for r in ranks) / n:.2f}   ({n} questions)"
+    )
 
     questions = latency_questions(smoke)
     retriever.search(questions[0])  # warm-up
@@ -116,8 +121,10 @@ def main() -> None:
     print(f"in process: median {statistics.median(times):.1f} ms over {len(times)} questions")
     if not args.no_http:
         median_ms, ready_s, peak_mib = http_figures(settings.index_dir, questions)
-        print(f"over HTTP:  median {median_ms:.1f} ms over {len(questions)} questions; "
-              f"ready in {ready_s:.1f} s; peak RSS {peak_mib:.0f} MiB")
+        print(
+            f"over HTTP:  median {median_ms:.1f} ms over {len(questions)} questions; "
+            f"ready in {ready_s:.1f} s; peak RSS {peak_mib:.0f} MiB"
+        )
 
 
 if __name__ == "__main__":

@@ -84,9 +84,7 @@ def split_sentences(text: str, engine: str = "crfcut") -> list[tuple[int, int]]:
         if not line.strip():
             continue
         # PyThaiNLP needs a string (it ignores crfcut when given a list of words).
-        pieces = _pieces_to_spans(text, line_start, sent_tokenize(line, engine=engine)) or [
-            (line_start, line_end)
-        ]
+        pieces = _pieces_to_spans(text, line_start, sent_tokenize(line, engine=engine)) or [(line_start, line_end)]
         merged: list[tuple[int, int]] = []
         for start, end in pieces:
             glued = merged and not (text[start].isspace() or text[start - 1].isspace())
@@ -112,9 +110,7 @@ def _cluster_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return _pieces_to_spans(text, start, clusters) or [(i, i + 1) for i in range(start, end)]
 
 
-def _group(
-    text: str, spans: list[tuple[int, int]], count: TokenCounter, budget: int, finer
-) -> list[_Unit]:
+def _group(text: str, spans: list[tuple[int, int]], count: TokenCounter, budget: int, finer) -> list[_Unit]:
     """Group consecutive small spans into units of at most ``budget`` tokens.
 
     A single span over budget is handed to ``finer`` (words -> clusters) first.

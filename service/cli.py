@@ -11,7 +11,7 @@ import logging
 import textwrap
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -29,7 +29,7 @@ app.add_typer(index_app, name="index")
 app.add_typer(model_app, name="model")
 
 IndexOpt = Annotated[
-    Optional[Path], typer.Option("--index", help="Index folder [default: KHAMTOP_INDEX_DIR or data/index]")
+    Path | None, typer.Option("--index", help="Index folder [default: KHAMTOP_INDEX_DIR or data/index]")
 ]
 
 
@@ -77,10 +77,14 @@ def model_prepare() -> None:
 @index_app.command("build")
 def index_build(
     folder: Annotated[
-        Optional[Path], typer.Argument(help="Folder of .txt/.md files [default: the bundled corpus]")
+        Path | None, typer.Argument(help="Folder of .txt/.md files [default: the bundled corpus]")
     ] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Where to write the index [default: KHAMTOP_INDEX_DIR]")] = None,
-    if_missing: Annotated[bool, typer.Option("--if-missing", help="Do nothing if an index already exists there")] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where to write the index [default: KHAMTOP_INDEX_DIR]")
+    ] = None,
+    if_missing: Annotated[
+        bool, typer.Option("--if-missing", help="Do nothing if an index already exists there")
+    ] = False,
 ) -> None:
     """Chunk, embed and index a folder of documents (written all-or-nothing)."""
     from corpus.reader import CorpusError, read_folder
@@ -163,8 +167,8 @@ def ask(
 
 @app.command()
 def serve(
-    host: Annotated[Optional[str], typer.Option(help="Interface to bind [default: 127.0.0.1]")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port [default: 8000]")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to bind [default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: 8000]")] = None,
     index: IndexOpt = None,
 ) -> None:
     """Run the HTTP service (uvicorn); OpenAPI docs at /docs."""

@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
 
     @model_validator(mode="after")
-    def _derive_and_check(self) -> "Settings":
+    def _derive_and_check(self) -> Settings:
         if self.chunk_overlap_tokens * 2 >= self.chunk_tokens:
             raise ValueError(
                 f"chunk_overlap_tokens ({self.chunk_overlap_tokens}) must be under half of "

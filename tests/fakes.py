@@ -14,8 +14,13 @@ import numpy as np
 
 
 class FakeEmbedder:
-    def __init__(self, dim: int = 256, model_id: str = "fake-trigram", query_prompt: str = "query: ",
-                 passage_prompt: str = "passage: ") -> None:
+    def __init__(
+        self,
+        dim: int = 256,
+        model_id: str = "fake-trigram",
+        query_prompt: str = "query: ",
+        passage_prompt: str = "passage: ",
+    ) -> None:
         self.dim = dim
         self.model_id = model_id
         self.query_prompt = query_prompt

@@ -16,9 +16,34 @@ from tests.fakes import FakeEmbedder
 count = FakeEmbedder().count_tokens
 
 THAI_WORDS = [
-    "กระทรวง", "ดิจิทัล", "เพื่อ", "เศรษฐกิจ", "และ", "สังคม", "คณะรัฐมนตรี", "อาเซียน", "การประชุม",
-    "น้ำ", "ใจ", "กำลัง", "ที่", "ได้", "ไม่", "เป็น", "ความร่วมมือ", "ประเทศไทย", "ทุจริต", "ครั้งที่",
-    "๒๕๖๔", "2564", "ดศ.", "ครม.", "(ดศ.)", "พ.ศ.", "ฯ", "ๆ",
+    "กระทรวง",
+    "ดิจิทัล",
+    "เพื่อ",
+    "เศรษฐกิจ",
+    "และ",
+    "สังคม",
+    "คณะรัฐมนตรี",
+    "อาเซียน",
+    "การประชุม",
+    "น้ำ",
+    "ใจ",
+    "กำลัง",
+    "ที่",
+    "ได้",
+    "ไม่",
+    "เป็น",
+    "ความร่วมมือ",
+    "ประเทศไทย",
+    "ทุจริต",
+    "ครั้งที่",
+    "๒๕๖๔",
+    "2564",
+    "ดศ.",
+    "ครม.",
+    "(ดศ.)",
+    "พ.ศ.",
+    "ฯ",
+    "ๆ",
 ]
 ENGLISH_WORDS = ["ASEAN", "Digital", "Ministers", "Meeting", "ICT", "Award", "2021.", "the", "of", "e-Government"]
 THAI_CHARS = [chr(c) for c in range(0x0E01, 0x0E5C) if chr(c).isprintable()]
@@ -34,8 +59,11 @@ documents = st.lists(st.tuples(token, st.sampled_from(SPACES + [""] * 6)), max_s
     lambda parts: normalize_text("".join(w + s for w, s in parts))
 )
 configs = st.sampled_from(
-    [ChunkerConfig(chunk_tokens=32, overlap_tokens=8), ChunkerConfig(chunk_tokens=64, overlap_tokens=0),
-     ChunkerConfig(chunk_tokens=200, overlap_tokens=40)]
+    [
+        ChunkerConfig(chunk_tokens=32, overlap_tokens=8),
+        ChunkerConfig(chunk_tokens=64, overlap_tokens=0),
+        ChunkerConfig(chunk_tokens=200, overlap_tokens=40),
+    ]
 )
 
 
@@ -53,7 +81,7 @@ def check_chunks(text: str, config: ChunkerConfig) -> None:
         piece = text[chunk.char_start : chunk.char_end]
         assert piece and piece == piece.strip(), "a chunk is non-empty and trimmed"
         assert chunk.char_start in boundaries and chunk.char_end in boundaries, (
-            f"cut inside a character cluster: {text[max(0, chunk.char_start - 3):chunk.char_end + 3]!r}"
+            f"cut inside a character cluster: {text[max(0, chunk.char_start - 3) : chunk.char_end + 3]!r}"
         )
         single_cluster = chunk.char_end - chunk.char_start == len(tcc.segment(piece)[0])
         assert chunk.n_tokens <= config.chunk_tokens or single_cluster
@@ -73,7 +101,10 @@ def test_chunks_are_exact_slices_cut_only_between_clusters(text, config):
 
 def test_bundled_corpus_chunks_are_exact_slices(bundled_documents):
     for doc in bundled_documents:
-        for config in (ChunkerConfig(chunk_tokens=200, overlap_tokens=40), ChunkerConfig(chunk_tokens=48, overlap_tokens=8)):
+        for config in (
+            ChunkerConfig(chunk_tokens=200, overlap_tokens=40),
+            ChunkerConfig(chunk_tokens=48, overlap_tokens=8),
+        ):
             check_chunks(doc.text, config)
 
 
@@ -103,15 +134,19 @@ def test_an_overlong_thai_sentence_is_cut_at_word_boundaries():
     assert len(chunks) > 1
     words = {"กระทรวง", "ดิจิทัล", "เพื่อ", "เศรษฐกิจ", "และ", "สังคม", "ร่วมมือ", "กับ", "ประเทศ", "สมาชิก", "อาเซียน"}
     for chunk in chunks[:-1]:
-        assert any(sentence[: chunk.char_end].endswith(w) for w in words), sentence[chunk.char_end - 10 : chunk.char_end + 5]
+        assert any(sentence[: chunk.char_end].endswith(w) for w in words), sentence[
+            chunk.char_end - 10 : chunk.char_end + 5
+        ]
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
         # A dot after an abbreviation is not a sentence end.
-        ("ตามที่กระทรวงดิจิทัลเพื่อเศรษฐกิจและสังคม (ดศ.) เสนอผลการประชุม",
-         ["ตามที่กระทรวงดิจิทัลเพื่อเศรษฐกิจและสังคม (ดศ.) เสนอผลการประชุม"]),
+        (
+            "ตามที่กระทรวงดิจิทัลเพื่อเศรษฐกิจและสังคม (ดศ.) เสนอผลการประชุม",
+            ["ตามที่กระทรวงดิจิทัลเพื่อเศรษฐกิจและสังคม (ดศ.) เสนอผลการประชุม"],
+        ),
         # A list marker belongs to its item.
         ("1. ชื่อ ที่อยู่ และหมายเลขโทรศัพท์\n2. ชื่อหรือตำแหน่ง", ["1. ชื่อ ที่อยู่ และหมายเลขโทรศัพท์", "2. ชื่อหรือตำแหน่ง"]),
         # A line break always ends a sentence.

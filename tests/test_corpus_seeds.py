@@ -51,9 +51,7 @@ def derives_from(line: str, source_line: str) -> bool:
         return True
     start = source_line.find(line)
     while start != -1:
-        if _MARKUP_BEFORE.fullmatch(source_line[:start]) and _MARKUP_AFTER.fullmatch(
-            source_line[start + len(line) :]
-        ):
+        if _MARKUP_BEFORE.fullmatch(source_line[:start]) and _MARKUP_AFTER.fullmatch(source_line[start + len(line) :]):
             return True
         start = source_line.find(line, start + 1)
     return False
@@ -75,9 +73,7 @@ def test_committed_documents_equal_a_fresh_import_of_the_seeds(tmp_path: Path) -
     for path in written:
         committed = DOCS_DIR / path.name
         assert committed.is_file(), f"{committed} is not committed; run python -m corpus.seeds"
-        assert committed.read_bytes() == path.read_bytes(), (
-            f"{committed} is stale; run python -m corpus.seeds"
-        )
+        assert committed.read_bytes() == path.read_bytes(), f"{committed} is stale; run python -m corpus.seeds"
 
 
 @needs_seeds
@@ -93,9 +89,7 @@ def test_import_is_deterministic_and_well_formed(tmp_path: Path) -> None:
         assert b"\r" not in raw
         if path.suffix == ".json":
             data = json.loads(raw.decode("utf-8"))
-            assert raw.decode("utf-8") == (
-                json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
-            )
+            assert raw.decode("utf-8") == (json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
             assert "\\u0e" not in raw.decode("utf-8")  # Thai written as Thai
 
 
@@ -166,14 +160,10 @@ def test_cleaning_shrinks_each_seed_only_by_boilerplate() -> None:
     for name in SEED_NAMES:
         raw, cleaned = seed_text(name), clean_web_text(seed_text(name))
         title = cleaned.split("\n")[0]
-        repeats = sum(
-            without_markup(ln) == title or ln.endswith("-" + title) for ln in raw.split("\n")
-        ) - 1
+        repeats = sum(without_markup(ln) == title or ln.endswith("-" + title) for ln in raw.split("\n")) - 1
         lost = len(thai.findall(raw)) - len(thai.findall(cleaned))
         breadcrumb = len(thai.findall("รัฐบาลไทย-ข่าวทำเนียบรัฐบาล-")) if name.startswith("004") else 0
-        header = sum(
-            len(thai.findall(ln)) for ln in raw.split("\n") if re.match(r"- Category: ", ln)
-        )
+        header = sum(len(thai.findall(ln)) for ln in raw.split("\n") if re.match(r"- Category: ", ln))
         assert lost == repeats * len(thai.findall(title)) + breadcrumb + header, name
 
 
@@ -259,7 +249,10 @@ def test_a_list_item_that_looks_like_a_header_line_alone_is_kept() -> None:
 
 def test_title_repeated_among_nbsp_only_lines_collapses_to_one_title() -> None:
     t = "ดีอีใช้เวที “ASEAN Digital Ministers’ Retreat” หารือ 5 ความท้าทาย"
-    raw = f"{t}\n\n{t}\n\n\u00a0\n\n\u00a0\n\n{t}\n\n\u00a0\n \t\nกระทรวงดิจิทัลฯ เป็นเจ้าภาพ\n\n\n\u00a0\n\n“เวทีนี้” ดร.พิเชฐฯ กล่าว\u00a0"
+    raw = (
+        f"{t}\n\n{t}\n\n\u00a0\n\n\u00a0\n\n{t}\n\n\u00a0\n \t\nกระทรวงดิจิทัลฯ เป็นเจ้าภาพ\n\n\n\u00a0\n\n"
+        "“เวทีนี้” ดร.พิเชฐฯ กล่าว\u00a0"
+    )
     assert clean_web_text(raw) == f"{t}\n\nกระทรวงดิจิทัลฯ เป็นเจ้าภาพ\n\n“เวทีนี้” ดร.พิเชฐฯ กล่าว"
 
 
@@ -290,7 +283,7 @@ def test_markdown_table_debris_is_removed_and_row_ends_become_paragraph_breaks()
             "เป้าประสงค์ | 1. เพื่อสร้างจิตสำนึก |",
             "---|---|",
             "2. สร้างกลไกป้องกัน | |",
-            "วิสัยทัศน์ | | \"ใสสะอาด\" |",
+            'วิสัยทัศน์ | | "ใสสะอาด" |',
         ]
     )
     assert clean_web_text(raw) == "\n".join(
@@ -305,7 +298,7 @@ def test_markdown_table_debris_is_removed_and_row_ends_become_paragraph_breaks()
             "",
             "เป้าประสงค์ | 1. เพื่อสร้างจิตสำนึก",
             "2. สร้างกลไกป้องกัน",
-            "วิสัยทัศน์ | \"ใสสะอาด\"",
+            'วิสัยทัศน์ | "ใสสะอาด"',
         ]
     )
 
@@ -323,7 +316,7 @@ def test_only_a_trailing_page_code_is_removed() -> None:
 def test_kept_text_is_untouched_typos_digits_quotes_and_unnormalised_thai() -> None:
     # ความซื่อสัต์สุจริต / ทุจิต are typos in the seed; "กํา" is written with
     # NIKHAHIT + SARA AA (not SARA AM); NBSP inside a line is text.
-    line = "พันธกิจ | \"การป้องกันและปราบปรามการทุจิต ความซื่อสัต์สุจริต\" ๒๕๖๔ “ก\u0e4d\u0e32” a\u00a0b"
+    line = 'พันธกิจ | "การป้องกันและปราบปรามการทุจิต ความซื่อสัต์สุจริต" ๒๕๖๔ “ก\u0e4d\u0e32” a\u00a0b'
     assert clean_web_text(f"หัวข้อ\n{line} |") == f"หัวข้อ\n{line}"
 
 
@@ -335,9 +328,29 @@ def test_crlf_and_empty_input() -> None:
 
 _FRAGMENTS = st.sampled_from(
     [
-        "ข่าว", "ดิจิทัล", "อาเซียน-จีน", "๒๕๖๔", "2565", " ", "  ", "\u00a0", "|", " |",
-        "||", "---", "-", "*", "_", "![]()", "![]() ", "- Details", "- Hits: 3",
-        "A4442", "“", "”", "ข่าวทำเนียบ-",
+        "ข่าว",
+        "ดิจิทัล",
+        "อาเซียน-จีน",
+        "๒๕๖๔",
+        "2565",
+        " ",
+        "  ",
+        "\u00a0",
+        "|",
+        " |",
+        "||",
+        "---",
+        "-",
+        "*",
+        "_",
+        "![]()",
+        "![]() ",
+        "- Details",
+        "- Hits: 3",
+        "A4442",
+        "“",
+        "”",
+        "ข่าวทำเนียบ-",
     ]
 )
 _LINES = st.lists(st.lists(_FRAGMENTS, max_size=5).map("".join), max_size=14)

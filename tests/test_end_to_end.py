@@ -72,7 +72,7 @@ def test_chunks_of_the_bundled_corpus_fit_the_model_window(real_index, real_embe
     counts = real_embedder.count_tokens([c.text for c in index.chunks])
     budget = Settings().chunk_tokens
     assert max(counts) <= budget + 8, "chunk token counts stay near the budget"
-    for chunk, n in zip(index.chunks, counts):
+    for chunk in index.chunks:
         assert index.documents[chunk.doc_id].text[chunk.char_start : chunk.char_end] == chunk.text
 
 
@@ -95,7 +95,10 @@ def live_service(real_index, real_model_dir, tmp_path_factory):
     log = (tmp_path_factory.mktemp("serve") / "serve.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-c", "from service.cli import main; main()", "serve"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=PROJECT_ROOT,
     )
     base = f"http://127.0.0.1:{port}"
     try:

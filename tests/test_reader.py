@@ -27,16 +27,25 @@ def test_doc_ids_are_relative_paths_without_extension(tmp_path):
 
 
 def test_front_matter_gives_metadata_and_is_not_part_of_the_text(tmp_path):
-    write(tmp_path / "news.md", "---\ntitle: ข่าวดีอี\nsource_url: https://example.go.th/1\ndate: 2021-01-22\n"
-          "language: th\n---\nเนื้อหาข่าว\n")
+    write(
+        tmp_path / "news.md",
+        "---\ntitle: ข่าวดีอี\nsource_url: https://example.go.th/1\ndate: 2021-01-22\nlanguage: th\n---\nเนื้อหาข่าว\n",
+    )
     (doc,), _ = read_folder(tmp_path)
-    assert (doc.title, doc.source_url, doc.date, doc.language) == ("ข่าวดีอี", "https://example.go.th/1", "2021-01-22", "th")
+    assert (doc.title, doc.source_url, doc.date, doc.language) == (
+        "ข่าวดีอี",
+        "https://example.go.th/1",
+        "2021-01-22",
+        "th",
+    )
     assert doc.text == "เนื้อหาข่าว\n"
 
 
 def test_sidecar_json_overrides_front_matter(tmp_path):
     write(tmp_path / "news.md", "---\ntitle: จาก front matter\ndate: 2020-01-01\n---\nเนื้อหา")
-    write(tmp_path / "news.json", json.dumps({"title": "จาก sidecar", "source_url": "https://x.th"}, ensure_ascii=False))
+    write(
+        tmp_path / "news.json", json.dumps({"title": "จาก sidecar", "source_url": "https://x.th"}, ensure_ascii=False)
+    )
     (doc,), _ = read_folder(tmp_path)
     assert (doc.title, doc.date, doc.source_url) == ("จาก sidecar", "2020-01-01", "https://x.th")
 
@@ -85,5 +94,7 @@ def test_bundled_corpus_reads_with_its_metadata():
     docs, problems = read_folder(BUNDLED_CORPUS)
     assert not problems and len(docs) == 5
     by_id = {d.doc_id: d for d in docs}
-    assert by_id["adgmin-1-dialogue-partners-2021"].source_url == "https://www.thaigov.go.th/news/contents/details/38530"
+    assert (
+        by_id["adgmin-1-dialogue-partners-2021"].source_url == "https://www.thaigov.go.th/news/contents/details/38530"
+    )
     assert all(d.language == "th" and d.title for d in docs)

@@ -29,8 +29,11 @@ def test_index_round_trips_chunks_documents_and_manifest(tmp_path, fake_embedder
     for chunk in loaded.chunks:
         assert loaded.documents[chunk.doc_id].text[chunk.char_start : chunk.char_end] == chunk.text
     assert manifest["model"] == {
-        "id": "fake-trigram", "fingerprint": fake_embedder.fingerprint(), "dim": 256,
-        "query_prompt": "query: ", "passage_prompt": "passage: ",
+        "id": "fake-trigram",
+        "fingerprint": fake_embedder.fingerprint(),
+        "dim": 256,
+        "query_prompt": "query: ",
+        "passage_prompt": "passage: ",
     }
     assert manifest["chunker"]["chunk_tokens"] == 64 and manifest["chunker"]["normalizer"]
     assert manifest["corpus"]["documents"] == 2 and len(manifest["corpus"]["checksum"]) == 64
@@ -129,9 +132,13 @@ def test_the_index_is_exact_inner_product_search_over_normalised_vectors(tmp_pat
     assert isinstance(loaded.faiss_index, faiss.IndexFlatIP)
     hits = Retriever(fake_embedder, loaded).search("ASEAN ICT Awards 2021", top_k=5)
     assert hits[0].document.doc_id == "b/c"
-    assert hits[0].score == pytest.approx(float(
-        fake_embedder.embed_queries(["ASEAN ICT Awards 2021"])[0] @ fake_embedder.embed_passages([hits[0].chunk.text])[0]
-    ), abs=1e-5)
+    assert hits[0].score == pytest.approx(
+        float(
+            fake_embedder.embed_queries(["ASEAN ICT Awards 2021"])[0]
+            @ fake_embedder.embed_passages([hits[0].chunk.text])[0]
+        ),
+        abs=1e-5,
+    )
     assert len(hits) == len(loaded.chunks) <= 5, "top_k larger than the index returns what there is"
 
 
