@@ -165,6 +165,53 @@ def ask(
         _print_answer(response)
 
 
+@app.command("eval")
+def eval_command(
+    gold: Annotated[Path | None, typer.Option(help="Gold question set [default: eval/gold.jsonl]")] = None,
+    dataset: Annotated[
+        Path | None, typer.Option(help="External dataset folder (contexts.jsonl + retrieval.jsonl) instead")
+    ] = None,
+    index: Annotated[
+        Path | None,
+        typer.Option("--index", help="Index to evaluate (built there if it does not match the question set)"),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Evaluate a seeded random sample of N questions")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for --limit")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Folder for results.json and report.html")] = None,
+    html: Annotated[bool, typer.Option("--html/--no-html", help="Write the HTML report")] = True,
+) -> None:
+    """Measure answer quality: hit@k, MRR, nDCG, evidence recall, latency; table, JSON and HTML report."""
+    from eval.datasets import DatasetError
+    from eval.pipeline import evaluate
+    from eval.report import print_summary
+    from index.store import IndexLoadError
+
+    if gold and dataset:
+        fail("give --gold or --dataset, not both")
+    settings = settings_from()
+    embedder = _embedder(settings)
+    try:
+        output = evaluate(
+            settings,
+            embedder,
+            gold=gold,
+            dataset=dataset,
+            index=index,
+            limit=limit,
+            seed=seed,
+            out=out,
+            html=html,
+            progress=True,
+        )
+    except (DatasetError, IndexLoadError, OSError) as exc:
+        fail(str(exc))
+    typer.echo(output.index_note)
+    print_summary(output.result)
+    typer.echo(f"results: {output.json_path}")
+    if output.html_path:
+        typer.echo(f"report:  {output.html_path}")
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind [default: 127.0.0.1]")] = None,

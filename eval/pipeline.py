@@ -1,0 +1,93 @@
+"""``khamtop eval`` end to end: pick the question set, find or build the index, run, write reports."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from corpus.reader import Document, read_folder
+from eval.datasets import GOLD, DatasetError, EvalSet, load_dataset, load_gold
+from eval.report import write_html, write_json
+from eval.runner import EvalResult, run
+from index.chunking import ChunkerConfig
+from index.embedding import Embedder
+from index.search import Retriever
+from index.store import MANIFEST_FILE, IndexLoadError, build_index, corpus_checksum, load_index
+
+
+@dataclass
+class EvalOutput:
+    result: EvalResult
+    json_path: Path
+    html_path: Path | None
+    index_note: str
+
+
+def _matching_index(path: Path, documents: list[Document], embedder: Embedder, config: ChunkerConfig):
+    """The index at ``path`` if it was built from exactly these documents with this model and chunker."""
+    if not (path / MANIFEST_FILE).is_file():
+        return None
+    manifest = json.loads((path / MANIFEST_FILE).read_text("utf-8"))
+    chunker = {k: v for k, v in manifest.get("chunker", {}).items() if k != "normalizer"}
+    if manifest.get("corpus", {}).get("checksum") != corpus_checksum(documents) or chunker != config.as_dict():
+        return None
+    try:
+        return load_index(path, embedder)
+    except IndexLoadError:
+        return None
+
+
+def evaluate(
+    settings,
+    embedder: Embedder,
+    *,
+    gold: Path | None = None,
+    dataset: Path | None = None,
+    index: Path | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    out: Path | None = None,
+    html: bool = True,
+    progress: bool = False,
+) -> EvalOutput:
+    config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
+    if dataset is not None:
+        eval_set: EvalSet = load_dataset(dataset)
+        documents = eval_set.documents or []
+        # Indexing a dataset takes minutes on two cores: keep it for the next run.
+        cache = index or settings.home / "data" / "eval-cache" / dataset.name
+    else:
+        documents, problems = read_folder(settings.corpus_dir)
+        if problems:
+            raise DatasetError(f"the corpus has unreadable files: {', '.join(p.path for p in problems)}")
+        eval_set = load_gold(gold or GOLD, documents)
+        cache = index or settings.index_dir
+    eval_set = eval_set.sample(limit, seed)
+
+    with tempfile.TemporaryDirectory(prefix="khamtop-eval-") as tmp:
+        loaded = _matching_index(cache, documents, embedder, config)
+        if loaded is not None:
+            note = f"using the index at {cache}"
+        else:
+            target = cache if (dataset is not None or index is not None) else Path(tmp) / "index"
+            build_index(documents, embedder, config, target, progress=progress)
+            loaded = load_index(target, embedder)
+            note = f"built an index of {len(documents)} documents at {target}" + (
+                " (temporary)" if target.is_relative_to(tmp) else ""
+            )
+        result = run(eval_set, Retriever(embedder, loaded), progress=progress)
+        documents_by_id = loaded.documents
+
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = out or settings.home / "data" / "eval" / f"{Path(eval_set.name.split(' ')[0]).name}-{stamp}"
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "results.json"
+    write_json(result, json_path)
+    html_path = None
+    if html:
+        html_path = out / "report.html"
+        write_html(result, documents_by_id, html_path)
+    return EvalOutput(result, json_path, html_path, note)

@@ -1,0 +1,184 @@
+"""Run a question set against a retriever and compute the figures the owners read."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+
+from eval import metrics
+from eval.datasets import EvalQuestion, EvalSet
+from index.search import Retriever
+from index.store import StoredChunk
+
+K_VALUES = (1, 3, 5, 10)
+DEPTH = 10
+
+
+@dataclass
+class ReturnedPassage:
+    rank: int
+    score: float
+    chunk_id: int
+    doc_id: str
+    char_start: int
+    char_end: int
+    relevant: bool
+
+
+@dataclass
+class QuestionResult:
+    id: str
+    question: str
+    answerable: bool
+    tags: list[str]
+    evidence: list[dict]
+    first_relevant_rank: int | None
+    reciprocal_rank: float
+    ndcg: float
+    evidence_recall_5: float
+    evidence_recall_10: float
+    coverable: bool  # some indexed chunk covers the evidence (else chunking made it unfindable)
+    top_score: float
+    latency_ms: float
+    passages: list[ReturnedPassage] = field(default_factory=list)
+
+    def hit(self, k: int) -> bool:
+        return self.first_relevant_rank is not None and self.first_relevant_rank <= k
+
+
+@dataclass
+class EvalResult:
+    name: str
+    index: dict
+    summary: dict
+    questions: list[QuestionResult]
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "index": self.index,
+            "summary": self.summary,
+            "questions": [asdict(q) for q in self.questions],
+        }
+
+
+def _chunks_by_doc(chunks: list[StoredChunk]) -> dict[str, list[StoredChunk]]:
+    by_doc: dict[str, list[StoredChunk]] = defaultdict(list)
+    for chunk in chunks:
+        by_doc[chunk.doc_id].append(chunk)
+    return by_doc
+
+
+def _covering(piece, by_doc) -> set[int]:
+    """Chunks that cover the evidence piece: ``[char_start, char_end)`` contains one of its spans."""
+    chunks = by_doc.get(piece.doc_id, [])
+    if not piece.spans:
+        return {c.id for c in chunks}
+    return {c.id for c in chunks for s, e in piece.spans if c.char_start <= s and e <= c.char_end}
+
+
+def _distribution(values: list[float]) -> dict:
+    if not values:
+        return {"n": 0}
+    return {
+        "n": len(values),
+        "min": min(values),
+        "p25": metrics.percentile(values, 25),
+        "median": metrics.percentile(values, 50),
+        "p75": metrics.percentile(values, 75),
+        "max": max(values),
+    }
+
+
+def evaluate_question(q: EvalQuestion, retriever: Retriever, by_doc) -> QuestionResult:
+    started = time.perf_counter()
+    hits = retriever.search(q.question, top_k=DEPTH)
+    latency_ms = (time.perf_counter() - started) * 1000
+    ranked = metrics.order(metrics.Returned(h.chunk.id, h.score) for h in hits)
+    chunk_of = {h.chunk.id: h.chunk for h in hits}
+    covers = [_covering(p, by_doc) for p in q.evidence]
+    relevant = set().union(*covers) if covers else set()
+    return QuestionResult(
+        id=q.id,
+        question=q.question,
+        answerable=q.answerable,
+        tags=list(q.tags),
+        evidence=[{"doc_id": p.doc_id, "text": p.text, "spans": [list(s) for s in p.spans]} for p in q.evidence],
+        first_relevant_rank=metrics.first_relevant_rank(ranked, relevant),
+        reciprocal_rank=metrics.reciprocal_rank_at(ranked, relevant, DEPTH),
+        ndcg=metrics.ndcg_at(ranked, relevant, DEPTH),
+        evidence_recall_5=metrics.evidence_recall_at(ranked, covers, 5),
+        evidence_recall_10=metrics.evidence_recall_at(ranked, covers, 10),
+        coverable=bool(relevant),
+        top_score=ranked[0].score if ranked else float("nan"),
+        latency_ms=latency_ms,
+        passages=[
+            ReturnedPassage(
+                rank,
+                r.score,
+                r.chunk_id,
+                chunk_of[r.chunk_id].doc_id,
+                chunk_of[r.chunk_id].char_start,
+                chunk_of[r.chunk_id].char_end,
+                r.chunk_id in relevant,
+            )
+            for rank, r in enumerate(ranked, start=1)
+        ],
+    )
+
+
+def summarise(results: list[QuestionResult]) -> dict:
+    answerable = [r for r in results if r.answerable]
+    summary: dict = {
+        "questions": len(results),
+        "answerable": len(answerable),
+        "unanswerable": len(results) - len(answerable),
+        "uncoverable": sum(not r.coverable for r in answerable),
+    }
+    for k in K_VALUES:
+        summary[f"hit@{k}"] = metrics.mean(float(r.hit(k)) for r in answerable)
+    summary["hit_curve"] = [metrics.mean(float(r.hit(k)) for r in answerable) for k in range(1, DEPTH + 1)]
+    summary["mrr@10"] = metrics.mean(r.reciprocal_rank for r in answerable)
+    summary["ndcg@10"] = metrics.mean(r.ndcg for r in answerable)
+    summary["evidence_recall@5"] = metrics.mean(r.evidence_recall_5 for r in answerable)
+    summary["evidence_recall@10"] = metrics.mean(r.evidence_recall_10 for r in answerable)
+    latencies = [r.latency_ms for r in results]
+    summary["latency_ms"] = {"p50": metrics.percentile(latencies, 50), "p95": metrics.percentile(latencies, 95)}
+    summary["top_score"] = {
+        "answerable": _distribution([r.top_score for r in answerable]),
+        "unanswerable": _distribution([r.top_score for r in results if not r.answerable]),
+    }
+    by_tag: dict[str, list[QuestionResult]] = defaultdict(list)
+    for r in answerable:
+        for tag in r.tags:
+            by_tag[tag].append(r)
+    summary["by_tag"] = {
+        tag: {
+            "n": len(rs),
+            "hit@1": metrics.mean(float(r.hit(1)) for r in rs),
+            "hit@5": metrics.mean(float(r.hit(5)) for r in rs),
+        }
+        for tag, rs in sorted(by_tag.items())
+    }
+    return summary
+
+
+def run(eval_set: EvalSet, retriever: Retriever, progress: bool = False) -> EvalResult:
+    from tqdm import tqdm
+
+    by_doc = _chunks_by_doc(retriever.index.chunks)
+    retriever.search("warm-up", top_k=1)  # the first call pays one-off costs; keep it out of latency
+    results = [
+        evaluate_question(q, retriever, by_doc)
+        for q in tqdm(eval_set.questions, desc="questions", unit="q", disable=not progress)
+    ]
+    manifest = retriever.index.manifest
+    index_info = {
+        "path": str(retriever.index.path),
+        "model": manifest["model"]["id"],
+        "chunker": manifest["chunker"],
+        "chunks": manifest["corpus"]["chunks"],
+        "documents": manifest["corpus"]["documents"],
+    }
+    return EvalResult(eval_set.name, index_info, summarise(results), results)
