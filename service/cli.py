@@ -213,6 +213,38 @@ def eval_command(
 
 
 @app.command()
+def bench(
+    dataset: Annotated[
+        Path | None, typer.Option(help="Index this dataset's passages instead of the bundled corpus")
+    ] = None,
+    passages: Annotated[int | None, typer.Option(min=1, help="Only the first N passages of --dataset")] = None,
+    requests: Annotated[int, typer.Option(min=1, max=100_000, help="Queries per measurement")] = 200,
+    http: Annotated[bool, typer.Option("--http/--no-http", help="Also measure over HTTP (khamtop serve)")] = True,
+    out: Annotated[Path | None, typer.Option(help="JSON file for the figures")] = None,
+) -> None:
+    """Benchmark: index build throughput, query latency (in process, HTTP at 1 and 8 clients), memory."""
+    from datetime import datetime
+
+    from eval.bench import print_report, run_bench, workload, write_report
+    from eval.datasets import DatasetError
+
+    settings = settings_from()
+    try:
+        load = workload(settings.corpus_dir, dataset, passages)
+    except DatasetError as exc:
+        fail(str(exc))
+    embedder = _embedder(settings)
+    try:
+        report = run_bench(settings, embedder, load, requests=requests, http=http, progress=True)
+    except RuntimeError as exc:
+        fail(str(exc))
+    print_report(report)
+    out = out or settings.home / "data" / "bench" / f"bench-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+    write_report(report, out)
+    typer.echo(f"figures: {out}")
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind [default: 127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="Port [default: 8000]")] = None,

@@ -1,0 +1,249 @@
+"""``khamtop bench``: index build throughput, query latency in process and over HTTP, memory.
+
+A benchmark, not a test: it prints figures and writes them as JSON, and asserts nothing. The
+HTTP part runs ``khamtop serve`` in its own process on loopback and drives it from this process
+with 1 and 8 concurrent clients, a bounded number of requests each; the clients share the two
+cores with the service, so the figures are what one machine does end to end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, UTC
+from pathlib import Path
+
+import httpx
+
+from corpus.reader import Document, read_folder
+from eval.datasets import GOLD, load_dataset, load_gold
+from eval.metrics import percentile
+from index.chunking import ChunkerConfig
+from index.embedding import Embedder
+from index.search import Retriever
+from index.store import build_index, load_index
+
+
+@dataclass
+class Workload:
+    name: str
+    documents: list[Document]
+    questions: list[str]
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+    }
+
+
+def workload(corpus_dir: Path, dataset: Path | None, passages: int | None) -> Workload:
+    if dataset is not None:
+        data = load_dataset(dataset)
+        documents = (data.documents or [])[:passages] if passages else data.documents or []
+        return Workload(f"{dataset.name} ({len(documents)} passages)", documents, [q.question for q in data.questions])
+    documents, _ = read_folder(corpus_dir)
+    questions = [q.question for q in load_gold(GOLD, documents).questions] if GOLD.is_file() else []
+    return Workload("bundled corpus", documents, questions or [d.title for d in documents])
+
+
+def _stats(latencies_ms: list[float], wall_s: float | None = None) -> dict:
+    out = {
+        "requests": len(latencies_ms),
+        "p50_ms": percentile(latencies_ms, 50),
+        "p95_ms": percentile(latencies_ms, 95),
+        "p99_ms": percentile(latencies_ms, 99),
+    }
+    if wall_s:
+        out["requests_per_s"] = len(latencies_ms) / wall_s
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _peak_rss_mib(pid: int) -> float | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    kib = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")), None)
+    return kib / 1024 if kib else None
+
+
+def _drive(base: str, questions: list[str], requests: int, clients: int) -> dict:
+    """``requests`` questions spread over ``clients`` threads, each with its own connection."""
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+
+    def client(worker: int) -> None:
+        nonlocal errors
+        with httpx.Client(base_url=base, timeout=60) as http:
+            for i in range(worker, requests, clients):
+                t0 = time.perf_counter()
+                response = http.post("/v1/ask", json={"question": questions[i % len(questions)], "top_k": 5})
+                elapsed = (time.perf_counter() - t0) * 1000
+                with lock:
+                    latencies.append(elapsed)
+                    errors += response.status_code != 200
+
+    threads = [threading.Thread(target=client, args=(w,)) for w in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    result = _stats(latencies, time.perf_counter() - started)
+    result["clients"] = clients
+    result["errors"] = errors
+    return result
+
+
+def _http(index_dir: Path, questions: list[str], requests: int, concurrency: tuple[int, ...]) -> dict:
+    port = _free_port()
+    env = {**os.environ, "KHAMTOP_INDEX_DIR": str(index_dir), "KHAMTOP_PORT": str(port)}
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from service.cli import main; main()", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError("the service exited during start-up; run `khamtop serve` to see why")
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        ready_s = time.perf_counter() - started
+        _drive(base, questions, min(20, requests), 1)  # warm-up, not counted
+        runs = [_drive(base, questions, requests, c) for c in concurrency]
+        return {"ready_s": ready_s, "runs": runs, "peak_rss_mib": _peak_rss_mib(proc.pid)}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def run_bench(
+    settings,
+    embedder: Embedder,
+    load: Workload,
+    *,
+    requests: int = 200,
+    concurrency: tuple[int, ...] = (1, 8),
+    http: bool = True,
+    progress: bool = False,
+) -> dict:
+    config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
+    with tempfile.TemporaryDirectory(prefix="khamtop-bench-") as tmp:
+        index_dir = Path(tmp) / "index"
+        started = time.perf_counter()
+        manifest = build_index(load.documents, embedder, config, index_dir, progress=progress)
+        build_s = time.perf_counter() - started
+        corpus = manifest["corpus"]
+        retriever = Retriever(embedder, load_index(index_dir, embedder))
+        retriever.search(load.questions[0])  # warm-up
+        latencies = []
+        for i in range(requests):
+            t0 = time.perf_counter()
+            retriever.search(load.questions[i % len(load.questions)], top_k=5)
+            latencies.append((time.perf_counter() - t0) * 1000)
+        report = {
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": machine(),
+            "workload": load.name,
+            "model": manifest["model"]["id"],
+            "chunker": manifest["chunker"],
+            "build": {
+                "documents": corpus["documents"],
+                "passages": corpus["chunks"],
+                "characters": corpus["characters"],
+                "seconds": build_s,
+                "passages_per_s": corpus["chunks"] / build_s,
+                "characters_per_s": corpus["characters"] / build_s,
+            },
+            "in_process": _stats(latencies),
+        }
+        if http:
+            report["http"] = _http(index_dir, load.questions, requests, concurrency)
+    return report
+
+
+def print_report(report: dict, console=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    m, b = report["machine"], report["build"]
+    console.print(f"{report['workload']} · {m['cpu']} · {m['cores']} cores · torch threads {m['torch_threads']}")
+    console.print(
+        f"index build: {b['passages']} passages ({b['characters']:,} characters) in {b['seconds']:.1f} s = "
+        f"{b['passages_per_s']:.1f} passages/s, {b['characters_per_s']:,.0f} characters/s"
+    )
+    table = Table(title="query latency")
+    for col in ("where", "clients", "requests", "p50 ms", "p95 ms", "p99 ms", "req/s", "errors"):
+        table.add_column(col, justify="right")
+    ip = report["in_process"]
+    table.add_row(
+        "in process",
+        "1",
+        str(ip["requests"]),
+        f"{ip['p50_ms']:.1f}",
+        f"{ip['p95_ms']:.1f}",
+        f"{ip['p99_ms']:.1f}",
+        "-",
+        "-",
+    )
+    for run in report.get("http", {}).get("runs", []):
+        table.add_row(
+            "HTTP",
+            str(run["clients"]),
+            str(run["requests"]),
+            f"{run['p50_ms']:.1f}",
+            f"{run['p95_ms']:.1f}",
+            f"{run['p99_ms']:.1f}",
+            f"{run['requests_per_s']:.1f}",
+            str(run["errors"]),
+        )
+    console.print(table)
+    if "http" in report:
+        h = report["http"]
+        peak = f"{h['peak_rss_mib']:.0f} MiB" if h["peak_rss_mib"] else "unknown"
+        console.print(f"service: ready {h['ready_s']:.1f} s after start, peak memory (RSS) {peak}")
+
+
+def write_report(report: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

@@ -1,0 +1,46 @@
+"""`khamtop bench` produces its figures (the figures themselves are never asserted: they vary)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from eval.bench import Workload, run_bench
+from service.settings import PROJECT_ROOT, Settings
+from tests.fakes import FakeEmbedder
+
+
+def test_bench_reports_build_throughput_and_latency_percentiles(bundled_documents):
+    load = Workload("bundled", bundled_documents, ["ครม. มีมติอะไร", "ASEAN Digital Hub คืออะไร"])
+    report = run_bench(Settings(), FakeEmbedder(), load, requests=30, http=False)
+    build = report["build"]
+    assert build["documents"] == 5 and build["passages"] > 5
+    assert build["passages_per_s"] == pytest.approx(build["passages"] / build["seconds"])
+    latency = report["in_process"]
+    assert latency["requests"] == 30
+    assert 0 < latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"]
+    assert report["machine"]["cores"] >= 1 and "http" not in report
+
+
+@pytest.mark.slow
+def test_bench_command_measures_the_real_service_over_http(tmp_path, real_model_dir):
+    out = tmp_path / "bench.json"
+    env = {"KHAMTOP_MODELS_DIR": str(real_model_dir.parent), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-c", "from service.cli import main; main()", "bench", "--requests", "16", "--out", str(out)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text("utf-8"))
+    runs = {run["clients"]: run for run in report["http"]["runs"]}
+    assert set(runs) == {1, 8}
+    assert all(run["errors"] == 0 and run["requests"] == 16 for run in runs.values())
+    assert report["http"]["peak_rss_mib"] > 100 and report["http"]["ready_s"] > 0
+    assert "query latency" in result.stdout
