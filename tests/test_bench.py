@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -28,7 +29,7 @@ def test_bench_reports_build_throughput_and_latency_percentiles(bundled_document
 @pytest.mark.slow
 def test_bench_command_measures_the_real_service_over_http(tmp_path, real_model_dir):
     out = tmp_path / "bench.json"
-    env = {"KHAMTOP_MODELS_DIR": str(real_model_dir.parent), "PATH": "/usr/bin:/bin"}
+    env = {**os.environ, "KHAMTOP_MODELS_DIR": str(real_model_dir.parent)}
     result = subprocess.run(
         [sys.executable, "-c", "from service.cli import main; main()", "bench", "--requests", "16", "--out", str(out)],
         cwd=PROJECT_ROOT,
