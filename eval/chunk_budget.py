@@ -3,32 +3,30 @@
     python -m eval.chunk_budget --budgets 100,150,200 --questions 1000
 
 For each budget it indexes the bundled corpus and the iApp dev passages
-(``../shared/datasets/iapp-wiki-qa-dev``) with the configured model, then prints hit@k and MRR@10:
-on iApp a hit is a chunk from a gold passage; on the bundled corpus, a chunk of the right document
-that contains the evidence of ``eval/smoke.jsonl``. Slow on two cores (about 4 minutes a budget).
+(``../shared/datasets/iapp-wiki-qa-dev``) with the configured model and runs the same evaluation
+as ``khamtop eval``: the ten reworded questions of ``eval/smoke.jsonl`` on the bundled corpus, and
+a seeded sample of iApp questions (a hit is a chunk that covers the answer span). Slow on two
+cores: about 4 minutes a budget.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import random
 import tempfile
-import time
 from pathlib import Path
 
-from eval.smoke import HERE, load_questions
-
+HERE = Path(__file__).resolve().parent
 IAPP = HERE.parent.parent / "shared" / "datasets" / "iapp-wiki-qa-dev"
 
 
 def main() -> None:
-    from corpus.reader import Document, read_folder
+    from corpus.reader import read_folder
+    from eval.datasets import load_dataset, load_gold
+    from eval.runner import run
     from index.chunking import ChunkerConfig
     from index.embedding import load_embedder
     from index.search import Retriever
     from index.store import build_index, load_index
-    from index.text import normalize_text
     from service.settings import BUNDLED_CORPUS, Settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -37,51 +35,23 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    settings = Settings()
-    embedder = load_embedder(settings)
+    embedder = load_embedder(Settings())
     bundled, _ = read_folder(BUNDLED_CORPUS)
-    contexts = [json.loads(line) for line in (IAPP / "contexts.jsonl").open(encoding="utf-8")]
-    iapp_docs = [Document(c["id"], normalize_text(c["text"]), c["title"]) for c in contexts]
-    questions = [json.loads(line) for line in (IAPP / "retrieval.jsonl").open(encoding="utf-8")]
-    random.Random(args.seed).shuffle(questions)
-    questions = questions[: args.questions]
-    smoke = load_questions()
+    smoke = load_gold(HERE / "smoke.jsonl", bundled)
+    iapp = load_dataset(IAPP).sample(args.questions, args.seed)
 
     for budget in (int(b) for b in args.budgets.split(",")):
         config = ChunkerConfig(chunk_tokens=budget, overlap_tokens=budget // 5)
-        with tempfile.TemporaryDirectory() as tmp:
-            build_index(bundled, embedder, config, Path(tmp) / "bundled")
-            retriever = Retriever(embedder, load_index(Path(tmp) / "bundled", embedder))
-            ranks = []
-            for q in smoke:
-                hits = retriever.search(q["question"], top_k=5)
-                ranks.append(
-                    next(
-                        (h.rank for h in hits if h.document.doc_id == q["doc_id"] and q["evidence"] in h.chunk.text),
-                        None,
-                    )
-                )
-            started = time.perf_counter()
-            manifest = build_index(iapp_docs, embedder, config, Path(tmp) / "iapp", progress=True)
-            build_s = time.perf_counter() - started
-            retriever = Retriever(embedder, load_index(Path(tmp) / "iapp", embedder))
-            hit = {1: 0, 5: 0, 10: 0}
-            mrr = 0.0
-            for q in questions:
-                hits = retriever.search(q["question"], top_k=10)
-                rank = next((h.rank for h in hits if h.document.doc_id in q["gold_context_ids"]), None)
-                if rank:
-                    mrr += 1 / rank
-                    for k in hit:
-                        hit[k] += rank <= k
-        n = len(questions)
-        print(
-            f"budget {budget}: iApp {manifest['corpus']['chunks']} chunks (built in {build_s:.0f} s), "
-            f"{n} questions: hit@1 {hit[1] / n:.3f} hit@5 {hit[5] / n:.3f} hit@10 {hit[10] / n:.3f} "
-            f"MRR@10 {mrr / n:.3f} | bundled: hit@1 {sum(r == 1 for r in ranks) / len(smoke):.1f} "
-            f"hit@5 {sum(r is not None for r in ranks) / len(smoke):.1f}",
-            flush=True,
-        )
+        figures = []
+        for eval_set, documents in ((iapp, iapp.documents), (smoke, bundled)):
+            with tempfile.TemporaryDirectory() as tmp:
+                manifest = build_index(documents, embedder, config, Path(tmp) / "index", progress=True)
+                s = run(eval_set, Retriever(embedder, load_index(Path(tmp) / "index", embedder))).summary
+            figures.append(
+                f"{eval_set.name}: {manifest['corpus']['chunks']} chunks, hit@1 {s['hit@1']:.3f} "
+                f"hit@5 {s['hit@5']:.3f} hit@10 {s['hit@10']:.3f} MRR@10 {s['mrr@10']:.3f} nDCG@10 {s['ndcg@10']:.3f}"
+            )
+        print(f"budget {budget}: " + " | ".join(figures), flush=True)
 
 
 if __name__ == "__main__":
