@@ -25,7 +25,7 @@ def print_summary(result: EvalResult, console=None) -> None:
     s = result.summary
     table = Table(title=f"{result.name}: {s['answerable']} answerable, {s['unanswerable']} unanswerable questions")
     for name in HEADLINE:
-        table.add_column(name.replace("evidence_recall", "ev.recall"), justify="right")
+        table.add_column(name.replace("evidence_recall", "ev.rec"), justify="right")
     table.add_row(*(_fmt(s[name]) for name in HEADLINE))
     console.print(table)
     console.print(
