@@ -29,6 +29,10 @@ def print_summary(result: EvalResult, console=None) -> None:
     table.add_row(*(_fmt(s[name]) for name in HEADLINE))
     console.print(table)
     console.print(
+        "right document (any passage of it, as passage-level benchmarks count): "
+        f"hit@1 {_fmt(s['document_hit@1'])}  hit@5 {_fmt(s['document_hit@5'])}  hit@10 {_fmt(s['document_hit@10'])}"
+    )
+    console.print(
         f"latency p50 {s['latency_ms']['p50']:.1f} ms, p95 {s['latency_ms']['p95']:.1f} ms (in process); "
         f"{s['uncoverable']} answerable questions have evidence no chunk covers whole"
     )

@@ -83,6 +83,7 @@ def test_runner_scores_hits_and_unanswerable_questions(retriever):
     assert (s["answerable"], s["unanswerable"], s["hit@1"], s["mrr@10"]) == (2, 1, 1.0, 1.0)
     assert s["top_score"]["unanswerable"]["n"] == 1
     assert s["hit_curve"][0] == 1.0 and len(s["hit_curve"]) == 10
+    assert s["document_hit@1"] == 1.0
     assert s["latency_ms"]["p50"] > 0
 
 
@@ -92,6 +93,7 @@ def test_evidence_split_across_chunks_is_reported_as_uncoverable(retriever):
     result = run(EvalSet("t", [q]), retriever)
     assert result.summary["uncoverable"] == 1
     assert result.questions[0].first_relevant_rank is None
+    assert result.questions[0].first_document_rank == 1, "the right document was found, just not the span"
 
 
 def test_reports_are_written_and_the_html_is_self_contained(retriever, tmp_path):
