@@ -19,8 +19,8 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 
 @dataclass(frozen=True)
 class ChunkerConfig:
-    chunk_tokens: int = 150
-    overlap_tokens: int = 30
+    chunk_tokens: int = 200
+    overlap_tokens: int = 40
     sentence_engine: str = "crfcut"
     word_engine: str = "newmm"
 

@@ -18,6 +18,8 @@ import httpx
 import pytest
 
 from corpus.reader import read_folder
+from eval.datasets import load_gold
+from eval.runner import run
 from index.chunking import ChunkerConfig
 from index.search import Retriever
 from index.store import build_index, load_index
@@ -25,7 +27,7 @@ from service.settings import BUNDLED_CORPUS, PROJECT_ROOT, Settings
 
 pytestmark = pytest.mark.slow
 
-QUESTIONS = [json.loads(line) for line in (PROJECT_ROOT / "eval" / "smoke.jsonl").read_text("utf-8").splitlines()]
+GOLD = {q["id"]: q for q in map(json.loads, (PROJECT_ROOT / "eval" / "gold.jsonl").read_text("utf-8").splitlines())}
 
 
 @pytest.fixture(scope="session")
@@ -42,31 +44,26 @@ def retriever(real_embedder, real_index) -> Retriever:
     return Retriever(real_embedder, load_index(real_index, real_embedder))
 
 
-def evidence_rank(hits, question) -> int | None:
-    (evidence,) = question["evidence"]
-    for hit in hits:
-        if hit.document.doc_id == evidence["doc_id"] and evidence["text"] in hit.chunk.text:
-            return hit.rank
-    return None
+# Thai questions worded differently from the documents, one or more per document, that the
+# default model and settings answer first (measured: see eval/README.md for the whole gold set).
+FIRST = ["g002", "g026", "g033", "g047", "g054", "g138", "g148"]
 
 
-@pytest.mark.parametrize("question", QUESTIONS, ids=[q["id"] for q in QUESTIONS])
-def test_reworded_question_finds_the_evidence_in_the_top_five(retriever, question):
-    hits = retriever.search(question["question"], top_k=5)
-    assert evidence_rank(hits, question) is not None, [(h.document.doc_id, h.chunk.text[:80]) for h in hits]
-
-
-# Measured with the default settings: these six (five Thai, one English) come first. The other
-# four come second or third (s01 3, s03 2, s04 2, s09 2); the quality issue is to lift them.
-FIRST = ["s02", "s05", "s06", "s07", "s08", "s10"]
-
-
-@pytest.mark.parametrize("question", [q for q in QUESTIONS if q["id"] in FIRST], ids=FIRST)
-def test_reworded_question_gets_the_right_document_and_passage_first(retriever, question):
+@pytest.mark.parametrize("qid", FIRST)
+def test_reworded_thai_question_gets_the_right_document_and_passage_first(retriever, qid):
+    question = GOLD[qid]
     (top,) = retriever.search(question["question"], top_k=1)
-    (evidence,) = question["evidence"]
+    evidence = question["evidence"][0]
     assert top.document.doc_id == evidence["doc_id"]
     assert evidence["text"] in top.chunk.text
+
+
+def test_gold_set_quality_does_not_regress(retriever):
+    """A floor under the measured figures (hit@1 0.611, hit@5 0.907 with the defaults)."""
+    documents = list(retriever.index.documents.values())
+    summary = run(load_gold(PROJECT_ROOT / "eval" / "gold.jsonl", documents), retriever).summary
+    assert summary["hit@5"] >= 0.85, summary["hit@5"]
+    assert summary["hit@1"] >= 0.55, summary["hit@1"]
 
 
 def test_chunks_of_the_bundled_corpus_fit_the_model_window(real_index, real_embedder):
@@ -123,7 +120,7 @@ def live_service(real_index, real_model_dir, tmp_path_factory):
 
 
 def test_service_answers_thai_questions_over_http_with_exact_citations(live_service):
-    question = next(q for q in QUESTIONS if q["id"] == "s07")
+    question = GOLD["g054"]
     response = httpx.post(f"{live_service}/v1/ask", json={"question": question["question"], "top_k": 3}, timeout=30)
     assert response.status_code == 200
     body = response.json()
