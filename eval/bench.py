@@ -11,9 +11,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -25,6 +22,7 @@ import httpx
 
 from corpus.reader import Document, read_folder
 from eval.datasets import GOLD, load_dataset, load_gold
+from eval.live import live_service
 from eval.metrics import percentile
 from index.chunking import ChunkerConfig
 from index.embedding import Embedder
@@ -82,12 +80,6 @@ def _stats(latencies_ms: list[float], wall_s: float | None = None) -> dict:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _peak_rss_mib(pid: int) -> float | None:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
@@ -127,33 +119,10 @@ def _drive(base: str, questions: list[str], requests: int, clients: int) -> dict
 
 
 def _http(index_dir: Path, questions: list[str], requests: int, concurrency: tuple[int, ...]) -> dict:
-    port = _free_port()
-    env = {**os.environ, "KHAMTOP_INDEX_DIR": str(index_dir), "KHAMTOP_PORT": str(port)}
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from service.cli import main; main()", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError("the service exited during start-up; run `khamtop serve` to see why")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        ready_s = time.perf_counter() - started
-        _drive(base, questions, min(20, requests), 1)  # warm-up, not counted
-        runs = [_drive(base, questions, requests, c) for c in concurrency]
-        return {"ready_s": ready_s, "runs": runs, "peak_rss_mib": _peak_rss_mib(proc.pid)}
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with live_service(index_dir) as service:
+        _drive(service.base_url, questions, min(20, requests), 1)  # warm-up, not counted
+        runs = [_drive(service.base_url, questions, requests, c) for c in concurrency]
+        return {"ready_s": service.ready_s, "runs": runs, "peak_rss_mib": _peak_rss_mib(service.pid)}
 
 
 def run_bench(

@@ -7,11 +7,6 @@ command and CI run it.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -19,6 +14,7 @@ import pytest
 
 from corpus.reader import read_folder
 from eval.datasets import load_gold
+from eval.live import live_service as live
 from eval.runner import run
 from index.chunking import ChunkerConfig
 from index.search import Retriever
@@ -75,48 +71,12 @@ def test_chunks_of_the_bundled_corpus_fit_the_model_window(real_index, real_embe
         assert index.documents[chunk.doc_id].text[chunk.char_start : chunk.char_end] == chunk.text
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def live_service(real_index, real_model_dir, tmp_path_factory):
     """`khamtop serve` in its own process, on loopback, with the real model and index."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "KHAMTOP_INDEX_DIR": str(real_index),
-        "KHAMTOP_MODELS_DIR": str(real_model_dir.parent),
-        "KHAMTOP_PORT": str(port),
-    }
-    log = (tmp_path_factory.mktemp("serve") / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from service.cli import main; main()", "serve"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=PROJECT_ROOT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, Path(log.name).read_text()
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise AssertionError("service not ready in 120 s: " + Path(log.name).read_text())
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with live(real_index, log=log, KHAMTOP_MODELS_DIR=str(real_model_dir.parent)) as service:
+        yield service.base_url
 
 
 def test_service_answers_thai_questions_over_http_with_exact_citations(live_service):

@@ -1,0 +1,72 @@
+"""``khamtop serve`` in a child process on loopback, for benchmarks and end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+class ServiceStartError(RuntimeError):
+    """The service exited or did not become ready in time."""
+
+
+@dataclass
+class LiveService:
+    base_url: str
+    pid: int
+    ready_s: float  # from process start to the first 200 on /readyz
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def live_service(index_dir: Path, log: Path | None = None, timeout_s: float = 120, **env: str) -> Iterator[LiveService]:
+    """Start the service on a free loopback port with ``index_dir``; stop it on exit."""
+    port = free_port()
+    child_env = {**os.environ, "KHAMTOP_INDEX_DIR": str(index_dir), "KHAMTOP_PORT": str(port), **env}
+    out = log.open("w") if log else subprocess.DEVNULL
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from service.cli import main; main()", "serve"],
+        env=child_env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise ServiceStartError(f"the service exited during start-up{_tail(log)}")
+            if time.perf_counter() - started > timeout_s:
+                raise ServiceStartError(f"the service was not ready in {timeout_s:.0f} s{_tail(log)}")
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        yield LiveService(base, proc.pid, time.perf_counter() - started)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if log:
+            out.close()
+
+
+def _tail(log: Path | None) -> str:
+    if log is None:
+        return "; run `khamtop serve` to see why"
+    return ":\n" + log.read_text(errors="replace")[-2000:]
