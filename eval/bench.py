@@ -142,7 +142,7 @@ def run_bench(
         manifest = build_index(load.documents, embedder, config, index_dir, progress=progress)
         build_s = time.perf_counter() - started
         corpus = manifest["corpus"]
-        retriever = Retriever(embedder, load_index(index_dir, embedder))
+        retriever = Retriever.from_settings(settings, embedder, load_index(index_dir, embedder))
         retriever.search(load.questions[0])  # warm-up
         latencies = []
         for i in range(requests):

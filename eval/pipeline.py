@@ -52,6 +52,7 @@ def evaluate(
     out: Path | None = None,
     html: bool = True,
     progress: bool = False,
+    mode: str | None = None,
 ) -> EvalOutput:
     config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
     if dataset is not None:
@@ -78,7 +79,12 @@ def evaluate(
             note = f"built an index of {len(documents)} documents at {target}" + (
                 " (temporary)" if target.is_relative_to(tmp) else ""
             )
-        result = run(eval_set, Retriever(embedder, loaded), progress=progress)
+        result = run(
+            eval_set,
+            Retriever.from_settings(settings, embedder, loaded),
+            progress=progress,
+            mode=mode or settings.search_mode,
+        )
         documents_by_id = loaded.documents
 
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

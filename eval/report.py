@@ -23,7 +23,9 @@ def print_summary(result: EvalResult, console=None) -> None:
 
     console = console or Console()
     s = result.summary
-    table = Table(title=f"{result.name}: {s['answerable']} answerable, {s['unanswerable']} unanswerable questions")
+    table = Table(
+        title=f"{result.name} ({result.index['mode']}): {s['answerable']} answerable, {s['unanswerable']} unanswerable"
+    )
     for name in HEADLINE:
         table.add_column(name.replace("evidence_recall", "ev.rec"), justify="right")
     table.add_row(*(_fmt(s[name]) for name in HEADLINE))

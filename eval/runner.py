@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 from eval import metrics
 from eval.datasets import EvalQuestion, EvalSet
-from index.search import Retriever
+from index.search import Mode, Retriever
 from index.store import StoredChunk
 
 K_VALUES = (1, 3, 5, 10)
@@ -95,9 +95,9 @@ def _distribution(values: list[float]) -> dict:
     }
 
 
-def evaluate_question(q: EvalQuestion, retriever: Retriever, by_doc) -> QuestionResult:
+def evaluate_question(q: EvalQuestion, retriever: Retriever, by_doc, mode: Mode = "dense") -> QuestionResult:
     started = time.perf_counter()
-    hits = retriever.search(q.question, top_k=DEPTH)
+    hits = retriever.search(q.question, top_k=DEPTH, mode=mode)
     latency_ms = (time.perf_counter() - started) * 1000
     ranked = metrics.order(metrics.Returned(h.chunk.id, h.score) for h in hits)
     chunk_of = {h.chunk.id: h.chunk for h in hits}
@@ -174,13 +174,13 @@ def summarise(results: list[QuestionResult]) -> dict:
     return summary
 
 
-def run(eval_set: EvalSet, retriever: Retriever, progress: bool = False) -> EvalResult:
+def run(eval_set: EvalSet, retriever: Retriever, progress: bool = False, mode: Mode = "dense") -> EvalResult:
     from tqdm import tqdm
 
     by_doc = _chunks_by_doc(retriever.index.chunks)
-    retriever.search("warm-up", top_k=1)  # the first call pays one-off costs; keep it out of latency
+    retriever.search("warm-up", top_k=1, mode=mode)  # the first call pays one-off costs; keep it out of latency
     results = [
-        evaluate_question(q, retriever, by_doc)
+        evaluate_question(q, retriever, by_doc, mode)
         for q in tqdm(eval_set.questions, desc="questions", unit="q", disable=not progress)
     ]
     manifest = retriever.index.manifest

@@ -2,6 +2,7 @@
 
     index.faiss      FAISS inner-product index over L2-normalised vectors (cosine similarity)
     chunks.jsonl     one chunk per line: id, doc_id, char_start, char_end, n_tokens, text
+    keyword/         BM25 over the chunks' Thai and English words (bm25s's plain-file format)
     documents.jsonl  one document per line: the stored (normalised) text and its metadata
     manifest.json    model id and weight fingerprint, dimension, prompts, chunker settings,
                      corpus checksum, file checksums, package version, creation time
@@ -28,9 +29,10 @@ from corpus.reader import Document
 from index.atomic import recover_moved_aside, staged_dir
 from index.chunking import ChunkerConfig, chunk_text
 from index.embedding import Embedder
+from index.keyword import KEYWORD_DIR, KeywordIndex
 from index.text import NORMALIZER_VERSION
 
-FORMAT = "khamtop-index/1"
+FORMAT = "khamtop-index/2"  # 2: keyword (BM25) index added
 FAISS_FILE = "index.faiss"
 CHUNKS_FILE = "chunks.jsonl"
 DOCUMENTS_FILE = "documents.jsonl"
@@ -59,6 +61,7 @@ class LoadedIndex:
     faiss_index: faiss.Index
     chunks: list[StoredChunk]
     documents: dict[str, Document]
+    keyword: KeywordIndex
 
 
 def package_version() -> str:
@@ -147,11 +150,13 @@ def build_index(
 
     faiss_index = faiss.IndexFlatIP(embedder.dim)
     faiss_index.add(vectors)
+    keyword = KeywordIndex.build([c.text for c in chunks])
 
     with staged_dir(Path(out_dir)) as tmp:
         faiss.write_index(faiss_index, str(tmp / FAISS_FILE))
         _write_jsonl(tmp / CHUNKS_FILE, (asdict(c) for c in chunks))
         _write_jsonl(tmp / DOCUMENTS_FILE, (asdict(d) for d in documents))
+        keyword.save(tmp / KEYWORD_DIR)
         manifest = {
             "format": FORMAT,
             "package_version": package_version(),
@@ -171,7 +176,8 @@ def build_index(
                 "characters": sum(len(d.text) for d in documents),
             },
             "faiss": {"type": type(faiss_index).__name__, "metric": "inner_product"},
-            "files": {name: _sha256(tmp / name) for name in DATA_FILES},
+            "keyword": {"library": "bm25s", "tokenizer": keyword.tokenize.describe()},
+            "files": {name: _sha256(tmp / name) for name in _data_files(tmp)},
         }
         with (tmp / MANIFEST_FILE).open("w", encoding="utf-8") as f:
             json.dump(manifest, f, ensure_ascii=False, indent=2, sort_keys=True)
@@ -179,6 +185,41 @@ def build_index(
             f.flush()
             os.fsync(f.fileno())
     return manifest
+
+
+def _data_files(folder: Path) -> list[str]:
+    """Every file the manifest covers, as paths relative to the index folder."""
+    keyword = sorted(p.relative_to(folder).as_posix() for p in (folder / KEYWORD_DIR).iterdir())
+    return [*DATA_FILES, *keyword]
+
+
+def stale_reason(path: Path, settings) -> str | None:
+    """Why the index at ``path`` must be rebuilt for ``settings`` (None: it need not be).
+
+    Cheap (no model is loaded): format, model id, prompts and chunker settings from the manifest.
+    The weight fingerprint and file checksums are checked when the index is loaded.
+    """
+    try:
+        manifest = json.loads((path / MANIFEST_FILE).read_text("utf-8"))
+    except OSError:
+        return "there is none"
+    except ValueError:
+        return "its manifest is damaged"
+    model, chunker = manifest.get("model", {}), manifest.get("chunker", {})
+    if manifest.get("format") != FORMAT:
+        return f"it has format {manifest.get('format')!r}, this version writes {FORMAT!r}"
+    if (model.get("id"), model.get("query_prompt"), model.get("passage_prompt")) != (
+        settings.model,
+        settings.query_prompt,
+        settings.passage_prompt,
+    ):
+        return f"it was built with model {model.get('id')!r} or other prompts"
+    if (chunker.get("chunk_tokens"), chunker.get("overlap_tokens")) != (
+        settings.chunk_tokens,
+        settings.chunk_overlap_tokens,
+    ):
+        return "it was built with other chunk settings"
+    return None
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -204,7 +245,7 @@ def load_index(path: Path, embedder: Embedder | None = None) -> LoadedIndex:
             f"index at {path} has format {manifest.get('format')!r}, this version reads {FORMAT!r}; "
             "rebuild it with `khamtop index build`"
         )
-    for name in DATA_FILES:
+    for name in sorted(set(DATA_FILES) | set(files)):
         file = path / name
         if not file.is_file():
             raise IndexLoadError(f"index at {path} is damaged: {name} is missing")
@@ -233,11 +274,12 @@ def load_index(path: Path, embedder: Embedder | None = None) -> LoadedIndex:
         faiss_index = faiss.read_index(str(path / FAISS_FILE))
         chunks = [StoredChunk(**row) for row in _read_jsonl(path / CHUNKS_FILE)]
         documents = {row["doc_id"]: Document(**row) for row in _read_jsonl(path / DOCUMENTS_FILE)}
-    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        keyword = KeywordIndex.load(path / KEYWORD_DIR)
+    except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:
         raise IndexLoadError(f"index at {path} is damaged: {exc}") from exc
     if faiss_index.ntotal != len(chunks) or faiss_index.d != model.get("dim"):
         raise IndexLoadError(
             f"index at {path} is inconsistent: {faiss_index.ntotal} vectors of dimension "
             f"{faiss_index.d} for {len(chunks)} chunks of dimension {model.get('dim')}"
         )
-    return LoadedIndex(path, manifest, faiss_index, chunks, documents)
+    return LoadedIndex(path, manifest, faiss_index, chunks, documents, keyword)

@@ -45,7 +45,7 @@ def _load(settings: Settings, embedder_factory: EmbedderFactory, state: ServiceS
         state.error = f"unexpected error while loading: {exc!r}"
         log.exception("not ready")
         return
-    state.retriever = Retriever(embedder, index)
+    state.retriever = Retriever.from_settings(settings, embedder, index)
     log.info(
         "ready: %d chunks from %d documents, model %s",
         len(index.chunks),

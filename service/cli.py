@@ -89,12 +89,15 @@ def index_build(
     """Chunk, embed and index a folder of documents (written all-or-nothing)."""
     from corpus.reader import CorpusError, read_folder
     from index.chunking import ChunkerConfig
-    from index.store import MANIFEST_FILE, build_index
+    from index.store import build_index, stale_reason
 
     settings = settings_from(index_dir=out)
-    if if_missing and (settings.index_dir / MANIFEST_FILE).is_file():
-        typer.echo(f"index exists at {settings.index_dir}; not rebuilding")
-        return
+    if if_missing:
+        reason = stale_reason(settings.index_dir, settings)
+        if reason is None:
+            typer.echo(f"index exists at {settings.index_dir}; not rebuilding")
+            return
+        typer.echo(f"rebuilding the index at {settings.index_dir}: {reason}")
     folder = folder or settings.corpus_dir
     try:
         documents, problems = read_folder(folder)
@@ -135,6 +138,7 @@ def ask(
     question: Annotated[str, typer.Argument(help="The question, in Thai or English")],
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many passages (1-50)")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON response")] = False,
+    mode: Annotated[str | None, typer.Option(help="dense, keyword or hybrid [default: KHAMTOP_SEARCH_MODE]")] = None,
     index: IndexOpt = None,
 ) -> None:
     """Ask a question of the index and print the ranked, cited passages."""
@@ -143,19 +147,21 @@ def ask(
     from service.schemas import AskRequest, AskResponse, passage_from_hit
 
     try:
-        request = AskRequest(question=question, top_k=top_k)
+        request = AskRequest(question=question, top_k=top_k, mode=mode)
     except ValidationError as exc:
         fail("; ".join(f"{e['loc'][0]}: {str(e['msg']).removeprefix('Value error, ')}" for e in exc.errors()))
     settings = settings_from(index_dir=index)
     embedder = _embedder(settings)
     try:
-        retriever = Retriever(embedder, load_index(settings.index_dir, embedder))
+        retriever = Retriever.from_settings(settings, embedder, load_index(settings.index_dir, embedder))
     except IndexLoadError as exc:
         fail(str(exc))
     started = time.perf_counter()
-    hits = retriever.search(request.question, request.top_k)
+    chosen = request.mode or settings.search_mode
+    hits = retriever.search(request.question, request.top_k, chosen)
     response = AskResponse(
         question=request.question,
+        mode=chosen,
         passages=[passage_from_hit(h) for h in hits],
         took_ms=round((time.perf_counter() - started) * 1000, 2),
     )
@@ -179,6 +185,7 @@ def eval_command(
     seed: Annotated[int, typer.Option(help="Seed for --limit")] = 0,
     out: Annotated[Path | None, typer.Option(help="Folder for results.json and report.html")] = None,
     html: Annotated[bool, typer.Option("--html/--no-html", help="Write the HTML report")] = True,
+    mode: Annotated[str | None, typer.Option(help="dense, keyword or hybrid [default: KHAMTOP_SEARCH_MODE]")] = None,
 ) -> None:
     """Measure answer quality: hit@k, MRR, nDCG, evidence recall, latency; table, JSON and HTML report."""
     from eval.datasets import DatasetError
@@ -188,6 +195,8 @@ def eval_command(
 
     if gold and dataset:
         fail("give --gold or --dataset, not both")
+    if mode not in (None, "dense", "keyword", "hybrid"):
+        fail(f"--mode must be dense, keyword or hybrid, not {mode!r}")
     settings = settings_from()
     embedder = _embedder(settings)
     try:
@@ -202,6 +211,7 @@ def eval_command(
             out=out,
             html=html,
             progress=True,
+            mode=mode,
         )
     except (DatasetError, IndexLoadError, OSError) as exc:
         fail(str(exc))
@@ -267,4 +277,5 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("khamtop").setLevel(logging.INFO)
     logging.getLogger("index").setLevel(logging.INFO)
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
     app()

@@ -33,13 +33,15 @@ NOT_READY = {503: {"model": ErrorResponse, "description": "Model or index not lo
 
 
 @router.post("/v1/ask", response_model=AskResponse, responses=NOT_READY, tags=["ask"])
-async def ask(body: AskRequest, retriever: RetrieverDep) -> AskResponse:
+async def ask(body: AskRequest, retriever: RetrieverDep, request: Request) -> AskResponse:
     """Ranked passages that answer the question, each with its citation."""
     started = time.perf_counter()
+    mode = body.mode or request.app.state.settings.search_mode
     # Encoding and search are CPU work: off the event loop, so other requests keep flowing.
-    hits = await run_in_threadpool(retriever.search, body.question, body.top_k)
+    hits = await run_in_threadpool(retriever.search, body.question, body.top_k, mode)
     return AskResponse(
         question=body.question,
+        mode=mode,
         passages=[passage_from_hit(h) for h in hits],
         took_ms=round((time.perf_counter() - started) * 1000, 2),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from index.search import Hit
@@ -19,6 +21,10 @@ class AskRequest(BaseModel):
         examples=["ประเทศไทยได้รับรางวัล ASEAN ICT Award กี่รางวัล"],
     )
     top_k: int = Field(default=5, ge=1, le=MAX_TOP_K, description="How many passages to return.")
+    mode: Literal["dense", "keyword", "hybrid"] | None = Field(
+        default=None,
+        description="dense (embeddings), keyword (BM25 over Thai words) or hybrid (both); default: the setting.",
+    )
 
     @field_validator("question")
     @classmethod
@@ -41,13 +47,14 @@ class Citation(BaseModel):
 
 class Passage(BaseModel):
     rank: int
-    score: float = Field(description="Cosine similarity between question and passage.")
+    score: float = Field(description="Cosine similarity (dense), BM25 (keyword) or fused rank score (hybrid).")
     text: str
     citation: Citation
 
 
 class AskResponse(BaseModel):
     question: str
+    mode: str
     passages: list[Passage]
     took_ms: float
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +35,12 @@ class Settings(BaseSettings):
     # budget"): best hit@1, MRR and nDCG on the gold set and on iApp among 100/150/200/250.
     chunk_tokens: int = Field(default=200, ge=32, le=510)
     chunk_overlap_tokens: int = Field(default=40, ge=0, le=200)
+
+    # dense (embeddings), keyword (BM25 over Thai words) or hybrid (both, fused by rank).
+    search_mode: Literal["dense", "keyword", "hybrid"] = "dense"
+    # Hybrid: reciprocal rank fusion constant, and the keyword list's weight against dense's 1.
+    hybrid_rrf_k: int = Field(default=60, ge=1, le=1000)
+    hybrid_keyword_weight: float = Field(default=1.0, ge=0.0, le=10.0)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

@@ -159,3 +159,18 @@ def test_service_without_an_index_says_how_to_build_one(tmp_path, fake_embedder)
         response = wait_ready(client)
         assert response.status_code == 503
         assert "khamtop index build" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("mode", ["dense", "keyword", "hybrid"])
+def test_ask_takes_a_search_mode_and_says_which_answered(client, mode):
+    body = client.post("/v1/ask", json={"question": "ศูนย์ปฏิบัติการต่อต้านการทุจริต", "mode": mode}).json()
+    assert body["mode"] == mode and body["passages"]
+
+
+def test_ask_without_a_mode_uses_the_setting(client):
+    assert client.post("/v1/ask", json={"question": "ครม."}).json()["mode"] == "dense"
+
+
+def test_ask_rejects_an_unknown_mode(client):
+    response = client.post("/v1/ask", json={"question": "ครม.", "mode": "fuzzy"})
+    assert response.status_code == 422 and "mode" in response.json()["message"]

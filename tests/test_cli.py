@@ -32,7 +32,7 @@ def test_index_build_then_ask_answers_with_citations(tmp_path):
     asked = runner.invoke(app, ["ask", "ASEAN ICT Award กี่รางวัล", "--json", "--top-k", "1", "--index", str(out)])
     assert asked.exit_code == 0, asked.output
     body = json.loads(asked.stdout)
-    assert set(body) == {"question", "passages", "took_ms"}
+    assert set(body) == {"question", "mode", "passages", "took_ms"} and body["mode"] == "dense"
     (passage,) = body["passages"]
     assert passage["citation"]["doc_id"] == "award" and passage["citation"]["title"] == "รางวัล"
     text = "ไทยได้รับ 4 รางวัล ASEAN ICT Award 2021"
@@ -42,7 +42,8 @@ def test_index_build_then_ask_answers_with_citations(tmp_path):
     assert plain.exit_code == 0 and "[meeting chars 0-" in plain.output
 
 
-def test_index_build_if_missing_keeps_an_existing_index(tmp_path, fake_index):
+def test_index_build_if_missing_keeps_an_existing_index(tmp_path, fake_index, monkeypatch):
+    monkeypatch.setenv("KHAMTOP_MODEL", "fake-trigram")  # the model the fake index was built with
     before = (fake_index / "manifest.json").read_bytes()
     result = runner.invoke(app, ["index", "build", "--out", str(fake_index), "--if-missing"])
     assert result.exit_code == 0 and "not rebuilding" in result.output
@@ -81,3 +82,14 @@ def test_an_invalid_setting_is_a_clean_error(monkeypatch, fake_index):
     monkeypatch.setenv("KHAMTOP_CHUNK_TOKENS", "lots")
     result = runner.invoke(app, ["ask", "ครม.", "--index", str(fake_index)])
     assert result.exit_code == 2 and "invalid setting: chunk_tokens" in result.output
+
+
+def test_index_build_if_missing_rebuilds_an_index_of_an_older_format(tmp_path, fake_index, monkeypatch):
+    monkeypatch.setenv("KHAMTOP_MODEL", "fake-trigram")
+    manifest_path = fake_index / "manifest.json"
+    manifest = json.loads(manifest_path.read_text("utf-8"))
+    manifest["format"] = "khamtop-index/1"
+    manifest_path.write_text(json.dumps(manifest), "utf-8")
+    result = runner.invoke(app, ["index", "build", "--out", str(fake_index), "--if-missing"])
+    assert result.exit_code == 0 and "rebuilding the index" in result.output and "format" in result.output
+    assert json.loads(manifest_path.read_text("utf-8"))["format"] != "khamtop-index/1"

@@ -55,7 +55,7 @@ def test_corpus_checksum_changes_when_any_text_changes(fake_embedder):
 def test_a_failed_build_leaves_the_previous_index_intact(tmp_path, fake_embedder, monkeypatch):
     target = tmp_path / "idx"
     build_index(DOCS, fake_embedder, CONFIG, target)
-    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    before = {p.name: p.read_bytes() for p in target.rglob("*") if p.is_file()}
 
     def crash(*args, **kwargs):
         raise OSError("disk full")
@@ -63,7 +63,7 @@ def test_a_failed_build_leaves_the_previous_index_intact(tmp_path, fake_embedder
     monkeypatch.setattr(store, "_write_jsonl", crash)
     with pytest.raises(OSError, match="disk full"):
         build_index(DOCS[:1], fake_embedder, CONFIG, target)
-    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert {p.name: p.read_bytes() for p in target.rglob("*") if p.is_file()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["idx"], "no temporary folder is left behind"
     assert len(load_index(target, fake_embedder).documents) == 2
 

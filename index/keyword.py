@@ -1,0 +1,163 @@
+"""Keyword search (BM25, via bm25s) over Thai words and English words.
+
+Regex tokenizers cut Thai at vowel and tone marks, so keyword search built on them silently
+fails in Thai. Here Thai is segmented into dictionary words (PyThaiNLP newmm, through its Rust
+port nlpo3 when installed: the same dictionary, about five times faster), Thai and English
+stopwords are dropped, and text is first put in a *matching form*.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+KEYWORD_DIR = "keyword"
+
+_THAI_DIGITS = "๐๑๒๓๔๕๖๗๘๙"
+# One character in, one character out: offsets in the matching form are offsets in the stored
+# text, so anything found here can be cited without an offset map.
+_FOLD = str.maketrans(
+    {
+        **{thai: str(i) for i, thai in enumerate(_THAI_DIGITS)},
+        **{chr(c): chr(c + 32) for c in range(ord("A"), ord("Z") + 1)},
+        **dict.fromkeys(
+            map(ord, "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000\t"),
+            " ",
+        ),
+    }
+)
+
+_ENGLISH_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+    ]
+)
+
+
+def match_form(text: str) -> str:
+    """Thai digits as Arabic digits, ASCII letters in lower case, odd spaces as spaces; same length.
+
+    >>> match_form("พ.ศ. ๒๕๖๒ ASEAN\u00a0ICT")
+    'พ.ศ. 2562 asean ict'
+    """
+    return text.translate(_FOLD)
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or "\u0e00" <= ch <= "\u0e7f"
+
+
+def _engine() -> str:
+    try:
+        import nlpo3  # noqa: F401
+
+        return "nlpo3"
+    except ImportError:
+        return "newmm"
+
+
+class Tokenizer:
+    """Words for BM25: segmented, stripped of punctuation, without stopwords."""
+
+    def __init__(self) -> None:
+        from pythainlp.corpus import thai_stopwords
+
+        self.engine = _engine()
+        self.stopwords = frozenset(thai_stopwords()) | _ENGLISH_STOPWORDS
+
+    def describe(self) -> dict:
+        from importlib.metadata import version
+
+        return {"engine": self.engine, "pythainlp": version("pythainlp"), "stopwords": len(self.stopwords)}
+
+    def __call__(self, text: str) -> list[str]:
+        from pythainlp.tokenize import word_tokenize
+
+        out = []
+        for word in word_tokenize(match_form(text), engine=self.engine, keep_whitespace=False):
+            # nlpo3 leaves punctuation attached ("ตอร์\"", "น,"); newmm splits it off. Same words after this.
+            start, end = 0, len(word)
+            while start < end and not _is_word_char(word[start]):
+                start += 1
+            while end > start and not _is_word_char(word[end - 1]):
+                end -= 1
+            word = word[start:end]
+            if word and word not in self.stopwords:
+                out.append(word)
+        return out
+
+
+class KeywordIndex:
+    """BM25 over the chunks' words; row i is chunk id i."""
+
+    def __init__(self, bm25, tokenizer: Tokenizer) -> None:
+        self._bm25 = bm25
+        self.tokenize = tokenizer
+
+    @classmethod
+    def build(cls, texts: Sequence[str], tokenizer: Tokenizer | None = None) -> KeywordIndex:
+        import bm25s
+
+        tokenizer = tokenizer or Tokenizer()
+        bm25 = bm25s.BM25()
+        # A chunk with no keyword at all still needs a row, so that row numbers stay chunk ids.
+        bm25.index([tokenizer(t) or [""] for t in texts], show_progress=False)
+        return cls(bm25, tokenizer)
+
+    def save(self, folder: Path) -> None:
+        self._bm25.save(str(folder), show_progress=False)
+
+    @classmethod
+    def load(cls, folder: Path) -> KeywordIndex:
+        import bm25s
+
+        return cls(bm25s.BM25.load(str(folder), show_progress=False, verbosity=0), Tokenizer())
+
+    def search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score) best first; only chunks sharing a word with the query."""
+        words = [w for w in self.tokenize(query) if w in self._bm25.vocab_dict]
+        if not words:
+            return []
+        scores = self._bm25.get_scores(words)
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]

@@ -1,0 +1,94 @@
+"""Keyword search over Thai words, and its fusion with dense search."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from index.chunking import ChunkerConfig
+from index.keyword import KeywordIndex, Tokenizer, match_form
+from index.search import Retriever, fuse
+from index.store import IndexLoadError, build_index, load_index
+from tests.fakes import FakeEmbedder
+
+
+@given(st.text())
+def test_matching_form_keeps_every_offset(text):
+    assert len(match_form(text)) == len(text)
+
+
+def test_matching_form_unifies_digits_case_and_spaces():
+    assert match_form("พ.ศ. ๒๕๖๒ ASEAN\u00a0ICT") == "พ.ศ. 2562 asean ict"
+
+
+def test_tokenizer_gives_thai_words_not_fragments_and_drops_stopwords():
+    words = Tokenizer()("คณะรัฐมนตรีมีมติรับทราบผลการประชุม ASEAN ICT Award และ ๒๕๖๔")
+    assert words[:4] == ["คณะรัฐมนตรี", "มีมติ", "รับทราบ", "การประชุม"]
+    assert "asean" in words
+    assert "2564" in words, "Thai digits match Arabic ones"
+    assert "และ" not in words, "Thai stopword"
+    assert not any(w.startswith(("ั", "ิ", "่", "้")) for w in words), "no word starts with a vowel or tone mark"
+
+
+def test_punctuation_is_not_part_of_a_word():
+    assert Tokenizer()('"ตอร์" (ดศ.), ICT!') == ["ตอร์", "ด", "ศ", "ict"]
+
+
+def test_keyword_index_ranks_by_shared_words_and_ignores_unknown_ones():
+    texts = ["การประชุมรัฐมนตรีอาเซียนด้านดิจิทัล", "ไทยได้รับรางวัล ASEAN ICT Award", "ศูนย์ต่อต้านการทุจริต"]
+    index = KeywordIndex.build(texts)
+    assert [i for i, _ in index.search("รางวัล ICT", 3)] == [1]
+    assert index.search("ทุจริต xyzzy", 3)[0][0] == 2
+    assert index.search("คำที่ไม่มี qwerty", 3) == []
+
+
+def test_keyword_index_survives_save_and_load(tmp_path):
+    index = KeywordIndex.build(["ไทยได้รับรางวัล", "ประชุมทางไกล"])
+    index.save(tmp_path / "kw")
+    assert KeywordIndex.load(tmp_path / "kw").search("ประชุม", 2) == index.search("ประชุม", 2)
+
+
+def test_reciprocal_rank_fusion_rewards_agreement():
+    # Chunk 2 is second in both lists: 2/(60+2) beats 1/(60+1) for chunks first in only one.
+    fused = fuse([[(1, 0.9), (2, 0.8)], [(3, 12.0), (2, 9.0)]])
+    assert fused[0][0] == 2
+    assert fused[0][1] == pytest.approx(2 / 62)
+    assert [c for c, _ in fused[1:]] == [1, 3], "ties keep the lower chunk id first"
+
+
+@pytest.fixture
+def retriever(tmp_path, bundled_documents):
+    embedder = FakeEmbedder()
+    build_index(bundled_documents, embedder, ChunkerConfig(), tmp_path / "idx")
+    return Retriever(embedder, load_index(tmp_path / "idx", embedder))
+
+
+@pytest.mark.parametrize("mode", ["dense", "keyword", "hybrid"])
+def test_every_mode_returns_cited_passages(retriever, mode):
+    hits = retriever.search("ASEAN ICT Award ไทยได้รับกี่รางวัล", top_k=3, mode=mode)
+    assert 1 <= len(hits) <= 3
+    assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+    for hit in hits:
+        assert hit.document.text[hit.chunk.char_start : hit.chunk.char_end] == hit.chunk.text
+    assert hits[0].document.doc_id == "adgmin-2-results-2022"
+
+
+def test_keyword_mode_matches_thai_digits_with_arabic_ones(retriever):
+    # The document writes ๒๒ มกราคม ๒๕๖๔; the question uses Arabic digits.
+    (hit,) = retriever.search("นายเนวินธุ์ 22 มกราคม 2564", top_k=1, mode="keyword")
+    assert hit.document.doc_id == "adgmin-1-dialogue-partners-2021"
+
+
+def test_unknown_mode_is_refused(retriever):
+    with pytest.raises(ValueError, match="unknown search mode"):
+        retriever.search("ครม.", mode="fuzzy")
+
+
+def test_a_damaged_keyword_file_is_refused(tmp_path, bundled_documents):
+    embedder = FakeEmbedder()
+    build_index(bundled_documents[:1], embedder, ChunkerConfig(), tmp_path / "idx")
+    vocab = tmp_path / "idx" / "keyword" / "vocab.index.json"
+    vocab.write_text(vocab.read_text("utf-8").replace("ประชุม", "ประชม", 1), "utf-8")
+    with pytest.raises(IndexLoadError, match="keyword/vocab.index.json does not match its checksum"):
+        load_index(tmp_path / "idx", embedder)
