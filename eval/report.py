@@ -166,7 +166,7 @@ def write_html(result: EvalResult, documents: dict[str, Document], path: Path) -
 <title>khamtop evaluation: {html.escape(result.name)}</title><style>{CSS}</style></head><body>
 <h1>Evaluation: {html.escape(result.name)}</h1>
 <p>{s["questions"]} questions ({s["answerable"]} answerable, {s["unanswerable"]} unanswerable) against
-{html.escape(result.index["path"])}: model {html.escape(result.index["model"])}, {result.index["chunks"]} chunks
+{html.escape(result.index["path"])}, {html.escape(result.index["mode"])} search: model {html.escape(result.index["model"])}, {result.index["chunks"]} chunks
 from {result.index["documents"]} documents. A passage is relevant when it comes from the evidence's document and
 covers the evidence span.</p>
 <table class="summary"><tr>{head}</tr><tr>{cells}</tr></table>

@@ -186,6 +186,7 @@ def run(eval_set: EvalSet, retriever: Retriever, progress: bool = False, mode: M
     manifest = retriever.index.manifest
     index_info = {
         "path": str(retriever.index.path),
+        "mode": mode,
         "model": manifest["model"]["id"],
         "chunker": manifest["chunker"],
         "chunks": manifest["corpus"]["chunks"],

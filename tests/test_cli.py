@@ -93,3 +93,30 @@ def test_index_build_if_missing_rebuilds_an_index_of_an_older_format(tmp_path, f
     result = runner.invoke(app, ["index", "build", "--out", str(fake_index), "--if-missing"])
     assert result.exit_code == 0 and "rebuilding the index" in result.output and "format" in result.output
     assert json.loads(manifest_path.read_text("utf-8"))["format"] != "khamtop-index/1"
+
+
+def test_eval_command_prints_the_table_and_writes_both_reports(tmp_path, monkeypatch):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(
+        json.dumps(
+            {
+                "id": "a",
+                "question": "ASEAN ICT Award ไทยได้กี่รางวัล",
+                "evidence": [{"doc_id": "adgmin-2-results-2022", "text": "ไทยได้รับ 4 รางวัล"}],
+            },
+            ensure_ascii=False,
+        )
+        + "\n",
+        "utf-8",
+    )
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["eval", "--gold", str(gold), "--mode", "hybrid", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "gold (hybrid)" in result.output and "hit@1" in result.output
+    assert json.loads((out / "results.json").read_text("utf-8"))["index"]["mode"] == "hybrid"
+    assert "hybrid search" in (out / "report.html").read_text("utf-8")
+
+
+def test_eval_command_refuses_an_unknown_mode():
+    result = runner.invoke(app, ["eval", "--mode", "fuzzy"])
+    assert result.exit_code == 2 and "--mode must be dense, keyword or hybrid" in result.output
