@@ -95,7 +95,7 @@ def _distribution(values: list[float]) -> dict:
     }
 
 
-def evaluate_question(q: EvalQuestion, retriever: Retriever, by_doc, mode: Mode = "dense") -> QuestionResult:
+def evaluate_question(q: EvalQuestion, retriever: Retriever, by_doc, mode: Mode | None = None) -> QuestionResult:
     started = time.perf_counter()
     hits = retriever.search(q.question, top_k=DEPTH, mode=mode)
     latency_ms = (time.perf_counter() - started) * 1000
@@ -174,9 +174,10 @@ def summarise(results: list[QuestionResult]) -> dict:
     return summary
 
 
-def run(eval_set: EvalSet, retriever: Retriever, progress: bool = False, mode: Mode = "dense") -> EvalResult:
+def run(eval_set: EvalSet, retriever: Retriever, progress: bool = False, mode: Mode | None = None) -> EvalResult:
     from tqdm import tqdm
 
+    mode = mode or retriever.mode
     by_doc = _chunks_by_doc(retriever.index.chunks)
     retriever.search("warm-up", top_k=1, mode=mode)  # the first call pays one-off costs; keep it out of latency
     results = [

@@ -41,9 +41,17 @@ def fuse(
 class Retriever:
     """Holds the model and the index; one instance per process, shared by all requests."""
 
-    def __init__(self, embedder: Embedder, index: LoadedIndex, rrf_k: int = RRF_K, keyword_weight: float = 1.0) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        index: LoadedIndex,
+        rrf_k: int = RRF_K,
+        keyword_weight: float = 1.0,
+        mode: Mode = "hybrid",
+    ) -> None:
         self.embedder = embedder
         self.index = index
+        self.mode = mode
         self.rrf_k = rrf_k
         self.keyword_weight = keyword_weight
         # One encoder call at a time: on two cores, concurrent torch calls only fight over the
@@ -52,7 +60,7 @@ class Retriever:
 
     @classmethod
     def from_settings(cls, settings, embedder: Embedder, index: LoadedIndex) -> Retriever:
-        return cls(embedder, index, settings.hybrid_rrf_k, settings.hybrid_keyword_weight)
+        return cls(embedder, index, settings.hybrid_rrf_k, settings.hybrid_keyword_weight, settings.search_mode)
 
     def _dense(self, query: str, k: int) -> list[tuple[int, float]]:
         with self._encode_lock:
@@ -61,7 +69,8 @@ class Retriever:
         # FAISS pads with -1 when it has fewer than k results.
         return [(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
 
-    def search(self, question: str, top_k: int = 5, mode: Mode = "dense") -> list[Hit]:
+    def search(self, question: str, top_k: int = 5, mode: Mode | None = None) -> list[Hit]:
+        mode = mode or self.mode
         query = normalize_text(question).strip()
         if not query:
             raise ValueError("question is blank")

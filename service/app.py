@@ -37,6 +37,7 @@ def _load(settings: Settings, embedder_factory: EmbedderFactory, state: ServiceS
     try:
         embedder = embedder_factory(settings)
         index = load_index(settings.index_dir, embedder)
+        retriever = Retriever.from_settings(settings, embedder, index)
     except (ModelLoadError, IndexLoadError) as exc:
         state.error = str(exc)
         log.error("not ready: %s", exc)
@@ -45,7 +46,7 @@ def _load(settings: Settings, embedder_factory: EmbedderFactory, state: ServiceS
         state.error = f"unexpected error while loading: {exc!r}"
         log.exception("not ready")
         return
-    state.retriever = Retriever.from_settings(settings, embedder, index)
+    state.retriever = retriever
     log.info(
         "ready: %d chunks from %d documents, model %s",
         len(index.chunks),

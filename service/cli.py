@@ -157,7 +157,7 @@ def ask(
     except IndexLoadError as exc:
         fail(str(exc))
     started = time.perf_counter()
-    chosen = request.mode or settings.search_mode
+    chosen = request.mode or retriever.mode
     hits = retriever.search(request.question, request.top_k, chosen)
     response = AskResponse(
         question=request.question,

@@ -36,7 +36,7 @@ NOT_READY = {503: {"model": ErrorResponse, "description": "Model or index not lo
 async def ask(body: AskRequest, retriever: RetrieverDep, request: Request) -> AskResponse:
     """Ranked passages that answer the question, each with its citation."""
     started = time.perf_counter()
-    mode = body.mode or request.app.state.settings.search_mode
+    mode = body.mode or retriever.mode
     # Encoding and search are CPU work: off the event loop, so other requests keep flowing.
     hits = await run_in_threadpool(retriever.search, body.question, body.top_k, mode)
     return AskResponse(

@@ -36,8 +36,9 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(default=200, ge=32, le=510)
     chunk_overlap_tokens: int = Field(default=40, ge=0, le=200)
 
-    # dense (embeddings), keyword (BM25 over Thai words) or hybrid (both, fused by rank).
-    search_mode: Literal["dense", "keyword", "hybrid"] = "dense"
+    # dense (embeddings), keyword (BM25 over Thai words) or hybrid (both, fused by rank). Hybrid
+    # measured best: README, "Search modes".
+    search_mode: Literal["dense", "keyword", "hybrid"] = "hybrid"
     # Hybrid: reciprocal rank fusion constant, and the keyword list's weight against dense's 1.
     hybrid_rrf_k: int = Field(default=60, ge=1, le=1000)
     hybrid_keyword_weight: float = Field(default=1.0, ge=0.0, le=10.0)

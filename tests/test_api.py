@@ -168,9 +168,19 @@ def test_ask_takes_a_search_mode_and_says_which_answered(client, mode):
 
 
 def test_ask_without_a_mode_uses_the_setting(client):
-    assert client.post("/v1/ask", json={"question": "ครม."}).json()["mode"] == "dense"
+    assert client.post("/v1/ask", json={"question": "ครม."}).json()["mode"] == "hybrid"
 
 
 def test_ask_rejects_an_unknown_mode(client):
     response = client.post("/v1/ask", json={"question": "ครม.", "mode": "fuzzy"})
     assert response.status_code == 422 and "mode" in response.json()["message"]
+
+
+def test_an_unexpected_loading_failure_is_reported_not_left_loading(settings):
+    def broken(_settings):
+        raise TypeError("a bug")
+
+    with TestClient(create_app(settings, embedder_factory=broken)) as client:
+        response = wait_ready(client)
+        assert response.status_code == 503
+        assert "unexpected error while loading" in response.json()["detail"]

@@ -130,7 +130,7 @@ def test_the_index_is_exact_inner_product_search_over_normalised_vectors(tmp_pat
     build_index(DOCS, fake_embedder, CONFIG, tmp_path / "idx")
     loaded = load_index(tmp_path / "idx", fake_embedder)
     assert isinstance(loaded.faiss_index, faiss.IndexFlatIP)
-    hits = Retriever(fake_embedder, loaded).search("ASEAN ICT Awards 2021", top_k=5)
+    hits = Retriever(fake_embedder, loaded, mode="dense").search("ASEAN ICT Awards 2021", top_k=5)
     assert hits[0].document.doc_id == "b/c"
     assert hits[0].score == pytest.approx(
         float(
