@@ -5,7 +5,8 @@
 For each budget it indexes the bundled corpus and the iApp dev passages
 (``../shared/datasets/iapp-wiki-qa-dev``) with the configured model and runs the same evaluation
 as ``khamtop eval``: a seeded sample of iApp questions (a hit is a chunk that covers the answer
-span), the gold set and the ten smoke questions on the bundled corpus. iApp is slow on two cores
+span), the gold set and the ten smoke questions on the bundled corpus, with dense search (the
+budget decides what the encoder sees). iApp is slow on two cores
 (about 5 minutes a budget); ``--sets gold,smoke`` takes seconds.
 """
 
@@ -53,7 +54,7 @@ def main() -> None:
         for eval_set, documents in sets:
             with tempfile.TemporaryDirectory() as tmp:
                 manifest = build_index(documents, embedder, config, Path(tmp) / "index", progress=True)
-                s = run(eval_set, Retriever(embedder, load_index(Path(tmp) / "index", embedder))).summary
+                s = run(eval_set, Retriever(embedder, load_index(Path(tmp) / "index", embedder)), mode="dense").summary
             figures.append(
                 f"{eval_set.name}: {manifest['corpus']['chunks']} chunks, hit@1 {s['hit@1']:.3f} "
                 f"hit@5 {s['hit@5']:.3f} hit@10 {s['hit@10']:.3f} MRR@10 {s['mrr@10']:.3f} nDCG@10 {s['ndcg@10']:.3f}"
