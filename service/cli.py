@@ -191,12 +191,13 @@ def eval_command(
     from eval.datasets import DatasetError
     from eval.pipeline import evaluate
     from eval.report import print_summary
+    from index.search import MODES
     from index.store import IndexLoadError
 
     if gold and dataset:
         fail("give --gold or --dataset, not both")
-    if mode not in (None, "dense", "keyword", "hybrid"):
-        fail(f"--mode must be dense, keyword or hybrid, not {mode!r}")
+    if mode is not None and mode not in MODES:
+        fail(f"--mode must be {', '.join(MODES[:-1])} or {MODES[-1]}, not {mode!r}")
     settings = settings_from()
     embedder = _embedder(settings)
     try:

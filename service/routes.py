@@ -33,7 +33,7 @@ NOT_READY = {503: {"model": ErrorResponse, "description": "Model or index not lo
 
 
 @router.post("/v1/ask", response_model=AskResponse, responses=NOT_READY, tags=["ask"])
-async def ask(body: AskRequest, retriever: RetrieverDep, request: Request) -> AskResponse:
+async def ask(body: AskRequest, retriever: RetrieverDep) -> AskResponse:
     """Ranked passages that answer the question, each with its citation."""
     started = time.perf_counter()
     mode = body.mode or retriever.mode

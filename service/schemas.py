@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from index.search import Hit
+from index.search import Hit, Mode
 from index.text import normalize_text
 
 MAX_QUESTION_CHARS = 2000
@@ -21,7 +19,7 @@ class AskRequest(BaseModel):
         examples=["ประเทศไทยได้รับรางวัล ASEAN ICT Award กี่รางวัล"],
     )
     top_k: int = Field(default=5, ge=1, le=MAX_TOP_K, description="How many passages to return.")
-    mode: Literal["dense", "keyword", "hybrid"] | None = Field(
+    mode: Mode | None = Field(
         default=None,
         description="dense (embeddings), keyword (BM25 over Thai words) or hybrid (both); default: the setting.",
     )
