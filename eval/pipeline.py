@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +14,7 @@ from eval.runner import EvalResult, run
 from index.chunking import ChunkerConfig
 from index.embedding import Embedder
 from index.search import Retriever
-from index.store import MANIFEST_FILE, IndexLoadError, build_index, corpus_checksum, load_index
+from index.store import IndexLoadError, build_index, corpus_checksum, load_index, stale_reason
 
 
 @dataclass
@@ -26,18 +25,15 @@ class EvalOutput:
     index_note: str
 
 
-def _matching_index(path: Path, documents: list[Document], embedder: Embedder, config: ChunkerConfig):
-    """The index at ``path`` if it was built from exactly these documents with this model and chunker."""
-    if not (path / MANIFEST_FILE).is_file():
-        return None
-    manifest = json.loads((path / MANIFEST_FILE).read_text("utf-8"))
-    chunker = {k: v for k, v in manifest.get("chunker", {}).items() if k != "normalizer"}
-    if manifest.get("corpus", {}).get("checksum") != corpus_checksum(documents) or chunker != config.as_dict():
+def _matching_index(path: Path, documents: list[Document], embedder: Embedder, settings):
+    """The index at ``path`` if it was built from exactly these documents with these settings."""
+    if stale_reason(path, settings) is not None:
         return None
     try:
-        return load_index(path, embedder)
+        loaded = load_index(path, embedder)
     except IndexLoadError:
         return None
+    return loaded if loaded.manifest["corpus"]["checksum"] == corpus_checksum(documents) else None
 
 
 def evaluate(
@@ -69,7 +65,7 @@ def evaluate(
     eval_set = eval_set.sample(limit, seed)
 
     with tempfile.TemporaryDirectory(prefix="khamtop-eval-") as tmp:
-        loaded = _matching_index(cache, documents, embedder, config)
+        loaded = _matching_index(cache, documents, embedder, settings)
         if loaded is not None:
             note = f"using the index at {cache}"
         else:
