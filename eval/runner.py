@@ -42,6 +42,12 @@ class QuestionResult:
     coverable: bool  # some indexed chunk covers the evidence (else chunking made it unfindable)
     top_score: float
     latency_ms: float
+    # The answer: the best sentence among the returned passages, and whether it was withheld.
+    answer: dict | None = None  # doc_id, char_start, char_end
+    confidence: float = 0.0
+    flagged_no_answer: bool = False
+    answer_contains_evidence: bool = False
+    answer_overlaps_evidence: bool = False
     passages: list[ReturnedPassage] = field(default_factory=list)
 
     def hit(self, k: int) -> bool:
@@ -95,10 +101,32 @@ def _distribution(values: list[float]) -> dict:
     }
 
 
-def evaluate_question(q: EvalQuestion, retriever: Retriever, by_doc, mode: Mode | None = None) -> QuestionResult:
+def _spans(q: EvalQuestion) -> list[tuple[str, int, int]]:
+    return [(p.doc_id, s, e) for p in q.evidence for s, e in p.spans]
+
+
+def evaluate_question(
+    q: EvalQuestion, retriever: Retriever, by_doc, mode: Mode | None = None, expand: bool = True
+) -> QuestionResult:
     started = time.perf_counter()
-    hits = retriever.search(q.question, top_k=DEPTH, mode=mode)
+    result = retriever.ask(q.question, top_k=DEPTH, mode=mode, expand=expand)
     latency_ms = (time.perf_counter() - started) * 1000
+    hits = result.hits
+    # The answer sentence is judged before the threshold: whether it would be shown is measured
+    # separately (flagged_no_answer).
+    candidates = [h for h in hits if h.highlight is not None]
+    top = max(candidates, key=lambda h: h.highlight.score, default=None)
+    answer = (
+        {"doc_id": top.chunk.doc_id, "char_start": top.highlight.char_start, "char_end": top.highlight.char_end}
+        if top
+        else None
+    )
+    contains = overlaps = False
+    if answer:
+        for doc_id, s, e in _spans(q):
+            if doc_id == answer["doc_id"]:
+                contains |= answer["char_start"] <= s and e <= answer["char_end"]
+                overlaps |= answer["char_start"] < e and s < answer["char_end"]
     ranked = metrics.order(metrics.Returned(h.chunk.id, h.score) for h in hits)
     chunk_of = {h.chunk.id: h.chunk for h in hits}
     covers = [_covering(p, by_doc) for p in q.evidence]
@@ -120,6 +148,11 @@ def evaluate_question(q: EvalQuestion, retriever: Retriever, by_doc, mode: Mode 
         coverable=bool(relevant),
         top_score=ranked[0].score if ranked else float("nan"),
         latency_ms=latency_ms,
+        answer=answer,
+        confidence=result.confidence,
+        flagged_no_answer=result.best is None,
+        answer_contains_evidence=contains,
+        answer_overlaps_evidence=overlaps,
         passages=[
             ReturnedPassage(
                 rank,
@@ -154,6 +187,17 @@ def summarise(results: list[QuestionResult]) -> dict:
     summary["evidence_recall@5"] = metrics.mean(r.evidence_recall_5 for r in answerable)
     summary["evidence_recall@10"] = metrics.mean(r.evidence_recall_10 for r in answerable)
     latencies = [r.latency_ms for r in results]
+    summary["answer_contains_evidence"] = metrics.mean(float(r.answer_contains_evidence) for r in answerable)
+    summary["answer_overlaps_evidence"] = metrics.mean(float(r.answer_overlaps_evidence) for r in answerable)
+    unanswerable = [r for r in results if not r.answerable]
+    summary["no_answer"] = {
+        "unanswerable_flagged": metrics.mean(float(r.flagged_no_answer) for r in unanswerable) if unanswerable else None,
+        "answerable_flagged": metrics.mean(float(r.flagged_no_answer) for r in answerable),
+        "confidence": {
+            "answerable": _distribution([r.confidence for r in answerable]),
+            "unanswerable": _distribution([r.confidence for r in unanswerable]),
+        },
+    }
     summary["latency_ms"] = {"p50": metrics.percentile(latencies, 50), "p95": metrics.percentile(latencies, 95)}
     summary["top_score"] = {
         "answerable": _distribution([r.top_score for r in answerable]),
@@ -174,20 +218,25 @@ def summarise(results: list[QuestionResult]) -> dict:
     return summary
 
 
-def run(eval_set: EvalSet, retriever: Retriever, progress: bool = False, mode: Mode | None = None) -> EvalResult:
+def run(
+    eval_set: EvalSet, retriever: Retriever, progress: bool = False, mode: Mode | None = None, expand: bool = True
+) -> EvalResult:
     from tqdm import tqdm
 
     mode = mode or retriever.mode
     by_doc = _chunks_by_doc(retriever.index.chunks)
     retriever.search("warm-up", top_k=1, mode=mode)  # the first call pays one-off costs; keep it out of latency
     results = [
-        evaluate_question(q, retriever, by_doc, mode)
+        evaluate_question(q, retriever, by_doc, mode, expand)
         for q in tqdm(eval_set.questions, desc="questions", unit="q", disable=not progress)
     ]
     manifest = retriever.index.manifest
     index_info = {
         "path": str(retriever.index.path),
         "mode": mode,
+        "query_expansion": expand and retriever.expander is not None,
+        "answer_threshold": retriever.answer_threshold,
+        "dedup": retriever.dedup,
         "model": manifest["model"]["id"],
         "chunker": manifest["chunker"],
         "chunks": manifest["corpus"]["chunks"],

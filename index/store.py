@@ -2,6 +2,8 @@
 
     index.faiss      FAISS inner-product index over L2-normalised vectors (cosine similarity)
     chunks.jsonl     one chunk per line: id, doc_id, char_start, char_end, n_tokens, text
+    sentences.jsonl  one sentence per line: id, doc_id, char_start, char_end (for answer highlights)
+    sentences.npy    the sentences' L2-normalised vectors, float32, one row per sentence
     keyword/         BM25 over the chunks' Thai and English words (bm25s's plain-file format)
     documents.jsonl  one document per line: the stored (normalised) text and its metadata
     manifest.json    model id and weight fingerprint, dimension, prompts, chunker settings,
@@ -27,17 +29,19 @@ import numpy as np
 
 from corpus.reader import Document
 from index.atomic import recover_moved_aside, staged_dir
-from index.chunking import ChunkerConfig, chunk_text
+from index.chunking import ChunkerConfig, chunk_text, split_sentences
 from index.embedding import Embedder
 from index.keyword import KEYWORD_DIR, KeywordIndex
 from index.text import NORMALIZER_VERSION
 
-FORMAT = "khamtop-index/2"  # 2: keyword (BM25) index added
+FORMAT = "khamtop-index/3"  # 2: keyword (BM25) index added; 3: sentence spans and vectors
 FAISS_FILE = "index.faiss"
 CHUNKS_FILE = "chunks.jsonl"
 DOCUMENTS_FILE = "documents.jsonl"
+SENTENCES_FILE = "sentences.jsonl"
+SENTENCE_VECTORS_FILE = "sentences.npy"
 MANIFEST_FILE = "manifest.json"
-DATA_FILES = (FAISS_FILE, CHUNKS_FILE, DOCUMENTS_FILE)
+DATA_FILES = (FAISS_FILE, CHUNKS_FILE, DOCUMENTS_FILE, SENTENCES_FILE, SENTENCE_VECTORS_FILE)
 
 
 class IndexLoadError(RuntimeError):
@@ -54,6 +58,14 @@ class StoredChunk:
     text: str
 
 
+@dataclass(frozen=True)
+class StoredSentence:
+    id: int
+    doc_id: str
+    char_start: int
+    char_end: int
+
+
 @dataclass
 class LoadedIndex:
     path: Path
@@ -62,6 +74,20 @@ class LoadedIndex:
     chunks: list[StoredChunk]
     documents: dict[str, Document]
     keyword: KeywordIndex
+    sentences: list[StoredSentence]
+    sentence_vectors: np.ndarray
+    # For each chunk, the ids of the sentences that overlap it (in document order).
+    chunk_sentences: list[list[int]]
+
+
+def sentences_by_chunk(chunks: Sequence[StoredChunk], sentences: Sequence[StoredSentence]) -> list[list[int]]:
+    by_doc: dict[str, list[StoredSentence]] = {}
+    for s in sentences:
+        by_doc.setdefault(s.doc_id, []).append(s)
+    return [
+        [s.id for s in by_doc.get(c.doc_id, []) if s.char_start < c.char_end and s.char_end > c.char_start]
+        for c in chunks
+    ]
 
 
 def package_version() -> str:
@@ -119,6 +145,30 @@ def chunk_documents(
     return chunks
 
 
+def split_documents(documents: Sequence[Document]) -> list[StoredSentence]:
+    """Every sentence of every document, with offsets into the stored text."""
+    sentences: list[StoredSentence] = []
+    for doc in documents:
+        for start, end in split_sentences(doc.text):
+            sentences.append(StoredSentence(len(sentences), doc.doc_id, start, end))
+    return sentences
+
+
+def _embed_all(embedder: Embedder, texts: list[str], desc: str, progress: bool) -> np.ndarray:
+    from tqdm import tqdm
+
+    # Encoding in order of length keeps padding (wasted work) in each batch small.
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    vectors = np.empty((len(texts), embedder.dim), dtype=np.float32)
+    batch = 256
+    with tqdm(total=len(texts), desc=desc, unit=desc.split()[-1], disable=not progress) as bar:
+        for start in range(0, len(order), batch):
+            idx = order[start : start + batch]
+            vectors[idx] = embedder.embed_passages([texts[i] for i in idx])
+            bar.update(len(idx))
+    return vectors
+
+
 def build_index(
     documents: Sequence[Document],
     embedder: Embedder,
@@ -138,15 +188,14 @@ def build_index(
 
     with tqdm(total=len(documents), desc="chunking", unit="doc", disable=not progress) as bar:
         chunks = chunk_documents(documents, embedder, config, on_document=lambda: bar.update())
-    # Encoding in order of length keeps padding (wasted work) in each batch small.
-    order = sorted(range(len(chunks)), key=lambda i: len(chunks[i].text))
-    vectors = np.empty((len(chunks), embedder.dim), dtype=np.float32)
-    batch = 256
-    with tqdm(total=len(chunks), desc="embedding", unit="chunk", disable=not progress) as bar:
-        for start in range(0, len(order), batch):
-            idx = order[start : start + batch]
-            vectors[idx] = embedder.embed_passages([chunks[i].text for i in idx])
-            bar.update(len(idx))
+    vectors = _embed_all(embedder, [c.text for c in chunks], "embedding chunk", progress)
+    # Sentences are embedded too, so that the sentence that answers can be found at query time
+    # with one matrix product instead of encoding every returned passage's sentences again.
+    texts = {d.doc_id: d.text for d in documents}
+    sentences = split_documents(documents)
+    sentence_vectors = _embed_all(
+        embedder, [texts[s.doc_id][s.char_start : s.char_end] for s in sentences], "embedding sentence", progress
+    )
 
     faiss_index = faiss.IndexFlatIP(embedder.dim)
     faiss_index.add(vectors)
@@ -156,6 +205,8 @@ def build_index(
         faiss.write_index(faiss_index, str(tmp / FAISS_FILE))
         _write_jsonl(tmp / CHUNKS_FILE, (asdict(c) for c in chunks))
         _write_jsonl(tmp / DOCUMENTS_FILE, (asdict(d) for d in documents))
+        _write_jsonl(tmp / SENTENCES_FILE, (asdict(s) for s in sentences))
+        np.save(tmp / SENTENCE_VECTORS_FILE, sentence_vectors, allow_pickle=False)
         keyword.save(tmp / KEYWORD_DIR)
         manifest = {
             "format": FORMAT,
@@ -173,6 +224,7 @@ def build_index(
                 "checksum": corpus_checksum(documents),
                 "documents": len(documents),
                 "chunks": len(chunks),
+                "sentences": len(sentences),
                 "characters": sum(len(d.text) for d in documents),
             },
             "faiss": {"type": type(faiss_index).__name__, "metric": "inner_product"},
@@ -275,6 +327,8 @@ def load_index(path: Path, embedder: Embedder | None = None) -> LoadedIndex:
         chunks = [StoredChunk(**row) for row in _read_jsonl(path / CHUNKS_FILE)]
         documents = {row["doc_id"]: Document(**row) for row in _read_jsonl(path / DOCUMENTS_FILE)}
         keyword = KeywordIndex.load(path / KEYWORD_DIR)
+        sentences = [StoredSentence(**row) for row in _read_jsonl(path / SENTENCES_FILE)]
+        sentence_vectors = np.load(path / SENTENCE_VECTORS_FILE, allow_pickle=False)
     except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:
         raise IndexLoadError(f"index at {path} is damaged: {exc}") from exc
     if faiss_index.ntotal != len(chunks) or faiss_index.d != model.get("dim"):
@@ -282,4 +336,19 @@ def load_index(path: Path, embedder: Embedder | None = None) -> LoadedIndex:
             f"index at {path} is inconsistent: {faiss_index.ntotal} vectors of dimension "
             f"{faiss_index.d} for {len(chunks)} chunks of dimension {model.get('dim')}"
         )
-    return LoadedIndex(path, manifest, faiss_index, chunks, documents, keyword)
+    if sentence_vectors.shape != (len(sentences), faiss_index.d):
+        raise IndexLoadError(
+            f"index at {path} is inconsistent: sentence vectors of shape {sentence_vectors.shape} "
+            f"for {len(sentences)} sentences"
+        )
+    return LoadedIndex(
+        path,
+        manifest,
+        faiss_index,
+        chunks,
+        documents,
+        keyword,
+        sentences,
+        sentence_vectors,
+        sentences_by_chunk(chunks, sentences),
+    )

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from index.embedding import Embedder, ModelLoadError, load_embedder
+from index.query import AbbreviationFileError
 from index.search import Retriever
 from index.store import IndexLoadError, load_index
 from service.routes import router
@@ -38,7 +39,7 @@ def _load(settings: Settings, embedder_factory: EmbedderFactory, state: ServiceS
         embedder = embedder_factory(settings)
         index = load_index(settings.index_dir, embedder)
         retriever = Retriever.from_settings(settings, embedder, index)
-    except (ModelLoadError, IndexLoadError) as exc:
+    except (ModelLoadError, IndexLoadError, AbbreviationFileError) as exc:
         state.error = str(exc)
         log.error("not ready: %s", exc)
         return

@@ -123,6 +123,12 @@ def index_build(
 
 
 def _print_answer(response) -> None:
+    if response.answer is not None:
+        a = response.answer
+        typer.secho("Answer: ", bold=True, nl=False)
+        typer.echo(f"{a.text}  [{a.citation.doc_id} chars {a.citation.char_start}-{a.citation.char_end}]")
+    else:
+        typer.secho(f"No passage answers this confidently (best sentence {response.confidence:.3f}).", bold=True)
     if not response.passages:
         typer.echo("no passages found")
     for p in response.passages:
@@ -140,31 +146,30 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON response")] = False,
     mode: Annotated[str | None, typer.Option(help="dense, keyword or hybrid [default: KHAMTOP_SEARCH_MODE]")] = None,
     index: IndexOpt = None,
+    expand: Annotated[
+        bool, typer.Option("--expand/--no-expand", help="Expand with equivalent names and other-era years")
+    ] = True,
 ) -> None:
-    """Ask a question of the index and print the ranked, cited passages."""
+    """Ask a question of the index and print the answering sentence and the ranked, cited passages."""
     from index.search import Retriever
+    from index.query import AbbreviationFileError
     from index.store import IndexLoadError, load_index
-    from service.schemas import AskRequest, AskResponse, passage_from_hit
+    from service.schemas import AskRequest, response_from_answer
 
     try:
-        request = AskRequest(question=question, top_k=top_k, mode=mode)
+        request = AskRequest(question=question, top_k=top_k, mode=mode, expand=expand)
     except ValidationError as exc:
         fail("; ".join(f"{e['loc'][0]}: {str(e['msg']).removeprefix('Value error, ')}" for e in exc.errors()))
     settings = settings_from(index_dir=index)
     embedder = _embedder(settings)
     try:
         retriever = Retriever.from_settings(settings, embedder, load_index(settings.index_dir, embedder))
-    except IndexLoadError as exc:
+    except (IndexLoadError, AbbreviationFileError) as exc:
         fail(str(exc))
     started = time.perf_counter()
     chosen = request.mode or retriever.mode
-    hits = retriever.search(request.question, request.top_k, chosen)
-    response = AskResponse(
-        question=request.question,
-        mode=chosen,
-        passages=[passage_from_hit(h) for h in hits],
-        took_ms=round((time.perf_counter() - started) * 1000, 2),
-    )
+    answer = retriever.ask(request.question, request.top_k, chosen, request.expand)
+    response = response_from_answer(request.question, chosen, answer, (time.perf_counter() - started) * 1000)
     if as_json:
         typer.echo(json.dumps(response.model_dump(), ensure_ascii=False, indent=2))
     else:

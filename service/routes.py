@@ -14,7 +14,7 @@ from service.schemas import (
     AskResponse,
     DocumentResponse,
     ErrorResponse,
-    passage_from_hit,
+    response_from_answer,
 )
 
 router = APIRouter()
@@ -38,13 +38,8 @@ async def ask(body: AskRequest, retriever: RetrieverDep) -> AskResponse:
     started = time.perf_counter()
     mode = body.mode or retriever.mode
     # Encoding and search are CPU work: off the event loop, so other requests keep flowing.
-    hits = await run_in_threadpool(retriever.search, body.question, body.top_k, mode)
-    return AskResponse(
-        question=body.question,
-        mode=mode,
-        passages=[passage_from_hit(h) for h in hits],
-        took_ms=round((time.perf_counter() - started) * 1000, 2),
-    )
+    answer = await run_in_threadpool(retriever.ask, body.question, body.top_k, mode, body.expand)
+    return response_from_answer(body.question, mode, answer, (time.perf_counter() - started) * 1000)
 
 
 @router.get(

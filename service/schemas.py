@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from index.search import Hit, Mode
+from index.search import Answer, Hit, Mode
 from index.text import normalize_text
 
 MAX_QUESTION_CHARS = 2000
@@ -22,6 +22,10 @@ class AskRequest(BaseModel):
     mode: Mode | None = Field(
         default=None,
         description="dense (embeddings), keyword (BM25 over Thai words) or hybrid (both); default: the setting.",
+    )
+    expand: bool = Field(
+        default=True,
+        description="Expand the question with equivalent names (ครม. = คณะรัฐมนตรี) and other-era years.",
     )
 
     @field_validator("question")
@@ -43,16 +47,37 @@ class Citation(BaseModel):
     char_end: int = Field(description="Offset just past the passage's last character (exclusive).")
 
 
+class Highlight(BaseModel):
+    char_start: int = Field(description="Offset of the sentence's first character in the document text.")
+    char_end: int = Field(description="Offset just past the sentence (exclusive).")
+    text: str
+    score: float = Field(description="Cosine similarity of the sentence and the question.")
+
+
 class Passage(BaseModel):
     rank: int
     score: float = Field(description="Cosine similarity (dense), BM25 (keyword) or fused rank score (hybrid).")
     text: str
+    citation: Citation
+    highlight: Highlight | None = Field(description="The passage's sentence most likely to answer the question.")
+
+
+class AnswerSentence(BaseModel):
+    text: str = Field(description="The sentence, exactly as in the document (extractive; nothing is generated).")
+    passage_rank: int = Field(description="The rank of the passage it comes from.")
+    score: float
     citation: Citation
 
 
 class AskResponse(BaseModel):
     question: str
     mode: str
+    answer: AnswerSentence | None = Field(description="The best answering sentence; null when nothing answers.")
+    no_answer: bool = Field(
+        description="True when no sentence is similar enough to the question: the documents probably do not answer it."
+    )
+    confidence: float = Field(description="The best sentence's similarity to the question (compared to the threshold).")
+    expanded_with: list[str] = Field(description="Equivalent names and years added to the keyword search.")
     passages: list[Passage]
     took_ms: float
 
@@ -70,16 +95,47 @@ class ErrorResponse(BaseModel):
     detail: str
 
 
+def _citation(hit: Hit, start: int, end: int) -> Citation:
+    doc = hit.document
+    return Citation(doc_id=doc.doc_id, title=doc.title, source_url=doc.source_url, char_start=start, char_end=end)
+
+
 def passage_from_hit(hit: Hit) -> Passage:
+    h = hit.highlight
     return Passage(
         rank=hit.rank,
         score=round(hit.score, 6),
         text=hit.chunk.text,
-        citation=Citation(
-            doc_id=hit.document.doc_id,
-            title=hit.document.title,
-            source_url=hit.document.source_url,
-            char_start=hit.chunk.char_start,
-            char_end=hit.chunk.char_end,
-        ),
+        citation=_citation(hit, hit.chunk.char_start, hit.chunk.char_end),
+        highlight=Highlight(
+            char_start=h.char_start,
+            char_end=h.char_end,
+            text=hit.document.text[h.char_start : h.char_end],
+            score=round(h.score, 6),
+        )
+        if h
+        else None,
+    )
+
+
+def response_from_answer(question: str, mode: str, answer: Answer, took_ms: float) -> AskResponse:
+    best = answer.best
+    sentence = None
+    if best is not None and best.highlight is not None:
+        h = best.highlight
+        sentence = AnswerSentence(
+            text=best.document.text[h.char_start : h.char_end],
+            passage_rank=best.rank,
+            score=round(h.score, 6),
+            citation=_citation(best, h.char_start, h.char_end),
+        )
+    return AskResponse(
+        question=question,
+        mode=mode,
+        answer=sentence,
+        no_answer=sentence is None,
+        confidence=round(answer.confidence, 6),
+        expanded_with=list(answer.expanded_with),
+        passages=[passage_from_hit(h) for h in answer.hits],
+        took_ms=round(took_ms, 2),
     )

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # from a fresh clone. An installed service (the Docker image) sets KHAMTOP_HOME instead.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_CORPUS = PROJECT_ROOT / "corpus" / "documents"
+BUNDLED_ABBREVIATIONS = PROJECT_ROOT / "corpus" / "abbreviations.tsv"
 
 
 class Settings(BaseSettings):
@@ -42,6 +43,16 @@ class Settings(BaseSettings):
     # Hybrid: reciprocal rank fusion constant, and the keyword list's weight against dense's 1.
     hybrid_rrf_k: int = Field(default=60, ge=1, le=1000)
     hybrid_keyword_weight: float = Field(default=1.0, ge=0.0, le=10.0)
+    # Query understanding: questions are expanded with equivalent names from this file (tab-separated
+    # groups) and with their years in the other era. Read at start-up; no rebuild needed.
+    query_expansion: bool = True
+    abbreviations_file: Path = Field(default=BUNDLED_ABBREVIATIONS, description="Equivalent-name groups (TSV).")
+
+    # The answering sentence must be at least this similar (cosine) to the question, or the
+    # response says that nothing answers it. Calibrated on the gold set's unanswerable questions.
+    answer_threshold: float = Field(default=0.0, ge=-1.0, le=1.0)
+    # Drop a passage that repeats a higher-ranked one (the same text in two documents).
+    dedup: bool = True
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
