@@ -191,7 +191,7 @@ def summarise(results: list[QuestionResult]) -> dict:
     summary["answer_overlaps_evidence"] = metrics.mean(float(r.answer_overlaps_evidence) for r in answerable)
     unanswerable = [r for r in results if not r.answerable]
     summary["no_answer"] = {
-        "unanswerable_flagged": metrics.mean(float(r.flagged_no_answer) for r in unanswerable) if unanswerable else None,
+        "unanswerable_flagged": metrics.mean(float(r.flagged_no_answer) for r in unanswerable),
         "answerable_flagged": metrics.mean(float(r.flagged_no_answer) for r in answerable),
         "confidence": {
             "answerable": _distribution([r.confidence for r in answerable]),
