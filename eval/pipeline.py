@@ -49,6 +49,7 @@ def evaluate(
     html: bool = True,
     progress: bool = False,
     mode: str | None = None,
+    expand: bool = True,
 ) -> EvalOutput:
     config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
     if dataset is not None:
@@ -80,6 +81,7 @@ def evaluate(
             Retriever.from_settings(settings, embedder, loaded),
             progress=progress,
             mode=mode or settings.search_mode,
+            expand=expand,
         )
         documents_by_id = loaded.documents
 

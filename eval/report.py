@@ -38,13 +38,22 @@ def print_summary(result: EvalResult, console=None) -> None:
         f"latency p50 {s['latency_ms']['p50']:.1f} ms, p95 {s['latency_ms']['p95']:.1f} ms (in process); "
         f"{s['uncoverable']} answerable questions have evidence no chunk covers whole"
     )
+    console.print(
+        f"answer sentence contains the evidence: {_fmt(s['answer_contains_evidence'])} "
+        f"(overlaps it: {_fmt(s['answer_overlaps_evidence'])})"
+    )
+    na = s["no_answer"]
+    console.print(
+        f"flagged 'no answer' (threshold {result.index.get('answer_threshold')}): "
+        f"unanswerable {_fmt(na['unanswerable_flagged'])}, answerable {_fmt(na['answerable_flagged'])}"
+    )
     for kind in ("answerable", "unanswerable"):
-        d = s["top_score"][kind]
-        if d["n"]:
-            console.print(
-                f"top score, {kind}: min {d['min']:.3f}  p25 {d['p25']:.3f}  median {d['median']:.3f}  "
-                f"p75 {d['p75']:.3f}  max {d['max']:.3f}  (n={d['n']})"
-            )
+        for label, d in (("top score", s["top_score"][kind]), ("answer confidence", na["confidence"][kind])):
+            if d["n"]:
+                console.print(
+                    f"{label}, {kind}: min {d['min']:.3f}  p25 {d['p25']:.3f}  median {d['median']:.3f}  "
+                    f"p75 {d['p75']:.3f}  max {d['max']:.3f}  (n={d['n']})"
+                )
     if s["by_tag"]:
         tags = Table(title="by tag (answerable questions)")
         for col in ("tag", "n", "hit@1", "hit@5"):

@@ -2,7 +2,7 @@
 
 Extractive only: the answer is a span of the stored document text, never generated text. Every
 sentence's vector is computed when the index is built, so choosing one costs a small matrix
-product per passage at query time.
+product and a word match per passage at query time.
 """
 
 from __future__ import annotations
@@ -13,23 +13,36 @@ import numpy as np
 
 from index.store import LoadedIndex, StoredChunk
 
+# A sentence's score: cosine similarity to the question plus this times the share of the
+# question's words (idf-weighted) it contains. Measured on the gold set, the answer sentence
+# contained the evidence for 0.377 of questions by cosine alone, 0.451 with the word share at
+# 0.3 (0.438 at 0.1, 0.451 at 0.5).
+WORD_SHARE_WEIGHT = 0.3
+
 
 @dataclass(frozen=True)
 class Highlight:
     char_start: int  # document coordinates, like the passage's citation
     char_end: int
-    score: float  # cosine similarity of the sentence and the question
+    score: float
 
 
-def best_sentence(index: LoadedIndex, chunk: StoredChunk, query_vector: np.ndarray) -> Highlight | None:
-    """The chunk's sentence closest to the question, clipped to the chunk (a chunk may start or
-    end inside a long sentence)."""
+def best_sentence(
+    index: LoadedIndex, chunk: StoredChunk, query_vector: np.ndarray, query_words: set[str]
+) -> Highlight | None:
+    """The chunk's best sentence for the question, clipped to the chunk (a chunk may start or end
+    inside a long sentence)."""
     ids = index.chunk_sentences[chunk.id]
     if not ids:
         return None
-    scores = index.sentence_vectors[ids] @ query_vector
-    best = int(np.argmax(scores))
-    sentence = index.sentences[ids[best]]
-    return Highlight(
-        max(sentence.char_start, chunk.char_start), min(sentence.char_end, chunk.char_end), float(scores[best])
-    )
+    text = index.documents[chunk.doc_id].text
+    cosines = index.sentence_vectors[ids] @ query_vector
+    best: Highlight | None = None
+    for sentence_id, cosine in zip(ids, cosines):
+        s = index.sentences[sentence_id]
+        start, end = max(s.char_start, chunk.char_start), min(s.char_end, chunk.char_end)
+        words = set(index.keyword.tokenize(text[start:end]))
+        score = float(cosine) + WORD_SHARE_WEIGHT * index.keyword.coverage(query_words, words)
+        if best is None or score > best.score:
+            best = Highlight(start, end, score)
+    return best

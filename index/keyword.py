@@ -153,6 +153,18 @@ class KeywordIndex:
 
         return cls(bm25s.BM25.load(str(folder), show_progress=False, verbosity=0), Tokenizer())
 
+    def idf(self, word: str) -> float:
+        """Inverse chunk frequency, log(1 + N / (1 + df)); a word no chunk has gets the most."""
+        scores = self._bm25.scores
+        column = self._bm25.vocab_dict.get(word)
+        df = 0 if column is None else int(scores["indptr"][column + 1] - scores["indptr"][column])
+        return float(np.log1p(scores["num_docs"] / (1 + df)))
+
+    def coverage(self, query_words: set[str], text_words: set[str]) -> float:
+        """The share of the question's words (weighted by idf) that ``text`` also has, 0 to 1."""
+        total = sum(self.idf(w) for w in query_words)
+        return sum(self.idf(w) for w in query_words & text_words) / total if total else 0.0
+
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """(chunk id, BM25 score) best first; only chunks sharing a word with the query."""
         words = [w for w in self.tokenize(query) if w in self._bm25.vocab_dict]

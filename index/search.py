@@ -19,9 +19,11 @@ from index.text import normalize_text
 
 Mode = Literal["dense", "keyword", "hybrid"]
 MODES: tuple[Mode, ...] = ("dense", "keyword", "hybrid")
-# Reciprocal rank fusion: the usual constant, and how deep each list is read before fusing.
+Fusion = Literal["weighted", "rrf"]
+# How many candidates each list contributes before rescoring and fusing.
+CANDIDATES = 100
+# Reciprocal rank fusion's usual constant (the "rrf" fusion).
 RRF_K = 60
-FUSION_DEPTH = 50
 # Two passages whose character 4-grams overlap this much (Jaccard) are the same passage.
 DUPLICATE_JACCARD = 0.8
 
@@ -29,7 +31,8 @@ DUPLICATE_JACCARD = 0.8
 @dataclass(frozen=True)
 class Hit:
     rank: int
-    # dense: cosine similarity; keyword: BM25; hybrid: reciprocal-rank-fusion score.
+    # dense: passage/sentence cosine blend; keyword: BM25; hybrid: the blend + weight x BM25/best BM25
+    # (or a reciprocal-rank-fusion score with the "rrf" fusion).
     score: float
     chunk: StoredChunk
     document: Document
@@ -42,7 +45,7 @@ class Answer:
     # The hit whose highlighted sentence is the best answer; None when no sentence scores at least
     # the threshold (the question is probably not answered by these documents).
     best: Hit | None
-    confidence: float  # the best sentence's similarity to the question
+    confidence: float  # the best sentence's score (index.answer): similarity plus word share
     expanded_with: tuple[str, ...] = ()
 
 
@@ -73,9 +76,11 @@ class Retriever:
         self,
         embedder: Embedder,
         index: LoadedIndex,
-        rrf_k: int = RRF_K,
-        keyword_weight: float = 1.0,
         mode: Mode = "hybrid",
+        keyword_weight: float = 0.05,
+        sentence_weight: float = 0.5,
+        fusion: Fusion = "weighted",
+        rrf_k: int = RRF_K,
         expander: QueryExpander | None = None,
         answer_threshold: float = 0.0,
         dedup: bool = True,
@@ -83,8 +88,10 @@ class Retriever:
         self.embedder = embedder
         self.index = index
         self.mode = mode
-        self.rrf_k = rrf_k
         self.keyword_weight = keyword_weight
+        self.sentence_weight = sentence_weight
+        self.fusion = fusion
+        self.rrf_k = rrf_k
         self.expander = expander
         self.answer_threshold = answer_threshold
         self.dedup = dedup
@@ -98,9 +105,11 @@ class Retriever:
         return cls(
             embedder,
             index,
-            rrf_k=settings.hybrid_rrf_k,
-            keyword_weight=settings.hybrid_keyword_weight,
             mode=settings.search_mode,
+            keyword_weight=settings.hybrid_keyword_weight,
+            sentence_weight=settings.sentence_weight,
+            fusion=settings.hybrid_fusion,
+            rrf_k=settings.hybrid_rrf_k,
             expander=expander,
             answer_threshold=settings.answer_threshold,
             dedup=settings.dedup,
@@ -110,10 +119,48 @@ class Retriever:
         with self._encode_lock:
             return self.embedder.embed_queries([query])
 
-    def _dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def _nearest(self, vector: np.ndarray, k: int) -> dict[int, float]:
+        """The ``k`` chunks nearest the question (FAISS), with their cosine similarity."""
         scores, ids = self.index.faiss_index.search(vector, min(k, len(self.index.chunks)))
         # FAISS pads with -1 when it has fewer than k results.
-        return [(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+        return {int(i): float(s) for s, i in zip(scores[0], ids[0]) if i >= 0}
+
+    def _dense_scores(self, vector: np.ndarray, candidates: dict[int, float | None]) -> dict[int, float]:
+        """Blend each candidate's passage cosine with its best sentence's cosine.
+
+        A passage of 200 tokens covers several topics, and its single vector matches none of
+        them sharply; the best sentence does. The blend (weight 0.5) raised hit@1 from 0.853 to
+        0.883 on 1,000 iApp questions and from 0.611 to 0.679 on the gold set (dense mode).
+        """
+        q = vector[0]
+        out = {}
+        for chunk_id, cosine in candidates.items():
+            if cosine is None:  # a keyword candidate outside FAISS's nearest: score it directly
+                cosine = float(self.index.faiss_index.reconstruct(chunk_id) @ q)
+            ids = self.index.chunk_sentences[chunk_id]
+            best = float((self.index.sentence_vectors[ids] @ q).max()) if ids else cosine
+            out[chunk_id] = (1 - self.sentence_weight) * cosine + self.sentence_weight * best
+        return out
+
+    @staticmethod
+    def _sorted(scores: dict[int, float]) -> list[tuple[int, float]]:
+        return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+    def _hybrid(self, vector: np.ndarray, keyword: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        nearest = self._nearest(vector, CANDIDATES)
+        if self.fusion == "rrf":
+            return fuse(
+                [self._sorted(self._dense_scores(vector, nearest)), keyword], self.rrf_k, [1.0, self.keyword_weight]
+            )
+        # Weighted sum: BM25 scaled by the question's best BM25, so the weight means the same for
+        # every question. Measured against reciprocal rank fusion: 0.898 vs 0.885 hit@1 on 1,000
+        # iApp questions, 0.691 vs 0.679 on the gold set.
+        candidates: dict[int, float | None] = {**dict.fromkeys(c for c, _ in keyword), **nearest}
+        scores = self._dense_scores(vector, candidates)
+        top = keyword[0][1] if keyword and keyword[0][1] > 0 else 1.0
+        for chunk_id, bm25 in keyword:
+            scores[chunk_id] += self.keyword_weight * bm25 / top
+        return self._sorted(scores)
 
     def _distinct(self, ranked: list[tuple[int, float]], top_k: int) -> list[tuple[int, float]]:
         """The first ``top_k`` of ``ranked``, skipping passages that repeat a higher-ranked one."""
@@ -149,18 +196,18 @@ class Retriever:
         keyword_query = " ".join((query, *added))
         # The question's vector is needed in every mode: it chooses the answering sentence.
         vector = self._embed(query)
-        depth = max(FUSION_DEPTH, top_k) if (self.dedup or mode == "hybrid") else top_k
+        depth = max(CANDIDATES, top_k)
         if mode == "dense":
-            ranked = self._dense(vector, depth)
+            ranked = self._sorted(self._dense_scores(vector, self._nearest(vector, depth)))
         elif mode == "keyword":
             ranked = self.index.keyword.search(keyword_query, depth)
         else:
-            rankings = [self._dense(vector, depth), self.index.keyword.search(keyword_query, depth)]
-            ranked = fuse(rankings, self.rrf_k, [1.0, self.keyword_weight])
+            ranked = self._hybrid(vector, self.index.keyword.search(keyword_query, depth))
         hits = []
+        query_words = set(self.index.keyword.tokenize(query))
         for chunk_id, score in self._distinct(ranked, top_k):
             chunk = self.index.chunks[chunk_id]
-            highlight = best_sentence(self.index, chunk, vector[0])
+            highlight = best_sentence(self.index, chunk, vector[0], query_words)
             hits.append(Hit(len(hits) + 1, score, chunk, self.index.documents[chunk.doc_id], highlight))
         scored = [h for h in hits if h.highlight is not None]
         best = max(scored, key=lambda h: h.highlight.score, default=None)

@@ -191,11 +191,15 @@ def eval_command(
     out: Annotated[Path | None, typer.Option(help="Folder for results.json and report.html")] = None,
     html: Annotated[bool, typer.Option("--html/--no-html", help="Write the HTML report")] = True,
     mode: Annotated[str | None, typer.Option(help="dense, keyword or hybrid [default: KHAMTOP_SEARCH_MODE]")] = None,
+    expand: Annotated[
+        bool, typer.Option("--expand/--no-expand", help="Query understanding: equivalent names, other-era years")
+    ] = True,
 ) -> None:
     """Measure answer quality: hit@k, MRR, nDCG, evidence recall, latency; table, JSON and HTML report."""
     from eval.datasets import DatasetError
     from eval.pipeline import evaluate
     from eval.report import print_summary
+    from index.query import AbbreviationFileError
     from index.search import MODES
     from index.store import IndexLoadError
 
@@ -218,8 +222,9 @@ def eval_command(
             html=html,
             progress=True,
             mode=mode,
+            expand=expand,
         )
-    except (DatasetError, IndexLoadError, OSError) as exc:
+    except (DatasetError, IndexLoadError, AbbreviationFileError, OSError) as exc:
         fail(str(exc))
     typer.echo(output.index_note)
     print_summary(output.result)

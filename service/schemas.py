@@ -51,7 +51,7 @@ class Highlight(BaseModel):
     char_start: int = Field(description="Offset of the sentence's first character in the document text.")
     char_end: int = Field(description="Offset just past the sentence (exclusive).")
     text: str
-    score: float = Field(description="Cosine similarity of the sentence and the question.")
+    score: float = Field(description="Cosine similarity to the question plus 0.3 x the share of its words present.")
 
 
 class Passage(BaseModel):
@@ -76,7 +76,7 @@ class AskResponse(BaseModel):
     no_answer: bool = Field(
         description="True when no sentence is similar enough to the question: the documents probably do not answer it."
     )
-    confidence: float = Field(description="The best sentence's similarity to the question (compared to the threshold).")
+    confidence: float = Field(description="The best sentence's score (compared to the no-answer threshold).")
     expanded_with: list[str] = Field(description="Equivalent names and years added to the keyword search.")
     passages: list[Passage]
     took_ms: float

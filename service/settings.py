@@ -37,12 +37,17 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(default=200, ge=32, le=510)
     chunk_overlap_tokens: int = Field(default=40, ge=0, le=200)
 
-    # dense (embeddings), keyword (BM25 over Thai words) or hybrid (both, fused by rank). Hybrid
+    # dense (embeddings), keyword (BM25 over Thai words) or hybrid (both). Hybrid
     # measured best: README, "Search modes".
     search_mode: Literal["dense", "keyword", "hybrid"] = "hybrid"
     # Hybrid: reciprocal rank fusion constant, and the keyword list's weight against dense's 1.
+    # Dense score = (1 - w) x passage cosine + w x best sentence cosine.
+    sentence_weight: float = Field(default=0.5, ge=0.0, le=1.0)
+    # Hybrid: "weighted" adds keyword_weight x BM25 / (the question's best BM25) to the dense score;
+    # "rrf" is reciprocal rank fusion with constant rrf_k, the keyword list weighted by keyword_weight.
+    hybrid_fusion: Literal["weighted", "rrf"] = "weighted"
+    hybrid_keyword_weight: float = Field(default=0.05, ge=0.0, le=10.0)
     hybrid_rrf_k: int = Field(default=60, ge=1, le=1000)
-    hybrid_keyword_weight: float = Field(default=1.0, ge=0.0, le=10.0)
     # Query understanding: questions are expanded with equivalent names from this file (tab-separated
     # groups) and with their years in the other era. Read at start-up; no rebuild needed.
     query_expansion: bool = True
@@ -50,7 +55,7 @@ class Settings(BaseSettings):
 
     # The answering sentence must be at least this similar (cosine) to the question, or the
     # response says that nothing answers it. Calibrated on the gold set's unanswerable questions.
-    answer_threshold: float = Field(default=0.0, ge=-1.0, le=1.0)
+    answer_threshold: float = Field(default=0.85, ge=-1.0, le=2.0)
     # Drop a passage that repeats a higher-ranked one (the same text in two documents).
     dedup: bool = True
 

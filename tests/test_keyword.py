@@ -92,3 +92,22 @@ def test_a_damaged_keyword_file_is_refused(tmp_path, bundled_documents):
     vocab.write_text(vocab.read_text("utf-8").replace("ประชุม", "ประชม", 1), "utf-8")
     with pytest.raises(IndexLoadError, match="keyword/vocab.index.json does not match its checksum"):
         load_index(tmp_path / "idx", embedder)
+
+
+def test_an_abbreviation_finds_the_passage_that_spells_it_out(tmp_path):
+    from corpus.reader import Document
+    from index.query import QueryExpander
+    from service.settings import BUNDLED_ABBREVIATIONS
+
+    docs = [
+        Document("cabinet", "คณะรัฐมนตรีมีมติเห็นชอบร่างปฏิญญา", "มติ"),
+        Document("other", "การประชุมเจ้าหน้าที่อาวุโสด้านโทรคมนาคม", "อื่น"),
+    ]
+    embedder = FakeEmbedder()
+    build_index(docs, embedder, ChunkerConfig(), tmp_path / "idx")
+    retriever = Retriever(
+        embedder, load_index(tmp_path / "idx", embedder), expander=QueryExpander.from_file(BUNDLED_ABBREVIATIONS)
+    )
+    assert retriever.search("ครม.", top_k=1, mode="keyword", expand=False) == []
+    (hit,) = retriever.search("ครม.", top_k=1, mode="keyword")
+    assert hit.document.doc_id == "cabinet"

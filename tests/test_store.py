@@ -130,16 +130,25 @@ def test_the_index_is_exact_inner_product_search_over_normalised_vectors(tmp_pat
     build_index(DOCS, fake_embedder, CONFIG, tmp_path / "idx")
     loaded = load_index(tmp_path / "idx", fake_embedder)
     assert isinstance(loaded.faiss_index, faiss.IndexFlatIP)
-    hits = Retriever(fake_embedder, loaded, mode="dense").search("ASEAN ICT Awards 2021", top_k=5)
+    question = "ASEAN ICT Awards 2021"
+    q = fake_embedder.embed_queries([question])[0]
+    hits = Retriever(fake_embedder, loaded, mode="dense", sentence_weight=0.0).search(question, top_k=5)
     assert hits[0].document.doc_id == "b/c"
-    assert hits[0].score == pytest.approx(
-        float(
-            fake_embedder.embed_queries(["ASEAN ICT Awards 2021"])[0]
-            @ fake_embedder.embed_passages([hits[0].chunk.text])[0]
-        ),
-        abs=1e-5,
-    )
+    assert hits[0].score == pytest.approx(float(q @ fake_embedder.embed_passages([hits[0].chunk.text])[0]), abs=1e-5)
     assert len(hits) == len(loaded.chunks) <= 5, "top_k larger than the index returns what there is"
+
+
+def test_dense_score_blends_the_passage_with_its_best_sentence(tmp_path, fake_embedder):
+    build_index(DOCS, fake_embedder, CONFIG, tmp_path / "idx")
+    loaded = load_index(tmp_path / "idx", fake_embedder)
+    question = "ASEAN ICT Awards 2021"
+    q = fake_embedder.embed_queries([question])[0]
+    (hit,) = Retriever(fake_embedder, loaded, mode="dense", sentence_weight=0.5).search(question, top_k=1)
+    doc = loaded.documents[hit.chunk.doc_id].text
+    sentences = [s for s in loaded.sentences if s.doc_id == hit.chunk.doc_id]
+    best = max(float(q @ fake_embedder.embed_passages([doc[s.char_start : s.char_end]])[0]) for s in sentences)
+    passage = float(q @ fake_embedder.embed_passages([hit.chunk.text])[0])
+    assert hit.score == pytest.approx(0.5 * passage + 0.5 * best, abs=1e-5)
 
 
 def test_search_normalises_the_question_like_the_documents(tmp_path, fake_embedder):
