@@ -271,6 +271,8 @@ def stale_reason(path: Path, settings) -> str | None:
         settings.chunk_overlap_tokens,
     ):
         return "it was built with other chunk settings"
+    if chunker.get("normalizer") != NORMALIZER_VERSION:
+        return f"its text was normalised by {chunker.get('normalizer')!r}, this version uses {NORMALIZER_VERSION!r}"
     return None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-NORMALIZER_VERSION = "nfc-zw-saraam/1"
+NORMALIZER_VERSION = "nfc-zw-saraam-marks-pua/2"
 
 # Zero-width space, ZWNJ, ZWJ, word joiner, BOM and soft hyphen: invisible, yet they split
 # words for a tokenizer and make equal strings compare unequal. PyThaiNLP's own normalize
@@ -20,6 +20,37 @@ _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 # between or before them. NFC does not compose these (only compatibility forms decompose ำ).
 _SPLIT_SARA_AM = re.compile("\u0e4d([\u0e48-\u0e4b]?)\u0e32")
 
+# Marks that sit above or below a consonant: Mai Han-akat, the upper and lower vowels, Phinthu,
+# Mai Taikhu, the tone marks, Thanthakhat, Nikhahit, Yamakkan. Typed twice they look like one,
+# so a doubled mark is a typing slip; a tone mark typed before the upper vowel (ก่ี for กี่)
+# renders the same but is another string.
+_DOUBLED_MARK = re.compile("([\u0e31\u0e34-\u0e3a\u0e47-\u0e4e])\\1+")
+_TONE_BEFORE_VOWEL = re.compile("([\u0e48-\u0e4b])([\u0e31\u0e34-\u0e37\u0e47])")
+
+# Thai fonts in some PDFs draw shifted vowels and tone marks from the Private Use Area
+# (U+F700-U+F71A); text extraction then yields those code points instead of Thai letters.
+_PUA_THAI = str.maketrans(
+    dict(
+        zip(
+            range(0xF700, 0xF71B),
+            "\u0e10\u0e34\u0e35\u0e36\u0e37\u0e48\u0e49\u0e4a\u0e4b\u0e4c\u0e48\u0e49\u0e4a\u0e4b\u0e4c"
+            "\u0e0d\u0e31\u0e4d\u0e47\u0e48\u0e49\u0e4a\u0e4b\u0e4c\u0e38\u0e39\u0e3a",
+        )
+    )
+)
+
+
+def _repair_marks(text: str) -> str:
+    # Repeated until nothing changes: moving a vowel can bring two equal marks together, or
+    # marks out of canonical order (hence NFC again).
+    while True:
+        repaired = unicodedata.normalize("NFC", _SPLIT_SARA_AM.sub("\\1\u0e33", text))
+        repaired = _TONE_BEFORE_VOWEL.sub("\\2\\1", repaired)
+        repaired = _DOUBLED_MARK.sub("\\1", repaired)
+        if repaired == text:
+            return text
+        text = repaired
+
 
 def normalize_text(text: str) -> str:
     r"""Return ``text`` in the one canonical form used for storing, embedding and matching.
@@ -28,8 +59,11 @@ def normalize_text(text: str) -> str:
     'น้ำ'
     >>> normalize_text("ข้อ\u200bมูล\r\n")
     'ข้อมูล\n'
+    >>> normalize_text("ที่\u0e48")  # a doubled tone mark
+    'ที่'
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.translate(_PUA_THAI)
     text = unicodedata.normalize("NFC", text)
     text = text.translate(_INVISIBLE)
-    return _SPLIT_SARA_AM.sub("\\1\u0e33", text)
+    return _repair_marks(text)

@@ -85,14 +85,23 @@ def test_an_invalid_setting_is_a_clean_error(monkeypatch, fake_index):
     assert result.exit_code == 2 and "invalid setting: chunk_tokens" in result.output
 
 
-def test_index_build_if_missing_rebuilds_an_index_of_an_older_format(tmp_path, fake_index, monkeypatch):
+@pytest.mark.parametrize(
+    ("section", "key", "old", "reason"),
+    [
+        (None, "format", "khamtop-index/1", "format"),
+        ("chunker", "normalizer", "nfc-zw-saraam/1", "normalised by 'nfc-zw-saraam/1'"),
+    ],
+)
+def test_index_build_if_missing_rebuilds_an_index_of_an_older_format_or_normaliser(
+    fake_index, monkeypatch, section, key, old, reason
+):
     monkeypatch.setenv("KHAMTOP_MODEL", "fake-trigram")
     manifest_path = fake_index / "manifest.json"
     manifest = json.loads(manifest_path.read_text("utf-8"))
-    manifest["format"] = "khamtop-index/1"
+    (manifest[section] if section else manifest)[key] = old
     manifest_path.write_text(json.dumps(manifest), "utf-8")
     result = runner.invoke(app, ["index", "build", "--out", str(fake_index), "--if-missing"])
-    assert result.exit_code == 0 and "rebuilding the index" in result.output and "format" in result.output
+    assert result.exit_code == 0 and "rebuilding the index" in result.output and reason in result.output
     assert json.loads(manifest_path.read_text("utf-8"))["format"] != "khamtop-index/1"
 
 

@@ -37,3 +37,23 @@ def test_thai_digits_and_spacing_are_kept_as_written():
 def test_normalising_twice_changes_nothing(text):
     once = normalize_text(text)
     assert normalize_text(once) == once
+
+
+def test_doubled_marks_are_repaired():
+    assert normalize_text("ที่\u0e48ประชุม") == "ที่ประชุม"  # tone mark typed twice
+    assert normalize_text("กิ\u0e34น") == "กิน"  # vowel typed twice
+
+
+def test_a_tone_mark_typed_before_its_vowel_is_put_after_it():
+    assert normalize_text("ท\u0e48\u0e35") == "ที่"  # ท + ่ + ี renders as ที่ but is another string
+
+
+def test_pdf_private_use_area_glyphs_become_thai_marks():
+    # Shifted glyphs some Thai PDF fonts use: U+F702 (left Sara Ii) and U+F70A (low Mai Ek).
+    assert normalize_text("ท\uf702\uf70aประชุม") == "ที่ประชุม"
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0x0E00, max_codepoint=0x0E7F)))
+def test_normalising_thai_twice_changes_nothing(text):
+    once = normalize_text(text)
+    assert normalize_text(once) == once
