@@ -54,7 +54,9 @@ def main() -> None:
         for eval_set, documents in sets:
             with tempfile.TemporaryDirectory() as tmp:
                 manifest = build_index(documents, embedder, config, Path(tmp) / "index", progress=True)
-                s = run(eval_set, Retriever(embedder, load_index(Path(tmp) / "index", embedder)), mode="dense").summary
+                # Passage vectors only (sentence_weight 0), as the budget was chosen.
+                retriever = Retriever(embedder, load_index(Path(tmp) / "index", embedder), sentence_weight=0.0)
+                s = run(eval_set, retriever, mode="dense", expand=False).summary
             figures.append(
                 f"{eval_set.name}: {manifest['corpus']['chunks']} chunks, hit@1 {s['hit@1']:.3f} "
                 f"hit@5 {s['hit@5']:.3f} hit@10 {s['hit@10']:.3f} MRR@10 {s['mrr@10']:.3f} nDCG@10 {s['ndcg@10']:.3f}"

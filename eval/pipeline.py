@@ -36,6 +36,16 @@ def _matching_index(path: Path, documents: list[Document], embedder: Embedder, s
     return loaded if loaded.manifest["corpus"]["checksum"] == corpus_checksum(documents) else None
 
 
+def index_for(settings, embedder: Embedder, documents: list[Document], path: Path, progress: bool = False):
+    """The index at ``path`` if it matches these documents and settings, else one built there."""
+    loaded = _matching_index(path, documents, embedder, settings)
+    if loaded is None:
+        config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
+        build_index(documents, embedder, config, path, progress=progress)
+        loaded = load_index(path, embedder)
+    return loaded
+
+
 def evaluate(
     settings,
     embedder: Embedder,
