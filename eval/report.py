@@ -164,6 +164,16 @@ def write_html(result: EvalResult, documents: dict[str, Document], path: Path) -
                 f"{html.escape(doc.title[:80])} · {html.escape(p.doc_id)} [{p.char_start}:{p.char_end}] · "
                 f"score {p.score:.3f}</span><br>{body}</div>"
             )
+        if r.answer:
+            a = r.answer
+            verdict = "holds the evidence" if r.answer_contains_evidence else "does not hold the evidence"
+            shown = "withheld: no answer" if r.flagged_no_answer else "shown"
+            answer = (
+                f'<div class="passage"><span class="meta">answer ({shown}, confidence {r.confidence:.3f}, '
+                f"{verdict}) · {html.escape(a['doc_id'])} [{a['char_start']}:{a['char_end']}]</span><br>"
+                f"{_highlighted(documents[a['doc_id']], a['char_start'], a['char_end'], spans_by_doc.get(a['doc_id'], []))}</div>"
+            )
+            passages.insert(0, answer)
         tags = ", ".join(r.tags)
         rows.append(
             f'<tr class="q {css}"><td>{html.escape(r.id)}<div class="meta">{html.escape(tags)}</div></td>'
@@ -181,11 +191,13 @@ covers the evidence span.</p>
 <table class="summary"><tr>{head}</tr><tr>{cells}</tr></table>
 <p>Latency p50 {s["latency_ms"]["p50"]:.1f} ms, p95 {s["latency_ms"]["p95"]:.1f} ms (in process).
 {len(failing)} answerable questions do not get a relevant passage first; {s["uncoverable"]} have evidence
-that no chunk covers whole.</p>
+that no chunk covers whole. The answer sentence holds the evidence for {_fmt(s["answer_contains_evidence"])} of
+answerable questions; "no answer" is said for {_fmt(s["no_answer"]["unanswerable_flagged"])} of unanswerable and
+{_fmt(s["no_answer"]["answerable_flagged"])} of answerable questions.</p>
 <h2>hit@k</h2>{_curve_svg(s["hit_curve"])}
 <h2>Questions</h2>
 <label><input type="checkbox" id="only-failing"> show only questions without a relevant passage first</label>
-<table><tr><th>id</th><th>question</th><th>gold evidence</th><th>top three passages (evidence highlighted)</th>
+<table><tr><th>id</th><th>question</th><th>gold evidence</th><th>answer sentence and top three passages (evidence highlighted)</th>
 <th>result</th></tr>
 {"".join(rows)}
 </table><script>{SCRIPT}</script></body></html>

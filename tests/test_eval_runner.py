@@ -85,6 +85,23 @@ def test_runner_scores_hits_and_unanswerable_questions(retriever):
     assert s["hit_curve"][0] == 1.0 and len(s["hit_curve"]) == 10
     assert s["document_hit@1"] == 1.0
     assert s["latency_ms"]["p50"] > 0
+    # Each document is one sentence here, so the answer sentence holds the evidence.
+    assert by_id["fund"].answer == {"doc_id": "fund", "char_start": 0, "char_end": len(DOCS[1].text)}
+    assert s["answer_contains_evidence"] == 1.0 and s["answer_overlaps_evidence"] == 1.0
+    assert s["no_answer"]["confidence"]["unanswerable"]["n"] == 1
+
+
+def test_the_no_answer_flag_is_counted_for_both_kinds_of_question(retriever):
+    questions = [
+        EvalQuestion("award", "ASEAN ICT Award", True, (EvidencePiece("award", "4 รางวัล", span(DOCS[0], "4 รางวัล")),)),
+        EvalQuestion("none", "ราคาทองคำวันนี้", False, ()),
+    ]
+    retriever.answer_threshold = 1.9  # nothing reaches it: every question is flagged
+    s = run(EvalSet("t", questions), retriever).summary["no_answer"]
+    assert (s["unanswerable_flagged"], s["answerable_flagged"]) == (1.0, 1.0)
+    retriever.answer_threshold = -1.0  # everything passes
+    s = run(EvalSet("t", questions), retriever).summary["no_answer"]
+    assert (s["unanswerable_flagged"], s["answerable_flagged"]) == (0.0, 0.0)
 
 
 def test_evidence_split_across_chunks_is_reported_as_uncoverable(retriever):
@@ -111,6 +128,7 @@ def test_reports_are_written_and_the_html_is_self_contained(retriever, tmp_path)
     page = (tmp_path / "r.html").read_text("utf-8")
     assert "<mark>329,600</mark>" in page, "the evidence is highlighted in the passage"
     assert "<svg" in page and "hit@1 = 1.000" in page
+    assert "holds the evidence" in page, "the answer sentence is shown and judged"
     assert "http://" not in page and "https://" not in page and "<link" not in page, "no network needed"
 
 
