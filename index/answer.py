@@ -7,6 +7,7 @@ product and a word match per passage at query time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,21 +28,34 @@ class Highlight:
     score: float
 
 
+WordsOf = Callable[[str, int, int], frozenset[str]]
+
+
 def best_sentence(
-    index: LoadedIndex, chunk: StoredChunk, query_vector: np.ndarray, query_words: set[str]
+    index: LoadedIndex,
+    chunk: StoredChunk,
+    query_vector: np.ndarray,
+    query_words: set[str],
+    words_of: WordsOf | None = None,
 ) -> Highlight | None:
     """The chunk's best sentence for the question, clipped to the chunk (a chunk may start or end
-    inside a long sentence)."""
+    inside a long sentence). ``words_of(doc_id, start, end)`` gives a span's keyword words (a
+    cache, from the retriever); by default they are computed."""
     ids = index.chunk_sentences[chunk.id]
     if not ids:
         return None
     text = index.documents[chunk.doc_id].text
+    if words_of is None:
+
+        def words_of(_doc: str, start: int, end: int) -> frozenset[str]:
+            return frozenset(index.keyword.tokenize(text[start:end]))
+
     cosines = index.sentence_vectors[ids] @ query_vector
     best: Highlight | None = None
     for sentence_id, cosine in zip(ids, cosines):
         s = index.sentences[sentence_id]
         start, end = max(s.char_start, chunk.char_start), min(s.char_end, chunk.char_end)
-        words = set(index.keyword.tokenize(text[start:end]))
+        words = words_of(chunk.doc_id, start, end)
         score = float(cosine) + WORD_SHARE_WEIGHT * index.keyword.coverage(query_words, words)
         if best is None or score > best.score:
             best = Highlight(start, end, score)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -60,13 +61,15 @@ def fuse(
     return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
 
 
-def _shingles(text: str) -> set[str]:
+def _shingles(text: str) -> frozenset[str]:
     folded = " ".join(match_form(text).split())
-    return {folded[i : i + 4] for i in range(max(1, len(folded) - 3))}
+    return frozenset(folded[i : i + 4] for i in range(max(1, len(folded) - 3)))
 
 
-def near_duplicate(a: set[str], b: set[str]) -> bool:
-    return len(a & b) >= DUPLICATE_JACCARD * len(a | b)
+def near_duplicate(a: frozenset[str], b: frozenset[str]) -> bool:
+    small, large = sorted((len(a), len(b)))
+    # Jaccard is at most small/large: most pairs are ruled out without a set operation.
+    return small >= DUPLICATE_JACCARD * large and len(a & b) >= DUPLICATE_JACCARD * len(a | b)
 
 
 class Retriever:
@@ -98,6 +101,12 @@ class Retriever:
         # One encoder call at a time: on two cores, concurrent torch calls only fight over the
         # same cores and make every request slower.
         self._encode_lock = threading.Lock()
+        # Per-passage and per-sentence work that does not depend on the question, kept for the
+        # passages that keep coming back (thread-safe: lru_cache guards its own state).
+        self._shingles = lru_cache(maxsize=65_536)(lambda chunk_id: _shingles(index.chunks[chunk_id].text))
+        self._words = lru_cache(maxsize=262_144)(
+            lambda doc_id, start, end: frozenset(index.keyword.tokenize(index.documents[doc_id].text[start:end]))
+        )
 
     @classmethod
     def from_settings(cls, settings, embedder: Embedder, index: LoadedIndex) -> Retriever:
@@ -167,9 +176,9 @@ class Retriever:
         if not self.dedup:
             return ranked[:top_k]
         kept: list[tuple[int, float]] = []
-        seen: list[set[str]] = []
+        seen: list[frozenset[str]] = []
         for chunk_id, score in ranked:
-            shingles = _shingles(self.index.chunks[chunk_id].text)
+            shingles = self._shingles(chunk_id)
             if any(near_duplicate(shingles, other) for other in seen):
                 continue
             kept.append((chunk_id, score))
@@ -207,7 +216,7 @@ class Retriever:
         query_words = set(self.index.keyword.tokenize(query))
         for chunk_id, score in self._distinct(ranked, top_k):
             chunk = self.index.chunks[chunk_id]
-            highlight = best_sentence(self.index, chunk, vector[0], query_words)
+            highlight = best_sentence(self.index, chunk, vector[0], query_words, self._words)
             hits.append(Hit(len(hits) + 1, score, chunk, self.index.documents[chunk.doc_id], highlight))
         scored = [h for h in hits if h.highlight is not None]
         best = max(scored, key=lambda h: h.highlight.score, default=None)
