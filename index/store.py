@@ -34,7 +34,8 @@ from index.embedding import Embedder
 from index.keyword import KEYWORD_DIR, KeywordIndex
 from index.text import NORMALIZER_VERSION
 
-FORMAT = "khamtop-index/3"  # 2: keyword (BM25) index added; 3: sentence spans and vectors
+# 2: keyword (BM25) index added; 3: sentence spans and vectors; 4: passages indexed with their title
+FORMAT = "khamtop-index/4"
 FAISS_FILE = "index.faiss"
 CHUNKS_FILE = "chunks.jsonl"
 DOCUMENTS_FILE = "documents.jsonl"
@@ -145,6 +146,11 @@ def chunk_documents(
     return chunks
 
 
+def indexed_text(title: str, passage: str) -> str:
+    """What the encoder and BM25 see for a passage: its document's title, then the passage."""
+    return f"{title}\n{passage}" if title else passage
+
+
 def split_documents(documents: Sequence[Document]) -> list[StoredSentence]:
     """Every sentence of every document, with offsets into the stored text."""
     sentences: list[StoredSentence] = []
@@ -188,7 +194,13 @@ def build_index(
 
     with tqdm(total=len(documents), desc="chunking", unit="doc", disable=not progress) as bar:
         chunks = chunk_documents(documents, embedder, config, on_document=lambda: bar.update())
-    vectors = _embed_all(embedder, [c.text for c in chunks], "embedding chunk", progress)
+    # A passage is embedded and keyword-indexed with its document's title in front: a passage
+    # from the middle of a document rarely names what the document is about. Measured on 1,000
+    # iApp questions: hit@1 0.896 -> 0.906, hit@5 0.953 -> 0.963 (hybrid). The stored passage
+    # text and its citation are unchanged.
+    titles = {d.doc_id: d.title for d in documents}
+    indexed = [indexed_text(titles[c.doc_id], c.text) for c in chunks]
+    vectors = _embed_all(embedder, indexed, "embedding chunk", progress)
     # Sentences are embedded too, so that the sentence that answers can be found at query time
     # with one matrix product instead of encoding every returned passage's sentences again.
     texts = {d.doc_id: d.text for d in documents}
@@ -199,7 +211,7 @@ def build_index(
 
     faiss_index = faiss.IndexFlatIP(embedder.dim)
     faiss_index.add(vectors)
-    keyword = KeywordIndex.build([c.text for c in chunks])
+    keyword = KeywordIndex.build(indexed)
 
     with staged_dir(Path(out_dir)) as tmp:
         faiss.write_index(faiss_index, str(tmp / FAISS_FILE))
@@ -219,7 +231,7 @@ def build_index(
                 "query_prompt": embedder.query_prompt,
                 "passage_prompt": embedder.passage_prompt,
             },
-            "chunker": {**config.as_dict(), "normalizer": NORMALIZER_VERSION},
+            "chunker": {**config.as_dict(), "normalizer": NORMALIZER_VERSION, "passage_text": "title + passage"},
             "corpus": {
                 "checksum": corpus_checksum(documents),
                 "documents": len(documents),

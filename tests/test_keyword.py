@@ -111,3 +111,18 @@ def test_an_abbreviation_finds_the_passage_that_spells_it_out(tmp_path):
     assert retriever.search("ครม.", top_k=1, mode="keyword", expand=False) == []
     (hit,) = retriever.search("ครม.", top_k=1, mode="keyword")
     assert hit.document.doc_id == "cabinet"
+
+
+def test_a_passage_is_found_by_its_document_title(tmp_path):
+    from corpus.reader import Document
+
+    docs = [
+        Document("centre", "มีหน้าที่รับเรื่องร้องเรียนและประสานงานกับหน่วยงานอื่น", "ศูนย์ปฏิบัติการต่อต้านการทุจริต"),
+        Document("award", "ไทยได้รับ 4 รางวัล ASEAN ICT Award", "รางวัล"),
+    ]
+    embedder = FakeEmbedder()
+    build_index(docs, embedder, ChunkerConfig(), tmp_path / "idx")
+    index = load_index(tmp_path / "idx", embedder)
+    (hit,) = Retriever(embedder, index).search("ศูนย์ต่อต้านการทุจริต", top_k=1, mode="keyword")
+    assert hit.document.doc_id == "centre"
+    assert hit.chunk.text == docs[0].text, "the stored passage and its citation do not include the title"

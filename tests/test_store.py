@@ -11,7 +11,7 @@ from corpus.reader import Document
 from index import store
 from index.chunking import ChunkerConfig
 from index.search import Retriever
-from index.store import IndexLoadError, build_index, load_index
+from index.store import IndexLoadError, build_index, indexed_text, load_index
 from tests.fakes import FakeEmbedder
 
 CONFIG = ChunkerConfig(chunk_tokens=64, overlap_tokens=8)
@@ -134,7 +134,8 @@ def test_the_index_is_exact_inner_product_search_over_normalised_vectors(tmp_pat
     q = fake_embedder.embed_queries([question])[0]
     hits = Retriever(fake_embedder, loaded, mode="dense", sentence_weight=0.0).search(question, top_k=5)
     assert hits[0].document.doc_id == "b/c"
-    assert hits[0].score == pytest.approx(float(q @ fake_embedder.embed_passages([hits[0].chunk.text])[0]), abs=1e-5)
+    indexed = indexed_text(hits[0].document.title, hits[0].chunk.text)  # title + passage, as built
+    assert hits[0].score == pytest.approx(float(q @ fake_embedder.embed_passages([indexed])[0]), abs=1e-5)
     assert len(hits) == len(loaded.chunks) <= 5, "top_k larger than the index returns what there is"
 
 
@@ -147,7 +148,7 @@ def test_dense_score_blends_the_passage_with_its_best_sentence(tmp_path, fake_em
     doc = loaded.documents[hit.chunk.doc_id].text
     sentences = [s for s in loaded.sentences if s.doc_id == hit.chunk.doc_id]
     best = max(float(q @ fake_embedder.embed_passages([doc[s.char_start : s.char_end]])[0]) for s in sentences)
-    passage = float(q @ fake_embedder.embed_passages([hit.chunk.text])[0])
+    passage = float(q @ fake_embedder.embed_passages([indexed_text(hit.document.title, hit.chunk.text)])[0])
     assert hit.score == pytest.approx(0.5 * passage + 0.5 * best, abs=1e-5)
 
 
