@@ -17,6 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 IAPP = HERE.parent.parent / "shared" / "datasets" / "iapp-wiki-qa-dev"
 
+COLUMNS = ("hit@1", "hit@5", "hit@10", "mrr@10", "answer_contains_evidence")
 # name -> (Retriever settings, search mode, query expansion)
 CONFIGURATIONS: dict[str, tuple[dict, str, bool]] = {
     "dense, passage vector only": ({"sentence_weight": 0.0}, "dense", False),
@@ -69,18 +70,16 @@ def main() -> None:
             for key, value in overrides.items():
                 setattr(retriever, key, value)
             s = run(eval_set, retriever, mode=mode, expand=expand).summary
-            figures[name][set_name] = {
-                k: s[k] for k in ("hit@1", "hit@5", "hit@10", "mrr@10", "answer_contains_evidence")
-            } | {"no_answer": {k: s["no_answer"][k] for k in ("unanswerable_flagged", "answerable_flagged")}}
+            no_answer = {k: s["no_answer"][k] for k in ("unanswerable_flagged", "answerable_flagged")}
+            figures[name][set_name] = {k: s[k] for k in COLUMNS} | {"no_answer": no_answer}
             print(f"{name} / {set_name}: {json.dumps(figures[name][set_name])}", flush=True)
 
     print()
     set_names = [n for n, _, _ in sets]
     print("| configuration | " + " | ".join(f"{n}: hit@1 / hit@5 / hit@10 / MRR@10 / answer" for n in set_names) + " |")
     print("|---|" + "---|" * len(set_names))
-    columns = ("hit@1", "hit@5", "hit@10", "mrr@10", "answer_contains_evidence")
     for name, per_set in figures.items():
-        cells = [" / ".join(f"{per_set[n][k]:.3f}" for k in columns) for n in set_names]
+        cells = [" / ".join(f"{per_set[n][k]:.3f}" for k in COLUMNS) for n in set_names]
         print(f"| {name} | " + " | ".join(cells) + " |")
     if args.out:
         args.out.write_text(json.dumps(figures, indent=2) + "\n", "utf-8")

@@ -114,8 +114,7 @@ def evaluate_question(
     hits = result.hits
     # The answer sentence is judged before the threshold: whether it would be shown is measured
     # separately (flagged_no_answer).
-    candidates = [h for h in hits if h.highlight is not None]
-    top = max(candidates, key=lambda h: h.highlight.score, default=None)
+    top = result.candidate
     answer = (
         {"doc_id": top.chunk.doc_id, "char_start": top.highlight.char_start, "char_end": top.highlight.char_end}
         if top

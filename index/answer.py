@@ -36,20 +36,14 @@ def best_sentence(
     chunk: StoredChunk,
     query_vector: np.ndarray,
     query_words: set[str],
-    words_of: WordsOf | None = None,
+    words_of: WordsOf,
 ) -> Highlight | None:
     """The chunk's best sentence for the question, clipped to the chunk (a chunk may start or end
-    inside a long sentence). ``words_of(doc_id, start, end)`` gives a span's keyword words (a
-    cache, from the retriever); by default they are computed."""
+    inside a long sentence). ``words_of(doc_id, start, end)`` gives a span's keyword words (the
+    retriever's cache)."""
     ids = index.chunk_sentences[chunk.id]
     if not ids:
         return None
-    text = index.documents[chunk.doc_id].text
-    if words_of is None:
-
-        def words_of(_doc: str, start: int, end: int) -> frozenset[str]:
-            return frozenset(index.keyword.tokenize(text[start:end]))
-
     cosines = index.sentence_vectors[ids] @ query_vector
     best: Highlight | None = None
     for sentence_id, cosine in zip(ids, cosines):

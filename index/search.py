@@ -14,7 +14,7 @@ from corpus.reader import Document
 from index.answer import Highlight, best_sentence
 from index.embedding import Embedder
 from index.keyword import match_form
-from index.query import QueryExpander
+from index.query import Expansion, QueryExpander
 from index.store import LoadedIndex, StoredChunk
 from index.text import normalize_text
 
@@ -43,11 +43,21 @@ class Hit:
 @dataclass(frozen=True)
 class Answer:
     hits: list[Hit]
-    # The hit whose highlighted sentence is the best answer; None when no sentence scores at least
-    # the threshold (the question is probably not answered by these documents).
-    best: Hit | None
-    confidence: float  # the best sentence's score (index.answer): similarity plus word share
+    # The hit whose highlighted sentence scores best, whether or not it reaches the threshold.
+    candidate: Hit | None
+    threshold: float
     expanded_with: tuple[str, ...] = ()
+
+    @property
+    def confidence(self) -> float:
+        """The best sentence's score (index.answer): similarity plus word share."""
+        return self.candidate.highlight.score if self.candidate else 0.0
+
+    @property
+    def best(self) -> Hit | None:
+        """The answer; None when no sentence reaches the threshold (the documents probably do not
+        answer the question)."""
+        return self.candidate if self.candidate and self.confidence >= self.threshold else None
 
 
 def fuse(
@@ -201,8 +211,8 @@ class Retriever:
         query = normalize_text(question).strip()
         if not query:
             raise ValueError("question is blank")
-        added = self.expander.expand(query).added if expand and self.expander else ()
-        keyword_query = " ".join((query, *added))
+        expansion = self.expander.expand(query) if expand and self.expander else Expansion(query, ())
+        keyword_query = expansion.text
         # The question's vector is needed in every mode: it chooses the answering sentence.
         vector = self._embed(query)
         depth = max(CANDIDATES, top_k)
@@ -219,9 +229,8 @@ class Retriever:
             highlight = best_sentence(self.index, chunk, vector[0], query_words, self._words)
             hits.append(Hit(len(hits) + 1, score, chunk, self.index.documents[chunk.doc_id], highlight))
         scored = [h for h in hits if h.highlight is not None]
-        best = max(scored, key=lambda h: h.highlight.score, default=None)
-        confidence = best.highlight.score if best else 0.0
-        return Answer(hits, best if confidence >= self.answer_threshold else None, confidence, tuple(added))
+        candidate = max(scored, key=lambda h: h.highlight.score, default=None)
+        return Answer(hits, candidate, self.answer_threshold, expansion.added)
 
     def search(self, question: str, top_k: int = 5, mode: Mode | None = None, expand: bool = True) -> list[Hit]:
         return self.ask(question, top_k, mode, expand).hits

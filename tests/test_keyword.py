@@ -6,10 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from corpus.reader import Document
 from index.chunking import ChunkerConfig
 from index.keyword import KeywordIndex, Tokenizer, match_form
+from index.query import QueryExpander
 from index.search import Retriever, fuse
 from index.store import IndexLoadError, build_index, load_index
+from service.settings import BUNDLED_ABBREVIATIONS
 from tests.fakes import FakeEmbedder
 
 
@@ -94,35 +97,29 @@ def test_a_damaged_keyword_file_is_refused(tmp_path, bundled_documents):
         load_index(tmp_path / "idx", embedder)
 
 
-def test_an_abbreviation_finds_the_passage_that_spells_it_out(tmp_path):
-    from corpus.reader import Document
-    from index.query import QueryExpander
-    from service.settings import BUNDLED_ABBREVIATIONS
+def retriever_over(tmp_path, documents, **options) -> Retriever:
+    """A retriever (fake embedder) over a few documents made up for one test."""
+    embedder = FakeEmbedder()
+    build_index(documents, embedder, ChunkerConfig(), tmp_path / "idx")
+    return Retriever(embedder, load_index(tmp_path / "idx", embedder), **options)
 
+
+def test_an_abbreviation_finds_the_passage_that_spells_it_out(tmp_path):
     docs = [
         Document("cabinet", "คณะรัฐมนตรีมีมติเห็นชอบร่างปฏิญญา", "มติ"),
         Document("other", "การประชุมเจ้าหน้าที่อาวุโสด้านโทรคมนาคม", "อื่น"),
     ]
-    embedder = FakeEmbedder()
-    build_index(docs, embedder, ChunkerConfig(), tmp_path / "idx")
-    retriever = Retriever(
-        embedder, load_index(tmp_path / "idx", embedder), expander=QueryExpander.from_file(BUNDLED_ABBREVIATIONS)
-    )
+    retriever = retriever_over(tmp_path, docs, expander=QueryExpander.from_file(BUNDLED_ABBREVIATIONS))
     assert retriever.search("ครม.", top_k=1, mode="keyword", expand=False) == []
     (hit,) = retriever.search("ครม.", top_k=1, mode="keyword")
     assert hit.document.doc_id == "cabinet"
 
 
 def test_a_passage_is_found_by_its_document_title(tmp_path):
-    from corpus.reader import Document
-
     docs = [
         Document("centre", "มีหน้าที่รับเรื่องร้องเรียนและประสานงานกับหน่วยงานอื่น", "ศูนย์ปฏิบัติการต่อต้านการทุจริต"),
         Document("award", "ไทยได้รับ 4 รางวัล ASEAN ICT Award", "รางวัล"),
     ]
-    embedder = FakeEmbedder()
-    build_index(docs, embedder, ChunkerConfig(), tmp_path / "idx")
-    index = load_index(tmp_path / "idx", embedder)
-    (hit,) = Retriever(embedder, index).search("ศูนย์ต่อต้านการทุจริต", top_k=1, mode="keyword")
+    (hit,) = retriever_over(tmp_path, docs).search("ศูนย์ต่อต้านการทุจริต", top_k=1, mode="keyword")
     assert hit.document.doc_id == "centre"
     assert hit.chunk.text == docs[0].text, "the stored passage and its citation do not include the title"
