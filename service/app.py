@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 
 from index.embedding import Embedder, ModelLoadError, load_embedder
@@ -22,6 +24,7 @@ from index.search import Retriever
 from index.store import IndexLoadError, load_index
 from service.routes import router
 from service.settings import Settings
+from service.web import router as web_router
 
 log = logging.getLogger("khamtop")
 
@@ -90,4 +93,16 @@ def create_app(settings: Settings | None = None, embedder_factory: EmbedderFacto
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(router)
+    app.include_router(web_router)
+    # Browsers on other sites (the widget embedded elsewhere) may call the API only from the
+    # origins allowed here; with none, the same-origin policy stands. No cookies are involved.
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type"],
+            max_age=600,
+        )
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     return app

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The source checkout: settings default to folders inside it, so that the README's commands work
 # from a fresh clone. An installed service (the Docker image) sets KHAMTOP_HOME instead.
@@ -61,6 +62,32 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # Web origins whose pages may call the API from a browser (the widget on another site), e.g.
+    # KHAMTOP_CORS_ORIGINS="https://www.example.go.th,https://intranet.example.go.th". Empty: the
+    # service's own origin only. "*" allows any site; nothing here is sent with cookies.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value):
+        if isinstance(value, str):
+            value = [part for part in value.replace(" ", ",").split(",") if part]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, origins: list[str]) -> list[str]:
+        checked = []
+        for origin in origins:
+            if origin == "*":
+                checked.append(origin)
+                continue
+            parts = urlsplit(origin)
+            bare = parts.path in ("", "/") and not (parts.query or parts.fragment or "@" in parts.netloc)
+            if parts.scheme not in ("http", "https") or not parts.netloc or not bare:
+                raise ValueError(f"{origin!r} is not an origin like https://www.example.go.th (no path)")
+            checked.append(f"{parts.scheme}://{parts.netloc.lower()}")
+        return checked
 
     @model_validator(mode="after")
     def _derive_and_check(self) -> Settings:

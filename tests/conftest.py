@@ -85,3 +85,13 @@ def real_embedder(real_model_dir):
     return SentenceTransformerEmbedder(
         "multilingual-e5-small", str(real_model_dir), settings.query_prompt, settings.passage_prompt
     )
+
+
+@pytest.fixture(scope="session")
+def real_index(tmp_path_factory, real_embedder) -> Path:
+    """The bundled corpus indexed with the real model and the default chunking (built once)."""
+    documents, _ = read_folder(BUNDLED_CORPUS)
+    out = tmp_path_factory.mktemp("real") / "index"
+    settings = Settings()
+    build_index(documents, real_embedder, ChunkerConfig(settings.chunk_tokens, settings.chunk_overlap_tokens), out)
+    return out

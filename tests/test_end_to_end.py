@@ -7,32 +7,20 @@ command and CI run it.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import pytest
 
-from corpus.reader import read_folder
 from eval.datasets import load_gold
 from eval.live import live_service as live
 from eval.runner import run
-from index.chunking import ChunkerConfig
 from index.search import Retriever
-from index.store import build_index, load_index
-from service.settings import BUNDLED_CORPUS, PROJECT_ROOT, Settings
+from index.store import load_index
+from service.settings import PROJECT_ROOT, Settings
 
 pytestmark = pytest.mark.slow
 
 GOLD = {q["id"]: q for q in map(json.loads, (PROJECT_ROOT / "eval" / "gold.jsonl").read_text("utf-8").splitlines())}
-
-
-@pytest.fixture(scope="session")
-def real_index(tmp_path_factory, real_embedder) -> Path:
-    documents, _ = read_folder(BUNDLED_CORPUS)
-    out = tmp_path_factory.mktemp("real") / "index"
-    settings = Settings()
-    build_index(documents, real_embedder, ChunkerConfig(settings.chunk_tokens, settings.chunk_overlap_tokens), out)
-    return out
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,201 @@
+"""The widget's script, its demo page, the document viewer and CORS, in process (fake embedder).
+
+The widget itself is driven in a real browser in test_widget_browser.py.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from html import unescape
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+from corpus.reader import Document
+from index.embedding import ModelLoadError
+from service import viewer
+from service.app import create_app
+from service.settings import Settings
+from service.web import WIDGET_JS
+from tests.conftest import wait_ready
+
+# The README states the gzipped size; this keeps it honest and the script small.
+WIDGET_GZIP_BUDGET = 8 * 1024
+HOST = "http://127.0.0.1:9001"
+
+
+def _client(settings, fake_embedder, **overrides):
+    app = create_app(settings.model_copy(update=overrides), embedder_factory=lambda s: fake_embedder)
+    return TestClient(app)
+
+
+@pytest.fixture
+def client(settings, fake_embedder):
+    with _client(settings, fake_embedder) as client:
+        assert wait_ready(client).status_code == 200
+        yield client
+
+
+def cited_text(page: str) -> str:
+    match = re.search(r'<mark id="cited"[^>]*>(.*?)</mark>', page, re.S)
+    assert match, "no highlighted span on the page"
+    return unescape(re.sub(r"<[^>]+>", "", match.group(1)))
+
+
+def test_widget_script_is_served_as_javascript_and_stays_small(client):
+    response = client.get("/widget.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.text == WIDGET_JS.read_text(encoding="utf-8")
+    assert len(gzip.compress(WIDGET_JS.read_bytes(), 9)) <= WIDGET_GZIP_BUDGET
+
+
+def test_widget_script_goes_out_gzipped_to_browsers_that_accept_it(client):
+    response = client.get("/widget.js", headers={"Accept-Encoding": "gzip"})
+    assert response.headers["content-encoding"] == "gzip"
+
+
+def test_widget_loads_nothing_from_other_hosts():
+    code = re.sub(r"/\*.*?\*/", "", WIDGET_JS.read_text(encoding="utf-8"), flags=re.S)  # the usage comment
+    assert not re.search(r"https?://", code)
+    assert "@import" not in code and "@font-face" not in code
+
+
+def test_viewer_highlights_exactly_the_cited_characters(client):
+    body = client.post("/v1/ask", json={"question": "ไทยได้รับรางวัล ASEAN ICT Award กี่รางวัล", "top_k": 3}).json()
+    for passage in body["passages"]:
+        c = passage["citation"]
+        page = client.get(f"/documents/{c['doc_id']}", params={"start": c["char_start"], "end": c["char_end"]})
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert cited_text(page.text) == passage["text"]
+        assert f"<h1>{c['title']}</h1>" in page.text
+
+
+def test_viewer_marks_the_answering_sentence_inside_the_cited_passage(client):
+    body = client.post("/v1/ask", json={"question": "ไทยได้รับรางวัล ASEAN ICT Award กี่รางวัล", "top_k": 1}).json()
+    (passage,) = body["passages"]
+    c, h = passage["citation"], passage["highlight"]
+    page = client.get(
+        f"/documents/{c['doc_id']}",
+        params={
+            "start": c["char_start"],
+            "end": c["char_end"],
+            "sentence_start": h["char_start"],
+            "sentence_end": h["char_end"],
+        },
+    ).text
+    assert cited_text(page) == passage["text"]
+    sentence = re.search(r'<span class="sentence"[^>]*>(.*?)</span>', page, re.S)
+    assert unescape(sentence.group(1)) == h["text"]
+
+
+def test_viewer_forbids_scripts_and_shows_the_whole_document_without_offsets(client):
+    doc = client.get("/v1/documents/adgmin-2-results-2022").json()
+    page = client.get("/documents/adgmin-2-results-2022?lang=en")
+    assert "script-src" not in page.headers["content-security-policy"]
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert "<mark" not in page.text
+    assert f"The whole document, {len(doc['text'])} characters" in page.text
+    assert '<html lang="en">' in page.text
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("start=10", "give both start and end"),
+        ("start=50&end=10", "need 0 <= start < end"),
+        ("start=0&end=99999999", "need 0 <= start < end"),
+        ("start=-1&end=5", "must be a character offset"),
+        ("start=abc&end=5", "must be a character offset"),
+        ("start=๑&end=5", "must be a character offset"),
+        ("start=0&end=5&sentence_start=3", "sentence: give both"),
+    ],
+)
+def test_viewer_rejects_offsets_that_are_not_characters_of_the_document(client, query, words):
+    response = client.get(f"/documents/adgmin-2-results-2022?{query}")
+    assert response.status_code == 400
+    assert words in unescape(response.text)
+    assert 'role="alert"' in response.text
+
+
+def test_viewer_says_which_document_is_missing(client):
+    response = client.get("/documents/no-such-doc?start=0&end=5")
+    assert response.status_code == 404
+    assert "no document with id &#x27;no-such-doc&#x27;" in response.text
+
+
+def test_viewer_says_why_when_the_service_is_not_ready(settings):
+    def broken(_settings):
+        raise ModelLoadError("model folder is missing")
+
+    with TestClient(create_app(settings, embedder_factory=broken)) as client:
+        wait_ready(client)
+        response = client.get("/documents/adgmin-2-results-2022")
+    assert response.status_code == 503
+    assert "model folder is missing" in response.text
+
+
+def test_viewer_escapes_document_text_and_title():
+    doc = Document(
+        "x", 'ก่อน <script>alert("x")</script> หลัง', 'ชื่อ <img src=x onerror="alert(1)">', "javascript:alert(1)"
+    )
+    cited = '<script>alert("x")</script>'
+    start = doc.text.index(cited)
+    page = viewer.render_document(doc, viewer.Span(start, start + len(cited)), None, "th")
+    assert "<script>" not in page and "<img" not in page
+    assert "javascript:" not in page, "only http(s) source links are shown"
+    assert cited_text(page) == cited
+
+
+def test_demo_page_embeds_the_widget_from_this_service(client):
+    response = client.get("/widget/demo")
+    assert response.status_code == 200
+    assert '<script src="/widget.js" data-endpoint="http://testserver"' in response.text
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+
+
+def test_without_an_allow_list_other_origins_get_no_cors_permission(client):
+    response = client.post("/v1/ask", json={"question": "รางวัล"}, headers={"Origin": HOST})
+    assert response.status_code == 200
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_an_allowed_origin_may_call_the_api_from_a_browser(settings, fake_embedder):
+    with _client(settings, fake_embedder, cors_origins=[HOST]) as client:
+        wait_ready(client)
+        preflight = client.options(
+            "/v1/ask",
+            headers={
+                "Origin": HOST,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type",
+            },
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == HOST
+        response = client.post("/v1/ask", json={"question": "รางวัล"}, headers={"Origin": HOST})
+        assert response.headers["access-control-allow-origin"] == HOST
+        assert "access-control-allow-credentials" not in response.headers
+
+        other = client.options(
+            "/v1/ask",
+            headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+        assert other.status_code == 400
+        assert "access-control-allow-origin" not in other.headers
+
+
+def test_cors_origins_setting_reads_a_comma_separated_list(monkeypatch):
+    monkeypatch.setenv("KHAMTOP_CORS_ORIGINS", "https://WWW.Example.go.th/, http://127.0.0.1:9001")
+    assert Settings().cors_origins == ["https://www.example.go.th", "http://127.0.0.1:9001"]
+
+
+@pytest.mark.parametrize("bad", ["www.example.go.th", "https://example.go.th/path", "ftp://example.go.th"])
+def test_cors_origins_setting_rejects_what_is_not_an_origin(monkeypatch, bad):
+    monkeypatch.setenv("KHAMTOP_CORS_ORIGINS", bad)
+    with pytest.raises(ValidationError, match="is not an origin"):
+        Settings()
