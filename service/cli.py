@@ -280,7 +280,17 @@ def serve(
     settings = settings_from(host=host, port=port, index_dir=index)
     if not (settings.index_dir / MANIFEST_FILE).is_file():
         fail(f"no index at {settings.index_dir}; build one with `khamtop index build`")
-    typer.echo(f"khamtop on http://{settings.host}:{settings.port} (docs at /docs), index {settings.index_dir}")
+    base = f"http://{settings.host}:{settings.port}"
+    typer.echo(f"khamtop on {base} (API docs at /docs), index {settings.index_dir}")
+    typer.echo(f"chat widget demo: {base}/widget/demo")
+    typer.echo(f'embed it: <script src="{base}/widget.js" data-endpoint="{base}" defer></script>')
+    if settings.cors_origins:
+        typer.echo(f"pages on these origins may call it: {', '.join(settings.cors_origins)}")
+    else:
+        typer.echo(
+            "only pages served from this origin may call it; to allow another site, start it with e.g.\n"
+            "  KHAMTOP_CORS_ORIGINS=https://www.example.go.th khamtop serve"
+        )
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
 
 

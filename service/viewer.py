@@ -47,7 +47,8 @@ header { border-bottom: 1px solid #d0d7de; }
 h1 { font-size: 1.4rem; line-height: 1.6; margin: .5rem 0; }
 .meta { color: #4b535c; font-size: .95rem; margin: 0; }
 a { color: #0a4f99; }
-a:focus-visible, mark:focus-visible { outline: 3px solid #1f2328; outline-offset: 2px; }
+a:focus-visible { outline: 3px solid #1f2328; outline-offset: 2px; }
+mark:focus { outline: none; }
 .skip { position: absolute; left: -9999px; }
 .skip:focus { position: static; }
 .doc { white-space: pre-wrap; overflow-wrap: anywhere; }

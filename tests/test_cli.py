@@ -130,3 +130,25 @@ def test_eval_command_prints_the_table_and_writes_both_reports(tmp_path, monkeyp
 def test_eval_command_refuses_an_unknown_mode():
     result = runner.invoke(app, ["eval", "--mode", "fuzzy"])
     assert result.exit_code == 2 and "--mode must be dense, keyword or hybrid" in result.output
+
+
+def test_serve_prints_the_widget_demo_and_how_to_allow_another_site(fake_index, monkeypatch):
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    result = runner.invoke(app, ["serve", "--index", str(fake_index), "--port", "8123"])
+    assert result.exit_code == 0, result.output
+    assert "http://127.0.0.1:8123/widget/demo" in result.output
+    assert '<script src="http://127.0.0.1:8123/widget.js"' in result.output
+    assert "KHAMTOP_CORS_ORIGINS=https://www.example.go.th khamtop serve" in result.output
+
+    monkeypatch.setenv("KHAMTOP_CORS_ORIGINS", "https://www.example.go.th")
+    result = runner.invoke(app, ["serve", "--index", str(fake_index)])
+    assert "pages on these origins may call it: https://www.example.go.th" in result.output
+
+
+def test_serve_names_a_bad_cors_origin(fake_index, monkeypatch):
+    monkeypatch.setenv("KHAMTOP_CORS_ORIGINS", "www.example.go.th")
+    result = runner.invoke(app, ["serve", "--index", str(fake_index)])
+    assert result.exit_code == 2
+    assert "cors_origins" in result.output and "'www.example.go.th' is not an origin" in result.output

@@ -38,7 +38,7 @@
       close: "Close the question window",
       intro: "Ask in Thai or English. Answers come from our documents, with their sources.",
       label: "Your question",
-      placeholder: "e.g. Which awards did Thailand receive?",
+      placeholder: "Ask about our documents…",
       send: "Ask",
       empty: "Please type a question first.",
       busy: "Looking for an answer…",
