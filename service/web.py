@@ -14,6 +14,7 @@ from service import viewer
 STATIC = Path(__file__).resolve().parent / "static"
 WIDGET_JS = STATIC / "widget.js"
 DEMO_HTML = STATIC / "demo.html"
+DEMO_CSS = STATIC / "demo.css"
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,11 +41,16 @@ async def widget_demo(request: Request) -> HTMLResponse:
         page,
         headers={
             # The widget needs nothing more than this: it runs under a strict policy.
-            "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
             "img-src 'self' data:; base-uri 'none'; form-action 'none'",
             "X-Content-Type-Options": "nosniff",
         },
     )
+
+
+@router.get("/widget/demo.css")
+async def widget_demo_css() -> FileResponse:
+    return FileResponse(DEMO_CSS, media_type="text/css; charset=utf-8")
 
 
 def _offset(request: Request, name: str) -> int | None:

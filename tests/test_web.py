@@ -154,8 +154,11 @@ def test_viewer_escapes_document_text_and_title():
 def test_demo_page_embeds_the_widget_from_this_service(client):
     response = client.get("/widget/demo")
     assert response.status_code == 200
-    assert '<script src="/widget.js" data-endpoint="http://testserver"' in response.text
-    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert '<script src="/widget.js" data-title=' in response.text, "the widget finds the service from its own URL"
+    assert 'data-endpoint="http://testserver"' in response.text, "the snippet to copy names this service"
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self';" in policy and "style-src 'self';" in policy, "no inline script or style"
+    assert client.get("/widget/demo.css").headers["content-type"] == "text/css; charset=utf-8"
 
 
 def test_without_an_allow_list_other_origins_get_no_cors_permission(client):

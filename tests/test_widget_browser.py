@@ -170,6 +170,8 @@ def open_with_keyboard(page) -> None:
         if focused(page) == "launcher":
             break
     assert focused(page) == "launcher", "the launcher is reachable with Tab"
+    ring = widget(page).locator(".launcher").evaluate("el => getComputedStyle(el).outlineStyle")
+    assert ring == "solid", "keyboard focus is visible"
     page.keyboard.press("Enter")
     assert widget(page).get_by_role("dialog").is_visible()
     assert focused(page) == "kt-q", "opening the panel puts the cursor in the question box"
@@ -341,3 +343,16 @@ def test_english_labels_left_position_and_a_light_accent_keep_text_readable(cont
     widget(page).locator("ol li").first.wait_for(timeout=30_000)
     assert widget(page).get_by_role("heading", name=re.compile(r"^Sources \(\d+\)$")).is_visible()
     page.screenshot(path=ARTIFACTS / "desktop-english-accent.png")
+
+
+def test_demo_page_works_from_the_service_itself_under_its_strict_content_security_policy(context, service):
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda m: problems.append(f"{m.text} {m.location['url']}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(service["base"] + "/widget/demo")
+    open_with_keyboard(page)
+    body = ask(page)
+    assert body["passages"][0]["citation"]["doc_id"] == ANSWER_DOC
+    assert [p for p in problems if not p.endswith("/favicon.ico")] == [], "no CSP violation, no script error"
+    page.screenshot(path=ARTIFACTS / "demo-page.png")

@@ -65,9 +65,10 @@
   var left = /left/.test(data.position || "");
   var endpoint = (function () {
     try {
-      var url = new URL(data.endpoint || script.src, location.href);
+      // Default: the folder widget.js was served from (a service behind a path prefix works too).
+      var url = new URL(data.endpoint || ".", data.endpoint ? location.href : script.src);
       if (url.protocol !== "https:" && url.protocol !== "http:") return null;
-      return data.endpoint ? url.href.replace(/\/+$/, "") : url.origin;
+      return url.href.replace(/\/+$/, "");
     } catch (e) {
       return null;
     }
