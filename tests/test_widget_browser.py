@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +19,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from eval.live import free_port
 from eval.live import live_service as live
 from service.settings import PROJECT_ROOT
 from service.web import WIDGET_JS
@@ -71,28 +71,69 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
+class HostPages(BaseHTTPRequestHandler):
+    """Serves ``self.server.pages`` (path -> HTML) and a copy of widget.js at /widget.js."""
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        if self.path == "/widget.js":
+            body, kind = WIDGET_JS.read_bytes(), "text/javascript; charset=utf-8"
+        elif self.path in self.server.pages:
+            body, kind = self.server.pages[self.path].encode(), "text/html; charset=utf-8"
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
 @pytest.fixture(scope="module")
-def service(real_index, real_model_dir, tmp_path_factory) -> Iterator[dict]:
-    """The service, allowing one host origin (``allowed``) and not another (``blocked``)."""
-    allowed, blocked, dead = free_port(), free_port(), free_port()
+def host_servers() -> Iterator[dict]:
+    """Two host-page servers (one origin the service will allow, one it will not) and a port that
+    refuses connections; all bound before the service starts, so no other process can take them."""
+    servers = {name: ThreadingHTTPServer(("127.0.0.1", 0), HostPages) for name in ("allowed", "blocked")}
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    for server in servers.values():
+        server.pages = {}
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield {**servers, "dead": dead.getsockname()[1]}
+    for server in servers.values():
+        server.shutdown()
+        server.server_close()
+    dead.close()
+
+
+def origin(server) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+@pytest.fixture(scope="module")
+def service(real_index, real_model_dir, host_servers, tmp_path_factory) -> Iterator[dict]:
+    """The service with the real model, allowing the ``allowed`` host origin only."""
     log = tmp_path_factory.mktemp("widget-serve") / "serve.log"
     with live(
         real_index,
         log=log,
         KHAMTOP_MODELS_DIR=str(real_model_dir.parent),
-        KHAMTOP_CORS_ORIGINS=f"http://127.0.0.1:{allowed}",
+        KHAMTOP_CORS_ORIGINS=origin(host_servers["allowed"]),
     ) as svc:
-        yield {"base": svc.base_url, "allowed": allowed, "blocked": blocked, "dead": dead}
+        yield {"base": svc.base_url}
 
 
 @pytest.fixture(scope="module")
-def hosts(service) -> Iterator[dict]:
-    """Host pages on two other origins: one the service allows, one it does not."""
-    base, dead = service["base"], service["dead"]
+def hosts(service, host_servers) -> dict:
+    base, dead = service["base"], host_servers["dead"]
     tag = f'<script src="{base}/widget.js" data-endpoint="{base}" data-title="ถามเอกสาร" defer></script>'
     pages = {
         "/": host_page(tag),
         "/plain": host_page(""),
+        "/twice": host_page(tag + tag),
         # The site serves its own copy of widget.js, and the service behind it is down.
         "/down": host_page(f'<script src="/widget.js" data-endpoint="http://127.0.0.1:{dead}" defer></script>'),
         "/en": host_page(
@@ -101,32 +142,10 @@ def hosts(service) -> Iterator[dict]:
             css="body { background: #fff; }",
         ),
     }
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
-            if self.path == "/widget.js":
-                body, kind = WIDGET_JS.read_bytes(), "text/javascript; charset=utf-8"
-            elif self.path in pages:
-                body, kind = pages[self.path].encode(), "text/html; charset=utf-8"
-            else:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    servers = [ThreadingHTTPServer(("127.0.0.1", service[name]), Handler) for name in ("allowed", "blocked")]
-    for server in servers:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield {name: f"http://127.0.0.1:{service[name]}" for name in ("allowed", "blocked")}
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    for server in host_servers.values():
+        if isinstance(server, ThreadingHTTPServer):
+            server.pages = pages
+    return {name: origin(host_servers[name]) for name in ("allowed", "blocked")}
 
 
 @pytest.fixture(scope="module")
@@ -252,8 +271,10 @@ def test_widget_passes_an_accessibility_audit_with_an_answer_shown(context, host
     ask(page)
     results = Axe().run(page, context={"include": [["[data-khamtop-widget]"]]})
     assert results.violations_count == 0, results.generate_report()
-    log = widget(page).locator("[role=log]")
-    assert log.get_attribute("aria-live") == "polite", "answers are announced"
+    # Screen readers hear the answer and the count of sources from the status line, once.
+    status = widget(page).get_by_role("status")
+    status.filter(has_text="พบแหล่งอ้างอิง 5 รายการ").wait_for(timeout=5_000)
+    assert status.inner_text().startswith("คำตอบ: ")
 
 
 def test_host_page_styles_do_not_reach_the_widget_and_the_widget_adds_no_globals(context, hosts):
@@ -304,27 +325,39 @@ def test_retry_succeeds_once_the_service_is_reachable_again(context, hosts):
 
 def test_a_site_not_on_the_allow_list_is_refused_by_the_browser(context, hosts):
     page = context.new_page()
+    console = []
+    page.on("console", lambda m: console.append(m.text))
     page.goto(hosts["blocked"] + "/")
     open_with_keyboard(page)
     page.keyboard.type(QUESTION)
     page.keyboard.press("Enter")
     widget(page).locator(".err").wait_for(timeout=15_000)
     assert widget(page).locator("ol li").count() == 0
+    assert any("blocked by CORS policy" in line for line in console), console
 
 
-def test_on_a_phone_the_panel_fills_the_screen(browser, hosts):
+@pytest.fixture
+def phone(browser):
     context = browser.new_context(viewport=MOBILE, locale="th-TH", has_touch=True, is_mobile=True)
-    page = context.new_page()
+    yield context
+    context.close()
+
+
+def test_on_a_phone_the_panel_fills_the_screen_and_keeps_focus_inside(phone, hosts):
+    page = phone.new_page()
     page.goto(hosts["allowed"] + "/")
     widget(page).locator(".launcher").tap()
     panel = widget(page).get_by_role("dialog")
     box = panel.bounding_box()
     assert (box["x"], box["y"], box["width"], box["height"]) == (0, 0, MOBILE["width"], MOBILE["height"])
+    assert panel.get_attribute("aria-modal") == "true"
     page.keyboard.type(QUESTION)
     page.keyboard.press("Enter")
     widget(page).locator("ol li").first.wait_for(timeout=30_000)
+    for _ in range(30):  # the close button, the conversation, 5+ links, the question box, the button
+        page.keyboard.press("Tab")
+        assert focused(page) != "host:A" and not focused(page).startswith("host:"), "focus left the panel"
     page.screenshot(path=ARTIFACTS / "mobile-answer.png")
-    context.close()
 
 
 def test_english_labels_left_position_and_a_light_accent_keep_text_readable(context, hosts):
@@ -356,3 +389,89 @@ def test_demo_page_works_from_the_service_itself_under_its_strict_content_securi
     assert body["passages"][0]["citation"]["doc_id"] == ANSWER_DOC
     assert [p for p in problems if not p.endswith("/favicon.ico")] == [], "no CSP violation, no script error"
     page.screenshot(path=ARTIFACTS / "demo-page.png")
+
+
+def test_crafted_answers_render_as_text_with_highlights_on_the_right_characters(context, hosts):
+    """HTML in titles and text stays text; offsets count code points (emoji before the sentence);
+    a passage without a highlight, and an answer whose passage is not listed, still render."""
+    text = "😀😀😀 ก่อน <img src=x onerror=alert(1)> ประโยคที่ตอบ หลัง"
+    sentence = "ประโยคที่ตอบ"
+    start = 100 + text.index(sentence)  # code points, as the service counts: JS's slice counts 😀 as two
+    body = {
+        "question": "q",
+        "mode": "hybrid",
+        "no_answer": False,
+        "confidence": 1.0,
+        "expanded_with": [],
+        "took_ms": 1,
+        "answer": {
+            "text": sentence,
+            "passage_rank": 9,
+            "score": 1.0,
+            "citation": {
+                "doc_id": "laws/ร่าง พ.ร.บ.",
+                "title": "<b>ร่าง</b>",
+                "source_url": None,
+                "char_start": start,
+                "char_end": start + len(sentence),
+            },
+        },
+        "passages": [
+            {
+                "rank": 1,
+                "score": 0.9,
+                "text": text,
+                "citation": {
+                    "doc_id": "laws/ร่าง พ.ร.บ.",
+                    "title": "<img src=x onerror=alert(2)>",
+                    "source_url": None,
+                    "char_start": 100,
+                    "char_end": 100 + len(text),
+                },
+                "highlight": {"char_start": start, "char_end": start + len(sentence), "text": sentence, "score": 1.0},
+            },
+            {
+                "rank": 2,
+                "score": 0.8,
+                "text": "ไม่มีประโยคเด่น",
+                "highlight": None,
+                "citation": {"doc_id": "b", "title": "บ", "source_url": None, "char_start": 0, "char_end": 15},
+            },
+        ],
+    }
+    page = context.new_page()
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.route("**/v1/ask", lambda route: route.fulfill(json=body, headers={"Access-Control-Allow-Origin": "*"}))
+    page.goto(hosts["allowed"] + "/")
+    open_with_keyboard(page)
+    page.keyboard.type("คำถาม")
+    page.keyboard.press("Enter")
+    w = widget(page)
+    w.locator("ol li").nth(1).wait_for(timeout=10_000)
+    assert w.locator("img").count() == 0 and dialogs == []
+    first = w.locator("ol li").first
+    assert first.locator("a.src").inner_text().startswith("<img src=x onerror=alert(2)>")
+    assert first.locator("mark").inner_text() == sentence
+    assert w.locator("ol li").nth(1).locator(".snip").inner_text() == "ไม่มีประโยคเด่น"
+    href = first.locator("a.src").get_attribute("href")
+    assert "/documents/laws/%E0%B8%A3" in href, "each path segment encoded, the slash kept"
+    assert w.locator("blockquote").inner_text() == sentence
+
+
+def test_the_tag_twice_on_a_page_gives_one_widget(context, hosts):
+    page = context.new_page()
+    page.goto(hosts["allowed"] + "/twice")
+    widget(page).first.locator(".launcher").wait_for()
+    page.wait_for_load_state("load")
+    assert widget(page).count() == 1
+
+
+def test_keys_typed_into_the_widget_do_not_reach_the_host_pages_shortcuts(context, hosts):
+    page = context.new_page()
+    page.goto(hosts["allowed"] + "/")
+    page.evaluate("window.__keys = []; document.addEventListener('keydown', e => window.__keys.push(e.key))")
+    open_with_keyboard(page)
+    page.evaluate("window.__keys = []")
+    page.keyboard.type("k/ ถาม")
+    assert page.evaluate("window.__keys") == []

@@ -5,8 +5,7 @@
 (function () {
   "use strict";
   var script = document.currentScript;
-  if (!script || script.hasAttribute("data-khamtop-mounted")) return;
-  script.setAttribute("data-khamtop-mounted", "");
+  if (!script) return;
 
   var T = {
     th: {
@@ -31,6 +30,8 @@
       busyServer: "ขณะนี้มีผู้ใช้จำนวนมาก กรุณารอสักครู่แล้วลองใหม่",
       bad: "ส่งคำถามนี้ไม่ได้: ",
       retry: "ลองใหม่",
+      conversation: "บทสนทนา",
+      found: "พบแหล่งอ้างอิง {n} รายการ",
     },
     en: {
       title: "Ask our documents",
@@ -54,6 +55,8 @@
       busyServer: "The service is busy. Please wait a moment and try again.",
       bad: "This question cannot be sent: ",
       retry: "Try again",
+      conversation: "Conversation",
+      found: "{n} sources found.",
     },
   };
 
@@ -135,7 +138,8 @@
     probe.style.color = colour;
     var m = /^rgba?\(/.test(getComputedStyle(probe).color) && getComputedStyle(probe).color.match(/[\d.]+/g);
     probe.style.color = "";
-    return m ? m.slice(0, 3).map(Number) : null;
+    if (!m || (m.length > 3 && Number(m[3]) < 1)) return null; // see-through colours are refused
+    return m.slice(0, 3).map(Number);
   }
   function luminance(c) {
     var v = c.map(function (x) {
@@ -155,7 +159,9 @@
       q += "&sentence_start=" + sentence.char_start + "&sentence_end=" + sentence.char_end;
     }
     if (lang !== "th") q += "&lang=" + lang;
-    return endpoint + "/documents/" + encodeURIComponent(citation.doc_id) + q + "#cited";
+    // Ids are file paths (laws/pdpa): encode each segment, keep the slashes (proxies reject %2F).
+    var path = citation.doc_id.split("/").map(encodeURIComponent).join("/");
+    return endpoint + "/documents/" + path + q + "#cited";
   }
 
   function docLink(citation, sentence, cls) {
@@ -169,19 +175,34 @@
     return t.chars + " " + citation.char_start.toLocaleString() + "–" + citation.char_end.toLocaleString();
   }
 
-  // The passage around its highlighted sentence: up to 90 characters either side, the sentence marked.
+  // Cut points at a space near `i` (searching `dir`-wards up to 25 characters), so that a snippet
+  // never starts on a Thai vowel or tone mark or cuts a word in half where a space is near.
+  function atSpace(chars, i, dir) {
+    for (var k = 0; k < 25; k++) {
+      var j = i + dir * k;
+      if (j <= 0 || j >= chars.length) return Math.max(0, Math.min(chars.length, j));
+      if (/\s/.test(chars[j])) return dir < 0 ? j + 1 : j;
+    }
+    return i;
+  }
+
+  // The passage around its highlighted sentence, about 90 characters either side, the sentence
+  // marked. Offsets count code points (as the service does), not UTF-16 units: Array.from.
   function snippet(passage) {
-    var p = el("p", { class: "snip", lang: "th" });
-    var text = passage.text, h = passage.highlight;
-    if (!h) {
-      p.textContent = text.length > 240 ? text.slice(0, 240) + "…" : text;
+    var p = el("p", { class: "snip" });
+    var chars = Array.from(passage.text), h = passage.highlight;
+    var a = h ? h.char_start - passage.citation.char_start : -1;
+    var b = h ? h.char_end - passage.citation.char_start : -1;
+    if (!h || a < 0 || b > chars.length || a >= b || chars.slice(a, b).join("") !== h.text) {
+      var end = chars.length > 240 ? atSpace(chars, 240, -1) : chars.length;
+      p.textContent = chars.slice(0, end).join("") + (end < chars.length ? "…" : "");
       return p;
     }
-    var a = h.char_start - passage.citation.char_start, b = h.char_end - passage.citation.char_start;
-    var from = Math.max(0, a - 90), to = Math.min(text.length, b + 90);
-    p.appendChild(document.createTextNode((from > 0 ? "…" : "") + text.slice(from, a)));
-    p.appendChild(el("mark", {}, text.slice(a, b)));
-    p.appendChild(document.createTextNode(text.slice(b, to) + (to < text.length ? "…" : "")));
+    var from = a > 90 ? atSpace(chars, a - 90, -1) : 0;
+    var to = chars.length - b > 90 ? atSpace(chars, b + 90, 1) : chars.length;
+    p.appendChild(document.createTextNode((from > 0 ? "…" : "") + chars.slice(from, a).join("")));
+    p.appendChild(el("mark", {}, h.text));
+    p.appendChild(document.createTextNode(chars.slice(b, to).join("") + (to < chars.length ? "…" : "")));
     return p;
   }
 
@@ -192,7 +213,7 @@
     if (body.answer) {
       var ans = el("div", { class: "ans" });
       ans.appendChild(el("p", { class: "lbl" }, t.answer));
-      ans.appendChild(el("blockquote", { lang: "th" }, body.answer.text));
+      ans.appendChild(el("blockquote", {}, body.answer.text));
       var from = el("p", { class: "meta" });
       var passage = byRank[body.answer.passage_rank];
       from.appendChild(docLink(passage ? passage.citation : body.answer.citation, body.answer.citation));
@@ -222,6 +243,7 @@
   }
 
   function mount() {
+    if (document.querySelector("[data-khamtop-widget]")) return; // the tag is on the page twice
     var host = el("div", { "data-khamtop-widget": "" });
     var root = host.attachShadow({ mode: "open" });
     if (root.adoptedStyleSheets && typeof CSSStyleSheet === "function" && "replaceSync" in CSSStyleSheet.prototype) {
@@ -248,7 +270,10 @@
     header.appendChild(el("h2", { id: "kt-title" }, title));
     var close = el("button", { type: "button", class: "close", "aria-label": t.close }, "×");
     header.appendChild(close);
-    var log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": title, tabindex: "0" });
+    // The conversation scrolls (so it takes focus); a short status line is what screen readers
+    // announce: the answer and the number of sources, not every snippet.
+    var log = el("div", { class: "log", role: "region", "aria-label": t.conversation, tabindex: "0" });
+    var status = el("p", { class: "sr", role: "status" });
     log.appendChild(el("p", { class: "intro" }, t.intro));
     var form = el("form", { novalidate: "" });
     form.appendChild(el("label", { for: "kt-q", class: "sr" }, t.label));
@@ -260,11 +285,19 @@
     panel.appendChild(log);
     panel.appendChild(form);
     panel.appendChild(hint);
+    panel.appendChild(status);
     wrap.appendChild(launcher);
     wrap.appendChild(panel);
 
+    function announce(text) {
+      status.textContent = "";
+      setTimeout(function () { status.textContent = text; }, 50); // a repeated message is read again
+    }
+    // On a phone the panel covers the page, so it behaves as a modal dialog: Tab stays inside.
+    var phone = window.matchMedia ? window.matchMedia("(max-width: 480px)") : { matches: false };
     function open() {
       panel.hidden = false;
+      panel.setAttribute("aria-modal", phone.matches ? "true" : "false");
       launcher.setAttribute("aria-expanded", "true");
       input.focus();
     }
@@ -281,7 +314,19 @@
       if (e.key === "Escape") {
         e.stopPropagation();
         shut();
+      } else if (e.key === "Tab" && phone.matches) {
+        var stops = Array.prototype.filter.call(
+          panel.querySelectorAll("button, textarea, a[href], [tabindex='0']"),
+          function (n) { return n.offsetParent !== null; }
+        );
+        var first = stops[0], last = stops[stops.length - 1], at = root.activeElement;
+        if (e.shiftKey && at === first) { e.preventDefault(); last.focus(); }
+        else if (!e.shiftKey && at === last) { e.preventDefault(); first.focus(); }
       }
+    });
+    // Keys typed in the widget are the widget's: the host page's shortcuts must not see them.
+    ["keydown", "keyup", "keypress"].forEach(function (type) {
+      root.addEventListener(type, function (e) { e.stopPropagation(); });
     });
     input.addEventListener("keydown", function (e) {
       // Enter asks, Shift+Enter is a new line; never while a Thai IME is composing.
@@ -298,8 +343,8 @@
 
     function ask(question, box) {
       box.textContent = "";
-      box.setAttribute("aria-busy", "true");
       box.appendChild(el("p", { class: "meta" }, t.busy));
+      announce(t.busy);
       var controller = window.AbortController ? new AbortController() : null;
       var timer = controller && setTimeout(function () { controller.abort(); }, 30000);
       function fail(message, retry) {
@@ -315,6 +360,7 @@
           err.appendChild(again);
         }
         box.appendChild(err);
+        announce(message);
       }
       if (!endpoint) return fail(t.down, false);
       fetch(endpoint + "/v1/ask", {
@@ -326,17 +372,20 @@
       })
         .then(function (r) {
           return r.json().catch(function () { return {}; }).then(function (body) {
-            if (r.ok && body && Array.isArray(body.passages)) return renderAnswer(box, body);
+            if (r.ok && body && Array.isArray(body.passages)) {
+              renderAnswer(box, body);
+              var said = body.answer ? t.answer + ": " + body.answer.text : body.passages.length ? t.noAnswer : t.none;
+              return announce(said + " " + t.found.replace("{n}", body.passages.length));
+            }
             if (r.status === 503) return fail(t.loading, true);
             if (r.status === 429) return fail(t.busyServer, true);
-            if (r.status >= 400 && r.status < 500) return fail(t.bad + (body.message || body.detail || r.status), false);
+            if (r.status >= 400 && r.status < 500) return fail(t.bad + ((body && (body.message || body.detail)) || r.status), false);
             fail(t.down, true);
           });
         })
         .catch(function () { fail(t.down, true); })
         .then(function () {
           clearTimeout(timer);
-          box.removeAttribute("aria-busy");
           // Show the new answer from its question down, not the end of its last source.
           var q = box.previousSibling;
           log.scrollTop = q ? q.offsetTop - log.offsetTop - 8 : log.scrollHeight;
@@ -366,12 +415,14 @@
     var accent = data.accent && window.CSS && CSS.supports("color", data.accent) ? data.accent : null;
     if (accent) {
       var c = rgb(accent, wrap);
-      if (c) {
-        var white = [255, 255, 255], ink = [31, 35, 40];
+      var white = [255, 255, 255], ink = [31, 35, 40];
+      if (c && Math.max(contrast(c, white), contrast(c, ink)) >= 4.5) {
         wrap.style.setProperty("--accent", accent);
         wrap.style.setProperty("--on-accent", contrast(c, white) >= contrast(c, ink) ? "#fff" : "#1f2328");
         // Links sit on white: use the accent only where it reads as text there (AA, 4.5:1).
         if (contrast(c, white) >= 4.5) wrap.style.setProperty("--link", accent);
+      } else if (window.console) {
+        console.warn("khamtop widget: data-accent " + accent + " leaves text under 4.5:1 contrast; using the default");
       }
     }
   }
