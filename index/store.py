@@ -28,14 +28,16 @@ import faiss
 import numpy as np
 
 from corpus.reader import Document
+from index import versions
 from index.atomic import recover_moved_aside, staged_dir
 from index.chunking import ChunkerConfig, chunk_text, split_sentences
 from index.embedding import Embedder
 from index.keyword import KEYWORD_DIR, KeywordIndex
 from index.text import NORMALIZER_VERSION
 
-# 2: keyword (BM25) index added; 3: sentence spans and vectors; 4: passages indexed with their title
-FORMAT = "khamtop-index/4"
+# 2: keyword (BM25) index added; 3: sentence spans and vectors; 4: passages indexed with their title;
+# 5: versions (index.versions), the manifest names its version and the change that made it
+FORMAT = "khamtop-index/5"
 FAISS_FILE = "index.faiss"
 CHUNKS_FILE = "chunks.jsonl"
 DOCUMENTS_FILE = "documents.jsonl"
@@ -79,6 +81,10 @@ class LoadedIndex:
     sentence_vectors: np.ndarray
     # For each chunk, the ids of the sentences that overlap it (in document order).
     chunk_sentences: list[list[int]]
+
+    @property
+    def version(self) -> int:
+        return int(self.manifest.get("version", 0))
 
 
 def sentences_by_chunk(chunks: Sequence[StoredChunk], sentences: Sequence[StoredSentence]) -> list[list[int]]:
@@ -175,23 +181,30 @@ def _embed_all(embedder: Embedder, texts: list[str], desc: str, progress: bool) 
     return vectors
 
 
-def build_index(
-    documents: Sequence[Document],
-    embedder: Embedder,
-    config: ChunkerConfig,
-    out_dir: Path,
-    progress: bool = False,
-) -> dict:
-    """Chunk, embed and write an index to ``out_dir`` atomically; returns the manifest."""
+@dataclass
+class DocumentParts:
+    """One document's share of an index: its passages and sentences with their vectors."""
+
+    document: Document
+    chunks: list[StoredChunk]  # ids are renumbered when the index is assembled
+    vectors: np.ndarray
+    sentences: list[StoredSentence]
+    sentence_vectors: np.ndarray
+
+
+def document_hash(doc: Document) -> str:
+    """What decides whether a document must be indexed again: its text and all its metadata
+    (the title is embedded with every passage)."""
+    return hashlib.sha256(json.dumps(asdict(doc), ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+
+
+def embed_documents(
+    documents: Sequence[Document], embedder: Embedder, config: ChunkerConfig, progress: bool = False
+) -> dict[str, DocumentParts]:
+    """Chunk, split and embed ``documents`` (the expensive part of any index write)."""
     from tqdm import tqdm
 
-    if not documents:
-        raise ValueError("no documents to index")
-    ids = [d.doc_id for d in documents]
-    if len(set(ids)) != len(ids):
-        raise ValueError("document ids must be unique")
     documents = sorted(documents, key=lambda d: d.doc_id)
-
     with tqdm(total=len(documents), desc="chunking", unit="doc", disable=not progress) as bar:
         chunks = chunk_documents(documents, embedder, config, on_document=lambda: bar.update())
     # A passage is embedded and keyword-indexed with its document's title in front: a passage
@@ -199,8 +212,9 @@ def build_index(
     # iApp questions: hit@1 0.896 -> 0.906, hit@5 0.953 -> 0.963 (hybrid). The stored passage
     # text and its citation are unchanged.
     titles = {d.doc_id: d.title for d in documents}
-    indexed = [indexed_text(titles[c.doc_id], c.text) for c in chunks]
-    vectors = _embed_all(embedder, indexed, "embedding chunk", progress)
+    vectors = _embed_all(
+        embedder, [indexed_text(titles[c.doc_id], c.text) for c in chunks], "embedding chunk", progress
+    )
     # Sentences are embedded too, so that the sentence that answers can be found at query time
     # with one matrix product instead of encoding every returned passage's sentences again.
     texts = {d.doc_id: d.text for d in documents}
@@ -208,47 +222,221 @@ def build_index(
     sentence_vectors = _embed_all(
         embedder, [texts[s.doc_id][s.char_start : s.char_end] for s in sentences], "embedding sentence", progress
     )
+    return _group(documents, chunks, vectors, sentences, sentence_vectors)
 
-    faiss_index = faiss.IndexFlatIP(embedder.dim)
-    faiss_index.add(vectors)
-    keyword = KeywordIndex.build(indexed)
 
-    with staged_dir(Path(out_dir)) as tmp:
-        faiss.write_index(faiss_index, str(tmp / FAISS_FILE))
-        _write_jsonl(tmp / CHUNKS_FILE, (asdict(c) for c in chunks))
-        _write_jsonl(tmp / DOCUMENTS_FILE, (asdict(d) for d in documents))
-        _write_jsonl(tmp / SENTENCES_FILE, (asdict(s) for s in sentences))
-        np.save(tmp / SENTENCE_VECTORS_FILE, sentence_vectors, allow_pickle=False)
-        keyword.save(tmp / KEYWORD_DIR)
-        manifest = {
-            "format": FORMAT,
-            "package_version": package_version(),
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "model": {
-                "id": embedder.model_id,
-                "fingerprint": embedder.fingerprint(),
-                "dim": embedder.dim,
-                "query_prompt": embedder.query_prompt,
-                "passage_prompt": embedder.passage_prompt,
-            },
-            "chunker": {**config.as_dict(), "normalizer": NORMALIZER_VERSION, "passage_text": "title + passage"},
-            "corpus": {
-                "checksum": corpus_checksum(documents),
-                "documents": len(documents),
-                "chunks": len(chunks),
-                "sentences": len(sentences),
-                "characters": sum(len(d.text) for d in documents),
-            },
-            "faiss": {"type": type(faiss_index).__name__, "metric": "inner_product"},
-            "keyword": {"library": "bm25s", "tokenizer": keyword.tokenize.describe()},
-            "files": {name: _sha256(tmp / name) for name in _data_files(tmp)},
-        }
-        with (tmp / MANIFEST_FILE).open("w", encoding="utf-8") as f:
-            json.dump(manifest, f, ensure_ascii=False, indent=2, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
+def _group(documents, chunks, vectors, sentences, sentence_vectors) -> dict[str, DocumentParts]:
+    rows: dict[str, list[int]] = {}
+    srows: dict[str, list[int]] = {}
+    for i, c in enumerate(chunks):
+        rows.setdefault(c.doc_id, []).append(i)
+    for i, sentence in enumerate(sentences):
+        srows.setdefault(sentence.doc_id, []).append(i)
+    parts = {}
+    for doc in documents:
+        r, sr = rows.get(doc.doc_id, []), srows.get(doc.doc_id, [])
+        parts[doc.doc_id] = DocumentParts(
+            doc, [chunks[i] for i in r], vectors[r], [sentences[i] for i in sr], sentence_vectors[sr]
+        )
+    return parts
+
+
+def parts_of(index: LoadedIndex) -> dict[str, DocumentParts]:
+    """An index taken apart by document, vectors included (to carry unchanged documents over)."""
+    vectors = index.faiss_index.reconstruct_n(0, index.faiss_index.ntotal)
+    documents = sorted(index.documents.values(), key=lambda d: d.doc_id)
+    return _group(documents, index.chunks, vectors, index.sentences, index.sentence_vectors)
+
+
+def _write_version(
+    folder: Path,
+    parts: dict[str, DocumentParts],
+    embedder: Embedder,
+    config: ChunkerConfig,
+    number: int,
+    change: dict,
+) -> dict:
+    """Assemble ``parts`` (in document id order, ids renumbered) and write them to ``folder``."""
+    documents, chunks, sentences, vectors, sentence_vectors = [], [], [], [], []
+    for doc_id in sorted(parts):
+        p = parts[doc_id]
+        documents.append(p.document)
+        chunks += [StoredChunk(len(chunks) + i, *astuple_tail(c)) for i, c in enumerate(p.chunks)]
+        sentences += [StoredSentence(len(sentences) + i, *astuple_tail(s)) for i, s in enumerate(p.sentences)]
+        vectors.append(p.vectors)
+        sentence_vectors.append(p.sentence_vectors)
+    dim = embedder.dim
+    vectors = np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)
+    sentence_vectors = np.concatenate(sentence_vectors) if sentence_vectors else np.zeros((0, dim), np.float32)
+
+    faiss_index = faiss.IndexFlatIP(dim)
+    faiss_index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    titles = {d.doc_id: d.title for d in documents}
+    keyword = KeywordIndex.build([indexed_text(titles[c.doc_id], c.text) for c in chunks])
+
+    faiss.write_index(faiss_index, str(folder / FAISS_FILE))
+    _write_jsonl(folder / CHUNKS_FILE, (asdict(c) for c in chunks))
+    _write_jsonl(folder / DOCUMENTS_FILE, (asdict(d) for d in documents))
+    _write_jsonl(folder / SENTENCES_FILE, (asdict(s) for s in sentences))
+    np.save(
+        folder / SENTENCE_VECTORS_FILE, np.ascontiguousarray(sentence_vectors, dtype=np.float32), allow_pickle=False
+    )
+    keyword.save(folder / KEYWORD_DIR)
+    manifest = {
+        "format": FORMAT,
+        "version": number,
+        "change": change,
+        "package_version": package_version(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": {
+            "id": embedder.model_id,
+            "fingerprint": embedder.fingerprint(),
+            "dim": dim,
+            "query_prompt": embedder.query_prompt,
+            "passage_prompt": embedder.passage_prompt,
+        },
+        "chunker": {**config.as_dict(), "normalizer": NORMALIZER_VERSION, "passage_text": "title + passage"},
+        "corpus": {
+            "checksum": corpus_checksum(documents),
+            "documents": len(documents),
+            "chunks": len(chunks),
+            "sentences": len(sentences),
+            "characters": sum(len(d.text) for d in documents),
+        },
+        "faiss": {"type": type(faiss_index).__name__, "metric": "inner_product"},
+        "keyword": {"library": "bm25s", "tokenizer": keyword.tokenize.describe()},
+        "files": {name: _sha256(folder / name) for name in _data_files(folder)},
+    }
+    with (folder / MANIFEST_FILE).open("w", encoding="utf-8") as f:
+        json.dump(manifest, f, ensure_ascii=False, indent=2, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
     return manifest
+
+
+def astuple_tail(row) -> tuple:
+    """A stored chunk's or sentence's fields after its id."""
+    values = tuple(getattr(row, f) for f in row.__dataclass_fields__)
+    return values[1:]
+
+
+def _is_flat(home: Path) -> bool:
+    """An index of format 4 or older: one folder, no versions."""
+    return (Path(home) / MANIFEST_FILE).is_file()
+
+
+def _commit(home: Path, build: Callable[[Path | None], tuple[dict[str, DocumentParts], dict] | None], embedder, config):
+    """Under the write lock: ``build(base)`` gives the new version's parts (None: nothing to do)."""
+    home = Path(home)
+    if _is_flat(home):
+        # Replace the whole old-format folder at once, its first version inside.
+        with staged_dir(home) as tmp:
+            return _commit(tmp, build, embedder, config)
+    with versions.writer(home) as w:
+        planned = build(w.base)
+        if planned is None:
+            return None
+        parts, change = planned
+        manifests = []
+        w.commit(
+            lambda folder, number: manifests.append(_write_version(folder, parts, embedder, config, number, change))
+        )
+        return manifests[0]
+
+
+def build_index(
+    documents: Sequence[Document],
+    embedder: Embedder,
+    config: ChunkerConfig,
+    out_dir: Path,
+    progress: bool = False,
+) -> dict:
+    """Index ``documents`` from scratch as a new version of the index at ``out_dir``; returns the
+    manifest. Readers keep the previous version until this one is complete."""
+    if not documents:
+        raise ValueError("no documents to index")
+    ids = [d.doc_id for d in documents]
+    if len(set(ids)) != len(ids):
+        raise ValueError("document ids must be unique")
+    parts = embed_documents(documents, embedder, config, progress)
+    return _commit(out_dir, lambda base: (parts, {"kind": "build", "documents": len(parts)}), embedder, config)
+
+
+@dataclass
+class UpdateResult:
+    version: int | None  # the new version, or the unchanged live one
+    added: list[str]
+    replaced: list[str]
+    unchanged: list[str]
+    removed: list[str]
+    manifest: dict | None  # the new version's, or None when nothing changed
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.replaced or self.removed)
+
+
+class UpdateError(ValueError):
+    """An update that cannot be applied (an unknown id to remove, nothing left, another model)."""
+
+
+def update_index(
+    home: Path,
+    embedder: Embedder,
+    config: ChunkerConfig,
+    upsert: Sequence[Document] = (),
+    remove: Sequence[str] = (),
+    progress: bool = False,
+) -> UpdateResult:
+    """Add or replace ``upsert`` and delete ``remove`` (by id) as one new version. Documents whose
+    content hash is unchanged keep their vectors; only new or changed ones are embedded."""
+    ids = [d.doc_id for d in upsert]
+    if len(set(ids)) != len(ids):
+        raise UpdateError("document ids must be unique within one update")
+    if set(ids) & set(remove):
+        raise UpdateError(f"documents both added and removed: {sorted(set(ids) & set(remove))}")
+    result = UpdateResult(None, [], [], [], sorted(set(remove)), None)
+
+    if _is_flat(home):
+        raise UpdateError(f"the index at {home} has an older format; rebuild it with `khamtop index build`")
+
+    def build(base: Path | None):
+        current = _load_folder(base, embedder) if base is not None else None
+        parts = parts_of(current) if current is not None else {}
+        missing = [doc_id for doc_id in result.removed if doc_id not in parts]
+        if missing:
+            raise UpdateError(f"no document with id {missing[0]!r} to remove")
+        hashes = {doc_id: document_hash(p.document) for doc_id, p in parts.items()}
+        fresh = []
+        for doc in upsert:
+            if doc.doc_id not in parts:
+                result.added.append(doc.doc_id)
+                fresh.append(doc)
+            elif hashes[doc.doc_id] != document_hash(doc):
+                result.replaced.append(doc.doc_id)
+                fresh.append(doc)
+            else:
+                result.unchanged.append(doc.doc_id)
+        result.version = current.manifest.get("version") if current is not None else None
+        if not result.changed:
+            return None
+        for doc_id in result.removed:
+            del parts[doc_id]
+        parts.update(embed_documents(fresh, embedder, config, progress) if fresh else {})
+        if not parts:
+            raise UpdateError("this would leave the index with no documents; remove fewer")
+        change = {
+            "kind": "update",
+            "parent": result.version,
+            **{k: getattr(result, k) for k in ("added", "replaced", "removed")},
+        }
+        return parts, change
+
+    result.manifest = _commit(home, build, embedder, config)
+    if result.manifest is not None:
+        result.version = result.manifest["version"]
+    return result
 
 
 def _data_files(folder: Path) -> list[str]:
@@ -264,7 +452,9 @@ def stale_reason(path: Path, settings) -> str | None:
     The weight fingerprint and file checksums are checked when the index is loaded.
     """
     try:
-        manifest = json.loads((path / MANIFEST_FILE).read_text("utf-8"))
+        manifest = json.loads((resolve(path) / MANIFEST_FILE).read_text("utf-8"))
+    except IndexLoadError as exc:
+        return str(exc)
     except OSError:
         return "there is none"
     except ValueError:
@@ -293,10 +483,30 @@ def _read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in f]
 
 
-def load_index(path: Path, embedder: Embedder | None = None) -> LoadedIndex:
-    """Load and verify an index; with ``embedder``, also check it was built with that model."""
+def resolve(home: Path) -> Path:
+    """The folder of the live version of the index at ``home`` (``home`` itself for an old flat
+    index, which loading then refuses by its format)."""
+    home = Path(home)
+    recover_moved_aside(home, versions.CURRENT_FILE)
+    try:
+        return versions.current_path(home) or home
+    except versions.VersionError as exc:
+        raise IndexLoadError(f"index at {home} is damaged: {exc}") from exc
+
+
+def index_exists(home: Path) -> bool:
+    home = Path(home)
+    return (home / versions.CURRENT_FILE).is_file() or (home / MANIFEST_FILE).is_file()
+
+
+def load_index(home: Path, embedder: Embedder | None = None) -> LoadedIndex:
+    """Load and verify the live version of an index; with ``embedder``, also check it was built
+    with that model."""
+    return _load_folder(resolve(home), embedder)
+
+
+def _load_folder(path: Path, embedder: Embedder | None = None) -> LoadedIndex:
     path = Path(path)
-    recover_moved_aside(path, MANIFEST_FILE)
     manifest_path = path / MANIFEST_FILE
     if not manifest_path.is_file():
         raise IndexLoadError(f"no index at {path} (no {MANIFEST_FILE}); build one with `khamtop index build`")

@@ -122,6 +122,94 @@ def index_build(
     )
 
 
+def _report_update(result, seconds: float, index_dir: Path) -> None:
+    if not result.changed:
+        typer.echo(f"nothing changed ({len(result.unchanged)} unchanged); the index stays at version {result.version}")
+        return
+    parts = [
+        f"{k} {len(v)}"
+        for k, v in (
+            ("added", result.added),
+            ("replaced", result.replaced),
+            ("removed", result.removed),
+            ("unchanged", result.unchanged),
+        )
+        if v
+    ]
+    typer.echo(f"version {result.version}: {', '.join(parts)} in {seconds:.1f} s -> {index_dir}")
+
+
+@index_app.command("add")
+def index_add(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to add or replace (by id)")],
+    doc_id: Annotated[
+        str | None, typer.Option("--id", help="The id for a single file [default: its name without extension]")
+    ] = None,
+    index: IndexOpt = None,
+) -> None:
+    """Add or replace documents in the index as a new version; unchanged documents are not re-embedded."""
+    from corpus.reader import CorpusError, read_document, read_folder
+    from index.chunking import ChunkerConfig
+    from index.store import IndexLoadError, UpdateError, update_index
+
+    if doc_id is not None and (len(paths) != 1 or not paths[0].is_file()):
+        fail("--id names one document: give exactly one file with it")
+    settings = settings_from(index_dir=index)
+    documents = []
+    for path in paths:
+        if path.is_dir():
+            try:
+                found, problems = read_folder(path)
+            except CorpusError as exc:
+                fail(str(exc))
+            documents += found
+            for problem in problems:
+                typer.secho(f"skipped {path / problem.path}: {problem.reason}", fg=typer.colors.YELLOW, err=True)
+        elif path.is_file():
+            try:
+                documents.append(read_document(path, doc_id or path.stem))
+            except (OSError, ValueError) as exc:
+                typer.secho(f"skipped {path}: {exc}", fg=typer.colors.YELLOW, err=True)
+        else:
+            fail(f"{path} does not exist")
+    if not documents:
+        fail("no readable documents to add")
+    embedder = _embedder(settings)
+    config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
+    started = time.perf_counter()
+    try:
+        result = update_index(settings.index_dir, embedder, config, upsert=documents, progress=True)
+    except (UpdateError, IndexLoadError) as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write the index at {settings.index_dir}: {exc}")
+    _report_update(result, time.perf_counter() - started, settings.index_dir)
+
+
+@index_app.command("remove")
+def index_remove(
+    doc_ids: Annotated[list[str], typer.Argument(help="Ids of the documents to remove")],
+    index: IndexOpt = None,
+) -> None:
+    """Remove documents from the index (by id) as a new version."""
+    from index.chunking import ChunkerConfig
+    from index.store import IndexLoadError, UpdateError, index_exists, update_index
+
+    settings = settings_from(index_dir=index)
+    if not index_exists(settings.index_dir):
+        fail(f"no index at {settings.index_dir}")
+    embedder = _embedder(settings)
+    config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
+    started = time.perf_counter()
+    try:
+        result = update_index(settings.index_dir, embedder, config, remove=doc_ids)
+    except (UpdateError, IndexLoadError) as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write the index at {settings.index_dir}: {exc}")
+    _report_update(result, time.perf_counter() - started, settings.index_dir)
+
+
 def _print_answer(response) -> None:
     if response.answer is not None:
         a = response.answer
@@ -274,11 +362,11 @@ def serve(
     """Run the HTTP service (uvicorn); OpenAPI docs at /docs."""
     import uvicorn
 
-    from index.store import MANIFEST_FILE
+    from index.store import index_exists
     from service.app import create_app
 
     settings = settings_from(host=host, port=port, index_dir=index)
-    if not (settings.index_dir / MANIFEST_FILE).is_file():
+    if not index_exists(settings.index_dir):
         fail(f"no index at {settings.index_dir}; build one with `khamtop index build`")
     base = f"http://{settings.host}:{settings.port}"
     typer.echo(f"khamtop on {base} (API docs at /docs), index {settings.index_dir}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from index.store import resolve
 from service.app import create_app
 from service.settings import Settings
 from tests.conftest import wait_ready
@@ -145,7 +146,7 @@ def test_service_refuses_an_index_built_with_another_model(settings):
 
 
 def test_service_refuses_a_damaged_index_and_stays_unready(settings, fake_embedder):
-    chunks = settings.index_dir / "chunks.jsonl"
+    chunks = resolve(settings.index_dir) / "chunks.jsonl"
     chunks.write_text(chunks.read_text("utf-8").replace("อาเซียน", "ASEAN", 1), "utf-8")
     with TestClient(create_app(settings, embedder_factory=lambda s: fake_embedder)) as client:
         response = wait_ready(client)

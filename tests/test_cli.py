@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 import index.embedding
+from index.store import resolve
 from service.cli import app
 from tests.fakes import FakeEmbedder
 
@@ -45,10 +46,10 @@ def test_index_build_then_ask_answers_with_citations(tmp_path):
 
 def test_index_build_if_missing_keeps_an_existing_index(tmp_path, fake_index, monkeypatch):
     monkeypatch.setenv("KHAMTOP_MODEL", "fake-trigram")  # the model the fake index was built with
-    before = (fake_index / "manifest.json").read_bytes()
+    before = (resolve(fake_index) / "manifest.json").read_bytes()
     result = runner.invoke(app, ["index", "build", "--out", str(fake_index), "--if-missing"])
     assert result.exit_code == 0 and "not rebuilding" in result.output
-    assert (fake_index / "manifest.json").read_bytes() == before
+    assert (resolve(fake_index) / "manifest.json").read_bytes() == before
 
 
 def test_index_build_reports_unreadable_files_and_indexes_the_rest(tmp_path):
@@ -96,13 +97,13 @@ def test_index_build_if_missing_rebuilds_an_index_of_an_older_format_or_normalis
     fake_index, monkeypatch, section, key, old, reason
 ):
     monkeypatch.setenv("KHAMTOP_MODEL", "fake-trigram")
-    manifest_path = fake_index / "manifest.json"
+    manifest_path = resolve(fake_index) / "manifest.json"
     manifest = json.loads(manifest_path.read_text("utf-8"))
     (manifest[section] if section else manifest)[key] = old
     manifest_path.write_text(json.dumps(manifest), "utf-8")
     result = runner.invoke(app, ["index", "build", "--out", str(fake_index), "--if-missing"])
     assert result.exit_code == 0 and "rebuilding the index" in result.output and reason in result.output
-    assert json.loads(manifest_path.read_text("utf-8"))["format"] != "khamtop-index/1"
+    assert json.loads((resolve(fake_index) / "manifest.json").read_text("utf-8"))["format"] != "khamtop-index/1"
 
 
 def test_eval_command_prints_the_table_and_writes_both_reports(tmp_path, monkeypatch):

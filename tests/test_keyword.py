@@ -11,7 +11,7 @@ from index.chunking import ChunkerConfig
 from index.keyword import KeywordIndex, Tokenizer, match_form
 from index.query import QueryExpander
 from index.search import Retriever, fuse
-from index.store import IndexLoadError, build_index, load_index
+from index.store import IndexLoadError, build_index, load_index, resolve
 from service.settings import BUNDLED_ABBREVIATIONS
 from tests.fakes import FakeEmbedder
 
@@ -91,7 +91,7 @@ def test_unknown_mode_is_refused(retriever):
 def test_a_damaged_keyword_file_is_refused(tmp_path, bundled_documents):
     embedder = FakeEmbedder()
     build_index(bundled_documents[:1], embedder, ChunkerConfig(), tmp_path / "idx")
-    vocab = tmp_path / "idx" / "keyword" / "vocab.index.json"
+    vocab = resolve(tmp_path / "idx") / "keyword" / "vocab.index.json"
     vocab.write_text(vocab.read_text("utf-8").replace("ประชุม", "ประชม", 1), "utf-8")
     with pytest.raises(IndexLoadError, match="keyword/vocab.index.json does not match its checksum"):
         load_index(tmp_path / "idx", embedder)

@@ -11,7 +11,7 @@ from corpus.reader import Document
 from index import store
 from index.chunking import ChunkerConfig
 from index.search import Retriever
-from index.store import IndexLoadError, build_index, indexed_text, load_index
+from index.store import IndexLoadError, build_index, indexed_text, load_index, resolve
 from tests.fakes import FakeEmbedder
 
 CONFIG = ChunkerConfig(chunk_tokens=64, overlap_tokens=8)
@@ -42,7 +42,7 @@ def test_index_round_trips_chunks_documents_and_manifest(tmp_path, fake_embedder
 
 def test_chunks_file_is_readable_utf8_not_escaped(tmp_path, fake_embedder):
     build_index(DOCS, fake_embedder, CONFIG, tmp_path / "idx")
-    raw = (tmp_path / "idx" / "chunks.jsonl").read_text("utf-8")
+    raw = (resolve(tmp_path / "idx") / "chunks.jsonl").read_text("utf-8")
     assert "คณะรัฐมนตรี" in raw and "\\u0e" not in raw
 
 
@@ -86,7 +86,7 @@ def test_a_crash_between_the_two_renames_is_recovered_at_load(tmp_path, fake_emb
 @pytest.mark.parametrize("name", ["index.faiss", "chunks.jsonl", "documents.jsonl"])
 def test_a_damaged_file_is_refused_naming_it(tmp_path, fake_embedder, name):
     build_index(DOCS, fake_embedder, CONFIG, tmp_path / "idx")
-    path = tmp_path / "idx" / name
+    path = resolve(tmp_path / "idx") / name
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
@@ -96,10 +96,10 @@ def test_a_damaged_file_is_refused_naming_it(tmp_path, fake_embedder, name):
 
 def test_a_missing_file_or_manifest_is_refused(tmp_path, fake_embedder):
     build_index(DOCS, fake_embedder, CONFIG, tmp_path / "idx")
-    (tmp_path / "idx" / "index.faiss").unlink()
+    (resolve(tmp_path / "idx") / "index.faiss").unlink()
     with pytest.raises(IndexLoadError, match="index.faiss is missing"):
         load_index(tmp_path / "idx", fake_embedder)
-    (tmp_path / "idx" / "manifest.json").write_text("{not json")
+    (resolve(tmp_path / "idx") / "manifest.json").write_text("{not json")
     with pytest.raises(IndexLoadError, match="damaged manifest.json"):
         load_index(tmp_path / "idx", fake_embedder)
     with pytest.raises(IndexLoadError, match="khamtop index build"):
@@ -118,7 +118,7 @@ def test_an_index_from_another_model_or_other_weights_is_refused(tmp_path, fake_
 
 def test_an_index_of_another_format_is_refused(tmp_path, fake_embedder):
     build_index(DOCS, fake_embedder, CONFIG, tmp_path / "idx")
-    manifest_path = tmp_path / "idx" / "manifest.json"
+    manifest_path = resolve(tmp_path / "idx") / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["format"] = "khamtop-index/0"
     manifest_path.write_text(json.dumps(manifest))
