@@ -80,35 +80,45 @@ def _metadata(raw: object, where: str) -> dict:
 
 
 def read_document(path: Path, doc_id: str) -> Document:
-    """One document; raises ValueError with a reason a person can act on."""
-    try:
-        raw = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"not UTF-8 text (byte {exc.start}): save it as UTF-8") from exc
+    """One document from a file (and its sidecar); raises ValueError with a reason a person can act on."""
     meta: dict = {}
-    match = _FRONT_MATTER.match(raw.replace("\r\n", "\n"))
-    if match:
-        try:
-            meta.update(_metadata(yaml.safe_load(match.group(1)) or {}, "front matter"))
-        except yaml.YAMLError as exc:
-            raise ValueError(f"front matter is not valid YAML: {exc}") from exc
-        raw = raw.replace("\r\n", "\n")[match.end() :]
     sidecar = path.with_suffix(".json")
     if sidecar.is_file():
         try:
-            meta.update(_metadata(json.loads(sidecar.read_text("utf-8")), sidecar.name))
+            meta = _metadata(json.loads(sidecar.read_text("utf-8")), sidecar.name)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{sidecar.name} is not valid JSON: {exc}") from exc
+    return document_from_bytes(path.read_bytes(), doc_id, path.suffix, meta)
+
+
+def document_from_bytes(data: bytes, doc_id: str, suffix: str, meta: dict | None = None) -> Document:
+    """One document from a file's bytes; ``meta`` (a sidecar, or fields sent with an upload) wins
+    over metadata found in the file."""
+    if suffix.lower() not in SUFFIXES:
+        raise ValueError(f"unsupported file type {suffix or '(none)'!r}; khamtop reads {', '.join(SUFFIXES)}")
+    try:
+        raw = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {exc.start}): save it as UTF-8") from exc
+    found: dict = {}
+    match = _FRONT_MATTER.match(raw.replace("\r\n", "\n"))
+    if match:
+        try:
+            found = _metadata(yaml.safe_load(match.group(1)) or {}, "front matter")
+        except yaml.YAMLError as exc:
+            raise ValueError(f"front matter is not valid YAML: {exc}") from exc
+        raw = raw.replace("\r\n", "\n")[match.end() :]
+    found.update({k: v for k, v in _metadata(meta or {}, "metadata").items() if v is not None})
     text = normalize_text(raw)
     if not text.strip():
         raise ValueError("empty document")
     return Document(
         doc_id=doc_id,
         text=text,
-        title=normalize_text(meta.get("title") or _default_title(text, doc_id)),
-        source_url=meta.get("source_url"),
-        date=meta.get("date"),
-        language=meta.get("language") or _guess_language(text),
+        title=normalize_text(found.get("title") or _default_title(text, doc_id)),
+        source_url=found.get("source_url"),
+        date=found.get("date"),
+        language=found.get("language") or _guess_language(text),
     )
 
 

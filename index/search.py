@@ -47,6 +47,7 @@ class Answer:
     candidate: Hit | None
     threshold: float
     expanded_with: tuple[str, ...] = ()
+    index_version: int = 0  # the index version that answered (every hit comes from it)
 
     @property
     def confidence(self) -> float:
@@ -230,7 +231,7 @@ class Retriever:
             hits.append(Hit(len(hits) + 1, score, chunk, self.index.documents[chunk.doc_id], highlight))
         scored = [h for h in hits if h.highlight is not None]
         candidate = max(scored, key=lambda h: h.highlight.score, default=None)
-        return Answer(hits, candidate, self.answer_threshold, expansion.added)
+        return Answer(hits, candidate, self.answer_threshold, expansion.added, self.index.version)
 
     def search(self, question: str, top_k: int = 5, mode: Mode | None = None, expand: bool = True) -> list[Hit]:
         return self.ask(question, top_k, mode, expand).hits

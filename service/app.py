@@ -10,7 +10,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,10 +17,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 
-from index.embedding import Embedder, ModelLoadError, load_embedder
-from index.query import AbbreviationFileError
-from index.search import Retriever
-from index.store import IndexLoadError, load_index
+from index.embedding import Embedder, load_embedder
+from service import state as live
 from service.routes import router
 from service.settings import Settings
 from service.web import router as web_router
@@ -31,32 +28,38 @@ log = logging.getLogger("khamtop")
 EmbedderFactory = Callable[[Settings], Embedder]
 
 
-@dataclass
-class ServiceState:
-    retriever: Retriever | None = None
-    error: str | None = None
+async def _watch(settings: Settings, state: live.ServiceState) -> None:
+    """Poll CURRENT for versions written by another process and swap them in."""
+    while True:
+        await asyncio.sleep(settings.reload_interval_s)
+        if state.retriever is not None:
+            await asyncio.to_thread(live.reload_if_changed, settings, state)
 
 
-def _load(settings: Settings, embedder_factory: EmbedderFactory, state: ServiceState) -> None:
-    try:
-        embedder = embedder_factory(settings)
-        index = load_index(settings.index_dir, embedder)
-        retriever = Retriever.from_settings(settings, embedder, index)
-    except (ModelLoadError, IndexLoadError, AbbreviationFileError) as exc:
-        state.error = str(exc)
-        log.error("not ready: %s", exc)
-        return
-    except Exception as exc:  # anything else is a bug, but the service must still say why
-        state.error = f"unexpected error while loading: {exc!r}"
-        log.exception("not ready")
-        return
-    state.retriever = retriever
-    log.info(
-        "ready: %d chunks from %d documents, model %s",
-        len(index.chunks),
-        len(index.documents),
-        embedder.model_id,
-    )
+def _is_admin(scope) -> bool:
+    """Routes that change the index: POST and DELETE on /v1/documents (and their preflights)."""
+    if not scope["path"].startswith("/v1/documents"):
+        return False
+    method = scope["method"]
+    if method == "OPTIONS":
+        headers = dict(scope.get("headers") or [])
+        method = headers.get(b"access-control-request-method", b"").decode("latin-1").upper()
+    return method in ("POST", "PUT", "DELETE")
+
+
+class CORSExceptAdmin:
+    """CORS for search routes only: admin routes never send CORS headers, so no web page on any
+    origin can drive them from a visitor's browser."""
+
+    def __init__(self, app, **options):
+        self.plain = app
+        self.cors = CORSMiddleware(app, **options)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and _is_admin(scope):
+            await self.plain(scope, receive, send)
+        else:
+            await self.cors(scope, receive, send)
 
 
 def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -75,14 +78,16 @@ def create_app(settings: Settings | None = None, embedder_factory: EmbedderFacto
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        state = ServiceState()
+        state = live.ServiceState()
         app.state.khamtop = state
-        loader = asyncio.create_task(asyncio.to_thread(_load, settings, embedder_factory, state))
+        tasks = [asyncio.create_task(asyncio.to_thread(live.load, settings, embedder_factory, state))]
+        if settings.reload_interval_s > 0:
+            tasks.append(asyncio.create_task(_watch(settings, state)))
         try:
             yield
         finally:
-            if not loader.done():
-                loader.cancel()
+            for task in tasks:
+                task.cancel()
 
     app = FastAPI(
         title="khamtop",
@@ -98,10 +103,10 @@ def create_app(settings: Settings | None = None, embedder_factory: EmbedderFacto
     # origins allowed here; with none, the same-origin policy stands. No cookies are involved.
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            CORSExceptAdmin,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type"],
+            allow_headers=["Content-Type", "Authorization", "X-API-Key"],
             max_age=600,
         )
     app.add_middleware(GZipMiddleware, minimum_size=1024)

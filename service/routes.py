@@ -5,15 +5,23 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
 
+from corpus.reader import document_from_bytes
 from index.search import Retriever
+from index.store import IndexLoadError, UpdateError
+from service import security
+from service import state as live
 from service.schemas import (
     AskRequest,
     AskResponse,
+    DocumentIn,
     DocumentResponse,
     ErrorResponse,
+    IndexChange,
+    check_doc_id,
     response_from_answer,
 )
 
@@ -30,23 +38,35 @@ def get_retriever(request: Request) -> Retriever:
 
 RetrieverDep = Annotated[Retriever, Depends(get_retriever)]
 NOT_READY = {503: {"model": ErrorResponse, "description": "Model or index not loaded (yet)."}}
+NEEDS_KEY = {401: {"model": ErrorResponse, "description": "A key is needed (or the one sent is wrong)."}}
+ADMIN = {**NEEDS_KEY, 403: {"model": ErrorResponse, "description": "The admin API is off (no admin key is set)."}}
+SEARCH = [Depends(security.require_search)]
 
 
-@router.post("/v1/ask", response_model=AskResponse, responses=NOT_READY, tags=["ask"])
-async def ask(body: AskRequest, retriever: RetrieverDep) -> AskResponse:
+@router.post(
+    "/v1/ask", response_model=AskResponse, responses={**NOT_READY, **NEEDS_KEY}, tags=["ask"], dependencies=SEARCH
+)
+async def ask(body: AskRequest, retriever: RetrieverDep, request: Request) -> AskResponse:
     """Ranked passages that answer the question, each with its citation."""
     started = time.perf_counter()
     mode = body.mode or retriever.mode
     # Encoding and search are CPU work: off the event loop, so other requests keep flowing.
     answer = await run_in_threadpool(retriever.ask, body.question, body.top_k, mode, body.expand)
-    return response_from_answer(body.question, mode, answer, (time.perf_counter() - started) * 1000)
+    response = response_from_answer(body.question, mode, answer, (time.perf_counter() - started) * 1000)
+    settings = request.app.state.settings
+    if settings.search_key is not None:
+        citations = [p.citation for p in response.passages] + ([response.answer.citation] if response.answer else [])
+        for citation in citations:
+            citation.view_token = security.viewer_token(settings, citation.doc_id)
+    return response
 
 
 @router.get(
     "/v1/documents/{doc_id:path}",
     response_model=DocumentResponse,
-    responses={404: {"model": ErrorResponse}, **NOT_READY},
+    responses={404: {"model": ErrorResponse}, **NOT_READY, **NEEDS_KEY},
     tags=["documents"],
+    dependencies=SEARCH,
 )
 async def get_document(doc_id: str, retriever: RetrieverDep) -> DocumentResponse:
     """The stored text of a document (citations are offsets into ``text``) and its metadata."""
@@ -63,6 +83,103 @@ async def get_document(doc_id: str, retriever: RetrieverDep) -> DocumentResponse
     )
 
 
+async def _upload(request: Request) -> tuple[str, bytes, str, dict]:
+    """(doc_id, bytes, file suffix, metadata) from a JSON body or a multipart upload."""
+    settings = request.app.state.settings
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "application/json":
+        try:
+            doc = DocumentIn.model_validate_json(await request.body())
+        except ValidationError as exc:
+            message = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+            raise HTTPException(status_code=422, detail=message.replace("Value error, ", "")) from None
+        meta = doc.model_dump(include={"title", "source_url", "date", "language"})
+        return doc.doc_id, doc.text.encode(), ".md", meta
+    if kind != "multipart/form-data":
+        raise HTTPException(
+            status_code=415, detail="send a document as application/json {doc_id, text, ...} or multipart/form-data"
+        )
+    async with request.form(max_files=1, max_fields=8, max_part_size=settings.max_upload_bytes) as form:
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise HTTPException(status_code=422, detail="file: attach the document as the form field 'file'")
+        name = upload.filename or ""
+        data = await upload.read(settings.max_upload_bytes + 1)
+        if len(data) > settings.max_upload_bytes:
+            raise HTTPException(status_code=413, detail=f"the file is over {settings.max_upload_bytes:,} bytes")
+        stem, dot, suffix = name.rpartition(".")
+        doc_id = form.get("doc_id") or (stem if dot else name)
+        meta = {k: form.get(k) for k in ("title", "source_url", "date", "language") if form.get(k)}
+    try:
+        check_doc_id(str(doc_id))
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=f"doc_id: {exc}") from None
+    return str(doc_id), data, f".{suffix}" if dot else "", meta
+
+
+@router.post(
+    "/v1/documents",
+    response_model=IndexChange,
+    responses={**ADMIN, **NOT_READY, 413: {"model": ErrorResponse}, 415: {"model": ErrorResponse}},
+    tags=["admin"],
+    dependencies=[Depends(security.require_admin)],
+)
+async def put_document(request: Request, response: Response, _ready: RetrieverDep) -> IndexChange:
+    """Add a document, or replace the one with the same id, as a new index version (admin key).
+
+    JSON ``{doc_id, text, title?, source_url?, date?, language?}``, or a multipart upload with the
+    file as ``file`` and optional ``doc_id`` (default: the file name without extension), ``title``,
+    ``source_url``, ``date``, ``language``. Queries keep being answered by the previous version
+    until the new one is complete; the response names the version now served."""
+    started = time.perf_counter()
+    doc_id, data, suffix, meta = await _upload(request)
+    try:
+        document = document_from_bytes(data, doc_id, suffix, meta)
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=f"{doc_id}: {exc}") from None
+    result = await _change(request, upsert=[document])
+    if result.added:
+        response.status_code = 201
+    return _change_response(result, started)
+
+
+@router.delete(
+    "/v1/documents/{doc_id:path}",
+    response_model=IndexChange,
+    responses={**ADMIN, **NOT_READY, 404: {"model": ErrorResponse}},
+    tags=["admin"],
+    dependencies=[Depends(security.require_admin)],
+)
+async def delete_document(doc_id: str, request: Request, _ready: RetrieverDep) -> IndexChange:
+    """Remove a document as a new index version (admin key)."""
+    started = time.perf_counter()
+    if _ready.document(doc_id) is None:
+        raise HTTPException(status_code=404, detail=f"no document with id {doc_id!r}")
+    return _change_response(await _change(request, remove=[doc_id]), started)
+
+
+async def _change(request: Request, upsert=(), remove=()):
+    settings, state = request.app.state.settings, request.app.state.khamtop
+    try:
+        return await run_in_threadpool(live.apply_update, settings, state, upsert, remove)
+    except UpdateError as exc:
+        status = 404 if str(exc).startswith("no document with id") else 422
+        raise HTTPException(status_code=status, detail=str(exc)) from None
+    except (IndexLoadError, OSError) as exc:
+        raise HTTPException(status_code=503, detail=f"the index could not be updated: {exc}") from None
+
+
+def _change_response(result, started: float) -> IndexChange:
+    return IndexChange(
+        index_version=result.version,
+        added=result.added,
+        replaced=result.replaced,
+        unchanged=result.unchanged,
+        removed=result.removed,
+        took_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+
+
 @router.get("/healthz", tags=["health"])
 async def healthz() -> dict:
     """The process is alive (says nothing about the model or index)."""
@@ -76,6 +193,7 @@ async def readyz(request: Request) -> dict:
     manifest = retriever.index.manifest
     return {
         "status": "ready",
+        "index_version": retriever.index.version,
         "model": manifest["model"]["id"],
         "documents": manifest["corpus"]["documents"],
         "chunks": manifest["corpus"]["chunks"],

@@ -45,6 +45,9 @@ class Citation(BaseModel):
     source_url: str | None
     char_start: int = Field(description="Offset of the passage's first character in the document text.")
     char_end: int = Field(description="Offset just past the passage's last character (exclusive).")
+    view_token: str | None = Field(
+        default=None, description="Opens this document in the viewer (`&token=`) when the service needs a search key."
+    )
 
 
 class Highlight(BaseModel):
@@ -79,6 +82,51 @@ class AskResponse(BaseModel):
     confidence: float = Field(description="The best sentence's score (compared to the no-answer threshold).")
     expanded_with: list[str] = Field(description="Equivalent names and years added to the keyword search.")
     passages: list[Passage]
+    index_version: int = Field(description="The index version that answered; every passage comes from it.")
+    took_ms: float
+
+
+MAX_DOC_ID_CHARS = 200
+_BAD_ID_CHARS = set('\\?#%"<>|*:') | {chr(c) for c in range(32)} | {"\x7f"}
+
+
+def check_doc_id(doc_id: str) -> str:
+    """A document id is a relative path (laws/pdpa): no empty, dot or dot-dot segments, no
+    characters that break URLs or file names."""
+    segments = doc_id.split("/")
+    if not doc_id or len(doc_id) > MAX_DOC_ID_CHARS:
+        raise ValueError(f"doc_id must be 1-{MAX_DOC_ID_CHARS} characters")
+    if any(s in ("", ".", "..") or s != s.strip() for s in segments):
+        raise ValueError("doc_id must be a relative path like laws/pdpa: no empty, '.' or '..' parts, no edge spaces")
+    if bad := sorted(set(doc_id) & _BAD_ID_CHARS):
+        raise ValueError(f"doc_id must not contain {''.join(bad)!r}")
+    return doc_id
+
+
+class DocumentIn(BaseModel):
+    """A document sent as JSON to ``POST /v1/documents`` (files go as multipart uploads)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    doc_id: str = Field(description="The id: a new one adds the document, an existing one replaces it.")
+    text: str = Field(description="The document's text (Markdown front matter is read as metadata).")
+    title: str | None = None
+    source_url: str | None = None
+    date: str | None = None
+    language: str | None = None
+
+    @field_validator("doc_id")
+    @classmethod
+    def _doc_id(cls, v: str) -> str:
+        return check_doc_id(v)
+
+
+class IndexChange(BaseModel):
+    index_version: int | None = Field(description="The version now served (unchanged when nothing changed).")
+    added: list[str]
+    replaced: list[str]
+    unchanged: list[str]
+    removed: list[str]
     took_ms: float
 
 
@@ -137,5 +185,6 @@ def response_from_answer(question: str, mode: str, answer: Answer, took_ms: floa
         confidence=round(answer.confidence, 6),
         expanded_with=list(answer.expanded_with),
         passages=[passage_from_hit(h) for h in answer.hits],
+        index_version=answer.index_version,
         took_ms=round(took_ms, 2),
     )

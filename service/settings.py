@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The source checkout: settings default to folders inside it, so that the README's commands work
@@ -67,6 +67,26 @@ class Settings(BaseSettings):
     # service's own origin only. "*" allows any site; nothing here is sent with cookies.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Keys. Admin routes (adding and removing documents) need KHAMTOP_ADMIN_KEY and are off
+    # without it; with KHAMTOP_SEARCH_KEY set, asking and reading documents need it (or the
+    # admin key). Sent as "Authorization: Bearer KEY" or "X-API-Key: KEY"; never logged.
+    admin_key: SecretStr | None = None
+    search_key: SecretStr | None = None
+    # production: refuse to start without an admin key (and a short one anywhere).
+    environment: Literal["development", "production"] = "development"
+    # How often the service looks for a new index version written by `khamtop index add|remove`
+    # or a rebuild (seconds; 0: never, only its own admin writes swap versions).
+    reload_interval_s: float = Field(default=2.0, ge=0.0, le=3600.0)
+    # The largest document an admin may upload.
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+
+    @field_validator("admin_key", "search_key")
+    @classmethod
+    def _long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and len(key.get_secret_value()) < 16:
+            raise ValueError("a key must be at least 16 characters (e.g. `openssl rand -hex 24`)")
+        return key
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value):
@@ -96,6 +116,8 @@ class Settings(BaseSettings):
                 f"chunk_overlap_tokens ({self.chunk_overlap_tokens}) must be under half of "
                 f"chunk_tokens ({self.chunk_tokens})"
             )
+        if self.environment == "production" and self.admin_key is None:
+            raise ValueError("KHAMTOP_ADMIN_KEY must be set when KHAMTOP_ENVIRONMENT=production")
         # Folders default to places under `home`, so one setting moves all state.
         if self.models_dir is None:
             self.models_dir = self.home / "models"

@@ -9,7 +9,7 @@ from string import Template
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-from service import viewer
+from service import security, viewer
 
 STATIC = Path(__file__).resolve().parent / "static"
 WIDGET_JS = STATIC / "widget.js"
@@ -75,6 +75,13 @@ async def document_page(doc_id: str, request: Request) -> HTMLResponse:
     if state.retriever is None:
         reason = f"not ready: {state.error}" if state.error else "the service is still loading; retry shortly"
         return error(503, reason)
+    settings = request.app.state.settings
+    token = request.query_params.get("token")
+    if not (
+        security.viewer_allowed(settings, doc_id, token)
+        or security.key_matches(security.presented_key(request), settings.search_key)
+    ):
+        return error(401, "this document needs the link from a search result (its token is missing or wrong)")
     doc = state.retriever.document(doc_id)
     if doc is None:
         return error(404, f"no document with id {doc_id!r}")

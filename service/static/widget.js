@@ -1,6 +1,7 @@
 /*! khamtop chat widget · one <script> tag, no dependencies, no globals.
  * <script src="https://host/widget.js" data-endpoint="https://host" data-title="ถามเรา"
- *         data-lang="th|en" data-accent="#0b5cad" data-position="right|left" data-top-k="5" defer></script>
+ *         data-lang="th|en" data-accent="#0b5cad" data-position="right|left" data-top-k="5"
+ *         data-key="SEARCH_KEY (only if the service needs one; it is public in the page)" defer></script>
  * Everything renders inside a Shadow DOM; text from the service is only ever set as textContent. */
 (function () {
   "use strict";
@@ -159,6 +160,7 @@
       q += "&sentence_start=" + sentence.char_start + "&sentence_end=" + sentence.char_end;
     }
     if (lang !== "th") q += "&lang=" + lang;
+    if (citation.view_token) q += "&token=" + encodeURIComponent(citation.view_token);
     // Ids are file paths (laws/pdpa): encode each segment, keep the slashes (proxies reject %2F).
     var path = citation.doc_id.split("/").map(encodeURIComponent).join("/");
     return endpoint + "/documents/" + path + q + "#cited";
@@ -365,7 +367,9 @@
       if (!endpoint) return fail(t.down, false);
       fetch(endpoint + "/v1/ask", {
         method: "POST",
-        headers: { "Content-Type": "application/json" },
+        headers: data.key
+          ? { "Content-Type": "application/json", Authorization: "Bearer " + data.key }
+          : { "Content-Type": "application/json" },
         body: JSON.stringify({ question: question, top_k: topK }),
         credentials: "omit",
         signal: controller && controller.signal,
@@ -379,6 +383,10 @@
             }
             if (r.status === 503) return fail(t.loading, true);
             if (r.status === 429) return fail(t.busyServer, true);
+            if (r.status === 401) {
+              if (window.console) console.error("khamtop widget: the service needs a search key: set data-key");
+              return fail(t.down, false);
+            }
             if (r.status >= 400 && r.status < 500) return fail(t.bad + ((body && (body.message || body.detail)) || r.status), false);
             fail(t.down, true);
           });

@@ -1,0 +1,111 @@
+"""The service's live index: loaded once, swapped whole when a new version appears.
+
+A request takes ``state.retriever`` once and uses only that object, and a swap replaces the
+reference in one assignment; so a query in flight sees the old version or the new one, never a
+mix. New versions come from the admin API (swapped in as soon as written) or from another
+process (``khamtop index add|remove``, a rebuild), noticed by polling CURRENT.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from index import versions
+from index.chunking import ChunkerConfig
+from index.embedding import Embedder, ModelLoadError
+from index.query import AbbreviationFileError
+from index.search import Retriever
+from index.store import IndexLoadError, UpdateResult, load_index, update_index
+from service.settings import Settings
+
+log = logging.getLogger("khamtop")
+
+
+@dataclass
+class ServiceState:
+    retriever: Retriever | None = None
+    error: str | None = None
+    embedder: Embedder | None = None
+    current: str | None = None  # the CURRENT name the retriever was loaded from
+    refused: str | None = None  # a version that failed to load (logged once, not retried)
+    write_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def load(settings: Settings, embedder_factory, state: ServiceState) -> None:
+    """Start-up: the model, then the live index version. On failure, ``state.error`` says why."""
+    try:
+        embedder = embedder_factory(settings)
+        state.embedder = embedder
+        current = versions.read_current(settings.index_dir)
+        retriever = Retriever.from_settings(settings, embedder, load_index(settings.index_dir, embedder))
+    except (ModelLoadError, IndexLoadError, AbbreviationFileError, versions.VersionError) as exc:
+        state.error = str(exc)
+        log.error("not ready: %s", exc)
+        return
+    except Exception as exc:  # anything else is a bug, but the service must still say why
+        state.error = f"unexpected error while loading: {exc!r}"
+        log.exception("not ready")
+        return
+    state.current = current
+    state.retriever = retriever
+    log.info(
+        "ready: index version %s, %d chunks from %d documents, model %s",
+        retriever.index.version,
+        len(retriever.index.chunks),
+        len(retriever.index.documents),
+        embedder.model_id,
+    )
+
+
+def reload_if_changed(settings: Settings, state: ServiceState) -> bool:
+    """Swap in the live version if CURRENT names another one; True if it did. A version that
+    cannot be loaded is refused (logged once) and the one being served stays."""
+    if state.embedder is None:
+        return False
+    try:
+        name = versions.read_current(settings.index_dir)
+    except versions.VersionError as exc:
+        name = f"damaged: {exc}"
+    if name is None or name == state.current or name == state.refused:
+        return False
+    if not state.write_lock.acquire(blocking=False):
+        return False  # an admin write in this process is swapping it in; look again next time
+    try:
+        return _reload(settings, state, name)
+    finally:
+        state.write_lock.release()
+
+
+def _reload(settings: Settings, state: ServiceState, name: str) -> bool:
+    try:
+        index = load_index(settings.index_dir, state.embedder)
+        retriever = Retriever.from_settings(settings, state.embedder, index)
+    except (IndexLoadError, AbbreviationFileError, OSError) as exc:
+        state.refused = name
+        log.error("index version %s refused, still serving version %s: %s", name, state.current, exc)
+        return False
+    swap(state, name, retriever)
+    return True
+
+
+def swap(state: ServiceState, name: str | None, retriever: Retriever) -> None:
+    old = state.retriever.index.version if state.retriever else None
+    state.retriever, state.current, state.error, state.refused = retriever, name, None, None
+    log.info("now serving index version %s (was %s)", retriever.index.version, old)
+
+
+def apply_update(settings: Settings, state: ServiceState, upsert=(), remove=()) -> UpdateResult:
+    """An admin change: write the new version, then serve it before answering the admin."""
+    config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
+    with state.write_lock:
+        result = update_index(settings.index_dir, state.embedder, config, upsert=upsert, remove=remove)
+        if result.changed:
+            index = load_index(settings.index_dir, state.embedder)
+            swap(
+                state,
+                versions.read_current(settings.index_dir),
+                Retriever.from_settings(settings, state.embedder, index),
+            )
+    return result
