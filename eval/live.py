@@ -36,7 +36,14 @@ def free_port() -> int:
 def live_service(index_dir: Path, log: Path | None = None, timeout_s: float = 120, **env: str) -> Iterator[LiveService]:
     """Start the service on a free loopback port with ``index_dir``; stop it on exit."""
     port = free_port()
-    child_env = {**os.environ, "KHAMTOP_INDEX_DIR": str(index_dir), "KHAMTOP_PORT": str(port), **env}
+    # No per-client rate limit by default: benchmarks and tests send many requests from one address.
+    child_env = {
+        **os.environ,
+        "KHAMTOP_RATE_LIMIT_PER_MINUTE": "0",
+        "KHAMTOP_INDEX_DIR": str(index_dir),
+        "KHAMTOP_PORT": str(port),
+        **env,
+    }
     out = log.open("w") if log else subprocess.DEVNULL
     started = time.perf_counter()
     proc = subprocess.Popen(

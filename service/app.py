@@ -19,6 +19,8 @@ from fastapi.responses import JSONResponse
 
 from index.embedding import Embedder, load_embedder
 from service import state as live
+from service.limits import Admission, BodySizeLimit, RateLimit
+from service.observe import Metrics, RequestLog
 from service.routes import router
 from service.settings import Settings
 from service.web import router as web_router
@@ -80,6 +82,7 @@ def create_app(settings: Settings | None = None, embedder_factory: EmbedderFacto
     async def lifespan(app: FastAPI):
         state = live.ServiceState()
         app.state.khamtop = state
+        app.state.admission = Admission(settings.search_concurrency, settings.search_queue, settings.request_timeout_s)
         tasks = [asyncio.create_task(asyncio.to_thread(live.load, settings, embedder_factory, state))]
         if settings.reload_interval_s > 0:
             tasks.append(asyncio.create_task(_watch(settings, state)))
@@ -96,9 +99,28 @@ def create_app(settings: Settings | None = None, embedder_factory: EmbedderFacto
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = metrics = Metrics()
+    app.state.admission = None  # set by the lifespan
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(router)
     app.include_router(web_router)
+    # Middleware, innermost first. Outermost, the request log sees every response (413, 429
+    # too); CORS wraps the limits so that a browser can read a 429 or 413 as such.
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    upload_limit = settings.max_upload_bytes + 64 * 1024  # the file plus its multipart envelope
+    app.add_middleware(
+        BodySizeLimit,
+        limit_for=lambda scope: (
+            upload_limit if scope["path"] == "/v1/documents" and scope["method"] == "POST" else settings.max_body_bytes
+        ),
+    )
+    if settings.rate_limit_per_minute > 0:
+        app.add_middleware(
+            RateLimit,
+            per_minute=settings.rate_limit_per_minute,
+            burst=settings.rate_limit_burst,
+            on_limit=metrics.rate_limited.inc,
+        )
     # Browsers on other sites (the widget embedded elsewhere) may call the API only from the
     # origins allowed here; with none, the same-origin policy stands. No cookies are involved.
     if settings.cors_origins:
@@ -109,5 +131,5 @@ def create_app(settings: Settings | None = None, embedder_factory: EmbedderFacto
             allow_headers=["Content-Type", "Authorization", "X-API-Key"],
             max_age=600,
         )
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(RequestLog, metrics=metrics)
     return app

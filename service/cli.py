@@ -379,7 +379,15 @@ def serve(
             "only pages served from this origin may call it; to allow another site, start it with e.g.\n"
             "  KHAMTOP_CORS_ORIGINS=https://www.example.go.th khamtop serve"
         )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    # One JSON line per request from the service itself (service.observe), not uvicorn's access
+    # log, which would print query strings (viewer tokens).
+    from service.observe import JsonFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
 
 
 def main() -> None:

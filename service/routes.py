@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from corpus.reader import document_from_bytes
 from index.search import Retriever
 from index.store import IndexLoadError, UpdateError
 from service import security
+from service.limits import DeadlineExceeded, Overloaded
 from service import state as live
 from service.schemas import (
     AskRequest,
@@ -26,6 +28,7 @@ from service.schemas import (
 )
 
 router = APIRouter()
+log = logging.getLogger("khamtop.api")
 
 
 def get_retriever(request: Request) -> Retriever:
@@ -50,10 +53,23 @@ async def ask(body: AskRequest, retriever: RetrieverDep, request: Request) -> As
     """Ranked passages that answer the question, each with its citation."""
     started = time.perf_counter()
     mode = body.mode or retriever.mode
-    # Encoding and search are CPU work: off the event loop, so other requests keep flowing.
-    answer = await run_in_threadpool(retriever.ask, body.question, body.top_k, mode, body.expand)
+    settings, metrics = request.app.state.settings, request.app.state.metrics
+    fields = {"question_chars": len(body.question), "top_k": body.top_k, "mode": mode}
+    if settings.log_questions:
+        fields["question"] = body.question
+    log.info("ask", extra={"fields": fields})
+    # Encoding and search are CPU work: off the event loop, a few at a time (service.limits).
+    try:
+        answer = await request.app.state.admission.run(retriever.ask, body.question, body.top_k, mode, body.expand)
+    except Overloaded:
+        metrics.shed.inc()
+        raise HTTPException(
+            503, "overloaded: too many questions waiting; retry shortly", {"Retry-After": "1"}
+        ) from None
+    except DeadlineExceeded:
+        metrics.timeouts.inc()
+        raise HTTPException(504, f"no answer within {settings.request_timeout_s:g} s; retry later") from None
     response = response_from_answer(body.question, mode, answer, (time.perf_counter() - started) * 1000)
-    settings = request.app.state.settings
     if settings.search_key is not None:
         citations = [p.citation for p in response.passages] + ([response.answer.citation] if response.answer else [])
         for citation in citations:
@@ -178,6 +194,16 @@ def _change_response(result, started: float) -> IndexChange:
         removed=result.removed,
         took_ms=round((time.perf_counter() - started) * 1000, 2),
     )
+
+
+@router.get("/metrics", tags=["health"], responses=NEEDS_KEY)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics: requests, latency, errors, shed and rate-limited requests, the index
+    version and size. Needs the admin key when one is set."""
+    if request.app.state.settings.admin_key is not None:
+        security.require_admin(request)
+    body, kind = request.app.state.metrics.render(request.app.state.khamtop, request.app.state.admission)
+    return Response(body, media_type=kind)
 
 
 @router.get("/healthz", tags=["health"])

@@ -77,8 +77,19 @@ class Settings(BaseSettings):
     # How often the service looks for a new index version written by `khamtop index add|remove`
     # or a rebuild (seconds; 0: never, only its own admin writes swap versions).
     reload_interval_s: float = Field(default=2.0, ge=0.0, le=3600.0)
-    # The largest document an admin may upload.
+    # The largest document an admin may upload, and the largest body of any other request.
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Requests per minute per client address, with bursts of up to rate_limit_burst (0: no limit).
+    rate_limit_per_minute: int = Field(default=120, ge=0)
+    rate_limit_burst: int = Field(default=30, ge=1)
+    # Searches running at once, searches allowed to wait beyond those (the rest get 503 at once),
+    # and the deadline for one search, waiting included (504 past it).
+    search_concurrency: int = Field(default=2, ge=1, le=64)
+    search_queue: int = Field(default=16, ge=0, le=10_000)
+    request_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    # Logs are JSON lines; a question's text is logged only if this is true (its length always is).
+    log_questions: bool = False
 
     @field_validator("admin_key", "search_key")
     @classmethod
