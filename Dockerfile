@@ -1,6 +1,8 @@
 # khamtop: the service with its model and the bundled index baked in (no network at run time).
 #   docker build -t khamtop .
-#   docker run --rm -p 8000:8000 khamtop
+#   docker run --rm -p 8000:8000 -e KHAMTOP_ADMIN_KEY="$(openssl rand -hex 24)" khamtop
+# It runs in production mode: it will not start without an admin key. To keep documents added
+# through the admin API across containers, mount a volume on /var/lib/khamtop/data.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -33,6 +35,7 @@ RUN pip install --no-deps .
 RUN useradd --system --home-dir "$KHAMTOP_HOME" --create-home khamtop
 USER khamtop
 RUN khamtop model prepare && khamtop index build
+ENV KHAMTOP_ENVIRONMENT=production
 
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s \

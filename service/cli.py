@@ -44,7 +44,13 @@ def settings_from(**overrides):
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        fail("invalid setting: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+        fail(
+            "invalid setting: "
+            + "; ".join(
+                ": ".join(filter(None, [".".join(map(str, e["loc"])), e["msg"].removeprefix("Value error, ")]))
+                for e in exc.errors()
+            )
+        )
 
 
 def _embedder(settings):
