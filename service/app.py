@@ -12,10 +12,13 @@ from collections.abc import Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from index.embedding import Embedder, load_embedder
 from service import state as live
@@ -75,6 +78,20 @@ def _validation_error(request: Request, exc: RequestValidationError) -> JSONResp
     return JSONResponse(status_code=422, content={"detail": errors, "message": message})
 
 
+async def _http_error(request: Request, exc: StarletteHTTPException):
+    # A 405's Allow header must list every method the path has, across all the routes that
+    # share it (GET and DELETE /v1/documents/{id} are two routes); Starlette names one route's.
+    if exc.status_code == 405:
+        allowed = set()
+        for route in [*router.routes, *web_router.routes]:
+            scope = {**request.scope, "method": "GET"}
+            if route.matches(scope)[0] != Match.NONE:
+                allowed |= set(route.methods or ())
+        if allowed:
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
+    return await http_exception_handler(request, exc)
+
+
 def create_app(settings: Settings | None = None, embedder_factory: EmbedderFactory = load_embedder) -> FastAPI:
     settings = settings or Settings()
 
@@ -102,6 +119,7 @@ def create_app(settings: Settings | None = None, embedder_factory: EmbedderFacto
     app.state.metrics = metrics = Metrics()
     app.state.admission = None  # set by the lifespan
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.include_router(router)
     app.include_router(web_router)
     # Middleware, innermost first. Outermost, the request log sees every response (413, 429

@@ -27,7 +27,14 @@ from service.schemas import (
     response_from_answer,
 )
 
-router = APIRouter()
+# Every route may meet the limits (service.limits): documented once, here.
+router = APIRouter(
+    responses={
+        413: {"model": ErrorResponse, "description": "The request body is over the limit."},
+        429: {"model": ErrorResponse, "description": "Too many requests from this client; see Retry-After."},
+    }
+)
+BAD_BODY = {400: {"model": ErrorResponse, "description": "The body is not valid JSON (or multipart)."}}
 log = logging.getLogger("khamtop.api")
 
 
@@ -40,14 +47,25 @@ def get_retriever(request: Request) -> Retriever:
 
 
 RetrieverDep = Annotated[Retriever, Depends(get_retriever)]
-NOT_READY = {503: {"model": ErrorResponse, "description": "Model or index not loaded (yet)."}}
+NOT_READY = {
+    503: {"model": ErrorResponse, "description": "Not ready (model or index loading), or overloaded: see Retry-After."}
+}
 NEEDS_KEY = {401: {"model": ErrorResponse, "description": "A key is needed (or the one sent is wrong)."}}
 ADMIN = {**NEEDS_KEY, 403: {"model": ErrorResponse, "description": "The admin API is off (no admin key is set)."}}
 SEARCH = [Depends(security.require_search)]
 
 
 @router.post(
-    "/v1/ask", response_model=AskResponse, responses={**NOT_READY, **NEEDS_KEY}, tags=["ask"], dependencies=SEARCH
+    "/v1/ask",
+    response_model=AskResponse,
+    responses={
+        **NOT_READY,
+        **NEEDS_KEY,
+        **BAD_BODY,
+        504: {"model": ErrorResponse, "description": "No answer within the request deadline."},
+    },
+    tags=["ask"],
+    dependencies=SEARCH,
 )
 async def ask(body: AskRequest, retriever: RetrieverDep, request: Request) -> AskResponse:
     """Ranked passages that answer the question, each with its citation."""
@@ -133,10 +151,40 @@ async def _upload(request: Request) -> tuple[str, bytes, str, dict]:
     return str(doc_id), data, f".{suffix}" if dot else "", meta
 
 
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": DocumentIn.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        **{k: {"type": "string"} for k in ("doc_id", "title", "source_url", "date", "language")},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
 @router.post(
     "/v1/documents",
     response_model=IndexChange,
-    responses={**ADMIN, **NOT_READY, 413: {"model": ErrorResponse}, 415: {"model": ErrorResponse}},
+    status_code=201,
+    openapi_extra=UPLOAD_BODY,
+    responses={
+        **ADMIN,
+        **NOT_READY,
+        **BAD_BODY,
+        200: {"model": IndexChange, "description": "Replaced, or unchanged (no new version)."},
+        413: {"model": ErrorResponse},
+        415: {"model": ErrorResponse},
+        422: {"model": ErrorResponse, "description": "The document cannot be read; the reason is given."},
+    },
     tags=["admin"],
     dependencies=[Depends(security.require_admin)],
 )
@@ -154,8 +202,7 @@ async def put_document(request: Request, response: Response, _ready: RetrieverDe
     except ValueError as exc:
         raise HTTPException(status_code=422, detail=f"{doc_id}: {exc}") from None
     result = await _change(request, upsert=[document])
-    if result.added:
-        response.status_code = 201
+    response.status_code = 201 if result.added else 200
     return _change_response(result, started)
 
 
@@ -196,7 +243,12 @@ def _change_response(result, started: float) -> IndexChange:
     )
 
 
-@router.get("/metrics", tags=["health"], responses=NEEDS_KEY)
+@router.get(
+    "/metrics",
+    tags=["health"],
+    responses={**NEEDS_KEY, 200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    response_class=Response,
+)
 async def metrics(request: Request) -> Response:
     """Prometheus metrics: requests, latency, errors, shed and rate-limited requests, the index
     version and size. Needs the admin key when one is set."""

@@ -12,9 +12,12 @@ MAX_TOP_K = 50
 
 
 class AskRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a JSON 0 is not a boolean nor 5.0 an integer; what the schema says is what passes.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     question: str = Field(
+        # In the schema; enforced by the validator below, whose messages say more.
+        json_schema_extra={"minLength": 1, "maxLength": MAX_QUESTION_CHARS},
         description="The question, in Thai or English.",
         examples=["ประเทศไทยได้รับรางวัล ASEAN ICT Award กี่รางวัล"],
     )
@@ -106,7 +109,7 @@ def check_doc_id(doc_id: str) -> str:
 class DocumentIn(BaseModel):
     """A document sent as JSON to ``POST /v1/documents`` (files go as multipart uploads)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     doc_id: str = Field(description="The id: a new one adds the document, an existing one replaces it.")
     text: str = Field(description="The document's text (Markdown front matter is read as metadata).")
