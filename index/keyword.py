@@ -8,6 +8,8 @@ stopwords are dropped, and text is first put in a *matching form*.
 
 from __future__ import annotations
 
+import logging
+
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -138,6 +140,8 @@ class KeywordIndex:
     def build(cls, texts: Sequence[str], tokenizer: Tokenizer | None = None) -> KeywordIndex:
         import bm25s
 
+        # bm25s sets its own logger to DEBUG on import and logs every build; quiet it.
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
         tokenizer = tokenizer or Tokenizer()
         bm25 = bm25s.BM25()
         # A chunk with no keyword at all still needs a row, so that row numbers stay chunk ids.

@@ -1,0 +1,24 @@
+"""A bounded overload on loopback, the real model: what cannot be served is refused fast, and the
+service recovers. (Figures: `python -m eval.load`, in docs/benchmarks.md.)"""
+
+from __future__ import annotations
+
+import pytest
+
+from eval.load import run_load
+
+pytestmark = pytest.mark.slow
+
+
+def test_overload_is_shed_fast_and_the_service_recovers(real_index, real_model_dir):
+    report = run_load(
+        real_index, overload=3.0, seconds=4.0, capacity_s=3.0, KHAMTOP_MODELS_DIR=str(real_model_dir.parent)
+    )
+    print(report)
+    capacity, overload, recovery = report["capacity"], report["overload"], report["recovery"]
+    assert set(overload["by_status"]) <= {"200", "503"}, "only answers and fast refusals, no errors or timeouts"
+    assert overload["by_status"].get("503", 0) > 0, "three times capacity must be shed in part"
+    assert overload["ms_503"]["p95"] < 100, "a refusal comes at once"
+    assert overload["ok_per_s"] >= 0.5 * capacity["ok_per_s"], "the service keeps serving at near capacity"
+    assert report["metrics"]["khamtop_shed_total"] == overload["by_status"]["503"]
+    assert set(recovery["by_status"]) == {"200"} and recovery["requests"] >= 10, "and it recovers"
