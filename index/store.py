@@ -363,6 +363,35 @@ def build_index(
     return _commit(out_dir, lambda base: (parts, {"kind": "build", "documents": len(parts)}), embedder, config)
 
 
+@dataclass(frozen=True)
+class RecordedModel:
+    """The model an index was built with, as its manifest records it: enough to write a new
+    version that only removes documents, without loading the model (it cannot embed)."""
+
+    model_id: str
+    dim: int
+    query_prompt: str
+    passage_prompt: str
+    weights: str
+
+    @classmethod
+    def of(cls, home: Path) -> RecordedModel:
+        try:
+            model = json.loads((resolve(home) / MANIFEST_FILE).read_text("utf-8"))["model"]
+            return cls(model["id"], model["dim"], model["query_prompt"], model["passage_prompt"], model["fingerprint"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise IndexLoadError(f"cannot read the index at {home}: {exc}") from exc
+
+    def fingerprint(self) -> str:
+        return self.weights
+
+    def embed_passages(self, texts):
+        raise RuntimeError("a recorded model cannot embed; load the real one")
+
+    embed_queries = embed_passages
+    count_tokens = embed_passages
+
+
 @dataclass
 class UpdateResult:
     version: int | None  # the new version, or the unchanged live one

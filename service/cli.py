@@ -199,12 +199,15 @@ def index_remove(
 ) -> None:
     """Remove documents from the index (by id) as a new version."""
     from index.chunking import ChunkerConfig
-    from index.store import IndexLoadError, UpdateError, index_exists, update_index
+    from index.store import IndexLoadError, RecordedModel, UpdateError, index_exists, update_index
 
     settings = settings_from(index_dir=index)
     if not index_exists(settings.index_dir):
         fail(f"no index at {settings.index_dir}")
-    embedder = _embedder(settings)
+    try:
+        embedder = RecordedModel.of(settings.index_dir)  # removing embeds nothing: no model to load
+    except IndexLoadError as exc:
+        fail(str(exc))
     config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
     started = time.perf_counter()
     try:

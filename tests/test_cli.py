@@ -153,3 +153,27 @@ def test_serve_names_a_bad_cors_origin(fake_index, monkeypatch):
     result = runner.invoke(app, ["serve", "--index", str(fake_index)])
     assert result.exit_code == 2
     assert "cors_origins" in result.output and "'www.example.go.th' is not an origin" in result.output
+
+
+def test_index_add_and_remove_make_new_versions_and_name_what_changed(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "award.md").write_text("---\ntitle: รางวัล\n---\nไทยได้รับ 4 รางวัล ASEAN ICT Award 2021", "utf-8")
+    out = tmp_path / "idx"
+    assert runner.invoke(app, ["index", "build", str(docs), "--out", str(out)]).exit_code == 0
+    new = tmp_path / "ประกาศ.txt"
+    new.write_text("ประกาศรับสมัครนักศึกษาฝึกงาน", "utf-8")
+
+    added = runner.invoke(app, ["index", "add", str(new), "--index", str(out)])
+    assert added.exit_code == 0, added.output
+    assert "version 2: added 1" in added.output
+    again = runner.invoke(app, ["index", "add", str(new), str(docs), "--index", str(out)])
+    assert "nothing changed (2 unchanged); the index stays at version 2" in again.output
+    renamed = runner.invoke(app, ["index", "add", str(new), "--id", "news/intern", "--index", str(out)])
+    assert "version 3: added 1" in renamed.output
+
+    removed = runner.invoke(app, ["index", "remove", "ประกาศ", "--index", str(out)])
+    assert removed.exit_code == 0 and "version 4: removed 1" in removed.output
+    missing = runner.invoke(app, ["index", "remove", "ไม่มี", "--index", str(out)])
+    assert missing.exit_code == 2 and "no document with id 'ไม่มี' to remove" in missing.output
+    assert runner.invoke(app, ["index", "add", str(tmp_path / "nope.txt"), "--index", str(out)]).exit_code == 2

@@ -179,3 +179,14 @@ def test_an_old_flat_index_is_replaced_whole_by_a_build(tmp_path, fake_embedder)
     build_index([A, B], fake_embedder, CONFIG, flat)
     assert (flat / "CURRENT").is_file() and not (flat / "manifest.json").exists()
     assert set(load_index(flat, fake_embedder).documents) == {"a", "b/c"}
+
+
+def test_removing_needs_no_model_only_what_the_manifest_records(tmp_path, fake_embedder):
+    build_index([A, B, C], fake_embedder, CONFIG, tmp_path / "idx")
+    recorded = store.RecordedModel.of(tmp_path / "idx")
+    result = update_index(tmp_path / "idx", recorded, CONFIG, remove=["ค"])
+    assert result.removed == ["ค"]
+    loaded = load_index(tmp_path / "idx", fake_embedder)  # still matches the real model
+    assert set(loaded.documents) == {"a", "b/c"}
+    with pytest.raises(RuntimeError, match="cannot embed"):
+        update_index(tmp_path / "idx", recorded, CONFIG, upsert=[C])
