@@ -1,4 +1,5 @@
-"""Reading a folder of documents (``.txt`` / ``.md``) with optional metadata.
+"""Reading a folder of documents (``.txt``, ``.md``, ``.html``, ``.pdf``, ``.docx``: see
+``corpus.formats``) with optional metadata.
 
 A document's id is its path relative to the folder, without the extension (``laws/pdpa``).
 Metadata comes from a front-matter block at the top of the file::
@@ -10,7 +11,9 @@ Metadata comes from a front-matter block at the top of the file::
     language: th
     ---
 
-or from a sidecar ``<name>.json`` beside the file (the sidecar wins where both give a field).
+or from the file itself (an HTML page's title, date and canonical URL; a PDF's or a .docx's
+title and creation date), or from a sidecar ``<name>.json`` beside the file. The sidecar wins
+over front matter, which wins over what the file says of itself.
 The text is normalised once here (see ``index.text``); that normalised text is what is stored,
 embedded and cited.
 """
@@ -24,9 +27,9 @@ from pathlib import Path
 
 import yaml
 
+from corpus.formats import SUFFIXES, extract
 from index.text import normalize_text
 
-SUFFIXES = (".txt", ".md")
 METADATA_FIELDS = ("title", "source_url", "date", "language")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*(?:\n|\Z)", re.DOTALL)
 _THAI = re.compile("[\u0e01-\u0e5b]")
@@ -94,17 +97,12 @@ def read_document(path: Path, doc_id: str) -> Document:
 def document_from_bytes(data: bytes, doc_id: str, suffix: str, meta: dict | None = None) -> Document:
     """One document from a file's bytes; ``meta`` (a sidecar, or fields sent with an upload) wins
     over metadata found in the file."""
-    if suffix.lower() not in SUFFIXES:
-        raise ValueError(f"unsupported file type {suffix or '(none)'!r}; khamtop reads {', '.join(SUFFIXES)}")
-    try:
-        raw = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"not UTF-8 text (byte {exc.start}): save it as UTF-8") from exc
-    found: dict = {}
+    extracted = extract(data, suffix)
+    raw, found = extracted.text, dict(extracted.meta)
     match = _FRONT_MATTER.match(raw.replace("\r\n", "\n"))
     if match:
         try:
-            found = _metadata(yaml.safe_load(match.group(1)) or {}, "front matter")
+            found.update(_metadata(yaml.safe_load(match.group(1)) or {}, "front matter"))
         except yaml.YAMLError as exc:
             raise ValueError(f"front matter is not valid YAML: {exc}") from exc
         raw = raw.replace("\r\n", "\n")[match.end() :]
@@ -148,5 +146,5 @@ def read_folder(folder: Path) -> tuple[list[Document], list[ReadProblem]]:
         except (OSError, ValueError) as exc:
             problems.append(ReadProblem(str(rel), str(exc)))
     if not documents and not problems:
-        raise CorpusError(f"no .txt or .md files in {folder}")
+        raise CorpusError(f"no {', '.join(SUFFIXES)} files in {folder}")
     return documents, problems
