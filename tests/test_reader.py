@@ -86,7 +86,7 @@ def test_unreadable_files_are_reported_by_name_and_the_rest_are_read(tmp_path):
 def test_a_missing_or_empty_folder_is_an_error(tmp_path):
     with pytest.raises(CorpusError, match="not a folder"):
         read_folder(tmp_path / "missing")
-    with pytest.raises(CorpusError, match="no .txt or .md files"):
+    with pytest.raises(CorpusError, match="no .txt, .md, .html, .htm, .pdf, .docx files"):
         read_folder(tmp_path)
 
 
