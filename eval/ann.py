@@ -1,0 +1,121 @@
+"""Exact against approximate FAISS indexes at 100k (and more) passages: latency, recall, memory.
+
+    python -m eval.ann [--sizes 100000] [--queries 500] [--out FILE]
+
+Real e5 vectors are replicated to the size wanted, each copy nudged with a little noise and
+re-normalised, so the clusters look like a real corpus's; queries are other real vectors,
+nudged the same way. Recall@10 is against exact (flat) search on the same vectors. Timings are
+one query at a time on one thread, as the service searches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from service.settings import PROJECT_ROOT
+
+SOURCE = PROJECT_ROOT / "data" / "eval-cache" / "iapp-wiki-qa-dev"
+
+
+def real_vectors() -> np.ndarray:
+    """Every stored e5 vector of the iApp evaluation index: passages and sentences."""
+    from index.store import resolve
+
+    folder = resolve(SOURCE)
+    passages = faiss.read_index(str(folder / "index.faiss"))
+    vectors = [passages.reconstruct_n(0, passages.ntotal), np.load(folder / "sentences.npy")]
+    return np.concatenate(vectors).astype(np.float32)
+
+
+def replicate(base: np.ndarray, n: int, noise: float, rng: np.random.Generator) -> np.ndarray:
+    rows = base[rng.integers(0, len(base), n)] + rng.normal(0, noise, (n, base.shape[1])).astype(np.float32)
+    faiss.normalize_L2(rows)
+    return rows
+
+
+def _time_queries(index, queries: np.ndarray, k: int = 10) -> tuple[np.ndarray, list[float]]:
+    ids, times = [], []
+    for q in queries:
+        started = time.perf_counter()
+        _, found = index.search(q[None, :], k)
+        times.append((time.perf_counter() - started) * 1000)
+        ids.append(found[0])
+    return np.array(ids), times
+
+
+def measure(size: int, n_queries: int, rng: np.random.Generator) -> list[dict]:
+    base = real_vectors()
+    data = replicate(base, size, 0.02, rng)
+    queries = replicate(base, n_queries, 0.03, rng)
+    dim = data.shape[1]
+    faiss.omp_set_num_threads(1)
+    candidates = {
+        "flat": lambda: faiss.IndexFlatIP(dim),
+        "hnsw32": lambda: faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT),
+        "hnsw32+sq8": lambda: faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, 32, faiss.METRIC_INNER_PRODUCT),
+        "ivf1024+sq8": lambda: faiss.IndexIVFScalarQuantizer(
+            faiss.IndexFlatIP(dim), dim, 1024, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        ),
+    }
+    rows, truth = [], None
+    for name, make in candidates.items():
+        index = make()
+        faiss.omp_set_num_threads(2)  # building may use both cores
+        started = time.perf_counter()
+        if not index.is_trained:
+            index.train(data[rng.choice(size, min(size, 50_000), replace=False)])
+        index.add(data)
+        build_s = time.perf_counter() - started
+        faiss.omp_set_num_threads(1)
+        bytes_ = faiss.serialize_index(index).nbytes
+        settings = [None]
+        if name.startswith("hnsw"):
+            settings = [16, 32, 64, 128]
+        elif name.startswith("ivf"):
+            settings = [4, 8, 16, 32]
+        for setting in settings:
+            if name.startswith("hnsw"):
+                index.hnsw.efSearch = setting
+            elif name.startswith("ivf"):
+                index.nprobe = setting
+            _time_queries(index, queries[:20])  # warm-up
+            found, times = _time_queries(index, queries)
+            if truth is None:
+                truth = found
+            recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)]))
+            rows.append(
+                {
+                    "size": size,
+                    "index": name,
+                    "search_param": setting,
+                    "build_s": round(build_s, 1),
+                    "mib": round(bytes_ / 2**20, 1),
+                    "p50_ms": round(float(np.percentile(times, 50)), 3),
+                    "p99_ms": round(float(np.percentile(times, 99)), 3),
+                    "recall_at_10": round(recall, 4),
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    rows = [row for size in args.sizes for row in measure(size, args.queries, rng)]
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=2) + "\n", "utf-8")
+
+
+if __name__ == "__main__":
+    main()
