@@ -5,7 +5,8 @@
 Real e5 vectors are replicated to the size wanted, each copy nudged with a little noise and
 re-normalised, so the clusters look like a real corpus's; queries are other real vectors,
 nudged the same way. Recall@10 is against exact (flat) search on the same vectors. Timings are
-one query at a time on one thread, as the service searches.
+one query at a time on one thread, as the service searches. It needs the iApp evaluation index,
+which `khamtop eval --dataset ../shared/datasets/iapp-wiki-qa-dev` builds (about 10 minutes).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ def real_vectors() -> np.ndarray:
     from index.store import resolve
 
     folder = resolve(SOURCE)
+    if not (folder / "index.faiss").is_file():
+        raise SystemExit(f"no index at {SOURCE}: run `khamtop eval --dataset ../shared/datasets/iapp-wiki-qa-dev`")
     passages = faiss.read_index(str(folder / "index.faiss"))
     vectors = [passages.reconstruct_n(0, passages.ntotal), np.load(folder / "sentences.npy")]
     return np.concatenate(vectors).astype(np.float32)
