@@ -53,24 +53,34 @@ def live_service(index_dir: Path, log: Path | None = None, timeout_s: float = 12
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
+
+    def alive() -> None:
+        if proc.poll() is not None:
+            raise ServiceStartError(f"the service exited during start-up{_tail(log)}")
+
     try:
-        while True:
-            if proc.poll() is not None:
-                raise ServiceStartError(f"the service exited during start-up{_tail(log)}")
-            if time.perf_counter() - started > timeout_s:
-                raise ServiceStartError(f"the service was not ready in {timeout_s:.0f} s{_tail(log)}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
+        wait_ready(base, timeout_s, alive, why=lambda: _tail(log))
         yield LiveService(base, proc.pid, time.perf_counter() - started)
     finally:
         proc.terminate()
         proc.wait(10)
         if log:
             out.close()
+
+
+def wait_ready(base: str, timeout_s: float, alive=lambda: None, why=lambda: "") -> None:
+    """Poll ``base``/readyz until it answers 200; ``alive()`` may raise if the server has died."""
+    deadline = time.perf_counter() + timeout_s
+    while True:
+        alive()
+        if time.perf_counter() > deadline:
+            raise ServiceStartError(f"the service was not ready in {timeout_s:.0f} s{why()}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
 
 
 def _tail(log: Path | None) -> str:

@@ -213,10 +213,10 @@ async def put_document(request: Request, response: Response, _ready: RetrieverDe
     tags=["admin"],
     dependencies=[Depends(security.require_admin)],
 )
-async def delete_document(doc_id: str, request: Request, _ready: RetrieverDep) -> IndexChange:
+async def delete_document(doc_id: str, request: Request, retriever: RetrieverDep) -> IndexChange:
     """Remove a document as a new index version (admin key)."""
     started = time.perf_counter()
-    if _ready.document(doc_id) is None:
+    if retriever.document(doc_id) is None:
         raise HTTPException(status_code=404, detail=f"no document with id {doc_id!r}")
     return _change_response(await _change(request, remove=[doc_id]), started)
 

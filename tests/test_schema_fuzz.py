@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
 
-import httpx
 import pytest
 import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from eval.live import free_port
+from eval.live import free_port, wait_ready
 from service.app import create_app
 from service.settings import Settings
 from tests.fakes import FakeEmbedder
@@ -44,14 +42,7 @@ def base_url(tmp_path_factory, _fake_index_once):
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
+    wait_ready(base, 30)
     yield base
     server.should_exit = True
     thread.join(10)
