@@ -18,7 +18,10 @@ def test_overload_is_shed_fast_and_the_service_recovers(real_index, real_model_d
     capacity, overload, recovery = report["capacity"], report["overload"], report["recovery"]
     assert set(overload["by_status"]) <= {"200", "503"}, "only answers and fast refusals, no errors or timeouts"
     assert overload["by_status"].get("503", 0) > 0, "three times capacity must be shed in part"
-    assert overload["ms_503"]["p95"] < 100, "a refusal comes at once"
+    # Relative, not absolute: the load comes from the same two cores, so a busy CI machine slows
+    # everything; what must hold is that a refusal never waits for an encoder.
+    assert overload["ms_503"]["p50"] < 0.25 * overload["ms_200"]["p50"], "a refusal comes far sooner than an answer"
+    assert overload["ms_503"]["p95"] < overload["ms_200"]["p50"], "even a slow refusal beats a typical answer"
     assert overload["ok_per_s"] >= 0.5 * capacity["ok_per_s"], "the service keeps serving at near capacity"
     assert report["metrics"]["khamtop_shed_total"] == overload["by_status"]["503"]
     assert set(recovery["by_status"]) == {"200"} and recovery["requests"] >= 10, "and it recovers"
