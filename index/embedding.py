@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 class Embedder(Protocol):
     model_id: str
+    backend: str  # torch, onnx, onnx-int8 (int8 vectors are not interchangeable with fp32 ones)
     dim: int
     query_prompt: str
     passage_prompt: str
@@ -43,6 +44,8 @@ class ModelLoadError(RuntimeError):
 
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model; the default is multilingual-e5-small converted offline."""
+
+    backend = "torch"
 
     def __init__(
         self,
@@ -125,16 +128,32 @@ def resolve_model_path(model: str, models_dir: Path) -> str:
 
 def load_embedder(settings) -> Embedder:
     """The embedder the settings ask for (loads weights: call once, at start-up)."""
-    if settings.torch_threads:
-        import torch
-
-        torch.set_num_threads(settings.torch_threads)
     path = resolve_model_path(settings.model, settings.models_dir)
-    log.info("loading embedding model %s from %s", settings.model, path)
-    return SentenceTransformerEmbedder(
-        model_id=settings.model,
-        path=path,
-        query_prompt=settings.query_prompt,
-        passage_prompt=settings.passage_prompt,
-        batch_size=settings.batch_size,
-    )
+    backend = settings.embedding_backend
+    log.info("loading embedding model %s from %s (%s)", settings.model, path, backend)
+    if backend == "torch":
+        if settings.encoder_threads:
+            import torch
+
+            torch.set_num_threads(settings.encoder_threads)
+        return SentenceTransformerEmbedder(
+            model_id=settings.model,
+            path=path,
+            query_prompt=settings.query_prompt,
+            passage_prompt=settings.passage_prompt,
+            batch_size=settings.batch_size,
+        )
+    from index.onnx_backend import OnnxEmbedder, OnnxExportError
+
+    try:
+        return OnnxEmbedder(
+            model_id=settings.model,
+            path=path,
+            query_prompt=settings.query_prompt,
+            passage_prompt=settings.passage_prompt,
+            backend=backend,
+            batch_size=settings.batch_size,
+            threads=settings.encoder_threads,
+        )
+    except OnnxExportError as exc:
+        raise ModelLoadError(str(exc)) from exc

@@ -294,6 +294,8 @@ def _write_version(
             "dim": dim,
             "query_prompt": embedder.query_prompt,
             "passage_prompt": embedder.passage_prompt,
+            "backend": embedder.backend,
+            "precision": precision_of(embedder.backend),
         },
         "chunker": {**config.as_dict(), "normalizer": NORMALIZER_VERSION, "passage_text": "title + passage"},
         "corpus": {
@@ -373,12 +375,20 @@ class RecordedModel:
     query_prompt: str
     passage_prompt: str
     weights: str
+    backend: str = "torch"
 
     @classmethod
     def of(cls, home: Path) -> RecordedModel:
         try:
             model = json.loads((resolve(home) / MANIFEST_FILE).read_text("utf-8"))["model"]
-            return cls(model["id"], model["dim"], model["query_prompt"], model["passage_prompt"], model["fingerprint"])
+            return cls(
+                model["id"],
+                model["dim"],
+                model["query_prompt"],
+                model["passage_prompt"],
+                model["fingerprint"],
+                model.get("backend", "torch"),
+            )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise IndexLoadError(f"cannot read the index at {home}: {exc}") from exc
 
@@ -497,6 +507,11 @@ def stale_reason(path: Path, settings) -> str | None:
         settings.passage_prompt,
     ):
         return f"it was built with model {model.get('id')!r} or other prompts"
+    if model.get("precision", "fp32") != precision_of(settings.embedding_backend):
+        return (
+            f"its vectors are {model.get('precision', 'fp32')} and the {settings.embedding_backend} backend "
+            f"makes {precision_of(settings.embedding_backend)} ones"
+        )
     if (chunker.get("chunk_tokens"), chunker.get("overlap_tokens")) != (
         settings.chunk_tokens,
         settings.chunk_overlap_tokens,
@@ -505,6 +520,11 @@ def stale_reason(path: Path, settings) -> str | None:
     if chunker.get("normalizer") != NORMALIZER_VERSION:
         return f"its text was normalised by {chunker.get('normalizer')!r}, this version uses {NORMALIZER_VERSION!r}"
     return None
+
+
+def precision_of(backend: str) -> str:
+    """int8 vectors differ a little from fp32 ones; torch and ONNX fp32 give the same vectors."""
+    return "int8" if backend.endswith("int8") else "fp32"
 
 
 def _read_jsonl(path: Path) -> list[dict]:

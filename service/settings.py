@@ -30,8 +30,12 @@ class Settings(BaseSettings):
     query_prompt: str = "query: "
     passage_prompt: str = "passage: "
     batch_size: int = Field(default=32, ge=1, le=1024)
-    # torch threads; 0 = leave torch's default (one per core).
-    torch_threads: int = Field(default=0, ge=0, le=256)
+    # How the encoder runs: torch (sentence-transformers), or its ONNX export (made once by
+    # `khamtop model prepare`) through ONNX Runtime in fp32 (the same vectors, faster) or int8.
+    # The default is the fastest that keeps retrieval quality (README, "Embedding backends").
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"
+    # Encoder threads; 0 = the library's default (one per core).
+    encoder_threads: int = Field(default=0, ge=0, le=256)
 
     # Chunking, in the embedding model's tokens. 200 was chosen by measurement (README, "Chunk
     # budget"): best hit@1, MRR and nDCG on the gold set and on iApp among 100/150/200/250.

@@ -79,12 +79,10 @@ def real_model_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def real_embedder(real_model_dir):
-    from index.embedding import SentenceTransformerEmbedder
+    """The real model through the default backend, as the service loads it."""
+    from index.embedding import load_embedder
 
-    settings = Settings()
-    return SentenceTransformerEmbedder(
-        "multilingual-e5-small", str(real_model_dir), settings.query_prompt, settings.passage_prompt
-    )
+    return load_embedder(Settings(models_dir=real_model_dir.parent))
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,8 @@ import numpy as np
 
 
 class FakeEmbedder:
+    backend = "fake"
+
     def __init__(
         self,
         dim: int = 256,

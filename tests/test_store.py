@@ -34,6 +34,8 @@ def test_index_round_trips_chunks_documents_and_manifest(tmp_path, fake_embedder
         "dim": 256,
         "query_prompt": "query: ",
         "passage_prompt": "passage: ",
+        "backend": "fake",
+        "precision": "fp32",
     }
     assert manifest["chunker"]["chunk_tokens"] == 64 and manifest["chunker"]["normalizer"]
     assert manifest["corpus"]["documents"] == 2 and len(manifest["corpus"]["checksum"]) == 64

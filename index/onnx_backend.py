@@ -1,0 +1,254 @@
+"""The encoder through ONNX Runtime: fp32 (the same vectors as torch) or int8 (faster, slightly off).
+
+sentence-transformers' own ONNX path needs ``optimum-onnx``, which requires transformers < 4.58
+while sentence-transformers 6 requires transformers >= 5 (docs/benchmarks.md). So the export is
+done here, once, offline, by ``khamtop model prepare``: ``torch.onnx.export`` of the transformer
+(input ids and attention mask in, token states out), then ``quantize_dynamic`` for int8. Mean
+pooling and normalisation, which sentence-transformers does after the transformer, are done here
+in numpy. Queries then need neither torch nor sentence-transformers, only onnxruntime and the
+model's fast tokenizer.
+
+The export sits beside the model folder (``models/NAME.onnx/``) with ``export.json``, which
+records what it was exported from; a changed model folder is exported again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from index.atomic import staged_dir
+
+log = logging.getLogger(__name__)
+
+EXPORT_FORMAT = "khamtop-onnx/1"
+EXPORT_FILE = "export.json"
+FILES = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
+OPSET = 17
+
+
+class OnnxExportError(RuntimeError):
+    """The model cannot be exported or the export cannot be read."""
+
+
+def export_dir(model_path: Path) -> Path:
+    return model_path.parent / f"{model_path.name}.onnx"
+
+
+def source_key(model_path: Path) -> str:
+    """A cheap identity of a model folder: every file's name, size and modification time."""
+    h = hashlib.sha256()
+    for p in sorted(q for q in model_path.rglob("*") if q.is_file()):
+        stat = p.stat()
+        h.update(f"{p.relative_to(model_path).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:32]
+
+
+def _pooling_is_mean(model_path: Path) -> bool:
+    modules = json.loads((model_path / "modules.json").read_text("utf-8"))
+    pooling = next((m for m in modules if m["type"].endswith("Pooling")), None)
+    if pooling is None:
+        return False
+    config = json.loads((model_path / pooling["path"] / "config.json").read_text("utf-8"))
+    others = [k for k, v in config.items() if k.startswith("pooling_mode_") and v and k != "pooling_mode_mean_tokens"]
+    return bool(config.get("pooling_mode_mean_tokens")) and not others
+
+
+def read_export(model_path: Path) -> dict | None:
+    """The export's record if it is complete and was made from this model folder, else None."""
+    folder = export_dir(model_path)
+    try:
+        record = json.loads((folder / EXPORT_FILE).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if record.get("format") != EXPORT_FORMAT or record.get("source_key") != source_key(model_path):
+        return None
+    if not all((folder / name).is_file() for name in FILES.values()):
+        return None
+    return record
+
+
+def ensure_export(model_path: Path) -> dict:
+    """Export ``model_path`` (a sentence-transformers folder) to ONNX fp32 and int8 unless done.
+
+    Loads torch once (about 30 s on two cores, all of it here); written all-or-nothing.
+    """
+    model_path = Path(model_path)
+    record = read_export(model_path)
+    if record is not None:
+        return record
+    if not (model_path / "modules.json").is_file():
+        raise OnnxExportError(
+            f"{model_path} is not a local sentence-transformers folder; the ONNX backends need one "
+            "(or use KHAMTOP_EMBEDDING_BACKEND=torch)"
+        )
+    if not _pooling_is_mean(model_path):
+        raise OnnxExportError(f"{model_path} does not use mean pooling; use KHAMTOP_EMBEDDING_BACKEND=torch")
+    import torch
+
+    from index.embedding import SentenceTransformerEmbedder
+
+    log.info("exporting %s to ONNX (once)", model_path)
+    st = SentenceTransformerEmbedder("export", str(model_path), "", "")
+    # The tracer's and the quantiser's advice (TracerWarnings, "consider pre-processing") is
+    # about other models; the result is checked by the tests and the evaluation instead.
+    root = logging.getLogger()
+    level = root.level
+    try:
+        root.setLevel(logging.ERROR)
+        with staged_dir(export_dir(model_path)) as tmp, warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            _export(st, tmp)
+            record = {
+                "format": EXPORT_FORMAT,
+                "source_key": source_key(model_path),
+                "fingerprint": st.fingerprint(),
+                "dim": st.dim,
+                "max_seq_length": int(st._model.max_seq_length),
+                "opset": OPSET,
+                "torch": torch.__version__.split("+")[0],
+            }
+            (tmp / EXPORT_FILE).write_text(json.dumps(record, indent=1) + "\n", "utf-8")
+    finally:
+        root.setLevel(level)
+    return record
+
+
+def _export(st, folder: Path) -> None:
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    class TokenStates(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    # eval(): a fresh wrapper is in training mode, and its dropout would be exported with it.
+    wrapper = TokenStates(st._model[0].auto_model).eval()
+    sample = st._model.tokenizer(["query: ตัวอย่าง sample"], return_tensors="pt")
+    torch.onnx.export(
+        wrapper,
+        (sample["input_ids"], sample["attention_mask"]),
+        str(folder / FILES["onnx"]),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["token_states"],
+        dynamic_axes={
+            "input_ids": {0: "batch", 1: "tokens"},
+            "attention_mask": {0: "batch", 1: "tokens"},
+            "token_states": {0: "batch", 1: "tokens"},
+        },
+        opset_version=OPSET,
+        dynamo=False,
+    )
+    # Per-channel int8 weights of the matrix products only: the embedding table stays fp32.
+    # Quantising every op as well (112 MB instead of 388) lowered cosine to torch from 0.995
+    # to 0.987 for a millisecond less (docs/benchmarks.md).
+    quantize_dynamic(
+        folder / FILES["onnx"],
+        folder / FILES["onnx-int8"],
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        op_types_to_quantize=["MatMul"],
+    )
+
+
+class OnnxEmbedder:
+    """Same interface and vectors as ``SentenceTransformerEmbedder`` (int8: within cosine ~0.99)."""
+
+    def __init__(
+        self,
+        model_id: str,
+        path: str,
+        query_prompt: str,
+        passage_prompt: str,
+        backend: str = "onnx",
+        batch_size: int = 32,
+        threads: int = 0,
+    ) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        model_path = Path(path)
+        record = ensure_export(model_path)
+        self.model_id = model_id
+        self.backend = backend
+        self.dim = int(record["dim"])
+        self.max_tokens = int(record["max_seq_length"])
+        self.query_prompt = query_prompt
+        self.passage_prompt = passage_prompt
+        self.batch_size = batch_size
+        # int8 vectors differ from fp32 ones: an index built by one is not searched by the other.
+        base = record["fingerprint"]
+        self._fingerprint = base if backend == "onnx" else hashlib.sha256(f"{base}:{backend}".encode()).hexdigest()[:32]
+
+        self._tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(self.max_tokens)
+        self._pad_id = self._tokenizer.token_to_id("<pad>") or 0
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.inter_op_num_threads = 1
+        if threads:
+            options.intra_op_num_threads = threads
+        # Idle worker threads would otherwise spin for a while after each call, taking the CPU
+        # that the event loop, FAISS and BM25 need between encoder calls.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = ort.InferenceSession(
+            str(export_dir(model_path) / FILES[backend]), options, providers=["CPUExecutionProvider"]
+        )
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        encoded = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [len(e.ids) for e in encoded]
+
+    def _run(self, encodings) -> np.ndarray:
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, e in enumerate(encodings):
+            ids[row, : len(e.ids)] = e.ids
+            mask[row, : len(e.ids)] = 1
+        (states,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (states * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+    def _encode(self, texts: Sequence[str], prompt: str, progress: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch([prompt + t for t in texts])
+        # Longest first, in batches of similar length: little padding, and the slowest batch
+        # (and any memory problem) shows at once.
+        order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        batches = range(0, len(order), self.batch_size)
+        if progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, unit="batch", desc="encoding")
+        for start in batches:
+            rows = order[start : start + self.batch_size]
+            out[rows] = self._run([encodings[i] for i in rows])
+        return out
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.query_prompt, progress=False)
+
+    def embed_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        return self._encode(texts, self.passage_prompt, progress)
