@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -28,6 +28,7 @@ from index.chunking import ChunkerConfig
 from index.embedding import Embedder
 from index.search import Retriever
 from index.store import build_index, load_index
+from index.threads import one_thread_per_search
 
 
 @dataclass
@@ -78,6 +79,48 @@ def _stats(latencies_ms: list[float], wall_s: float | None = None) -> dict:
     if wall_s:
         out["requests_per_s"] = len(latencies_ms) / wall_s
     return out
+
+
+def replicate_index(
+    source: Path, out: Path, passages: int, embedder: Embedder, config: ChunkerConfig, exact_up_to: int | None = None
+) -> dict:
+    """A copy of the index at ``source`` grown to at least ``passages`` passages, without encoding.
+
+    Each document is copied under a new id (``doc~2``); each copy's passage and sentence vectors
+    are nudged by N(0, 0.02) noise and re-normalised, so that the copies are near neighbours but
+    not duplicates (a real large corpus has near-duplicates too; exact ones would make the
+    approximate index's recall meaningless). Texts are the same, so BM25's postings grow as they
+    would. Written as a normal index version (the same code path as a build, index type included).
+    """
+    import math
+    from dataclasses import replace
+
+    import faiss
+    import numpy as np
+
+    from index.store import DocumentParts, _commit, parts_of
+
+    base = parts_of(load_index(source, embedder))
+    copies = math.ceil(passages / sum(len(p.chunks) for p in base.values()))
+    rng = np.random.default_rng(0)
+
+    def nudged(vectors: np.ndarray) -> np.ndarray:
+        out = (vectors + rng.normal(0, 0.02, vectors.shape)).astype(np.float32)
+        faiss.normalize_L2(out)
+        return out
+
+    parts = {}
+    for r in range(copies):
+        for doc_id, p in base.items():
+            new_id = doc_id if r == 0 else f"{doc_id}~{r}"
+            parts[new_id] = DocumentParts(
+                replace(p.document, doc_id=new_id),
+                [replace(c, doc_id=new_id) for c in p.chunks],
+                p.vectors if r == 0 else nudged(p.vectors),
+                [replace(s, doc_id=new_id) for s in p.sentences],
+                p.sentence_vectors if r == 0 else nudged(p.sentence_vectors),
+            )
+    return _commit(out, lambda _: (parts, {"kind": "build", "documents": len(parts)}), embedder, config, exact_up_to)
 
 
 def _peak_rss_mib(pid: int) -> float | None:
@@ -134,14 +177,34 @@ def run_bench(
     concurrency: tuple[int, ...] = (1, 8),
     http: bool = True,
     progress: bool = False,
+    replicate: int | None = None,
 ) -> dict:
     config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
     with tempfile.TemporaryDirectory(prefix="khamtop-bench-") as tmp:
         index_dir = Path(tmp) / "index"
         started = time.perf_counter()
-        manifest = build_index(load.documents, embedder, config, index_dir, progress=progress)
+        manifest = build_index(
+            load.documents, embedder, config, index_dir, progress=progress, exact_up_to=settings.exact_search_up_to
+        )
         build_s = time.perf_counter() - started
         corpus = manifest["corpus"]
+        build = {
+            "documents": corpus["documents"],
+            "passages": corpus["chunks"],
+            "sentences": corpus["sentences"],
+            "characters": corpus["characters"],
+            "seconds": build_s,
+            "passages_per_s": corpus["chunks"] / build_s,
+            "texts_per_s": (corpus["chunks"] + corpus["sentences"]) / build_s,
+            "characters_per_s": corpus["characters"] / build_s,
+        }
+        if replicate and replicate > corpus["chunks"]:
+            started = time.perf_counter()
+            replicated = Path(tmp) / "replicated"
+            manifest = replicate_index(index_dir, replicated, replicate, embedder, config, settings.exact_search_up_to)
+            index_dir, corpus = replicated, manifest["corpus"]
+            build["replicated_s"] = time.perf_counter() - started
+        one_thread_per_search()
         retriever = Retriever.from_settings(settings, embedder, load_index(index_dir, embedder))
         retriever.search(load.questions[0])  # warm-up
         latencies = []
@@ -154,14 +217,20 @@ def run_bench(
             "machine": machine(),
             "workload": load.name,
             "model": manifest["model"]["id"],
+            "backend": settings.embedding_backend,
+            "settings": {
+                "encoder_threads": settings.encoder_threads,
+                "search_concurrency": settings.search_concurrency,
+                "query_batch_max": settings.query_batch_max,
+                "exact_search_up_to": settings.exact_search_up_to,
+            },
             "chunker": manifest["chunker"],
-            "build": {
-                "documents": corpus["documents"],
+            "build": build,
+            "searched": {
                 "passages": corpus["chunks"],
-                "characters": corpus["characters"],
-                "seconds": build_s,
-                "passages_per_s": corpus["chunks"] / build_s,
-                "characters_per_s": corpus["characters"] / build_s,
+                "sentences": corpus["sentences"],
+                "documents": corpus["documents"],
+                "faiss": manifest["faiss"],
             },
             "in_process": _stats(latencies),
         }
@@ -176,11 +245,15 @@ def print_report(report: dict, console=None) -> None:
 
     console = console or Console()
     m, b = report["machine"], report["build"]
-    console.print(f"{report['workload']} · {m['cpu']} · {m['cores']} cores · torch threads {m['torch_threads']}")
+    console.print(f"{report['workload']} · {m['cpu']} · {m['cores']} cores · backend {report.get('backend')}")
     console.print(
-        f"index build: {b['passages']} passages ({b['characters']:,} characters) in {b['seconds']:.1f} s = "
-        f"{b['passages_per_s']:.1f} passages/s, {b['characters_per_s']:,.0f} characters/s"
+        f"index build: {b['passages']} passages + {b['sentences']} sentences ({b['characters']:,} characters) "
+        f"in {b['seconds']:.1f} s = {b['passages_per_s']:.1f} passages/s ({b['texts_per_s']:.1f} texts/s)"
     )
+    searched = report["searched"]
+    faiss_info = searched["faiss"]
+    recall = f", recall@10 {faiss_info['recall@10']}" if "recall@10" in faiss_info else ""
+    console.print(f"searched: {searched['passages']:,} passages, {faiss_info['type']}{recall}")
     table = Table(title="query latency")
     for col in ("where", "clients", "requests", "p50 ms", "p95 ms", "p99 ms", "req/s", "errors"):
         table.add_column(col, justify="right")

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-from pythainlp.tokenize import sent_tokenize, word_tokenize
-from pythainlp.tokenize import tcc
+from pythainlp.tokenize import sent_tokenize, tcc, word_tokenize
 
 # Counts the embedding model's tokens for each text (no special tokens, no prompt).
 TokenCounter = Callable[[Sequence[str]], list[int]]

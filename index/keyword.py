@@ -9,7 +9,6 @@ stopwords are dropped, and text is first put in a *matching form*.
 from __future__ import annotations
 
 import logging
-
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -175,5 +174,12 @@ class KeywordIndex:
         if not words:
             return []
         scores = self._bm25.get_scores(words)
-        top = np.argsort(-scores, kind="stable")[:k]
+        # The k best without sorting every chunk: those at or above the k-th best score, then
+        # best first and, among equals, the lower id first (as a stable sort of all would).
+        if len(scores) > k:
+            kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+            top = np.flatnonzero(scores >= kth)
+        else:
+            top = np.arange(len(scores))
+        top = top[np.lexsort((top, -scores[top]))][:k]
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]

@@ -3,7 +3,6 @@ drop near-duplicates, pick each passage's answering sentence, and decide whether
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -12,6 +11,7 @@ import numpy as np
 
 from corpus.reader import Document
 from index.answer import Highlight, best_sentence
+from index.batching import QueryBatcher
 from index.embedding import Embedder
 from index.keyword import match_form
 from index.query import Expansion, QueryExpander
@@ -98,6 +98,7 @@ class Retriever:
         expander: QueryExpander | None = None,
         answer_threshold: float = 0.0,
         dedup: bool = True,
+        batcher: QueryBatcher | None = None,
     ) -> None:
         self.embedder = embedder
         self.index = index
@@ -109,9 +110,9 @@ class Retriever:
         self.expander = expander
         self.answer_threshold = answer_threshold
         self.dedup = dedup
-        # One encoder call at a time: on two cores, concurrent torch calls only fight over the
-        # same cores and make every request slower.
-        self._encode_lock = threading.Lock()
+        # One encoder call at a time (concurrent calls only fight over the same two cores), and
+        # questions that arrive meanwhile share the next call.
+        self.batcher = batcher or QueryBatcher(embedder.embed_queries)
         # Per-passage and per-sentence work that does not depend on the question, kept for the
         # passages that keep coming back (thread-safe: lru_cache guards its own state).
         self._shingles = lru_cache(maxsize=65_536)(lambda chunk_id: _shingles(index.chunks[chunk_id].text))
@@ -120,7 +121,9 @@ class Retriever:
         )
 
     @classmethod
-    def from_settings(cls, settings, embedder: Embedder, index: LoadedIndex) -> Retriever:
+    def from_settings(
+        cls, settings, embedder: Embedder, index: LoadedIndex, batcher: QueryBatcher | None = None
+    ) -> Retriever:
         expander = QueryExpander.from_file(settings.abbreviations_file) if settings.query_expansion else None
         return cls(
             embedder,
@@ -133,11 +136,11 @@ class Retriever:
             expander=expander,
             answer_threshold=settings.answer_threshold,
             dedup=settings.dedup,
+            batcher=batcher,
         )
 
     def _embed(self, query: str) -> np.ndarray:
-        with self._encode_lock:
-            return self.embedder.embed_queries([query])
+        return self.batcher.encode(query)
 
     def _nearest(self, vector: np.ndarray, k: int) -> dict[int, float]:
         """The ``k`` chunks nearest the question (FAISS), with their cosine similarity."""
@@ -153,14 +156,21 @@ class Retriever:
         0.883 on 1,000 iApp questions and from 0.611 to 0.679 on the gold set (dense mode).
         """
         q = vector[0]
-        out = {}
-        for chunk_id, cosine in candidates.items():
-            if cosine is None:  # a keyword candidate outside FAISS's nearest: score it directly
-                cosine = float(self.index.faiss_index.reconstruct(chunk_id) @ q)
-            ids = self.index.chunk_sentences[chunk_id]
-            best = float((self.index.sentence_vectors[ids] @ q).max()) if ids else cosine
-            out[chunk_id] = (1 - self.sentence_weight) * cosine + self.sentence_weight * best
-        return out
+        chunk_ids = list(candidates)
+        cosines = np.array([-2.0 if c is None else c for c in candidates.values()], dtype=np.float32)
+        for i, chunk_id in enumerate(chunk_ids):
+            if candidates[chunk_id] is None:  # a keyword candidate outside FAISS's nearest
+                cosines[i] = self.index.faiss_index.reconstruct(chunk_id) @ q
+        # Every candidate's sentences in one matrix product, then each candidate's best.
+        groups = [self.index.chunk_sentences[c] for c in chunk_ids]
+        sizes = np.array([len(g) for g in groups])
+        best = cosines.copy()
+        if sizes.sum():
+            sims = self.index.sentence_vectors[np.concatenate([g for g in groups if g])] @ q
+            has = sizes > 0
+            best[has] = np.maximum.reduceat(sims, np.concatenate(([0], np.cumsum(sizes[has])[:-1])))
+        blended = (1 - self.sentence_weight) * cosines + self.sentence_weight * best
+        return dict(zip(chunk_ids, blended.tolist()))
 
     @staticmethod
     def _sorted(scores: dict[int, float]) -> list[tuple[int, float]]:
@@ -188,7 +198,12 @@ class Retriever:
             return ranked[:top_k]
         kept: list[tuple[int, float]] = []
         seen: list[frozenset[str]] = []
+        texts: set[str] = set()
         for chunk_id, score in ranked:
+            text = self.index.chunks[chunk_id].text
+            if text in texts:  # the same passage in another document: no need to compare shingles
+                continue
+            texts.add(text)
             shingles = self._shingles(chunk_id)
             if any(near_duplicate(shingles, other) for other in seen):
                 continue

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import numpy as np
 
 from corpus.reader import Document
 from index import versions
+from index.ann import build_faiss, configure
 from index.atomic import recover_moved_aside, staged_dir
 from index.chunking import ChunkerConfig, chunk_text, split_sentences
 from index.embedding import Embedder
@@ -255,6 +257,7 @@ def _write_version(
     config: ChunkerConfig,
     number: int,
     change: dict,
+    exact_up_to: int | None = None,
 ) -> dict:
     """Assemble ``parts`` (in document id order, ids renumbered) and write them to ``folder``."""
     documents, chunks, sentences, vectors, sentence_vectors = [], [], [], [], []
@@ -269,8 +272,9 @@ def _write_version(
     vectors = np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)
     sentence_vectors = np.concatenate(sentence_vectors) if sentence_vectors else np.zeros((0, dim), np.float32)
 
-    faiss_index = faiss.IndexFlatIP(dim)
-    faiss_index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    faiss_index, faiss_info = build_faiss(
+        np.ascontiguousarray(vectors, dtype=np.float32), sentence_vectors, exact_up_to
+    )
     titles = {d.doc_id: d.title for d in documents}
     keyword = KeywordIndex.build([indexed_text(titles[c.doc_id], c.text) for c in chunks])
 
@@ -305,7 +309,7 @@ def _write_version(
             "sentences": len(sentences),
             "characters": sum(len(d.text) for d in documents),
         },
-        "faiss": {"type": type(faiss_index).__name__, "metric": "inner_product"},
+        "faiss": faiss_info,
         "keyword": {"library": "bm25s", "tokenizer": keyword.tokenize.describe()},
         "files": {name: _sha256(folder / name) for name in _data_files(folder)},
     }
@@ -328,13 +332,19 @@ def _is_flat(home: Path) -> bool:
     return (Path(home) / MANIFEST_FILE).is_file()
 
 
-def _commit(home: Path, build: Callable[[Path | None], tuple[dict[str, DocumentParts], dict] | None], embedder, config):
+def _commit(
+    home: Path,
+    build: Callable[[Path | None], tuple[dict[str, DocumentParts], dict] | None],
+    embedder,
+    config,
+    exact_up_to: int | None = None,
+):
     """Under the write lock: ``build(base)`` gives the new version's parts (None: nothing to do)."""
     home = Path(home)
     if _is_flat(home):
         # Replace the whole old-format folder at once, its first version inside.
         with staged_dir(home) as tmp:
-            return _commit(tmp, build, embedder, config)
+            return _commit(tmp, build, embedder, config, exact_up_to)
     with versions.writer(home) as w:
         planned = build(w.base)
         if planned is None:
@@ -342,7 +352,9 @@ def _commit(home: Path, build: Callable[[Path | None], tuple[dict[str, DocumentP
         parts, change = planned
         manifests = []
         w.commit(
-            lambda folder, number: manifests.append(_write_version(folder, parts, embedder, config, number, change))
+            lambda folder, number: manifests.append(
+                _write_version(folder, parts, embedder, config, number, change, exact_up_to)
+            )
         )
         return manifests[0]
 
@@ -353,6 +365,7 @@ def build_index(
     config: ChunkerConfig,
     out_dir: Path,
     progress: bool = False,
+    exact_up_to: int | None = None,
 ) -> dict:
     """Index ``documents`` from scratch as a new version of the index at ``out_dir``; returns the
     manifest. Readers keep the previous version until this one is complete."""
@@ -362,7 +375,8 @@ def build_index(
     if len(set(ids)) != len(ids):
         raise ValueError("document ids must be unique")
     parts = embed_documents(documents, embedder, config, progress)
-    return _commit(out_dir, lambda base: (parts, {"kind": "build", "documents": len(parts)}), embedder, config)
+    change = {"kind": "build", "documents": len(parts)}
+    return _commit(out_dir, lambda base: (parts, change), embedder, config, exact_up_to)
 
 
 @dataclass(frozen=True)
@@ -427,6 +441,7 @@ def update_index(
     upsert: Sequence[Document] = (),
     remove: Sequence[str] = (),
     progress: bool = False,
+    exact_up_to: int | None = None,
 ) -> UpdateResult:
     """Add or replace ``upsert`` and delete ``remove`` (by id) as one new version. Documents whose
     content hash is unchanged keep their vectors; only new or changed ones are embedded."""
@@ -472,7 +487,7 @@ def update_index(
         }
         return parts, change
 
-    result.manifest = _commit(home, build, embedder, config)
+    result.manifest = _commit(home, build, embedder, config, exact_up_to)
     if result.manifest is not None:
         result.version = result.manifest["version"]
     return result
@@ -525,6 +540,28 @@ def stale_reason(path: Path, settings) -> str | None:
 def precision_of(backend: str) -> str:
     """int8 vectors differ a little from fp32 ones; torch and ONNX fp32 give the same vectors."""
     return "int8" if backend.endswith("int8") else "fp32"
+
+
+def map_npy(path: Path) -> np.ndarray:
+    """A read-only view of a .npy file mapped into memory, all pages mapped at once.
+
+    The sentence vectors are the largest file (0.9 GB at 100k passages). Mapped, they are the
+    page cache's copy (which the checksum pass has just read) rather than a second one in the
+    process, and the kernel may drop them under memory pressure and read them again. Mapping
+    every page up front (MAP_POPULATE) keeps page faults out of the first questions' latency.
+    """
+    with path.open("rb") as f:
+        major, _ = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+        offset = f.tell()
+        if fortran or dtype.hasobject or len(shape) != 2:
+            raise ValueError(f"{path.name} is not a C-ordered matrix")
+        if shape[0] == 0:
+            return np.zeros(shape, dtype)
+        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+        mapped = mmap.mmap(f.fileno(), 0, flags=flags, prot=mmap.PROT_READ)
+    return np.frombuffer(mapped, dtype=dtype, count=shape[0] * shape[1], offset=offset).reshape(shape)
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -596,12 +633,12 @@ def _load_folder(path: Path, embedder: Embedder | None = None) -> LoadedIndex:
             f"{embedder.passage_prompt!r}; rebuild the index"
         )
     try:
-        faiss_index = faiss.read_index(str(path / FAISS_FILE))
+        faiss_index = configure(faiss.read_index(str(path / FAISS_FILE)), manifest.get("faiss", {}))
         chunks = [StoredChunk(**row) for row in _read_jsonl(path / CHUNKS_FILE)]
         documents = {row["doc_id"]: Document(**row) for row in _read_jsonl(path / DOCUMENTS_FILE)}
         keyword = KeywordIndex.load(path / KEYWORD_DIR)
         sentences = [StoredSentence(**row) for row in _read_jsonl(path / SENTENCES_FILE)]
-        sentence_vectors = np.load(path / SENTENCE_VECTORS_FILE, allow_pickle=False)
+        sentence_vectors = map_npy(path / SENTENCE_VECTORS_FILE)
     except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:
         raise IndexLoadError(f"index at {path} is damaged: {exc}") from exc
     if faiss_index.ntotal != len(chunks) or faiss_index.d != model.get("dim"):

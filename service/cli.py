@@ -127,7 +127,9 @@ def index_build(
     config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
     started = time.perf_counter()
     try:
-        manifest = build_index(documents, embedder, config, settings.index_dir, progress=True)
+        manifest = build_index(
+            documents, embedder, config, settings.index_dir, progress=True, exact_up_to=settings.exact_search_up_to
+        )
     except OSError as exc:
         fail(f"cannot write the index to {settings.index_dir}: {exc}")
     seconds = time.perf_counter() - started
@@ -194,7 +196,14 @@ def index_add(
     config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
     started = time.perf_counter()
     try:
-        result = update_index(settings.index_dir, embedder, config, upsert=documents, progress=True)
+        result = update_index(
+            settings.index_dir,
+            embedder,
+            config,
+            upsert=documents,
+            progress=True,
+            exact_up_to=settings.exact_search_up_to,
+        )
     except (UpdateError, IndexLoadError) as exc:
         fail(str(exc))
     except OSError as exc:
@@ -221,7 +230,9 @@ def index_remove(
     config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
     started = time.perf_counter()
     try:
-        result = update_index(settings.index_dir, embedder, config, remove=doc_ids)
+        result = update_index(
+            settings.index_dir, embedder, config, remove=doc_ids, exact_up_to=settings.exact_search_up_to
+        )
     except (UpdateError, IndexLoadError) as exc:
         fail(str(exc))
     except OSError as exc:
@@ -346,6 +357,10 @@ def bench(
         Path | None, typer.Option(help="Index this dataset's passages instead of the bundled corpus")
     ] = None,
     passages: Annotated[int | None, typer.Option(min=1, help="Only the first N passages of --dataset")] = None,
+    replicate: Annotated[
+        int | None,
+        typer.Option(min=1, help="Search a copy grown to N passages (vectors nudged, no encoding): 100000 for 100k"),
+    ] = None,
     requests: Annotated[int, typer.Option(min=1, max=100_000, help="Queries per measurement")] = 200,
     http: Annotated[bool, typer.Option("--http/--no-http", help="Also measure over HTTP (khamtop serve)")] = True,
     out: Annotated[Path | None, typer.Option(help="JSON file for the figures")] = None,
@@ -363,7 +378,7 @@ def bench(
         fail(str(exc))
     embedder = _embedder(settings)
     try:
-        report = run_bench(settings, embedder, load, requests=requests, http=http, progress=True)
+        report = run_bench(settings, embedder, load, requests=requests, http=http, progress=True, replicate=replicate)
     except RuntimeError as exc:
         fail(str(exc))
     print_report(report)

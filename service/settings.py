@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(default=200, ge=32, le=510)
     chunk_overlap_tokens: int = Field(default=40, ge=0, le=200)
 
+    # Exact vector search up to this many passages, HNSW above (index/ann.py says why 20,000);
+    # applied when an index version is written.
+    exact_search_up_to: int = Field(default=20_000, ge=0)
+
     # dense (embeddings), keyword (BM25 over Thai words) or hybrid (both). Hybrid
     # measured best: README, "Search modes".
     search_mode: Literal["dense", "keyword", "hybrid"] = "hybrid"
@@ -92,6 +96,8 @@ class Settings(BaseSettings):
     # best on two cores: 8 clients got 27-32 requests/s against 21-22 with two at a time (torch
     # already uses both cores for one question; two searches only fight over them).
     search_concurrency: int = Field(default=1, ge=1, le=64)
+    # Questions encoded together at most, when several arrive while the encoder is busy.
+    query_batch_max: int = Field(default=8, ge=1, le=256)
     search_queue: int = Field(default=16, ge=0, le=10_000)
     request_timeout_s: float = Field(default=10.0, gt=0, le=600)
     # Logs are JSON lines; a question's text is logged only if this is true (its length always is).

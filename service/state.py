@@ -13,11 +13,13 @@ import threading
 from dataclasses import dataclass, field
 
 from index import versions
+from index.batching import QueryBatcher
 from index.chunking import ChunkerConfig
 from index.embedding import Embedder, ModelLoadError
 from index.query import AbbreviationFileError
 from index.search import Retriever
 from index.store import IndexLoadError, UpdateResult, load_index, update_index
+from index.threads import one_thread_per_search
 from service.settings import Settings
 
 log = logging.getLogger("khamtop")
@@ -28,6 +30,8 @@ class ServiceState:
     retriever: Retriever | None = None
     error: str | None = None
     embedder: Embedder | None = None
+    # One for the process, shared by every index version: questions asked at once are encoded together.
+    batcher: QueryBatcher | None = None
     current: str | None = None  # the CURRENT name the retriever was loaded from
     refused: str | None = None  # a version that failed to load (logged once, not retried)
     write_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -35,11 +39,13 @@ class ServiceState:
 
 def load(settings: Settings, embedder_factory, state: ServiceState) -> None:
     """Start-up: the model, then the live index version. On failure, ``state.error`` says why."""
+    one_thread_per_search()
     try:
         embedder = embedder_factory(settings)
         state.embedder = embedder
+        state.batcher = QueryBatcher(embedder.embed_queries, settings.query_batch_max)
         current = versions.read_current(settings.index_dir)
-        retriever = Retriever.from_settings(settings, embedder, load_index(settings.index_dir, embedder))
+        retriever = _retriever(settings, state, load_index(settings.index_dir, embedder))
     except (ModelLoadError, IndexLoadError, AbbreviationFileError, versions.VersionError) as exc:
         state.error = str(exc)
         log.error("not ready: %s", exc)
@@ -81,13 +87,17 @@ def reload_if_changed(settings: Settings, state: ServiceState) -> bool:
 def _reload(settings: Settings, state: ServiceState, name: str) -> bool:
     try:
         index = load_index(settings.index_dir, state.embedder)
-        retriever = Retriever.from_settings(settings, state.embedder, index)
+        retriever = _retriever(settings, state, index)
     except (IndexLoadError, AbbreviationFileError, OSError) as exc:
         state.refused = name
         log.error("index version %s refused, still serving version %s: %s", name, state.current, exc)
         return False
     swap(state, name, retriever)
     return True
+
+
+def _retriever(settings: Settings, state: ServiceState, index) -> Retriever:
+    return Retriever.from_settings(settings, state.embedder, index, batcher=state.batcher)
 
 
 def swap(state: ServiceState, name: str | None, retriever: Retriever) -> None:
@@ -100,12 +110,19 @@ def apply_update(settings: Settings, state: ServiceState, upsert=(), remove=()) 
     """An admin change: write the new version, then serve it before answering the admin."""
     config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
     with state.write_lock:
-        result = update_index(settings.index_dir, state.embedder, config, upsert=upsert, remove=remove)
+        result = update_index(
+            settings.index_dir,
+            state.embedder,
+            config,
+            upsert=upsert,
+            remove=remove,
+            exact_up_to=settings.exact_search_up_to,
+        )
         if result.changed:
             index = load_index(settings.index_dir, state.embedder)
             swap(
                 state,
                 versions.read_current(settings.index_dir),
-                Retriever.from_settings(settings, state.embedder, index),
+                _retriever(settings, state, index),
             )
     return result

@@ -168,3 +168,25 @@ def test_building_an_empty_corpus_is_refused(tmp_path, fake_embedder):
         build_index([], fake_embedder, CONFIG, tmp_path / "idx")
     with pytest.raises(ValueError, match="unique"):
         build_index([DOCS[0], DOCS[0]], fake_embedder, CONFIG, tmp_path / "idx")
+
+
+def test_above_the_exact_limit_a_version_gets_hnsw_with_its_recall_in_the_manifest(
+    tmp_path, fake_embedder, bundled_documents, monkeypatch
+):
+    monkeypatch.setattr("index.ann.EXACT_UP_TO", 20)
+    manifest = build_index(bundled_documents, fake_embedder, ChunkerConfig(), tmp_path / "idx")
+    info = manifest["faiss"]
+    assert info["type"] == "IndexHNSWFlat" and not info["exact"] and info["efSearch"] >= 100
+    assert 0.9 <= info["recall@10"] <= 1 and 0.9 <= info["recall@100"] <= 1 and info["recall_probes"] > 0
+    loaded = load_index(tmp_path / "idx", fake_embedder)
+    assert isinstance(loaded.faiss_index, faiss.IndexHNSW) and loaded.faiss_index.hnsw.efSearch == info["efSearch"]
+
+    # The same answers as exact search on a corpus this small, and updates keep exact vectors.
+    flat_dir = tmp_path / "flat"
+    monkeypatch.setattr("index.ann.EXACT_UP_TO", 10**9)
+    build_index(bundled_documents, fake_embedder, ChunkerConfig(), flat_dir)
+    flat = load_index(flat_dir, fake_embedder)
+    for question in ("ASEAN Digital Hub", "ศูนย์ปฏิบัติการต่อต้านการทุจริต", "ความร่วมมือกับจีน"):
+        ask = [Retriever(fake_embedder, i, mode="dense").search(question) for i in (loaded, flat)]
+        assert [h.chunk.text for h in ask[0]] == [h.chunk.text for h in ask[1]]
+    assert (loaded.faiss_index.reconstruct_n(0, 5) == flat.faiss_index.reconstruct_n(0, 5)).all()

@@ -1,0 +1,88 @@
+"""Issue 7's before/after table: ``khamtop bench`` once per configuration, in one run, one machine.
+
+    python -m eval.speed_table [--replicate 100000] [--requests 300] [--out docs/speed-latest.json]
+
+The rows add one step at a time, from the configuration before issue 7 (torch, exact search,
+one search at a time, no batching) to today's defaults, each a whole ``khamtop bench``: the
+bundled corpus indexed (build throughput), then grown to ``--replicate`` passages (vectors
+nudged, no encoding) and searched in process and over HTTP at 1 and 8 clients. FAISS searches
+on one thread in every row (index/ann.py); before issue 7 it used both cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+STEPS: list[tuple[str, dict[str, str]]] = [
+    (
+        "before: torch, exact search, one search at a time",
+        {
+            "KHAMTOP_EMBEDDING_BACKEND": "torch",
+            "KHAMTOP_EXACT_SEARCH_UP_TO": str(10**9),
+            "KHAMTOP_SEARCH_CONCURRENCY": "1",
+            "KHAMTOP_QUERY_BATCH_MAX": "1",
+        },
+    ),
+    ("+ ONNX Runtime fp32", {"KHAMTOP_EMBEDDING_BACKEND": "onnx"}),
+    ("+ HNSW above 20,000 passages", {"KHAMTOP_EXACT_SEARCH_UP_TO": "20000"}),
+    (
+        "+ 8 searches at once, questions batched (up to 8)",
+        {"KHAMTOP_SEARCH_CONCURRENCY": "8", "KHAMTOP_QUERY_BATCH_MAX": "8"},
+    ),
+    ("+ ONNX int8", {"KHAMTOP_EMBEDDING_BACKEND": "onnx-int8"}),
+]
+
+
+def run_step(env: dict[str, str], replicate: int, requests: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="khamtop-speed-") as tmp:
+        out = Path(tmp) / "bench.json"
+        cmd = [sys.executable, "-c", "from service.cli import main; main()", "bench"]
+        cmd += ["--replicate", str(replicate), "--requests", str(requests), "--out", str(out)]
+        subprocess.run(cmd, env={**os.environ, **env}, check=True)
+        return json.loads(out.read_text("utf-8"))
+
+
+def row(name: str, report: dict) -> str:
+    b, ip = report["build"], report["in_process"]
+    runs = {r["clients"]: r for r in report["http"]["runs"]}
+    one, eight = runs[1], runs[8]
+    return (
+        f"| {name} | {b['passages_per_s']:.1f} ({b['texts_per_s']:.0f}) | {ip['p50_ms']:.1f} | "
+        f"{one['p50_ms']:.1f} / {one['p99_ms']:.1f} | {eight['requests_per_s']:.0f} ({eight['p50_ms']:.0f} ms p50) | "
+        f"{report['http']['ready_s']:.1f} | {report['http']['peak_rss_mib']:.0f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replicate", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=len(STEPS), help="only the first N rows")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    env: dict[str, str] = {}
+    reports = []
+    for name, change in STEPS[: args.steps]:
+        env = {**env, **change}
+        print(f"== {name}: {env}", flush=True)
+        reports.append({"step": name, "env": dict(env), "report": run_step(env, args.replicate, args.requests)})
+        if args.out:
+            args.out.write_text(json.dumps(reports, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    print()
+    print(
+        "| configuration | build passages/s (texts/s) | in process p50 ms | HTTP 1 client p50 / p99 ms "
+        "| HTTP 8 clients req/s | ready s | peak MiB |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for r in reports:
+        print(row(r["step"], r["report"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""Threads that fit two cores: the encoder gets both, everything else one each.
+
+One question is one vector. FAISS's OpenMP threads and OpenBLAS's threads (numpy's matrix
+products over a question's candidate sentences) cannot share such small work, but they do spin
+and fight the encoder's threads and the other requests for the cores. Measured on this 2-core
+machine with another process busy, at 100k passages: exact FAISS search 5.7 ms p50 on one
+thread against 13.5 ms on two; 1,500 candidate sentences x 384 dimensions took 2.4-11 ms with
+OpenBLAS on two threads, a fraction of a millisecond on one. Concurrent requests are what use
+both cores (``KHAMTOP_SEARCH_CONCURRENCY``), and the encoder (ONNX Runtime or torch) keeps its
+own threads (``KHAMTOP_ENCODER_THREADS``, default one per core) since one encoder call is big
+enough to share, and it runs one call at a time (index/batching.py).
+"""
+
+from __future__ import annotations
+
+
+def one_thread_per_search() -> None:
+    """FAISS and numpy's BLAS on one thread each, for this process (the service, the benchmark)."""
+    import faiss
+    from threadpoolctl import threadpool_limits
+
+    faiss.omp_set_num_threads(1)
+    # Only BLAS: torch's own OpenMP pool is the encoder's and keeps its threads.
+    threadpool_limits(limits=1, user_api="blas")

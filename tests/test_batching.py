@@ -1,0 +1,84 @@
+"""Questions asked at once share encoder calls; a lone question is encoded at once, alone."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from index.batching import QueryBatcher
+
+
+class SlowEncoder:
+    """Records each call's texts; each call takes ``seconds`` (as a real encoder call would)."""
+
+    def __init__(self, seconds: float = 0.05, fail_on: str | None = None) -> None:
+        self.seconds, self.fail_on, self.calls = seconds, fail_on, []
+
+    def __call__(self, texts):
+        self.calls.append(list(texts))
+        time.sleep(self.seconds)
+        if self.fail_on in texts:
+            raise RuntimeError("encoder failed")
+        return np.array([[float(len(t)), float(sum(map(ord, t)))] for t in texts], dtype=np.float32)
+
+
+def ask_at_once(batcher: QueryBatcher, texts: list[str]) -> dict[str, object]:
+    results: dict[str, object] = {}
+    start = threading.Barrier(len(texts))
+
+    def ask(text: str) -> None:
+        start.wait()
+        try:
+            results[text] = batcher.encode(text)
+        except RuntimeError as exc:
+            results[text] = exc
+
+    threads = [threading.Thread(target=ask, args=(t,)) for t in texts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert not any(t.is_alive() for t in threads), "no question may hang"
+    return results
+
+
+def test_a_lone_question_is_encoded_at_once_and_alone():
+    encoder = SlowEncoder(seconds=0.0)
+    batcher = QueryBatcher(encoder)
+    started = time.perf_counter()
+    vector = batcher.encode("ประชุมครั้งที่ 2")
+    assert time.perf_counter() - started < 0.05, "no batching window for a lone question"
+    assert encoder.calls == [["ประชุมครั้งที่ 2"]] and vector.shape == (1, 2)
+
+
+def test_questions_arriving_together_share_calls_and_each_gets_its_own_vector():
+    encoder = SlowEncoder(seconds=0.05)
+    batcher = QueryBatcher(encoder, max_batch=16)
+    texts = [f"คำถามที่ {i} " + "ก" * i for i in range(12)]
+    results = ask_at_once(batcher, texts)
+    assert sorted(t for call in encoder.calls for t in call) == sorted(texts), "each encoded exactly once"
+    assert len(encoder.calls) < len(texts) / 2, f"calls were not shared: {[len(c) for c in encoder.calls]}"
+    for text, vector in results.items():
+        assert np.array_equal(vector, [[len(text), sum(map(ord, text))]]), "a vector went to the wrong question"
+
+
+def test_a_batch_never_exceeds_its_bound():
+    encoder = SlowEncoder(seconds=0.03)
+    ask_at_once(QueryBatcher(encoder, max_batch=3), [f"q{i}" for i in range(10)])
+    assert max(len(c) for c in encoder.calls) <= 3 and sum(len(c) for c in encoder.calls) == 10
+
+
+def test_an_encoder_error_reaches_every_question_of_its_batch_and_the_next_ones_still_work():
+    encoder = SlowEncoder(seconds=0.03, fail_on="bad")
+    batcher = QueryBatcher(encoder)
+    results = ask_at_once(batcher, ["bad", "good 1", "good 2", "good 3"])
+    failed = {t for t, r in results.items() if isinstance(r, RuntimeError)}
+    assert "bad" in failed
+    for call in encoder.calls:  # a question fails only with the batch it was in
+        assert ("bad" in call) == all(t in failed for t in call)
+    assert batcher.encode("after").shape == (1, 2)
+    with pytest.raises(RuntimeError):
+        batcher.encode("bad")
