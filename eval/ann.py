@@ -1,12 +1,13 @@
 """Exact against approximate FAISS indexes at 100k (and more) passages: latency, recall, memory.
 
-    python -m eval.ann [--sizes 100000] [--queries 500] [--out FILE]
+    python -m eval.ann [--sizes 100000 1000000] [--queries 500] [--indexes flat,hnsw32] [--out FILE]
 
 Real e5 vectors are replicated to the size wanted, each copy nudged with a little noise and
 re-normalised, so the clusters look like a real corpus's; queries are other real vectors,
 nudged the same way. Recall@10 is against exact (flat) search on the same vectors. Timings are
-one query at a time on one thread, as the service searches. It needs the iApp evaluation index,
-which `khamtop eval --dataset ../shared/datasets/iapp-wiki-qa-dev` builds (about 10 minutes).
+one query at a time on one thread, as the service searches, asking for 10 and for the 100
+candidates the service's dense search takes. It needs an iApp evaluation index, which
+`python -m eval.backends` or `khamtop eval --dataset ../shared/datasets/iapp-wiki-qa-dev` builds.
 """
 
 from __future__ import annotations
@@ -21,16 +22,17 @@ import numpy as np
 
 from service.settings import PROJECT_ROOT
 
-SOURCE = PROJECT_ROOT / "data" / "eval-cache" / "iapp-wiki-qa-dev"
+SOURCES = [PROJECT_ROOT / "data" / "eval-cache" / name for name in ("onnx/iapp", "torch/iapp", "iapp-wiki-qa-dev")]
 
 
 def real_vectors() -> np.ndarray:
     """Every stored e5 vector of the iApp evaluation index: passages and sentences."""
     from index.store import resolve
 
-    folder = resolve(SOURCE)
-    if not (folder / "index.faiss").is_file():
-        raise SystemExit(f"no index at {SOURCE}: run `khamtop eval --dataset ../shared/datasets/iapp-wiki-qa-dev`")
+    source = next((s for s in SOURCES if s.exists()), None)
+    if source is None:
+        raise SystemExit(f"no iApp index at {SOURCES[0]}: run `python -m eval.backends`")
+    folder = resolve(source)
     passages = faiss.read_index(str(folder / "index.faiss"))
     vectors = [passages.reconstruct_n(0, passages.ntotal), np.load(folder / "sentences.npy")]
     return np.concatenate(vectors).astype(np.float32)
@@ -42,7 +44,7 @@ def replicate(base: np.ndarray, n: int, noise: float, rng: np.random.Generator) 
     return rows
 
 
-def _time_queries(index, queries: np.ndarray, k: int = 10) -> tuple[np.ndarray, list[float]]:
+def _time_queries(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, list[float]]:
     ids, times = [], []
     for q in queries:
         started = time.perf_counter()
@@ -52,7 +54,12 @@ def _time_queries(index, queries: np.ndarray, k: int = 10) -> tuple[np.ndarray, 
     return np.array(ids), times
 
 
-def measure(size: int, n_queries: int, rng: np.random.Generator) -> list[dict]:
+def _recall(found: np.ndarray, truth: np.ndarray) -> float:
+    k = truth.shape[1]
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(found.tolist(), truth.tolist())]))
+
+
+def measure(size: int, n_queries: int, rng: np.random.Generator, names: list[str]) -> list[dict]:
     base = real_vectors()
     data = replicate(base, size, 0.02, rng)
     queries = replicate(base, n_queries, 0.03, rng)
@@ -66,45 +73,42 @@ def measure(size: int, n_queries: int, rng: np.random.Generator) -> list[dict]:
             faiss.IndexFlatIP(dim), dim, 1024, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
         ),
     }
-    rows, truth = [], None
-    for name, make in candidates.items():
-        index = make()
+    rows, truth = [], {}
+    for name in names:
+        index = candidates[name]()
         faiss.omp_set_num_threads(2)  # building may use both cores
         started = time.perf_counter()
         if not index.is_trained:
             index.train(data[rng.choice(size, min(size, 50_000), replace=False)])
+        if name.startswith("hnsw"):
+            index.hnsw.efConstruction = 80  # as index/ann.py builds it
         index.add(data)
         build_s = time.perf_counter() - started
         faiss.omp_set_num_threads(1)
         bytes_ = faiss.serialize_index(index).nbytes
-        settings = [None]
+        params: list = [None]
         if name.startswith("hnsw"):
-            settings = [16, 32, 64, 128]
+            params = [64, 128, 160, 256]
         elif name.startswith("ivf"):
-            settings = [4, 8, 16, 32]
-        for setting in settings:
+            params = [8, 16, 32, 64]
+        for param in params:
             if name.startswith("hnsw"):
-                index.hnsw.efSearch = setting
+                index.hnsw.efSearch = param
             elif name.startswith("ivf"):
-                index.nprobe = setting
-            _time_queries(index, queries[:20])  # warm-up
-            found, times = _time_queries(index, queries)
-            if truth is None:
-                truth = found
-            recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)]))
-            rows.append(
-                {
-                    "size": size,
-                    "index": name,
-                    "search_param": setting,
-                    "build_s": round(build_s, 1),
-                    "mib": round(bytes_ / 2**20, 1),
-                    "p50_ms": round(float(np.percentile(times, 50)), 3),
-                    "p99_ms": round(float(np.percentile(times, 99)), 3),
-                    "recall_at_10": round(recall, 4),
-                }
-            )
-            print(json.dumps(rows[-1]), flush=True)
+                index.nprobe = param
+            row = {"size": size, "index": name, "search_param": param, "build_s": round(build_s, 1)}
+            row["mib"] = round(bytes_ / 2**20, 1)
+            for k in (10, 100):
+                _time_queries(index, queries[:20], k)  # warm-up
+                found, times = _time_queries(index, queries, k)
+                if name == "flat":
+                    truth[k] = found
+                row[f"p50_ms@{k}"] = round(float(np.percentile(times, 50)), 3)
+                row[f"p99_ms@{k}"] = round(float(np.percentile(times, 99)), 3)
+                if k in truth:
+                    row[f"recall@{k}"] = round(_recall(found, truth[k]), 4)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     return rows
 
 
@@ -112,10 +116,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
     parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--indexes", default="flat,hnsw32,hnsw32+sq8,ivf1024+sq8", help="flat first: the truth")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    rows = [row for size in args.sizes for row in measure(size, args.queries, rng)]
+    names = args.indexes.split(",")
+    rows = [row for size in args.sizes for row in measure(size, args.queries, rng, names)]
     if args.out:
         args.out.write_text(json.dumps(rows, indent=2) + "\n", "utf-8")
 

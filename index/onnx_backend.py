@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -162,7 +163,10 @@ def _export(st, folder: Path) -> None:
 
 
 class OnnxEmbedder:
-    """Same interface and vectors as ``SentenceTransformerEmbedder`` (int8: within cosine ~0.99)."""
+    """Same interface and vectors as ``SentenceTransformerEmbedder`` (int8: within cosine ~0.99).
+
+    Backends: "onnx" (fp32 throughout), "onnx-int8" (int8 throughout), "onnx-int8-query"
+    (fp32 passages, int8 questions)."""
 
     def __init__(
         self,
@@ -186,9 +190,18 @@ class OnnxEmbedder:
         self.query_prompt = query_prompt
         self.passage_prompt = passage_prompt
         self.batch_size = batch_size
-        # int8 vectors differ from fp32 ones: an index built by one is not searched by the other.
+        # Which export encodes what. "onnx-int8-query" keeps the stored vectors (passages and
+        # sentences) in fp32 and encodes only the questions in int8: the questions' encoder is
+        # the latency, and the index keeps full precision (eval.backends: it keeps quality where
+        # int8 on both sides did not).
+        self._files = {
+            "query": FILES["onnx-int8"] if backend in ("onnx-int8", "onnx-int8-query") else FILES["onnx"],
+            "passage": FILES["onnx-int8"] if backend == "onnx-int8" else FILES["onnx"],
+        }
+        # int8 passage vectors differ from fp32 ones: an index built by one is not searched by the other.
         base = record["fingerprint"]
-        self._fingerprint = base if backend == "onnx" else hashlib.sha256(f"{base}:{backend}".encode()).hexdigest()[:32]
+        int8_index = self._files["passage"] == FILES["onnx-int8"]
+        self._fingerprint = hashlib.sha256(f"{base}:{backend}".encode()).hexdigest()[:32] if int8_index else base
 
         self._tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
         self._tokenizer.no_padding()
@@ -204,9 +217,22 @@ class OnnxEmbedder:
         # Idle worker threads would otherwise spin for a while after each call, taking the CPU
         # that the event loop, FAISS and BM25 need between encoder calls.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(
-            str(export_dir(model_path) / FILES[backend]), options, providers=["CPUExecutionProvider"]
-        )
+        self._options, self._folder = options, export_dir(model_path)
+        self._sessions: dict[str, object] = {}
+        self._sessions_lock = threading.Lock()
+        self._session("query")  # loaded now: the first question must not wait for it
+
+    def _session(self, side: str):
+        """The session for "query" or "passage"; the passage one of onnx-int8-query is loaded
+        only when passages are encoded (an upload), so a service that only answers holds one."""
+        import onnxruntime as ort
+
+        name = self._files[side]
+        with self._sessions_lock:
+            if name not in self._sessions:
+                path = str(self._folder / name)
+                self._sessions[name] = ort.InferenceSession(path, self._options, providers=["CPUExecutionProvider"])
+            return self._sessions[name]
 
     def fingerprint(self) -> str:
         return self._fingerprint
@@ -217,21 +243,23 @@ class OnnxEmbedder:
         encoded = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
         return [len(e.ids) for e in encoded]
 
-    def _run(self, encodings) -> np.ndarray:
+    def _run(self, session, encodings) -> np.ndarray:
         width = max(len(e.ids) for e in encodings)
         ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
         mask = np.zeros((len(encodings), width), dtype=np.int64)
         for row, e in enumerate(encodings):
             ids[row, : len(e.ids)] = e.ids
             mask[row, : len(e.ids)] = 1
-        (states,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
+        (states,) = session.run(None, {"input_ids": ids, "attention_mask": mask})
         weights = mask[:, :, None].astype(np.float32)
         pooled = (states * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
-    def _encode(self, texts: Sequence[str], prompt: str, progress: bool) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], side: str, progress: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        session = self._session(side)
+        prompt = self.query_prompt if side == "query" else self.passage_prompt
         encodings = self._tokenizer.encode_batch([prompt + t for t in texts])
         # Longest first, in batches of similar length: little padding, and the slowest batch
         # (and any memory problem) shows at once.
@@ -244,11 +272,11 @@ class OnnxEmbedder:
             batches = tqdm(batches, unit="batch", desc="encoding")
         for start in batches:
             rows = order[start : start + self.batch_size]
-            out[rows] = self._run([encodings[i] for i in rows])
+            out[rows] = self._run(session, [encodings[i] for i in rows])
         return out
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self.query_prompt, progress=False)
+        return self._encode(texts, "query", progress=False)
 
     def embed_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        return self._encode(texts, self.passage_prompt, progress)
+        return self._encode(texts, "passage", progress)

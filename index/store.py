@@ -15,6 +15,7 @@ A build writes a hidden temporary folder beside the target and renames it into p
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import mmap
@@ -90,13 +91,21 @@ class LoadedIndex:
 
 
 def sentences_by_chunk(chunks: Sequence[StoredChunk], sentences: Sequence[StoredSentence]) -> list[list[int]]:
+    """For each chunk, the ids of the sentences that overlap it (sentences in document order)."""
     by_doc: dict[str, list[StoredSentence]] = {}
     for s in sentences:
         by_doc.setdefault(s.doc_id, []).append(s)
-    return [
-        [s.id for s in by_doc.get(c.doc_id, []) if s.char_start < c.char_end and s.char_end > c.char_start]
-        for c in chunks
-    ]
+    ends = {doc_id: [s.char_end for s in group] for doc_id, group in by_doc.items()}
+    out = []
+    for c in chunks:
+        group = by_doc.get(c.doc_id, [])
+        # The first sentence ending after the chunk starts, then on while they start before its end.
+        i, ids = bisect.bisect_right(ends.get(c.doc_id, []), c.char_start), []
+        while i < len(group) and group[i].char_start < c.char_end:
+            ids.append(group[i].id)
+            i += 1
+        out.append(ids)
+    return out
 
 
 def package_version() -> str:
@@ -538,8 +547,9 @@ def stale_reason(path: Path, settings) -> str | None:
 
 
 def precision_of(backend: str) -> str:
-    """int8 vectors differ a little from fp32 ones; torch and ONNX fp32 give the same vectors."""
-    return "int8" if backend.endswith("int8") else "fp32"
+    """The stored vectors' precision: int8 ones differ a little from fp32 ones; torch, ONNX fp32
+    and onnx-int8-query (whose int8 is only for questions) store the same fp32 vectors."""
+    return "int8" if backend == "onnx-int8" else "fp32"
 
 
 def map_npy(path: Path) -> np.ndarray:
@@ -565,8 +575,9 @@ def map_npy(path: Path) -> np.ndarray:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
+    # One parse of the whole file is about 40% faster than one per line (600k sentences at 100k).
+    lines = path.read_text("utf-8").splitlines()
+    return json.loads("[" + ",".join(line for line in lines if line.strip()) + "]")
 
 
 def resolve(home: Path) -> Path:

@@ -31,9 +31,10 @@ class Settings(BaseSettings):
     passage_prompt: str = "passage: "
     batch_size: int = Field(default=32, ge=1, le=1024)
     # How the encoder runs: torch (sentence-transformers), or its ONNX export (made once by
-    # `khamtop model prepare`) through ONNX Runtime in fp32 (the same vectors, faster) or int8.
-    # The default is the fastest that keeps retrieval quality (README, "Embedding backends").
-    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"
+    # `khamtop model prepare`) through ONNX Runtime: fp32 (torch's vectors, faster), int8, or
+    # int8 for questions only over fp32 passages. The default is the fastest that keeps retrieval
+    # quality within 0.01 of torch (README, "Embedding backends"; python -m eval.backends).
+    embedding_backend: Literal["torch", "onnx", "onnx-int8", "onnx-int8-query"] = "onnx-int8-query"
     # Encoder threads; 0 = the library's default (one per core).
     encoder_threads: int = Field(default=0, ge=0, le=256)
 

@@ -27,7 +27,7 @@ def backends(real_model_dir, real_embedder):
         return load_embedder(Settings(models_dir=real_model_dir.parent, embedding_backend=backend))
 
     return {"torch": real_embedder if real_embedder.backend == "torch" else load("torch")} | {
-        b: (real_embedder if real_embedder.backend == b else load(b)) for b in ("onnx", "onnx-int8")
+        b: (real_embedder if real_embedder.backend == b else load(b)) for b in ("onnx", "onnx-int8", "onnx-int8-query")
     }
 
 
@@ -46,6 +46,25 @@ def test_int8_stays_close_to_torch_but_counts_as_other_vectors(backends):
     cosines = (torch.embed_queries(QUESTIONS) * int8.embed_queries(QUESTIONS)).sum(axis=1)
     assert cosines.min() > 0.98 and cosines.max() < 0.99999  # close, and really quantised
     assert int8.fingerprint() != torch.fingerprint()
+
+
+def test_int8_questions_over_fp32_passages_search_an_fp32_index(backends, bundled_documents, real_index):
+    mixed, onnx, int8 = backends["onnx-int8-query"], backends["onnx"], backends["onnx-int8"]
+    passages = [doc.text[:700] for doc in bundled_documents]
+    assert np.allclose(mixed.embed_queries(QUESTIONS), int8.embed_queries(QUESTIONS), atol=1e-5)
+    assert np.allclose(mixed.embed_passages(passages), onnx.embed_passages(passages), atol=1e-5)
+    assert mixed.fingerprint() == onnx.fingerprint(), "its index is an fp32 index"
+    assert stale_reason(real_index, Settings(embedding_backend="onnx-int8-query")) is None
+    assert load_index(real_index, mixed).chunks
+
+
+def test_a_service_that_only_answers_loads_only_the_question_encoder(real_model_dir):
+    mixed = load_embedder(Settings(models_dir=real_model_dir.parent, embedding_backend="onnx-int8-query"))
+    assert list(mixed._sessions) == ["model-int8.onnx"]
+    mixed.embed_queries(QUESTIONS[:1])
+    assert list(mixed._sessions) == ["model-int8.onnx"]
+    mixed.embed_passages(["ข้อความ"])
+    assert sorted(mixed._sessions) == ["model-int8.onnx", "model.onnx"]
 
 
 def test_a_batch_of_mixed_lengths_comes_back_in_the_order_given(backends, bundled_documents):
