@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +135,8 @@ class KeywordIndex:
     def __init__(self, bm25, tokenizer: Tokenizer) -> None:
         self._bm25 = bm25
         self.tokenize = tokenizer
+        # Asked for every word of every candidate sentence; a version's figures never change.
+        self.idf = lru_cache(maxsize=65_536)(self._idf)
 
     @classmethod
     def build(cls, texts: Sequence[str], tokenizer: Tokenizer | None = None) -> KeywordIndex:
@@ -156,7 +159,7 @@ class KeywordIndex:
 
         return cls(bm25s.BM25.load(str(folder), show_progress=False, verbosity=0), Tokenizer())
 
-    def idf(self, word: str) -> float:
+    def _idf(self, word: str) -> float:
         """Inverse chunk frequency, log(1 + N / (1 + df)); a word no chunk has gets the most."""
         scores = self._bm25.scores
         column = self._bm25.vocab_dict.get(word)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import faiss
+import numpy as np
 import pytest
 
 from corpus.reader import Document
@@ -85,7 +86,9 @@ def test_a_crash_between_the_two_renames_is_recovered_at_load(tmp_path, fake_emb
     assert set(load_index(target, fake_embedder).documents) == {"a", "b/c"}
 
 
-@pytest.mark.parametrize("name", ["index.faiss", "chunks.jsonl", "documents.jsonl"])
+@pytest.mark.parametrize(
+    "name", ["index.faiss", "chunks.jsonl", "chunk_spans.npy", "documents.jsonl", "sentence_spans.npy", "sentences.npy"]
+)
 def test_a_damaged_file_is_refused_naming_it(tmp_path, fake_embedder, name):
     build_index(DOCS, fake_embedder, CONFIG, tmp_path / "idx")
     path = resolve(tmp_path / "idx") / name
@@ -190,3 +193,30 @@ def test_above_the_exact_limit_a_version_gets_hnsw_with_its_recall_in_the_manife
         ask = [Retriever(fake_embedder, i, mode="dense").search(question) for i in (loaded, flat)]
         assert [h.chunk.text for h in ask[0]] == [h.chunk.text for h in ask[1]]
     assert (loaded.faiss_index.reconstruct_n(0, 5) == flat.faiss_index.reconstruct_n(0, 5)).all()
+
+
+def test_each_chunk_knows_exactly_the_sentences_that_overlap_it(_fake_index_once):
+    index = load_index(_fake_index_once)
+    sentences = list(index.sentences)
+    for chunk in index.chunks:
+        overlapping = [
+            s.id
+            for s in sentences
+            if s.doc_id == chunk.doc_id and s.char_start < chunk.char_end and s.char_end > chunk.char_start
+        ]
+        assert list(index.chunk_sentences[chunk.id]) == overlapping
+        assert chunk.text == index.documents[chunk.doc_id].text[chunk.char_start : chunk.char_end]
+
+
+def test_spans_outside_their_document_are_refused_even_with_a_matching_checksum(tmp_path, fake_embedder):
+    # A bug or a hand edit, not damage: the checksum matches, yet citations would be wrong.
+    build_index(DOCS, fake_embedder, CONFIG, tmp_path / "idx")
+    folder = resolve(tmp_path / "idx")
+    spans = np.load(folder / "chunk_spans.npy")
+    spans[0, 2] = 10**6
+    np.save(folder / "chunk_spans.npy", spans)
+    manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    manifest["files"]["chunk_spans.npy"] = store._sha256(folder / "chunk_spans.npy")
+    (folder / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+    with pytest.raises(IndexLoadError, match="outside its document"):
+        load_index(tmp_path / "idx", fake_embedder)
