@@ -232,16 +232,19 @@ def split_documents(documents: Sequence[Document]) -> list[StoredSentence]:
 def _embed_all(embedder: Embedder, texts: list[str], desc: str, progress: bool) -> np.ndarray:
     from tqdm import tqdm
 
-    # Encoding in order of length keeps padding (wasted work) in each batch small.
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    vectors = np.empty((len(texts), embedder.dim), dtype=np.float32)
+    # Each distinct text once (a heading or a standard sentence repeated across documents is
+    # encoded one time), in order of length, which keeps padding (wasted work) in each batch small.
+    distinct = list(dict.fromkeys(texts))
+    order = sorted(range(len(distinct)), key=lambda i: len(distinct[i]))
+    found = np.empty((len(distinct), embedder.dim), dtype=np.float32)
     batch = 256
-    with tqdm(total=len(texts), desc=desc, unit=desc.split()[-1], disable=not progress) as bar:
+    with tqdm(total=len(distinct), desc=desc, unit=desc.split()[-1], disable=not progress) as bar:
         for start in range(0, len(order), batch):
             idx = order[start : start + batch]
-            vectors[idx] = embedder.embed_passages([texts[i] for i in idx])
+            found[idx] = embedder.embed_passages([distinct[i] for i in idx])
             bar.update(len(idx))
-    return vectors
+    row = {text: i for i, text in enumerate(distinct)}
+    return found[[row[t] for t in texts]] if texts else found
 
 
 @dataclass

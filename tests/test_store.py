@@ -220,3 +220,25 @@ def test_spans_outside_their_document_are_refused_even_with_a_matching_checksum(
     (folder / "manifest.json").write_text(json.dumps(manifest), "utf-8")
     with pytest.raises(IndexLoadError, match="outside its document"):
         load_index(tmp_path / "idx", fake_embedder)
+
+
+def test_a_text_repeated_across_documents_is_encoded_once(tmp_path):
+    class Counting(FakeEmbedder):
+        def __init__(self):
+            super().__init__()
+            self.texts: list[str] = []
+
+        def embed_passages(self, texts, progress=False):
+            self.texts += list(texts)
+            return super().embed_passages(texts)
+
+    shared = "กระทรวงดิจิทัลเพื่อเศรษฐกิจและสังคมแจ้งข่าว"
+    docs = [Document(f"d{i}", f"{shared} ข่าวที่ {i} เรื่องการประชุมอาเซียน", f"ข่าว {i}") for i in range(3)]
+    embedder = Counting()
+    build_index(docs, embedder, CONFIG, tmp_path / "idx")
+    assert len(embedder.texts) == len(set(embedder.texts)), "no text is encoded twice"
+    loaded = load_index(tmp_path / "idx", embedder)
+    assert len(loaded.sentences) > len(
+        {loaded.documents[s.doc_id].text[s.char_start : s.char_end] for s in loaded.sentences}
+    )
+    assert np.allclose(np.linalg.norm(loaded.sentence_vectors, axis=1), 1, atol=1e-5)
