@@ -107,7 +107,8 @@ def run_load(
         overload_results = asyncio.run(_open_loop(base, questions, rate, seconds))
         recovery_results = asyncio.run(_closed_loop(base, questions, 1, 3.0))
         after = httpx.get(f"{base}/metrics").text
-    settings = Settings()
+    # The limits the service ran with: the environment, as overridden for it.
+    settings = Settings(**{k.removeprefix("KHAMTOP_").lower(): v for k, v in env.items() if k.startswith("KHAMTOP_")})
     return {
         "limits": {
             "search_concurrency": settings.search_concurrency,

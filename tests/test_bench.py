@@ -45,3 +45,25 @@ def test_bench_command_measures_the_real_service_over_http(tmp_path, real_model_
     assert all(run["errors"] == 0 and run["requests"] == 16 for run in runs.values())
     assert report["http"]["peak_rss_mib"] > 100 and report["http"]["ready_s"] > 0
     assert "query latency" in result.stdout
+
+
+def test_a_replicated_index_grows_without_encoding_and_switches_to_hnsw(tmp_path, _fake_index_once):
+    from eval.bench import replicate_index
+    from index.chunking import ChunkerConfig
+    from index.search import Retriever
+    from index.store import load_index
+
+    class NoEncoding(FakeEmbedder):
+        def embed_passages(self, texts, progress=False):
+            raise AssertionError("replication must not encode")
+
+    source = load_index(_fake_index_once)
+    manifest = replicate_index(_fake_index_once, tmp_path / "big", 500, NoEncoding(), ChunkerConfig(), exact_up_to=200)
+    assert manifest["corpus"]["chunks"] >= 500 and manifest["faiss"]["type"] == "IndexHNSWFlat"
+    grown = load_index(tmp_path / "big", FakeEmbedder())
+    copy = next(c for c in grown.chunks if c.doc_id.endswith("~1"))
+    original = next(c for c in source.chunks if c.doc_id == copy.doc_id.removesuffix("~1") and c.text == copy.text)
+    a, b = grown.faiss_index.reconstruct(copy.id), source.faiss_index.reconstruct(original.id)
+    assert 0.8 < float(a @ b) < 0.9999, "a copy's vector is nudged, not duplicated"
+    hits = Retriever(FakeEmbedder(), grown).search("ASEAN Digital Hub", top_k=5)
+    assert len({h.chunk.text for h in hits}) == len(hits), "copies of one passage are not listed twice"
