@@ -101,7 +101,10 @@ def replicate_index(
     from index.store import DocumentParts, _commit, parts_of
 
     base = parts_of(load_index(source, embedder))
-    copies = math.ceil(passages / sum(len(p.chunks) for p in base.values()))
+    have = sum(len(p.chunks) for p in base.values())
+    if not have:
+        raise ValueError(f"the index at {source} has no passages to copy")
+    copies = math.ceil(passages / have)
     rng = np.random.default_rng(0)
 
     def nudged(vectors: np.ndarray) -> np.ndarray:

@@ -157,3 +157,8 @@ def load_embedder(settings) -> Embedder:
         )
     except OnnxExportError as exc:
         raise ModelLoadError(str(exc)) from exc
+    except Exception as exc:  # a damaged .onnx file, a read-only models folder, a failed export...
+        raise ModelLoadError(
+            f"cannot load the {backend} encoder for {settings.model!r} from {path!r}: {exc}. "
+            "`khamtop model prepare` exports it again; KHAMTOP_EMBEDDING_BACKEND=torch needs no export."
+        ) from exc

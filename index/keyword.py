@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -136,7 +136,7 @@ class KeywordIndex:
         self._bm25 = bm25
         self.tokenize = tokenizer
         # Asked for every word of every candidate sentence; a version's figures never change.
-        self.idf = lru_cache(maxsize=65_536)(self._idf)
+        self.idf = lru_cache(maxsize=65_536)(partial(_idf, bm25))
 
     @classmethod
     def build(cls, texts: Sequence[str], tokenizer: Tokenizer | None = None) -> KeywordIndex:
@@ -159,13 +159,6 @@ class KeywordIndex:
 
         return cls(bm25s.BM25.load(str(folder), show_progress=False, verbosity=0), Tokenizer())
 
-    def _idf(self, word: str) -> float:
-        """Inverse chunk frequency, log(1 + N / (1 + df)); a word no chunk has gets the most."""
-        scores = self._bm25.scores
-        column = self._bm25.vocab_dict.get(word)
-        df = 0 if column is None else int(scores["indptr"][column + 1] - scores["indptr"][column])
-        return float(np.log1p(scores["num_docs"] / (1 + df)))
-
     def coverage(self, query_words: set[str], text_words: set[str]) -> float:
         """The share of the question's words (weighted by idf) that ``text`` also has, 0 to 1."""
         total = sum(self.idf(w) for w in query_words)
@@ -174,7 +167,7 @@ class KeywordIndex:
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """(chunk id, BM25 score) best first; only chunks sharing a word with the query."""
         words = [w for w in self.tokenize(query) if w in self._bm25.vocab_dict]
-        if not words:
+        if not words or k <= 0:
             return []
         scores = self._bm25.get_scores(words)
         # The k best without sorting every chunk: those at or above the k-th best score, then
@@ -186,3 +179,11 @@ class KeywordIndex:
             top = np.arange(len(scores))
         top = top[np.lexsort((top, -scores[top]))][:k]
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+
+
+def _idf(bm25, word: str) -> float:
+    """Inverse chunk frequency, log(1 + N / (1 + df)); a word no chunk has gets the most."""
+    scores = bm25.scores
+    column = bm25.vocab_dict.get(word)
+    df = 0 if column is None else int(scores["indptr"][column + 1] - scores["indptr"][column])
+    return float(np.log1p(scores["num_docs"] / (1 + df)))

@@ -17,6 +17,7 @@ from index.keyword import match_form
 from index.query import Expansion, QueryExpander
 from index.store import LoadedIndex, StoredChunk
 from index.text import normalize_text
+from index.threads import one_thread_per_search
 
 Mode = Literal["dense", "keyword", "hybrid"]
 MODES: tuple[Mode, ...] = ("dense", "keyword", "hybrid")
@@ -136,7 +137,7 @@ class Retriever:
             expander=expander,
             answer_threshold=settings.answer_threshold,
             dedup=settings.dedup,
-            batcher=batcher,
+            batcher=batcher or QueryBatcher(embedder.embed_queries, settings.query_batch_max),
         )
 
     def _embed(self, query: str) -> np.ndarray:
@@ -157,7 +158,8 @@ class Retriever:
         """
         q = vector[0]
         chunk_ids = list(candidates)
-        cosines = np.array([-2.0 if c is None else c for c in candidates.values()], dtype=np.float32)
+        # float64, as the scores always were: float32 sums could reorder near-ties.
+        cosines = np.array([-2.0 if c is None else c for c in candidates.values()], dtype=np.float64)
         for i, chunk_id in enumerate(chunk_ids):
             if candidates[chunk_id] is None:  # a keyword candidate outside FAISS's nearest
                 cosines[i] = self.index.faiss_index.reconstruct(chunk_id) @ q
@@ -166,7 +168,7 @@ class Retriever:
         sizes = np.array([len(g) for g in groups])
         best = cosines.copy()
         if sizes.sum():
-            sims = self.index.sentence_vectors[np.concatenate([g for g in groups if g])] @ q
+            sims = (self.index.sentence_vectors[np.concatenate([g for g in groups if g])] @ q).astype(np.float64)
             has = sizes > 0
             best[has] = np.maximum.reduceat(sims, np.concatenate(([0], np.cumsum(sizes[has])[:-1])))
         blended = (1 - self.sentence_weight) * cosines + self.sentence_weight * best
@@ -221,6 +223,7 @@ class Retriever:
         in hybrid), as the extra words pull the question's vector toward every passage that
         names the ministry.
         """
+        one_thread_per_search()
         mode = mode or self.mode
         if mode not in MODES:
             raise ValueError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")

@@ -632,8 +632,10 @@ def map_npy(path: Path) -> np.ndarray:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    # One parse of the whole file is about 40% faster than one per line (600k sentences at 100k).
-    lines = path.read_text("utf-8").splitlines()
+    # One parse of the whole file is about 40% faster than one per line. Split on "\n" only:
+    # str.splitlines() also splits at U+2028, U+2029 and U+0085, which json.dumps leaves
+    # unescaped inside strings (ensure_ascii=False), and the join would put a comma there.
+    lines = path.read_text("utf-8").split("\n")
     return json.loads("[" + ",".join(line for line in lines if line.strip()) + "]")
 
 

@@ -13,12 +13,25 @@ enough to share, and it runs one call at a time (index/batching.py).
 
 from __future__ import annotations
 
+import threading
+
+
+_this_thread = threading.local()
+
 
 def one_thread_per_search() -> None:
-    """FAISS and numpy's BLAS on one thread each, for this process (the service, the benchmark)."""
+    """FAISS and numpy's BLAS on one thread each: call it in every thread that searches.
+
+    OpenMP's thread count is kept per calling thread (a limit set at start-up does not reach
+    the request threads), so the retriever calls this at the start of each search; after the
+    first call in a thread it costs an attribute lookup. OpenBLAS's limit is process-wide.
+    """
+    if getattr(_this_thread, "limited", False):
+        return
     import faiss
     from threadpoolctl import threadpool_limits
 
     faiss.omp_set_num_threads(1)
     # Only BLAS: torch's own OpenMP pool is the encoder's and keeps its threads.
     threadpool_limits(limits=1, user_api="blas")
+    _this_thread.limited = True

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The source checkout: settings default to folders inside it, so that the README's commands work
@@ -35,8 +35,14 @@ class Settings(BaseSettings):
     # int8 for questions only over fp32 passages. The default is the fastest that keeps retrieval
     # quality within 0.01 of torch (README, "Embedding backends"; python -m eval.backends).
     embedding_backend: Literal["torch", "onnx", "onnx-int8", "onnx-int8-query"] = "onnx-int8-query"
-    # Encoder threads; 0 = the library's default (one per core).
-    encoder_threads: int = Field(default=0, ge=0, le=256)
+    # Encoder threads; 0 = the library's default (one per core). KHAMTOP_TORCH_THREADS, its
+    # name before the ONNX backends, is still read.
+    encoder_threads: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        validation_alias=AliasChoices("encoder_threads", "KHAMTOP_ENCODER_THREADS", "KHAMTOP_TORCH_THREADS"),
+    )
 
     # Chunking, in the embedding model's tokens. 200 was chosen by measurement (README, "Chunk
     # budget"): best hit@1, MRR and nDCG on the gold set and on iApp among 100/150/200/250.

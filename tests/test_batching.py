@@ -82,3 +82,25 @@ def test_an_encoder_error_reaches_every_question_of_its_batch_and_the_next_ones_
     assert batcher.encode("after").shape == (1, 2)
     with pytest.raises(RuntimeError):
         batcher.encode("bad")
+
+
+def test_every_thread_that_searches_runs_faiss_on_one_thread(fake_index):
+    # OpenMP keeps its thread count per thread: a limit set once at start-up would not reach
+    # the request threads, so each search sets it for its own thread.
+    import faiss
+
+    from index.search import Retriever
+    from index.store import load_index
+    from tests.fakes import FakeEmbedder
+
+    retriever = Retriever(FakeEmbedder(), load_index(fake_index))
+    seen = {}
+
+    def search() -> None:
+        retriever.search("ASEAN Digital Hub")
+        seen["threads"] = faiss.omp_get_max_threads()
+
+    worker = threading.Thread(target=search)
+    worker.start()
+    worker.join()
+    assert seen["threads"] == 1

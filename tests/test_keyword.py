@@ -123,3 +123,10 @@ def test_a_passage_is_found_by_its_document_title(tmp_path):
     (hit,) = retriever_over(tmp_path, docs).search("ศูนย์ต่อต้านการทุจริต", top_k=1, mode="keyword")
     assert hit.document.doc_id == "centre"
     assert hit.chunk.text == docs[0].text, "the stored passage and its citation do not include the title"
+
+
+def test_asking_for_no_results_returns_none(bundled_documents):
+    from index.keyword import KeywordIndex
+
+    index = KeywordIndex.build([d.text for d in bundled_documents])
+    assert index.search("ASEAN Digital Hub", 0) == [] and index.search("ASEAN Digital Hub", 3)

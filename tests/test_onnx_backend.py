@@ -108,3 +108,20 @@ def test_a_model_the_onnx_path_cannot_pool_is_refused_with_a_way_out(tmp_path):
         ensure_export(model)
     with pytest.raises(ModelLoadError, match="KHAMTOP_EMBEDDING_BACKEND=torch"):
         load_embedder(Settings(model=str(model), embedding_backend="onnx"))
+
+
+def test_a_damaged_onnx_file_is_a_clear_load_error_not_a_crash(real_model_dir, tmp_path):
+    import shutil
+
+    from index.onnx_backend import export_dir
+
+    model = tmp_path / "models" / "copy"
+    shutil.copytree(real_model_dir, model)
+    exported = export_dir(model)
+    exported.mkdir()
+    record = read_export(real_model_dir) | {"source_key": source_key(model)}
+    (exported / "export.json").write_text(json.dumps(record))
+    for name in ("model.onnx", "model-int8.onnx"):
+        (exported / name).write_bytes(b"not an onnx file")
+    with pytest.raises(ModelLoadError, match="khamtop model prepare"):
+        load_embedder(Settings(model=str(model), embedding_backend="onnx-int8-query"))

@@ -242,3 +242,13 @@ def test_a_text_repeated_across_documents_is_encoded_once(tmp_path):
         {loaded.documents[s.doc_id].text[s.char_start : s.char_end] for s in loaded.sentences}
     )
     assert np.allclose(np.linalg.norm(loaded.sentence_vectors, axis=1), 1, atol=1e-5)
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
+def test_a_document_with_unicode_line_separators_reloads_unchanged(tmp_path, fake_embedder, separator):
+    # json.dumps leaves these unescaped, and str.splitlines() would split inside the string.
+    doc = Document("sep", f"ประชุมครั้งที่ 2{separator}ไทยได้รับ 4 รางวัล ASEAN ICT Award", "เอกสาร")
+    build_index([doc, DOCS[1]], fake_embedder, CONFIG, tmp_path / "idx")
+    loaded = load_index(tmp_path / "idx", fake_embedder)
+    assert loaded.documents["sep"].text == doc.text
+    assert all(c.text == loaded.documents[c.doc_id].text[c.char_start : c.char_end] for c in loaded.chunks)
