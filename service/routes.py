@@ -46,13 +46,27 @@ def get_retriever(request: Request) -> Retriever:
     return state.retriever
 
 
-RetrieverDep = Annotated[Retriever, Depends(get_retriever)]
+# The dependencies are async on purpose: FastAPI runs a plain `def` dependency in a worker
+# thread, and these checks are microseconds of work, not worth two thread hops a question.
+async def _retriever(request: Request) -> Retriever:
+    return get_retriever(request)
+
+
+async def _search_allowed(request: Request) -> None:
+    security.require_search(request)
+
+
+async def _admin_allowed(request: Request) -> None:
+    security.require_admin(request)
+
+
+RetrieverDep = Annotated[Retriever, Depends(_retriever)]
 NOT_READY = {
     503: {"model": ErrorResponse, "description": "Not ready (model or index loading), or overloaded: see Retry-After."}
 }
 NEEDS_KEY = {401: {"model": ErrorResponse, "description": "A key is needed (or the one sent is wrong)."}}
 ADMIN = {**NEEDS_KEY, 403: {"model": ErrorResponse, "description": "The admin API is off (no admin key is set)."}}
-SEARCH = [Depends(security.require_search)]
+SEARCH = [Depends(_search_allowed)]
 
 
 @router.post(
@@ -186,7 +200,7 @@ UPLOAD_BODY = {
         422: {"model": ErrorResponse, "description": "The document cannot be read; the reason is given."},
     },
     tags=["admin"],
-    dependencies=[Depends(security.require_admin)],
+    dependencies=[Depends(_admin_allowed)],
 )
 async def put_document(request: Request, response: Response, _ready: RetrieverDep) -> IndexChange:
     """Add a document, or replace the one with the same id, as a new index version (admin key).
@@ -211,7 +225,7 @@ async def put_document(request: Request, response: Response, _ready: RetrieverDe
     response_model=IndexChange,
     responses={**ADMIN, **NOT_READY, 404: {"model": ErrorResponse}},
     tags=["admin"],
-    dependencies=[Depends(security.require_admin)],
+    dependencies=[Depends(_admin_allowed)],
 )
 async def delete_document(doc_id: str, request: Request, retriever: RetrieverDep) -> IndexChange:
     """Remove a document as a new index version (admin key)."""
