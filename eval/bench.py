@@ -28,7 +28,6 @@ from index.chunking import ChunkerConfig
 from index.embedding import Embedder
 from index.search import Retriever
 from index.store import build_index, load_index
-from index.threads import one_thread_per_search
 
 
 @dataclass
@@ -207,7 +206,6 @@ def run_bench(
             manifest = replicate_index(index_dir, replicated, replicate, embedder, config, settings.exact_search_up_to)
             index_dir, corpus = replicated, manifest["corpus"]
             build["replicated_s"] = time.perf_counter() - started
-        one_thread_per_search()
         retriever = Retriever.from_settings(settings, embedder, load_index(index_dir, embedder))
         retriever.search(load.questions[0])  # warm-up
         latencies = []

@@ -39,8 +39,6 @@ class QueryBatcher:
         self._lock = threading.Lock()
         self._waiting: list[_Job] = []
         self._busy = False
-        self.calls = 0  # encoder calls made, and questions encoded (batch size = questions / calls)
-        self.questions = 0
 
     def encode(self, text: str) -> np.ndarray:
         """The vector for one text, shape (1, dim)."""
@@ -69,8 +67,6 @@ class QueryBatcher:
             for j in batch:
                 j.error = exc
         with self._lock:
-            self.calls += 1
-            self.questions += len(batch)
             successor = self._waiting[0] if self._waiting else None
             if successor is None:
                 self._busy = False

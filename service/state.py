@@ -19,7 +19,6 @@ from index.embedding import Embedder, ModelLoadError
 from index.query import AbbreviationFileError
 from index.search import Retriever
 from index.store import IndexLoadError, UpdateResult, load_index, update_index
-from index.threads import one_thread_per_search
 from service.settings import Settings
 
 log = logging.getLogger("khamtop")
@@ -39,7 +38,6 @@ class ServiceState:
 
 def load(settings: Settings, embedder_factory, state: ServiceState) -> None:
     """Start-up: the model, then the live index version. On failure, ``state.error`` says why."""
-    one_thread_per_search()
     try:
         embedder = embedder_factory(settings)
         state.embedder = embedder
