@@ -27,15 +27,15 @@ SOURCES = [PROJECT_ROOT / "data" / "eval-cache" / name for name in ("onnx/iapp",
 
 def real_vectors() -> np.ndarray:
     """Every stored e5 vector of the iApp evaluation index: passages and sentences."""
-    from index.store import resolve
+    from index.store import PASSAGE_VECTORS_FILE, SENTENCE_SCALES_FILE, SENTENCE_VECTORS_FILE, resolve
+    from index.vectors import Int8Rows
 
     source = next((s for s in SOURCES if s.exists()), None)
     if source is None:
         raise SystemExit(f"no iApp index at {SOURCES[0]}: run `python -m eval.backends`")
     folder = resolve(source)
-    passages = faiss.read_index(str(folder / "index.faiss"))
-    vectors = [passages.reconstruct_n(0, passages.ntotal), np.load(folder / "sentences.npy")]
-    return np.concatenate(vectors).astype(np.float32)
+    sentences = Int8Rows(np.load(folder / SENTENCE_VECTORS_FILE), np.load(folder / SENTENCE_SCALES_FILE))
+    return np.concatenate([np.load(folder / PASSAGE_VECTORS_FILE), sentences[:]]).astype(np.float32)
 
 
 def replicate(base: np.ndarray, n: int, noise: float, rng: np.random.Generator) -> np.ndarray:

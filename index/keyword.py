@@ -157,7 +157,9 @@ class KeywordIndex:
     def load(cls, folder: Path) -> KeywordIndex:
         import bm25s
 
-        return cls(bm25s.BM25.load(str(folder), show_progress=False, verbosity=0), Tokenizer())
+        # Memory-mapped: the postings are read where a question's words point (1.2 GB at 1M
+        # passages would otherwise be read whole into the service's memory).
+        return cls(bm25s.BM25.load(str(folder), show_progress=False, verbosity=0, mmap=True), Tokenizer())
 
     def coverage(self, query_words: set[str], text_words: set[str]) -> float:
         """The share of the question's words (weighted by idf) that ``text`` also has, 0 to 1."""

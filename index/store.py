@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import mmap
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -34,25 +33,39 @@ import numpy as np
 
 from corpus.reader import Document
 from index import versions
-from index.ann import build_faiss, configure
+from index.ann import RECALL_SAMPLE, build_faiss, configure
 from index.atomic import recover_moved_aside, staged_dir
 from index.chunking import ChunkerConfig, chunk_text, split_sentences
 from index.embedding import Embedder
 from index.keyword import KEYWORD_DIR, KeywordIndex
 from index.text import NORMALIZER_VERSION
+from index.vectors import Int8Rows, map_npy, quantize_rows
 
 # 2: keyword (BM25) index added; 3: sentence spans and vectors; 4: passages indexed with their title;
 # 5: versions (index.versions), the manifest names its version and the change that made it;
-# 6: chunks and sentences loaded from span arrays (a 100k-passage index loads in half the time)
-FORMAT = "khamtop-index/6"
+# 6: chunks and sentences loaded from span arrays (a 100k-passage index loads in half the time);
+# 7: passage vectors in their own file (float32, memory-mapped), sentence vectors in int8 with a
+# scale per row, HNSW over SQ8 above the exact-search size (index.vectors, index.ann)
+FORMAT = "khamtop-index/7"
 FAISS_FILE = "index.faiss"
 CHUNKS_FILE = "chunks.jsonl"
 CHUNK_SPANS_FILE = "chunk_spans.npy"
 DOCUMENTS_FILE = "documents.jsonl"
 SENTENCE_SPANS_FILE = "sentence_spans.npy"
+PASSAGE_VECTORS_FILE = "passages.npy"
 SENTENCE_VECTORS_FILE = "sentences.npy"
+SENTENCE_SCALES_FILE = "sentence_scales.npy"
 MANIFEST_FILE = "manifest.json"
-DATA_FILES = (FAISS_FILE, CHUNKS_FILE, CHUNK_SPANS_FILE, DOCUMENTS_FILE, SENTENCE_SPANS_FILE, SENTENCE_VECTORS_FILE)
+DATA_FILES = (
+    FAISS_FILE,
+    CHUNKS_FILE,
+    CHUNK_SPANS_FILE,
+    DOCUMENTS_FILE,
+    SENTENCE_SPANS_FILE,
+    PASSAGE_VECTORS_FILE,
+    SENTENCE_VECTORS_FILE,
+    SENTENCE_SCALES_FILE,
+)
 
 
 class IndexLoadError(RuntimeError):
@@ -146,14 +159,17 @@ class ChunkSentences:
 class LoadedIndex:
     path: Path
     manifest: dict
-    faiss_index: faiss.Index
+    faiss_index: faiss.Index  # proposes candidates (approximate above the exact-search size)
     chunks: SpanTable  # of StoredChunk
     documents: dict[str, Document]
     keyword: KeywordIndex
     sentences: SpanTable  # of StoredSentence
-    sentence_vectors: np.ndarray
+    sentence_vectors: Int8Rows | np.ndarray  # rows read as float32
     # For each chunk, the ids of the sentences that overlap it (in document order).
     chunk_sentences: ChunkSentences
+    # The passages' exact float32 vectors (memory-mapped), row i for chunk i: candidates are
+    # scored with these, and updates carry them over.
+    passage_vectors: np.ndarray | None = None
 
     @property
     def version(self) -> int:
@@ -255,7 +271,7 @@ class DocumentParts:
     chunks: list[StoredChunk]  # ids are renumbered when the index is assembled
     vectors: np.ndarray
     sentences: list[StoredSentence]
-    sentence_vectors: np.ndarray
+    sentence_vectors: np.ndarray | Int8Rows
 
 
 def document_hash(doc: Document) -> str:
@@ -309,7 +325,7 @@ def _group(documents, chunks, vectors, sentences, sentence_vectors) -> dict[str,
 
 def parts_of(index: LoadedIndex) -> dict[str, DocumentParts]:
     """An index taken apart by document, vectors included (to carry unchanged documents over)."""
-    vectors = index.faiss_index.reconstruct_n(0, index.faiss_index.ntotal)
+    vectors = index.passage_vectors
     documents = sorted(index.documents.values(), key=lambda d: d.doc_id)
     return _group(documents, index.chunks, vectors, index.sentences, index.sentence_vectors)
 
@@ -324,21 +340,25 @@ def _write_version(
     exact_up_to: int | None = None,
 ) -> dict:
     """Assemble ``parts`` (in document id order, ids renumbered) and write them to ``folder``."""
-    documents, chunks, sentences, vectors, sentence_vectors = [], [], [], [], []
+    documents, chunks, sentences, vectors, codes, scales = [], [], [], [], [], []
     for doc_id in sorted(parts):
         p = parts[doc_id]
         documents.append(p.document)
         chunks += [StoredChunk(len(chunks) + i, *astuple_tail(c)) for i, c in enumerate(p.chunks)]
         sentences += [StoredSentence(len(sentences) + i, *astuple_tail(s)) for i, s in enumerate(p.sentences)]
         vectors.append(p.vectors)
-        sentence_vectors.append(p.sentence_vectors)
+        rows = p.sentence_vectors if isinstance(p.sentence_vectors, Int8Rows) else Int8Rows.of(p.sentence_vectors)
+        codes.append(rows.codes)
+        scales.append(rows.scales)
     dim = embedder.dim
-    vectors = np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)
-    sentence_vectors = np.concatenate(sentence_vectors) if sentence_vectors else np.zeros((0, dim), np.float32)
-
-    faiss_index, faiss_info = build_faiss(
-        np.ascontiguousarray(vectors, dtype=np.float32), sentence_vectors, exact_up_to
+    vectors = np.ascontiguousarray(np.concatenate(vectors) if vectors else np.zeros((0, dim)), dtype=np.float32)
+    sentence_vectors = Int8Rows(
+        np.concatenate(codes) if codes else np.zeros((0, dim), np.int8),
+        np.concatenate(scales) if scales else np.zeros(0, np.float32),
     )
+    # Sample questions for the recall check: real sentences, which are not stored as passages.
+    probes = sentence_vectors[np.random.default_rng(0).permutation(len(sentence_vectors))[:RECALL_SAMPLE]]
+    faiss_index, faiss_info = build_faiss(vectors, probes, exact_up_to)
     titles = {d.doc_id: d.title for d in documents}
     keyword = KeywordIndex.build([indexed_text(titles[c.doc_id], c.text) for c in chunks])
 
@@ -348,9 +368,9 @@ def _write_version(
     doc_index = {d.doc_id: i for i, d in enumerate(documents)}
     np.save(folder / CHUNK_SPANS_FILE, spans_of(chunks, doc_index, with_tokens=True), allow_pickle=False)
     np.save(folder / SENTENCE_SPANS_FILE, spans_of(sentences, doc_index, with_tokens=False), allow_pickle=False)
-    np.save(
-        folder / SENTENCE_VECTORS_FILE, np.ascontiguousarray(sentence_vectors, dtype=np.float32), allow_pickle=False
-    )
+    np.save(folder / PASSAGE_VECTORS_FILE, vectors, allow_pickle=False)
+    np.save(folder / SENTENCE_VECTORS_FILE, sentence_vectors.codes, allow_pickle=False)
+    np.save(folder / SENTENCE_SCALES_FILE, sentence_vectors.scales, allow_pickle=False)
     keyword.save(folder / KEYWORD_DIR)
     manifest = {
         "format": FORMAT,
@@ -609,28 +629,6 @@ def precision_of(backend: str) -> str:
     return "int8" if backend == "onnx-int8" else "fp32"
 
 
-def map_npy(path: Path) -> np.ndarray:
-    """A read-only view of a .npy file mapped into memory, all pages mapped at once.
-
-    The sentence vectors are the largest file (0.9 GB at 100k passages). Mapped, they are the
-    page cache's copy (which the checksum pass has just read) rather than a second one in the
-    process, and the kernel may drop them under memory pressure and read them again. Mapping
-    every page up front (MAP_POPULATE) keeps page faults out of the first questions' latency.
-    """
-    with path.open("rb") as f:
-        major, _ = np.lib.format.read_magic(f)
-        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = read_header(f)
-        offset = f.tell()
-        if fortran or dtype.hasobject or len(shape) != 2:
-            raise ValueError(f"{path.name} is not a C-ordered matrix")
-        if shape[0] == 0:
-            return np.zeros(shape, dtype)
-        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-        mapped = mmap.mmap(f.fileno(), 0, flags=flags, prot=mmap.PROT_READ)
-    return np.frombuffer(mapped, dtype=dtype, count=shape[0] * shape[1], offset=offset).reshape(shape)
-
-
 def _read_jsonl(path: Path) -> list[dict]:
     # One parse of the whole file is about 40% faster than one per line. Split on "\n" only:
     # str.splitlines() also splits at U+2028, U+2029 and U+0085, which json.dumps leaves
@@ -714,13 +712,15 @@ def _load_folder(path: Path, embedder: Embedder | None = None) -> LoadedIndex:
         chunks = SpanTable(chunk_spans, doc_ids, texts)
         sentences = SpanTable(sentence_spans, doc_ids)
         keyword = KeywordIndex.load(path / KEYWORD_DIR)
-        sentence_vectors = map_npy(path / SENTENCE_VECTORS_FILE)
+        passage_vectors = map_npy(path / PASSAGE_VECTORS_FILE)
+        sentence_vectors = Int8Rows(map_npy(path / SENTENCE_VECTORS_FILE), map_npy(path / SENTENCE_SCALES_FILE))
     except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:
         raise IndexLoadError(f"index at {path} is damaged: {exc}") from exc
-    if faiss_index.ntotal != len(chunks) or faiss_index.d != model.get("dim"):
+    if faiss_index.ntotal != len(chunks) or passage_vectors.shape != (len(chunks), faiss_index.d) or faiss_index.d != model.get("dim"):
         raise IndexLoadError(
             f"index at {path} is inconsistent: {faiss_index.ntotal} vectors of dimension "
-            f"{faiss_index.d} for {len(chunks)} chunks of dimension {model.get('dim')}"
+            f"{faiss_index.d} and passage vectors of shape {passage_vectors.shape} for {len(chunks)} chunks "
+            f"of dimension {model.get('dim')}"
         )
     if sentence_vectors.shape != (len(sentences), faiss_index.d):
         raise IndexLoadError(
@@ -737,6 +737,7 @@ def _load_folder(path: Path, embedder: Embedder | None = None) -> LoadedIndex:
         sentences,
         sentence_vectors,
         ChunkSentences(chunk_spans, sentence_spans),
+        passage_vectors,
     )
 
 

@@ -59,11 +59,11 @@ def test_a_replicated_index_grows_without_encoding_and_switches_to_hnsw(tmp_path
 
     source = load_index(_fake_index_once)
     manifest = replicate_index(_fake_index_once, tmp_path / "big", 500, NoEncoding(), ChunkerConfig(), exact_up_to=200)
-    assert manifest["corpus"]["chunks"] >= 500 and manifest["faiss"]["type"] == "IndexHNSWFlat"
+    assert manifest["corpus"]["chunks"] >= 500 and manifest["faiss"]["type"] == "IndexHNSWSQ"
     grown = load_index(tmp_path / "big", FakeEmbedder())
     copy = next(c for c in grown.chunks if c.doc_id.endswith("~1"))
     original = next(c for c in source.chunks if c.doc_id == copy.doc_id.removesuffix("~1") and c.text == copy.text)
-    a, b = grown.faiss_index.reconstruct(copy.id), source.faiss_index.reconstruct(original.id)
+    a, b = grown.passage_vectors[copy.id], source.passage_vectors[original.id]
     assert 0.8 < float(a @ b) < 0.9999, "a copy's vector is nudged, not duplicated"
     hits = Retriever(FakeEmbedder(), grown).search("ASEAN Digital Hub", top_k=5)
     assert len({h.chunk.text for h in hits}) == len(hits), "copies of one passage are not listed twice"

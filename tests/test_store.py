@@ -154,7 +154,8 @@ def test_dense_score_blends_the_passage_with_its_best_sentence(tmp_path, fake_em
     sentences = [s for s in loaded.sentences if s.doc_id == hit.chunk.doc_id]
     best = max(float(q @ fake_embedder.embed_passages([doc[s.char_start : s.char_end]])[0]) for s in sentences)
     passage = float(q @ fake_embedder.embed_passages([indexed_text(hit.document.title, hit.chunk.text)])[0])
-    assert hit.score == pytest.approx(0.5 * passage + 0.5 * best, abs=1e-5)
+    # Sentence vectors are stored in int8 (index.vectors): cosines within a few thousandths.
+    assert hit.score == pytest.approx(0.5 * passage + 0.5 * best, abs=5e-3)
 
 
 def test_search_normalises_the_question_like_the_documents(tmp_path, fake_embedder):
@@ -179,7 +180,7 @@ def test_above_the_exact_limit_a_version_gets_hnsw_with_its_recall_in_the_manife
     monkeypatch.setattr("index.ann.EXACT_UP_TO", 20)
     manifest = build_index(bundled_documents, fake_embedder, ChunkerConfig(), tmp_path / "idx")
     info = manifest["faiss"]
-    assert info["type"] == "IndexHNSWFlat" and not info["exact"] and info["efSearch"] >= 100
+    assert info["type"] == "IndexHNSWSQ" and info["storage"] == "SQ8" and not info["exact"] and info["efSearch"] >= 100
     assert 0.9 <= info["recall@10"] <= 1 and 0.9 <= info["recall@100"] <= 1 and info["recall_probes"] > 0
     loaded = load_index(tmp_path / "idx", fake_embedder)
     assert isinstance(loaded.faiss_index, faiss.IndexHNSW) and loaded.faiss_index.hnsw.efSearch == info["efSearch"]
@@ -192,7 +193,9 @@ def test_above_the_exact_limit_a_version_gets_hnsw_with_its_recall_in_the_manife
     for question in ("ASEAN Digital Hub", "ศูนย์ปฏิบัติการต่อต้านการทุจริต", "ความร่วมมือกับจีน"):
         ask = [Retriever(fake_embedder, i, mode="dense").search(question) for i in (loaded, flat)]
         assert [h.chunk.text for h in ask[0]] == [h.chunk.text for h in ask[1]]
-    assert (loaded.faiss_index.reconstruct_n(0, 5) == flat.faiss_index.reconstruct_n(0, 5)).all()
+    # The index's own copies are 8-bit; the exact float32 vectors are kept beside it.
+    assert (np.asarray(loaded.passage_vectors) == np.asarray(flat.passage_vectors)).all()
+    assert not np.allclose(loaded.faiss_index.reconstruct_n(0, 5), flat.passage_vectors[:5], atol=1e-4)
 
 
 def test_each_chunk_knows_exactly_the_sentences_that_overlap_it(_fake_index_once):
@@ -241,7 +244,7 @@ def test_a_text_repeated_across_documents_is_encoded_once(tmp_path):
     assert len(loaded.sentences) > len(
         {loaded.documents[s.doc_id].text[s.char_start : s.char_end] for s in loaded.sentences}
     )
-    assert np.allclose(np.linalg.norm(loaded.sentence_vectors, axis=1), 1, atol=1e-5)
+    assert np.allclose(np.linalg.norm(loaded.sentence_vectors[:], axis=1), 1, atol=0.02)  # int8 rows
 
 
 @pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])

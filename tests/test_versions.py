@@ -34,9 +34,9 @@ class CountingEmbedder(FakeEmbedder):
 def contents(index):
     return (
         [(c.doc_id, c.char_start, c.char_end, c.text) for c in index.chunks],
-        index.faiss_index.reconstruct_n(0, index.faiss_index.ntotal),
+        np.asarray(index.passage_vectors),
         [(s.doc_id, s.char_start, s.char_end) for s in index.sentences],
-        index.sentence_vectors,
+        np.asarray(index.sentence_vectors),
         index.documents,
     )
 
