@@ -39,7 +39,7 @@ from index.chunking import ChunkerConfig, chunk_text, split_sentences
 from index.embedding import Embedder
 from index.keyword import KEYWORD_DIR, KeywordIndex
 from index.text import NORMALIZER_VERSION
-from index.vectors import Int8Rows, map_npy, quantize_rows
+from index.vectors import Int8Rows, map_npy
 
 # 2: keyword (BM25) index added; 3: sentence spans and vectors; 4: passages indexed with their title;
 # 5: versions (index.versions), the manifest names its version and the change that made it;
@@ -716,7 +716,8 @@ def _load_folder(path: Path, embedder: Embedder | None = None) -> LoadedIndex:
         sentence_vectors = Int8Rows(map_npy(path / SENTENCE_VECTORS_FILE), map_npy(path / SENTENCE_SCALES_FILE))
     except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:
         raise IndexLoadError(f"index at {path} is damaged: {exc}") from exc
-    if faiss_index.ntotal != len(chunks) or passage_vectors.shape != (len(chunks), faiss_index.d) or faiss_index.d != model.get("dim"):
+    dims = (len(chunks), faiss_index.d)
+    if faiss_index.ntotal != len(chunks) or passage_vectors.shape != dims or faiss_index.d != model.get("dim"):
         raise IndexLoadError(
             f"index at {path} is inconsistent: {faiss_index.ntotal} vectors of dimension "
             f"{faiss_index.d} and passage vectors of shape {passage_vectors.shape} for {len(chunks)} chunks "
