@@ -146,8 +146,10 @@ class KeywordIndex:
         logging.getLogger("bm25s").setLevel(logging.WARNING)
         tokenizer = tokenizer or Tokenizer()
         bm25 = bm25s.BM25()
+        # Each distinct text is segmented once (a passage repeated across documents is common).
         # A chunk with no keyword at all still needs a row, so that row numbers stay chunk ids.
-        bm25.index([tokenizer(t) or [""] for t in texts], show_progress=False)
+        words: dict[str, list[str]] = {}
+        bm25.index([words.get(t) or words.setdefault(t, tokenizer(t) or [""]) for t in texts], show_progress=False)
         return cls(bm25, tokenizer)
 
     def save(self, folder: Path) -> None:
