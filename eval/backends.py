@@ -94,7 +94,12 @@ def main() -> None:
     print("|---|---|" + "---|" * len(set_names) + "---|")
     for backend, f in figures.items():
         cells = [" / ".join(f"{f[n][k]:.3f}" for k in COLUMNS) for n in set_names]
-        keep = "reference" if backend == "torch" else ("yes" if keeps_quality(figures, backend, set_names) else "no")
+        if backend == "torch":
+            keep = "reference"
+        elif "torch" not in figures:
+            keep = "(no torch run to compare)"
+        else:
+            keep = "yes" if keeps_quality(figures, backend, set_names) else "no"
         print(
             f"| {backend} | {f['query_ms']['p50']:.1f} / {f['query_ms']['p95']:.1f} | "
             + " | ".join(cells)
