@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from index.embedding import ModelLoadError, load_embedder
-from index.onnx_backend import OnnxExportError, ensure_export, read_export, source_key
+from index.onnx_backend import FILES, OnnxExportError, ensure_export, export_dir, read_export, source_key
 from index.store import IndexLoadError, load_index, stale_reason
 from service.settings import Settings
 
@@ -125,3 +125,15 @@ def test_a_damaged_onnx_file_is_a_clear_load_error_not_a_crash(real_model_dir, t
         (exported / name).write_bytes(b"not an onnx file")
     with pytest.raises(ModelLoadError, match="khamtop model prepare"):
         load_embedder(Settings(model=str(model), embedding_backend="onnx-int8-query"))
+
+
+def test_the_question_encoder_keeps_its_word_table_in_float16(real_model_dir):
+    # The service holds this model all the time: the table is most of its memory (index.onnx_backend).
+    import onnx
+    from onnx import TensorProto
+
+    path = export_dir(real_model_dir) / FILES["onnx-int8"]
+    model = onnx.load(str(path))
+    tables = [i for i in model.graph.initializer if len(i.dims) == 2 and i.dims[0] > 10_000]
+    assert [t.data_type for t in tables] == [TensorProto.FLOAT16]
+    assert path.stat().st_size < 250 * 2**20
