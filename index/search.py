@@ -115,9 +115,12 @@ class Retriever:
         # questions that arrive meanwhile share the next call.
         self.batcher = batcher or QueryBatcher(embedder.embed_queries)
         # Per-passage and per-sentence work that does not depend on the question, kept for the
-        # passages that keep coming back (thread-safe: lru_cache guards its own state).
-        self._shingles = lru_cache(maxsize=65_536)(lambda chunk_id: _shingles(index.chunks[chunk_id].text))
-        self._words = lru_cache(maxsize=262_144)(
+        # passages that keep coming back (thread-safe: lru_cache guards its own state). Sized by
+        # memory: a passage's shingles take about 70 KB and a sentence's words about 2 KB, so
+        # these hold at most about 70 and 35 MB (65,536 passages' shingles could have grown to
+        # 4.6 GB in a long-running service).
+        self._shingles = lru_cache(maxsize=1_024)(lambda chunk_id: _shingles(index.chunks[chunk_id].text))
+        self._words = lru_cache(maxsize=16_384)(
             lambda doc_id, start, end: frozenset(index.keyword.tokenize(index.documents[doc_id].text[start:end]))
         )
 
