@@ -121,7 +121,7 @@ class Retriever:
         # 4.6 GB in a long-running service).
         self._shingles = lru_cache(maxsize=1_024)(lambda chunk_id: _shingles(index.chunks[chunk_id].text))
         self._words = lru_cache(maxsize=16_384)(
-            lambda doc_id, start, end: frozenset(index.keyword.tokenize(index.documents[doc_id].text[start:end]))
+            lambda doc_id, start, end: frozenset(index.keyword.tokenize(index.documents.text_span(doc_id, start, end)))
         )
 
     @classmethod

@@ -1,15 +1,21 @@
 """The index on disk: a folder of plain files, written all-or-nothing and verified at load.
 
-    index.faiss      FAISS inner-product index over L2-normalised vectors (cosine similarity)
+    index.faiss      FAISS inner-product index over L2-normalised vectors (cosine similarity):
+                     proposes candidates (index.ann)
+    passages.npy     the passages' L2-normalised vectors, float32, row i for chunk i: the exact
+                     scores, and what updates carry over
     chunk_spans.npy  the chunks, one row each: document (its line in documents.jsonl),
                      char_start, char_end, n_tokens; a chunk's text is its document's text there
     sentence_spans.npy  the sentences (for answer highlights), one row each: document,
                      char_start, char_end, in document order
-    sentences.npy    the sentences' L2-normalised vectors, float32, one row per sentence
+    sentences.npy, sentence_scales.npy  the sentences' vectors, int8 with a scale per row
+                     (index.vectors)
     chunks.jsonl     the chunks again, readable: id, doc_id, char_start, char_end, n_tokens, text
                      (for people and tools; the service reads the spans, which load ~10x faster)
     keyword/         BM25 over the chunks' Thai and English words (bm25s's plain-file format)
-    documents.jsonl  one document per line: the stored (normalised) text and its metadata
+    documents.jsonl  one document per line: its metadata (id, title, source, date, language)
+    texts.npy, text_offsets.npy  the stored (normalised) texts as code points, and where each
+                     document's starts (index.doctable)
     manifest.json    model id and weight fingerprint, dimension, prompts, chunker settings,
                      corpus checksum, file checksums, package version, creation time
 
@@ -36,6 +42,7 @@ from index import versions
 from index.ann import RECALL_SAMPLE, build_faiss, configure
 from index.atomic import recover_moved_aside, staged_dir
 from index.chunking import ChunkerConfig, chunk_text, split_sentences
+from index.doctable import METADATA_FILE, OFFSETS_FILE, TEXTS_FILE, DocumentTable, write_documents
 from index.embedding import Embedder
 from index.keyword import KEYWORD_DIR, KeywordIndex
 from index.text import NORMALIZER_VERSION
@@ -45,12 +52,13 @@ from index.vectors import Int8Rows, map_npy
 # 5: versions (index.versions), the manifest names its version and the change that made it;
 # 6: chunks and sentences loaded from span arrays (a 100k-passage index loads in half the time);
 # 7: passage vectors in their own file (float32, memory-mapped), sentence vectors in int8 with a
-# scale per row, HNSW over SQ8 above the exact-search size (index.vectors, index.ann)
+# scale per row, HNSW over SQ8 above the exact-search size, texts as mapped code points apart
+# from the documents' metadata (index.vectors, index.ann, index.doctable): memory at 1M passages
 FORMAT = "khamtop-index/7"
 FAISS_FILE = "index.faiss"
 CHUNKS_FILE = "chunks.jsonl"
 CHUNK_SPANS_FILE = "chunk_spans.npy"
-DOCUMENTS_FILE = "documents.jsonl"
+DOCUMENTS_FILE = METADATA_FILE
 SENTENCE_SPANS_FILE = "sentence_spans.npy"
 PASSAGE_VECTORS_FILE = "passages.npy"
 SENTENCE_VECTORS_FILE = "sentences.npy"
@@ -65,6 +73,8 @@ DATA_FILES = (
     PASSAGE_VECTORS_FILE,
     SENTENCE_VECTORS_FILE,
     SENTENCE_SCALES_FILE,
+    TEXTS_FILE,
+    OFFSETS_FILE,
 )
 
 
@@ -96,19 +106,21 @@ class SpanTable(Sequence):
     this way takes a few milliseconds instead of seconds of JSON, and the chunks' text is kept
     once, in the documents."""
 
-    def __init__(self, spans: np.ndarray, doc_ids: list[str], texts: list[str] | None = None) -> None:
+    def __init__(
+        self, spans: np.ndarray, doc_ids: list[str], text_of: Callable[[int, int, int], str] | None = None
+    ) -> None:
         self.spans = spans  # (n, 3 or 4) int64: document index, char_start, char_end[, n_tokens]
         self._doc_ids = doc_ids
-        self._texts = texts  # given for chunks, whose rows carry their text
+        self._text_of = text_of  # given for chunks, whose rows carry their text: (document, start, end)
 
     def __len__(self) -> int:
         return len(self.spans)
 
     def _row(self, i: int, row: list[int]):
         d, start, end, *rest = row
-        if self._texts is None:
+        if self._text_of is None:
             return StoredSentence(i, self._doc_ids[d], start, end)
-        return StoredChunk(i, self._doc_ids[d], start, end, rest[0], self._texts[d][start:end])
+        return StoredChunk(i, self._doc_ids[d], start, end, rest[0], self._text_of(d, start, end))
 
     def __getitem__(self, i):
         if isinstance(i, slice):
@@ -161,7 +173,7 @@ class LoadedIndex:
     manifest: dict
     faiss_index: faiss.Index  # proposes candidates (approximate above the exact-search size)
     chunks: SpanTable  # of StoredChunk
-    documents: dict[str, Document]
+    documents: DocumentTable  # doc_id -> Document
     keyword: KeywordIndex
     sentences: SpanTable  # of StoredSentence
     sentence_vectors: Int8Rows | np.ndarray  # rows read as float32
@@ -364,7 +376,7 @@ def _write_version(
 
     faiss.write_index(faiss_index, str(folder / FAISS_FILE))
     _write_jsonl(folder / CHUNKS_FILE, (asdict(c) for c in chunks))
-    _write_jsonl(folder / DOCUMENTS_FILE, (asdict(d) for d in documents))
+    write_documents(folder, documents)
     doc_index = {d.doc_id: i for i, d in enumerate(documents)}
     np.save(folder / CHUNK_SPANS_FILE, spans_of(chunks, doc_index, with_tokens=True), allow_pickle=False)
     np.save(folder / SENTENCE_SPANS_FILE, spans_of(sentences, doc_index, with_tokens=False), allow_pickle=False)
@@ -629,19 +641,6 @@ def precision_of(backend: str) -> str:
     return "int8" if backend == "onnx-int8" else "fp32"
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    # Line by line: the documents file holds every text (about 1.9 GB at 1M passages), and one
-    # parse of the whole file would need it three times over at once (bytes, text, joined).
-    # Lines end at "\n" only: json.dumps leaves U+2028, U+2029 and U+0085 unescaped inside
-    # strings (ensure_ascii=False), and text-mode line reading would split there.
-    rows = []
-    with path.open("rb") as f:
-        for line in f:
-            if line.strip():
-                rows.append(json.loads(line))
-    return rows
-
-
 def resolve(home: Path) -> Path:
     """The folder of the live version of the index at ``home`` (``home`` itself for an old flat
     index, which loading then refuses by its format)."""
@@ -707,15 +706,13 @@ def _load_folder(path: Path, embedder: Embedder | None = None) -> LoadedIndex:
         )
     try:
         faiss_index = configure(faiss.read_index(str(path / FAISS_FILE)), manifest.get("faiss", {}))
-        document_list = [Document(**row) for row in _read_jsonl(path / DOCUMENTS_FILE)]
-        documents = {d.doc_id: d for d in document_list}
-        doc_ids, texts = [d.doc_id for d in document_list], [d.text for d in document_list]
+        documents = DocumentTable.load(path)
         chunk_spans = np.load(path / CHUNK_SPANS_FILE, allow_pickle=False)
         sentence_spans = np.load(path / SENTENCE_SPANS_FILE, allow_pickle=False)
-        _check_spans(chunk_spans, 4, texts)
-        _check_spans(sentence_spans, 3, texts)
-        chunks = SpanTable(chunk_spans, doc_ids, texts)
-        sentences = SpanTable(sentence_spans, doc_ids)
+        _check_spans(chunk_spans, 4, documents.lengths)
+        _check_spans(sentence_spans, 3, documents.lengths)
+        chunks = SpanTable(chunk_spans, documents.doc_ids, documents.span)
+        sentences = SpanTable(sentence_spans, documents.doc_ids)
         keyword = KeywordIndex.load(path / KEYWORD_DIR)
         passage_vectors = map_npy(path / PASSAGE_VECTORS_FILE)
         sentence_vectors = Int8Rows(map_npy(path / SENTENCE_VECTORS_FILE), map_npy(path / SENTENCE_SCALES_FILE))
@@ -747,15 +744,14 @@ def _load_folder(path: Path, embedder: Embedder | None = None) -> LoadedIndex:
     )
 
 
-def _check_spans(spans: np.ndarray, width: int, texts: list[str]) -> None:
+def _check_spans(spans: np.ndarray, width: int, lengths: np.ndarray) -> None:
     """Spans that point outside their documents would give wrong citations: refuse them."""
     if spans.ndim != 2 or spans.shape[1] != width or spans.dtype.kind != "i":
         raise ValueError(f"span array of shape {spans.shape} and type {spans.dtype}")
     if len(spans) == 0:
         return
-    lengths = np.array([len(t) for t in texts], dtype=np.int64)
     docs = spans[:, 0]
-    if docs.min() < 0 or docs.max() >= len(texts):
+    if docs.min() < 0 or docs.max() >= len(lengths):
         raise ValueError("a span names a document that is not there")
     if (spans[:, 1] < 0).any() or (spans[:, 1] > spans[:, 2]).any() or (spans[:, 2] > lengths[docs]).any():
         raise ValueError("a span lies outside its document's text")
