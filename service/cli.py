@@ -361,6 +361,9 @@ def bench(
         int | None,
         typer.Option(min=1, help="Search a copy grown to N passages (vectors nudged, no encoding): 100000 for 100k"),
     ] = None,
+    keep_replica: Annotated[
+        Path | None, typer.Option(help="Keep the grown copy here, and use it again if it is there already")
+    ] = None,
     requests: Annotated[int, typer.Option(min=1, max=100_000, help="Queries per measurement")] = 200,
     http: Annotated[bool, typer.Option("--http/--no-http", help="Also measure over HTTP (khamtop serve)")] = True,
     out: Annotated[Path | None, typer.Option(help="JSON file for the figures")] = None,
@@ -378,7 +381,16 @@ def bench(
         fail(str(exc))
     embedder = _embedder(settings)
     try:
-        report = run_bench(settings, embedder, load, requests=requests, http=http, progress=True, replicate=replicate)
+        report = run_bench(
+            settings,
+            embedder,
+            load,
+            requests=requests,
+            http=http,
+            progress=True,
+            replicate=replicate,
+            keep_replica=keep_replica,
+        )
     except RuntimeError as exc:
         fail(str(exc))
     print_report(report)
