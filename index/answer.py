@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from index.vectors import dot_rows
+
 from index.store import LoadedIndex, StoredChunk
 
 # A sentence's score: cosine similarity to the question plus this times the share of the
@@ -44,7 +46,7 @@ def best_sentence(
     ids = index.chunk_sentences[chunk.id]
     if not ids:
         return None
-    cosines = index.sentence_vectors[ids] @ query_vector
+    cosines = dot_rows(index.sentence_vectors, ids, query_vector)
     best: Highlight | None = None
     for sentence_id, cosine in zip(ids, cosines):
         s = index.sentences[sentence_id]

@@ -168,12 +168,28 @@ class KeywordIndex:
         total = sum(self.idf(w) for w in query_words)
         return sum(self.idf(w) for w in query_words & text_words) / total if total else 0.0
 
-    def search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """(chunk id, BM25 score) best first; only chunks sharing a word with the query."""
-        words = [w for w in self.tokenize(query) if w in self._bm25.vocab_dict]
+    def _scores(self, words: list[str]) -> np.ndarray:
+        """Every chunk's BM25 score for ``words`` (all in the vocabulary; a repeated word counts
+        again, as in bm25s). bm25s adds the postings with ``np.add.at``, which is slow; a chunk
+        appears once in a word's postings, so a plain indexed add is the same sum, about 3x
+        faster on 100k passages."""
+        bm25 = self._bm25
+        if getattr(bm25, "nonoccurrence_array", None) is not None:  # BM25L / BM25+: bm25s's own
+            return bm25.get_scores(words)
+        data, indices, indptr = bm25.scores["data"], bm25.scores["indices"], bm25.scores["indptr"]
+        scores = np.zeros(bm25.scores["num_docs"], dtype=np.float32)
+        for column in (bm25.vocab_dict[w] for w in words):
+            start, end = int(indptr[column]), int(indptr[column + 1])
+            scores[indices[start:end]] += data[start:end]
+        return scores
+
+    def search(self, query: str, k: int, words: list[str] | None = None) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score) best first; only chunks sharing a word with the query.
+        ``words``: the query already segmented (``tokenize(query)``), to do it once."""
+        words = [w for w in (self.tokenize(query) if words is None else words) if w in self._bm25.vocab_dict]
         if not words or k <= 0:
             return []
-        scores = self._bm25.get_scores(words)
+        scores = self._scores(words)
         # The k best without sorting every chunk: those at or above the k-th best score, then
         # best first and, among equals, the lower id first (as a stable sort of all would).
         if len(scores) > k:

@@ -18,6 +18,7 @@ from index.query import Expansion, QueryExpander
 from index.store import LoadedIndex, StoredChunk
 from index.text import normalize_text
 from index.threads import one_thread_per_search
+from index.vectors import dot_rows
 
 Mode = Literal["dense", "keyword", "hybrid"]
 MODES: tuple[Mode, ...] = ("dense", "keyword", "hybrid")
@@ -170,7 +171,7 @@ class Retriever:
         sizes = np.array([len(g) for g in groups])
         best = cosines.copy()
         if sizes.sum():
-            sims = (self.index.sentence_vectors[np.concatenate([g for g in groups if g])] @ q).astype(np.float64)
+            sims = dot_rows(self.index.sentence_vectors, np.concatenate([g for g in groups if g]), q)
             has = sizes > 0
             best[has] = np.maximum.reduceat(sims, np.concatenate(([0], np.cumsum(sizes[has])[:-1])))
         blended = (1 - self.sentence_weight) * cosines + self.sentence_weight * best
@@ -237,14 +238,18 @@ class Retriever:
         # The question's vector is needed in every mode: it chooses the answering sentence.
         vector = self._embed(query)
         depth = max(CANDIDATES, top_k)
+        words = self.index.keyword.tokenize(query)
+        # The question is segmented once: for keyword search (unless expansion added words) and
+        # for the answer sentence's word share.
+        keyword_words = words if keyword_query == query else None
         if mode == "dense":
             ranked = self._sorted(self._dense_scores(vector, self._nearest(vector, depth)))
         elif mode == "keyword":
-            ranked = self.index.keyword.search(keyword_query, depth)
+            ranked = self.index.keyword.search(keyword_query, depth, keyword_words)
         else:
-            ranked = self._hybrid(vector, self.index.keyword.search(keyword_query, depth))
+            ranked = self._hybrid(vector, self.index.keyword.search(keyword_query, depth, keyword_words))
         hits = []
-        query_words = set(self.index.keyword.tokenize(query))
+        query_words = set(words)
         for chunk_id, score in self._distinct(ranked, top_k):
             chunk = self.index.chunks[chunk_id]
             highlight = best_sentence(self.index, chunk, vector[0], query_words, self._words)

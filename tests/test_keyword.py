@@ -52,6 +52,18 @@ def test_keyword_index_survives_save_and_load(tmp_path):
     assert KeywordIndex.load(tmp_path / "kw").search("ประชุม", 2) == index.search("ประชุม", 2)
 
 
+def test_keyword_scores_are_bm25s_own_sums_repeated_words_included(bundled_documents):
+    import numpy as np
+
+    texts = [d.text[i : i + 600] for d in bundled_documents for i in range(0, len(d.text), 500)]
+    index = KeywordIndex.build(texts)
+    for question in ("ไทยได้รับรางวัล ASEAN ICT Award กี่รางวัล", "ประชุม ประชุม ดิจิทัล อาเซียน", "ศูนย์ต่อต้านการทุจริต"):
+        words = [w for w in index.tokenize(question) if w in index._bm25.vocab_dict]
+        np.testing.assert_allclose(index._scores(words), index._bm25.get_scores(words), rtol=1e-6)
+        assert index.search(question, 5) == index.search(question, 5, index.tokenize(question))
+    assert index.search("ดิจิทัล", 0) == []
+
+
 def test_reciprocal_rank_fusion_rewards_agreement():
     # Chunk 2 is second in both lists: 2/(60+2) beats 1/(60+1) for chunks first in only one.
     fused = fuse([[(1, 0.9), (2, 0.8)], [(3, 12.0), (2, 9.0)]])
