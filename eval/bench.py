@@ -16,9 +16,10 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http.client import HTTPConnection
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import httpx
 
 from corpus.reader import Document, read_folder
 from eval.datasets import GOLD, load_dataset, load_gold
@@ -164,16 +165,27 @@ def _drive(base: str, questions: list[str], requests: int, clients: int) -> dict
     errors = 0
     lock = threading.Lock()
 
+    # The standard library's client: the clients share the service's two cores, and httpx spent
+    # about 1 ms of CPU a request more (docs/benchmarks.md), which showed in the service's figures.
+    url = urlsplit(base)
+    bodies = [json.dumps({"question": q, "top_k": 5}, ensure_ascii=False).encode() for q in questions]
+    headers = {"Content-Type": "application/json", "Accept-Encoding": "gzip"}
+
     def client(worker: int) -> None:
         nonlocal errors
-        with httpx.Client(base_url=base, timeout=60) as http:
+        http = HTTPConnection(url.hostname, url.port, timeout=60)
+        try:
             for i in range(worker, requests, clients):
                 t0 = time.perf_counter()
-                response = http.post("/v1/ask", json={"question": questions[i % len(questions)], "top_k": 5})
+                http.request("POST", "/v1/ask", body=bodies[i % len(bodies)], headers=headers)
+                response = http.getresponse()
+                response.read()
                 elapsed = (time.perf_counter() - t0) * 1000
                 with lock:
                     latencies.append(elapsed)
-                    errors += response.status_code != 200
+                    errors += response.status != 200
+        finally:
+            http.close()
 
     threads = [threading.Thread(target=client, args=(w,)) for w in range(clients)]
     started = time.perf_counter()
