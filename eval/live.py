@@ -33,8 +33,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_service(index_dir: Path, log: Path | None = None, timeout_s: float = 120, **env: str) -> Iterator[LiveService]:
-    """Start the service on a free loopback port with ``index_dir``; stop it on exit."""
+def live_service(
+    index_dir: Path, log: Path | None = None, timeout_s: float = 120, cgroup: Path | None = None, **env: str
+) -> Iterator[LiveService]:
+    """Start the service on a free loopback port with ``index_dir``; stop it on exit. With
+    ``cgroup`` (a control group's folder), the service runs inside it (eval.memory_limit)."""
     port = free_port()
     # No per-client rate limit by default: benchmarks and tests send many requests from one address.
     child_env = {
@@ -51,6 +54,7 @@ def live_service(index_dir: Path, log: Path | None = None, timeout_s: float = 12
         env=child_env,
         stdout=out,
         stderr=subprocess.STDOUT,
+        preexec_fn=(lambda: (cgroup / "cgroup.procs").write_text(str(os.getpid()))) if cgroup else None,
     )
     base = f"http://127.0.0.1:{port}"
 

@@ -22,8 +22,11 @@ def map_npy(path: Path) -> np.ndarray:
     """A read-only view of a .npy file mapped into memory.
 
     Pages are read on first use, not at load: at 1M passages the files are several GB, and a
-    question touches a few hundred rows. ``MADV_WILLNEED`` asks the kernel to read ahead in the
-    background, so the first questions seldom wait for the disk.
+    question touches a few hundred rows. The rows are read at random, so ``MADV_RANDOM`` turns
+    off read-around: a page that is not cached costs one 4 KB read, not 128 KB. Under a 3 GiB
+    memory limit at 1M passages, read-around made every question wait over a second on the disk
+    (eval.memory_limit, docs/benchmarks.md). The load's checksum pass has just read every file,
+    so while memory allows, the pages are in the page cache anyway.
     """
     with path.open("rb") as f:
         major, _ = np.lib.format.read_magic(f)
@@ -36,8 +39,8 @@ def map_npy(path: Path) -> np.ndarray:
         if count == 0:
             return np.zeros(shape, dtype)
         mapped = mmap.mmap(f.fileno(), 0, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
-    if hasattr(mapped, "madvise") and hasattr(mmap, "MADV_WILLNEED"):
-        mapped.madvise(mmap.MADV_WILLNEED)
+    if hasattr(mapped, "madvise") and hasattr(mmap, "MADV_RANDOM"):
+        mapped.madvise(mmap.MADV_RANDOM)
     return np.frombuffer(mapped, dtype=dtype, count=count, offset=offset).reshape(shape)
 
 
