@@ -58,7 +58,8 @@ def row(name: str, report: dict) -> str:
     return (
         f"| {name} | {b['passages_per_s']:.1f} ({b['texts_per_s']:.0f}) | {ip['p50_ms']:.1f} | "
         f"{one['p50_ms']:.1f} / {one['p99_ms']:.1f} | {eight['requests_per_s']:.0f} ({eight['p50_ms']:.0f} ms p50) | "
-        f"{report['http']['ready_s']:.1f} | {report['http']['peak_rss_mib']:.0f} |"
+        f"{report['http']['ready_s']:.1f} | {report['http']['peak_rss_mib']:.0f} "
+        f"({report['http'].get('memory', {}).get('anon_mib', float('nan')):.0f}) |"
     )
 
 
@@ -80,7 +81,7 @@ def main() -> None:
     print()
     print(
         "| configuration | build passages/s (texts/s) | in process p50 ms | HTTP 1 client p50 / p99 ms "
-        "| HTTP 8 clients req/s | ready s | peak MiB |"
+        "| HTTP 8 clients req/s | ready s | peak MiB (own) |"
     )
     print("|---|---|---|---|---|---|---|")
     for r in reports:
