@@ -35,10 +35,8 @@ STEPS: list[tuple[str, dict[str, str]]] = [
         "+ 4 searches at once, their questions batched (up to 8)",
         {"KHAMTOP_SEARCH_CONCURRENCY": "4", "KHAMTOP_QUERY_BATCH_MAX": "8"},
     ),
-    (
-        "+ int8 questions over fp32 passages: today's defaults",
-        {"KHAMTOP_EMBEDDING_BACKEND": "onnx-int8-query"},
-    ),
+    ("+ int8 questions over fp32 passages", {"KHAMTOP_EMBEDDING_BACKEND": "onnx-int8-query"}),
+    ("+ int8 passages and sentences too: today's defaults", {"KHAMTOP_EMBEDDING_BACKEND": "onnx-int8"}),
 ]
 
 

@@ -93,3 +93,17 @@ def real_index(tmp_path_factory, real_embedder) -> Path:
     settings = Settings()
     build_index(documents, real_embedder, ChunkerConfig(settings.chunk_tokens, settings.chunk_overlap_tokens), out)
     return out
+
+
+@pytest.fixture(scope="session")
+def real_fp32_index(tmp_path_factory, real_model_dir) -> Path:
+    """The bundled corpus indexed with float32 vectors (ONNX fp32: torch's own vectors), for the
+    backends that search such an index: torch and onnx-int8-query."""
+    from index.embedding import load_embedder
+
+    documents, _ = read_folder(BUNDLED_CORPUS)
+    out = tmp_path_factory.mktemp("real-fp32") / "index"
+    settings = Settings(models_dir=real_model_dir.parent, embedding_backend="onnx")
+    embedder = load_embedder(settings)
+    build_index(documents, embedder, ChunkerConfig(settings.chunk_tokens, settings.chunk_overlap_tokens), out)
+    return out

@@ -10,14 +10,14 @@ from eval.load import run_load
 pytestmark = pytest.mark.slow
 
 
-def test_overload_is_shed_fast_and_the_service_recovers(real_index, real_model_dir):
+def test_overload_is_shed_fast_and_the_service_recovers(real_fp32_index, real_model_dir):
     # The load comes from this process, on the same two cores. At the defaults' capacity (about
     # 160 answers/s) three times that is more than a Python client here can send, and the test
     # would measure the client. So the service runs as it did before issue 7's speed-ups (torch,
     # one search at a time, no batching: about 28/s). Shedding does not depend on that
     # configuration.
     report = run_load(
-        real_index,
+        real_fp32_index,
         overload=3.0,
         seconds=4.0,
         capacity_s=3.0,

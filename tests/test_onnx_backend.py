@@ -48,14 +48,14 @@ def test_int8_stays_close_to_torch_but_counts_as_other_vectors(backends):
     assert int8.fingerprint() != torch.fingerprint()
 
 
-def test_int8_questions_over_fp32_passages_search_an_fp32_index(backends, bundled_documents, real_index):
+def test_int8_questions_over_fp32_passages_search_an_fp32_index(backends, bundled_documents, real_fp32_index):
     mixed, onnx, int8 = backends["onnx-int8-query"], backends["onnx"], backends["onnx-int8"]
     passages = [doc.text[:700] for doc in bundled_documents]
     assert np.allclose(mixed.embed_queries(QUESTIONS), int8.embed_queries(QUESTIONS), atol=1e-5)
     assert np.allclose(mixed.embed_passages(passages), onnx.embed_passages(passages), atol=1e-5)
     assert mixed.fingerprint() == onnx.fingerprint(), "its index is an fp32 index"
-    assert stale_reason(real_index, Settings(embedding_backend="onnx-int8-query")) is None
-    assert load_index(real_index, mixed).chunks
+    assert stale_reason(real_fp32_index, Settings(embedding_backend="onnx-int8-query")) is None
+    assert load_index(real_fp32_index, mixed).chunks
 
 
 def test_a_service_that_only_answers_loads_only_the_question_encoder(real_model_dir):
@@ -77,12 +77,12 @@ def test_a_batch_of_mixed_lengths_comes_back_in_the_order_given(backends, bundle
     assert together.shape == (4, onnx.dim) and np.allclose(np.linalg.norm(together, axis=1), 1, atol=1e-5)
 
 
-def test_an_fp32_index_is_stale_for_int8_and_refused_by_it(backends, real_index):
-    assert stale_reason(real_index, Settings(embedding_backend="onnx")) is None
-    reason = stale_reason(real_index, Settings(embedding_backend="onnx-int8"))
+def test_an_fp32_index_is_stale_for_int8_and_refused_by_it(backends, real_fp32_index):
+    assert stale_reason(real_fp32_index, Settings(embedding_backend="onnx")) is None
+    reason = stale_reason(real_fp32_index, Settings(embedding_backend="onnx-int8"))
     assert reason is not None and "int8" in reason
     with pytest.raises(IndexLoadError, match="rebuild"):
-        load_index(real_index, backends["onnx-int8"])
+        load_index(real_fp32_index, backends["onnx-int8"])
 
 
 def test_the_export_is_recorded_and_redone_when_the_model_changes(real_model_dir, tmp_path):
