@@ -46,6 +46,7 @@ def test_index_build_then_ask_answers_with_citations(tmp_path):
 
 def test_index_build_if_missing_keeps_an_existing_index(tmp_path, fake_index, monkeypatch):
     monkeypatch.setenv("KHAMTOP_MODEL", "fake-trigram")  # the model the fake index was built with
+    monkeypatch.setenv("KHAMTOP_EMBEDDING_BACKEND", "onnx")  # a backend of its fp32 vectors
     before = (resolve(fake_index) / "manifest.json").read_bytes()
     result = runner.invoke(app, ["index", "build", "--out", str(fake_index), "--if-missing"])
     assert result.exit_code == 0 and "not rebuilding" in result.output
@@ -97,6 +98,7 @@ def test_index_build_if_missing_rebuilds_an_index_of_an_older_format_or_normalis
     fake_index, monkeypatch, section, key, old, reason
 ):
     monkeypatch.setenv("KHAMTOP_MODEL", "fake-trigram")
+    monkeypatch.setenv("KHAMTOP_EMBEDDING_BACKEND", "onnx")  # a backend of the fake index's fp32 vectors
     manifest_path = resolve(fake_index) / "manifest.json"
     manifest = json.loads(manifest_path.read_text("utf-8"))
     (manifest[section] if section else manifest)[key] = old
