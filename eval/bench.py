@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.client import HTTPConnection
+from http.client import HTTPConnection, HTTPException
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -105,7 +105,8 @@ def replicate_index(
     from index.store import DocumentParts, _commit, parts_of
     from index.vectors import Int8Rows
 
-    base = parts_of(load_index(source, embedder))
+    source_index = load_index(source, embedder)
+    base = parts_of(source_index)
     have = sum(len(p.chunks) for p in base.values())
     if not have:
         raise ValueError(f"the index at {source} has no passages to copy")
@@ -129,12 +130,28 @@ def replicate_index(
                 # Kept in int8 as they are built (as the index stores them): 2.3 GB at 1M, not 9.
                 p.sentence_vectors if r == 0 else Int8Rows.of(nudged(p.sentence_vectors)),
             )
-    return _commit(out, lambda _: (parts, {"kind": "build", "documents": len(parts)}), embedder, config, exact_up_to)
+    # What the copy was made from, so that a kept copy is used again only for the same request.
+    change = {
+        "kind": "build",
+        "documents": len(parts),
+        "replica_of": replica_key(source_index.manifest, passages, exact_up_to),
+    }
+    return _commit(out, lambda _: (parts, change), embedder, config, exact_up_to)
 
 
-def _kept_replica(path: Path, passages: int, embedder: Embedder) -> dict | None:
-    """The manifest of a grown copy kept at ``path`` by an earlier run, if it is one of this size
-    that loads with this model (growing one to 1M passages takes about 15 minutes)."""
+def replica_key(source_manifest: dict, passages: int, exact_up_to: int | None) -> dict:
+    return {
+        "corpus": source_manifest["corpus"]["checksum"],
+        "chunker": source_manifest["chunker"],
+        "passages": passages,
+        "exact_up_to": exact_up_to,
+    }
+
+
+def _kept_replica(path: Path, key: dict, embedder: Embedder) -> dict | None:
+    """The manifest of a grown copy kept at ``path`` by an earlier run, if it was made for the
+    same request (``replica_key``: source corpus, chunking, size, index type) and loads with this
+    model (growing one to 1M passages takes about 5 minutes)."""
     from index.store import IndexLoadError, index_exists
 
     if not index_exists(path):
@@ -143,7 +160,7 @@ def _kept_replica(path: Path, passages: int, embedder: Embedder) -> dict | None:
         manifest = load_index(path, embedder).manifest
     except IndexLoadError:
         return None
-    return manifest if manifest["corpus"]["chunks"] >= passages else None
+    return manifest if manifest.get("change", {}).get("replica_of") == key else None
 
 
 def _memory_mib(pid: int) -> dict:
@@ -177,13 +194,18 @@ def _drive(base: str, questions: list[str], requests: int, clients: int) -> dict
         try:
             for i in range(worker, requests, clients):
                 t0 = time.perf_counter()
-                http.request("POST", "/v1/ask", body=bodies[i % len(bodies)], headers=headers)
-                response = http.getresponse()
-                response.read()
+                try:
+                    http.request("POST", "/v1/ask", body=bodies[i % len(bodies)], headers=headers)
+                    response = http.getresponse()
+                    response.read()
+                    failed = response.status != 200
+                except (OSError, HTTPException):  # a dropped connection is an error, not a lost request
+                    http.close()
+                    failed = True
                 elapsed = (time.perf_counter() - t0) * 1000
                 with lock:
                     latencies.append(elapsed)
-                    errors += response.status != 200
+                    errors += failed
         finally:
             http.close()
 
@@ -241,7 +263,8 @@ def run_bench(
         if replicate and replicate > corpus["chunks"]:
             started = time.perf_counter()
             replicated = keep_replica or Path(tmp) / "replicated"
-            manifest = _kept_replica(replicated, replicate, embedder)
+            key = replica_key(manifest, replicate, settings.exact_search_up_to)
+            manifest = _kept_replica(replicated, key, embedder)
             if manifest is None:
                 manifest = replicate_index(
                     index_dir, replicated, replicate, embedder, config, settings.exact_search_up_to

@@ -49,13 +49,12 @@ def live_service(
     }
     out = log.open("w") if log else subprocess.DEVNULL
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from service.cli import main; main()", "serve"],
-        env=child_env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        preexec_fn=(lambda: (cgroup / "cgroup.procs").write_text(str(os.getpid()))) if cgroup else None,
-    )
+    command = [sys.executable, "-c", "from service.cli import main; main()", "serve"]
+    if cgroup:
+        # The shell joins the group, then becomes the service (same pid): no Python code runs
+        # between fork and exec in this process, which has threads.
+        command = ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(cgroup / "cgroup.procs"), *command]
+    proc = subprocess.Popen(command, env=child_env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
 
     def alive() -> None:

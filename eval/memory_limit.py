@@ -7,14 +7,15 @@ is served inside a Linux control group whose memory limit counts everything the 
 its own memory and the page cache of the index files it reads (memory-mapped vectors, postings,
 texts). Past the limit the kernel must drop cached pages, and past what it can drop it kills the
 service. The page cache is emptied first, where permitted, so the service starts cold and every
-page it reads is charged to it. Needs root (it creates the control group); Linux only.
+page it reads is charged to it. Swap is not limited (this machine has none). Needs root (it
+creates the control group); Linux only.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -62,11 +63,15 @@ def main() -> None:
     except OSError:
         cold = False
     manifest = json.loads((resolve(args.index) / "manifest.json").read_text("utf-8"))
-    with live_service(args.index, cgroup=cgroup) as service:
-        _drive(service.base_url, questions, 20, 1)  # warm-up, not counted
-        runs = [_drive(service.base_url, questions, args.requests, c) for c in (1, 8)]
-        process = _memory_mib(service.pid)
-        group = {k: (cgroup / f).read_text().strip() for k, f in files.items()}
+    try:
+        with live_service(args.index, cgroup=cgroup) as service:
+            _drive(service.base_url, questions, 20, 1)  # warm-up, not counted
+            runs = [_drive(service.base_url, questions, args.requests, c) for c in (1, 8)]
+            process = _memory_mib(service.pid)
+            group = {k: (cgroup / f).read_text().strip() for k, f in files.items()}
+    finally:
+        with contextlib.suppress(OSError):  # empty once the service has stopped: a rerun gets a fresh group
+            cgroup.rmdir()
     report = {
         "index": str(args.index),
         "passages": manifest["corpus"]["chunks"],
@@ -85,7 +90,6 @@ def main() -> None:
     print(json.dumps(report, indent=1))
     if args.out:
         args.out.write_text(json.dumps(report, indent=1) + "\n", "utf-8")
-    os.rmdir(cgroup) if not any(cgroup.glob("*/")) else None
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ class DocumentTable(Mapping):
     def span(self, row: int, start: int, end: int) -> str:
         """Characters ``start:end`` of document ``row`` (its place in the table)."""
         base = int(self._offsets[row])
-        end = min(end, int(self.lengths[row]))
+        start, end = max(start, 0), min(end, int(self.lengths[row]))  # never into a neighbour's text
         return self._codes[base + start : base + end].tobytes().decode("utf-32-le") if end > start else ""
 
     def row(self, doc_id: str) -> int:

@@ -26,6 +26,23 @@ def test_bench_reports_build_throughput_and_latency_percentiles(bundled_document
     assert report["machine"]["cores"] >= 1 and "http" not in report
 
 
+def test_a_kept_copy_is_used_again_only_for_the_same_request(tmp_path, bundled_documents):
+    load = Workload("bundled", bundled_documents, ["ASEAN Digital Hub คืออะไร"])
+    kept = tmp_path / "copy"
+
+    def bench(passages):
+        report = run_bench(
+            Settings(), FakeEmbedder(), load, requests=3, http=False, replicate=passages, keep_replica=kept
+        )
+        return report["searched"]["passages"], "replicated_s" in report["build"]
+
+    first, made = bench(300)
+    assert first >= 300 and made
+    assert bench(300) == (first, False), "the same request uses the kept copy"
+    other, made = bench(600)
+    assert other >= 600 and made, "another size is grown again, not the bigger or smaller copy reused"
+
+
 @pytest.mark.slow
 def test_bench_command_measures_the_real_service_over_http(tmp_path, real_model_dir):
     out = tmp_path / "bench.json"
