@@ -148,19 +148,19 @@ def replica_key(source_manifest: dict, passages: int, exact_up_to: int | None) -
     }
 
 
-def _kept_replica(path: Path, key: dict, embedder: Embedder) -> dict | None:
-    """The manifest of a grown copy kept at ``path`` by an earlier run, if it was made for the
-    same request (``replica_key``: source corpus, chunking, size, index type) and loads with this
+def _kept_replica(path: Path, key: dict, embedder: Embedder):
+    """The grown copy kept at ``path`` by an earlier run, loaded, if it was made for the same
+    request (``replica_key``: source corpus, chunking, size, index type) and loads with this
     model (growing one to 1M passages takes about 5 minutes)."""
     from index.store import IndexLoadError, index_exists
 
     if not index_exists(path):
         return None
     try:
-        manifest = load_index(path, embedder).manifest
+        index = load_index(path, embedder)
     except IndexLoadError:
         return None
-    return manifest if manifest.get("change", {}).get("replica_of") == key else None
+    return index if index.manifest.get("change", {}).get("replica_of") == key else None
 
 
 def _memory_mib(pid: int) -> dict:
@@ -260,18 +260,19 @@ def run_bench(
             "texts_per_s": (corpus["chunks"] + corpus["sentences"]) / build_s,
             "characters_per_s": corpus["characters"] / build_s,
         }
+        index = None
         if replicate and replicate > corpus["chunks"]:
             started = time.perf_counter()
             replicated = keep_replica or Path(tmp) / "replicated"
             key = replica_key(manifest, replicate, settings.exact_search_up_to)
-            manifest = _kept_replica(replicated, key, embedder)
-            if manifest is None:
-                manifest = replicate_index(
-                    index_dir, replicated, replicate, embedder, config, settings.exact_search_up_to
-                )
+            index = _kept_replica(replicated, key, embedder)  # loaded already: no second checksum pass
+            if index is None:
+                replicate_index(index_dir, replicated, replicate, embedder, config, settings.exact_search_up_to)
                 build["replicated_s"] = time.perf_counter() - started
-            index_dir, corpus = replicated, manifest["corpus"]
-        retriever = Retriever.from_settings(settings, embedder, load_index(index_dir, embedder))
+            index_dir = replicated
+        index = index or load_index(index_dir, embedder)
+        manifest, corpus = index.manifest, index.manifest["corpus"]
+        retriever = Retriever.from_settings(settings, embedder, index)
         retriever.search(load.questions[0])  # warm-up
         latencies = []
         for i in range(requests):

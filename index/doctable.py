@@ -83,8 +83,5 @@ class DocumentTable(Mapping):
         start, end = max(start, 0), min(end, int(self.lengths[row]))  # never into a neighbour's text
         return self._codes[base + start : base + end].tobytes().decode("utf-32-le") if end > start else ""
 
-    def row(self, doc_id: str) -> int:
-        return self._row[doc_id]
-
     def text_span(self, doc_id: str, start: int, end: int) -> str:
         return self.span(self._row[doc_id], start, end)

@@ -39,7 +39,7 @@ import numpy as np
 
 from corpus.reader import Document
 from index import versions
-from index.ann import RECALL_SAMPLE, build_faiss, configure
+from index.ann import build_faiss, configure
 from index.atomic import recover_moved_aside, staged_dir
 from index.chunking import ChunkerConfig, chunk_text, split_sentences
 from index.doctable import METADATA_FILE, OFFSETS_FILE, TEXTS_FILE, DocumentTable, write_documents
@@ -175,6 +175,9 @@ class LoadedIndex:
     path: Path
     manifest: dict
     faiss_index: faiss.Index  # proposes candidates (approximate above the exact-search size)
+    # The passages' exact float32 vectors (memory-mapped), row i for chunk i: candidates are
+    # scored with these, and updates carry them over.
+    passage_vectors: np.ndarray
     chunks: SpanTable  # of StoredChunk
     documents: DocumentTable  # doc_id -> Document
     keyword: KeywordIndex
@@ -182,9 +185,6 @@ class LoadedIndex:
     sentence_vectors: Int8Rows | np.ndarray  # rows read as float32
     # For each chunk, the ids of the sentences that overlap it (in document order).
     chunk_sentences: ChunkSentences
-    # The passages' exact float32 vectors (memory-mapped), row i for chunk i: candidates are
-    # scored with these, and updates carry them over.
-    passage_vectors: np.ndarray | None = None
 
     @property
     def version(self) -> int:
@@ -380,9 +380,8 @@ def _write_version(
         np.concatenate(codes) if codes else np.zeros((0, dim), np.int8),
         np.concatenate(scales) if scales else np.zeros(0, np.float32),
     )
-    # Sample questions for the recall check: real sentences, which are not stored as passages.
-    probes = sentence_vectors[np.random.default_rng(0).permutation(len(sentence_vectors))[:RECALL_SAMPLE]]
-    faiss_index, faiss_info = build_faiss(vectors, probes, exact_up_to)
+    # The recall check asks a sample of real sentences (not stored as passages); it samples them.
+    faiss_index, faiss_info = build_faiss(vectors, sentence_vectors, exact_up_to)
     titles = {d.doc_id: d.title for d in documents}
     keyword = KeywordIndex.build([indexed_text(titles[c.doc_id], c.text) for c in chunks])
 
@@ -396,6 +395,7 @@ def _write_version(
     np.save(folder / SENTENCE_VECTORS_FILE, sentence_vectors.codes, allow_pickle=False)
     np.save(folder / SENTENCE_SCALES_FILE, sentence_vectors.scales, allow_pickle=False)
     keyword.save(folder / KEYWORD_DIR)
+    names = _data_files(folder)
     manifest = {
         "format": FORMAT,
         "version": number,
@@ -421,7 +421,7 @@ def _write_version(
         },
         "faiss": faiss_info,
         "keyword": {"library": "bm25s", "tokenizer": keyword.tokenize.describe()},
-        "files": dict(zip(_data_files(folder), _sha256_all(folder, _data_files(folder)))),
+        "files": dict(zip(names, _sha256_all(folder, names))),
     }
     with (folder / MANIFEST_FILE).open("w", encoding="utf-8") as f:
         json.dump(manifest, f, ensure_ascii=False, indent=2, sort_keys=True)
@@ -750,13 +750,13 @@ def _load_folder(path: Path, embedder: Embedder | None = None) -> LoadedIndex:
         path,
         manifest,
         faiss_index,
+        passage_vectors,
         chunks,
         documents,
         keyword,
         sentences,
         sentence_vectors,
         ChunkSentences(chunk_spans, sentence_spans),
-        passage_vectors,
     )
 
 
