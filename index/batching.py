@@ -1,4 +1,4 @@
-"""Questions asked at the same time share one encoder call.
+"""Questions asked at the same time share one encoder call, made on the encoder's own thread.
 
 One encoder call for 8 short questions costs far less than 8 calls (the matrix products get
 wider, the fixed cost per call is paid once), so under load the service answers more per second.
@@ -7,9 +7,9 @@ question never waits. Questions that arrive while the encoder is busy queue up, 
 takes all of them (up to ``max_batch``): the batching window is exactly the previous call's
 duration, a few milliseconds, and bounded by it.
 
-The calling threads take turns leading: the one that finds the encoder idle runs a batch; when
-it is done, it hands the lead to the oldest waiting question's thread, so no thread works for
-others past its own answer.
+The encoder runs on a thread of its own, so that a question's keyword search (index.keyword)
+runs on the other core while its vector is computed: ``submit`` returns at once, ``result``
+waits. The thread is started by the first question and ends after a minute without one.
 """
 
 from __future__ import annotations
@@ -20,60 +20,67 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# An idle encoder thread ends after this long; the next question starts another (~0.1 ms).
+IDLE_S = 60.0
+
 
 @dataclass(eq=False)
-class _Job:
+class Pending:
+    """A question on its way through the encoder."""
+
     text: str
     done: threading.Event = field(default_factory=threading.Event)
     vector: np.ndarray | None = None
     error: BaseException | None = None
-    lead: bool = False
+
+    def result(self) -> np.ndarray:
+        """The question's vector, shape (1, dim), once encoded; the encoder's error if it failed."""
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        assert self.vector is not None
+        return self.vector[None, :]
 
 
 class QueryBatcher:
-    """Thread-safe: ``encode(text)`` from any number of threads, one encoder call at a time."""
+    """Thread-safe: ``submit(text)`` or ``encode(text)`` from any number of threads; one encoder
+    call at a time."""
 
     def __init__(self, encode: Callable[[Sequence[str]], np.ndarray], max_batch: int = 16) -> None:
         self._encode = encode
         self.max_batch = max_batch
-        self._lock = threading.Lock()
-        self._waiting: list[_Job] = []
-        self._busy = False
+        self._ready = threading.Condition()
+        self._waiting: list[Pending] = []
+        self._worker: threading.Thread | None = None
+
+    def submit(self, text: str) -> Pending:
+        """Queue ``text`` for the encoder and return at once."""
+        job = Pending(text)
+        with self._ready:
+            self._waiting.append(job)
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="khamtop-encoder", daemon=True)
+                self._worker.start()
+            self._ready.notify()
+        return job
 
     def encode(self, text: str) -> np.ndarray:
         """The vector for one text, shape (1, dim)."""
-        job = _Job(text)
-        with self._lock:
-            self._waiting.append(job)
-            if not self._busy:
-                self._busy = job.lead = True
-        if not job.lead:
-            job.done.wait()
-        if job.lead:  # the encoder was idle, or a finished leader handed over
-            self._run_batch()
-        if job.error is not None:
-            raise job.error
-        assert job.vector is not None
-        return job.vector[None, :]
+        return self.submit(text).result()
 
-    def _run_batch(self) -> None:
-        with self._lock:
-            batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
-        try:
-            vectors = self._encode([j.text for j in batch])
-            for j, v in zip(batch, vectors, strict=True):
-                j.vector = v
-        except BaseException as exc:  # every question in the batch gets the error, none hangs
+    def _work(self) -> None:
+        while True:
+            with self._ready:
+                if not self._waiting and not self._ready.wait_for(lambda: self._waiting, timeout=IDLE_S):
+                    self._worker = None  # under the lock: a question that comes now starts another
+                    return
+                batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+            try:
+                vectors = self._encode([j.text for j in batch])
+                for j, v in zip(batch, vectors, strict=True):
+                    j.vector = v
+            except BaseException as exc:  # every question in the batch gets the error, none hangs
+                for j in batch:
+                    j.error = exc
             for j in batch:
-                j.error = exc
-        with self._lock:
-            successor = self._waiting[0] if self._waiting else None
-            if successor is None:
-                self._busy = False
-            else:
-                successor.lead = True
-        for j in batch:
-            j.lead = False
-            j.done.set()
-        if successor is not None:
-            successor.done.set()
+                j.done.set()

@@ -159,9 +159,13 @@ class KeywordIndex:
     def load(cls, folder: Path) -> KeywordIndex:
         import bm25s
 
+        from index import postings
+
         # Memory-mapped: the postings are read where a question's words point (1.2 GB at 1M
         # passages would otherwise be read whole into the service's memory).
-        return cls(bm25s.BM25.load(str(folder), show_progress=False, verbosity=0, mmap=True), Tokenizer())
+        bm25 = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0, mmap=True)
+        postings.warm_up()  # compiled now (or read from numba's cache), not at the first question
+        return cls(bm25, Tokenizer())
 
     def coverage(self, query_words: set[str], text_words: set[str]) -> float:
         """The share of the question's words (weighted by idf) that ``text`` also has, 0 to 1."""
@@ -189,6 +193,16 @@ class KeywordIndex:
         words = [w for w in (self.tokenize(query) if words is None else words) if w in self._bm25.vocab_dict]
         if not words or k <= 0:
             return []
+        bm25 = self._bm25
+        if getattr(bm25, "nonoccurrence_array", None) is None:  # Lucene's BM25, what we build
+            from index import postings
+
+            scores = bm25.scores
+            columns = np.array([bm25.vocab_dict[w] for w in words], dtype=np.int64)
+            ids, best = postings.top_k(
+                scores["data"], scores["indices"], scores["indptr"], columns, scores["num_docs"], k
+            )
+            return list(zip(ids.tolist(), best.tolist()))
         scores = self._scores(words)
         # The k best without sorting every chunk: those at or above the k-th best score, then
         # best first and, among equals, the lower id first (as a stable sort of all would).

@@ -144,9 +144,6 @@ class Retriever:
             batcher=batcher or QueryBatcher(embedder.embed_queries, settings.query_batch_max),
         )
 
-    def _embed(self, query: str) -> np.ndarray:
-        return self.batcher.encode(query)
-
     def _nearest(self, vector: np.ndarray, k: int) -> list[int]:
         """The ``k`` chunks nearest the question (FAISS), nearest first."""
         _, ids = self.index.faiss_index.search(vector, min(k, len(self.index.chunks)))
@@ -233,21 +230,25 @@ class Retriever:
         query = normalize_text(question).strip()
         if not query:
             raise ValueError("question is blank")
+        # The question's vector is needed in every mode: it chooses the answering sentence. It is
+        # computed on the encoder's thread while this one segments the question and runs the
+        # keyword search on the other core (1M passages: BM25 no longer adds to the encoder's time).
+        pending = self.batcher.submit(query)
         expansion = self.expander.expand(query) if expand and self.expander else Expansion(query, ())
         keyword_query = expansion.text
-        # The question's vector is needed in every mode: it chooses the answering sentence.
-        vector = self._embed(query)
         depth = max(CANDIDATES, top_k)
         words = self.index.keyword.tokenize(query)
         # The question is segmented once: for keyword search (unless expansion added words) and
         # for the answer sentence's word share.
         keyword_words = words if keyword_query == query else None
+        keyword = self.index.keyword.search(keyword_query, depth, keyword_words) if mode != "dense" else []
+        vector = pending.result()
         if mode == "dense":
             ranked = self._sorted(self._dense_scores(vector, self._nearest(vector, depth)))
         elif mode == "keyword":
-            ranked = self.index.keyword.search(keyword_query, depth, keyword_words)
+            ranked = keyword
         else:
-            ranked = self._hybrid(vector, self.index.keyword.search(keyword_query, depth, keyword_words))
+            ranked = self._hybrid(vector, keyword)
         hits = []
         query_words = set(words)
         for chunk_id, score in self._distinct(ranked, top_k):

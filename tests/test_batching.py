@@ -65,6 +65,30 @@ def test_questions_arriving_together_share_calls_and_each_gets_its_own_vector():
         assert np.array_equal(vector, [[len(text), sum(map(ord, text))]]), "a vector went to the wrong question"
 
 
+def test_submit_returns_while_the_encoder_works_so_other_work_can_overlap_it():
+    encoder = SlowEncoder(seconds=0.2)
+    batcher = QueryBatcher(encoder)
+    started = time.perf_counter()
+    pending = batcher.submit("ศูนย์ต่อต้านการทุจริต")
+    assert time.perf_counter() - started < 0.1, "submit waited for the encoder"
+    time.sleep(0.15)  # the caller's own work (keyword search) meanwhile
+    vector = pending.result()
+    assert 0.2 <= time.perf_counter() - started < 0.3, "the encoder did not run alongside the caller"
+    assert np.array_equal(vector, [[len("ศูนย์ต่อต้านการทุจริต"), sum(map(ord, "ศูนย์ต่อต้านการทุจริต"))]])
+
+
+def test_an_idle_encoder_thread_ends_and_the_next_question_starts_another(monkeypatch):
+    import index.batching
+
+    monkeypatch.setattr(index.batching, "IDLE_S", 0.05)
+    batcher = QueryBatcher(SlowEncoder(seconds=0.0))
+    batcher.encode("ก่อน")
+    first = batcher._worker
+    first.join(timeout=2)
+    assert not first.is_alive() and batcher._worker is None
+    assert batcher.encode("หลัง").shape == (1, 2)
+
+
 def test_a_batch_never_exceeds_its_bound():
     encoder = SlowEncoder(seconds=0.03)
     ask_at_once(QueryBatcher(encoder, max_batch=3), [f"q{i}" for i in range(10)])

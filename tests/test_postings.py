@@ -1,0 +1,63 @@
+"""The compiled BM25 top k: the same sums and the same order as adding every posting in numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from index import postings
+
+
+def _csc(rng, num_docs: int, num_words: int, per_word: int, levels: int):
+    """Random postings whose shares take few values, so that many passages tie."""
+    indptr, indices, data = [0], [], []
+    for _ in range(num_words):
+        docs = rng.choice(num_docs, size=rng.integers(0, per_word + 1), replace=False)
+        indices.extend(docs.tolist())
+        data.extend((rng.integers(1, levels + 1, size=len(docs)) / levels).tolist())
+        indptr.append(len(indices))
+    return np.array(data, np.float32), np.array(indices, np.int32), np.array(indptr, np.int64)
+
+
+def _reference(data, indices, indptr, columns, num_docs, k):
+    scores = np.zeros(num_docs, dtype=np.float32)
+    for c in columns:  # word by word, as index.keyword did with numpy
+        scores[indices[indptr[c] : indptr[c + 1]]] += data[indptr[c] : indptr[c + 1]]
+    order = np.lexsort((np.arange(num_docs), -scores))  # best first, lower id first among equals
+    order = order[scores[order] > 0][:k]
+    return order, scores[order]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_top_k_has_the_same_ids_scores_and_tie_order_as_full_sums(seed):
+    rng = np.random.default_rng(seed)
+    num_docs = int(rng.integers(1, 3000))
+    data, indices, indptr = _csc(rng, num_docs, 30, min(num_docs, 400), levels=int(rng.integers(1, 5)))
+    columns = rng.integers(0, 30, size=int(rng.integers(1, 8)))  # repeated words count again
+    k = int(rng.integers(1, 150))
+    ids, scores = postings.top_k(data, indices, indptr, columns, num_docs, k)
+    want_ids, want_scores = _reference(data, indices, indptr, columns, num_docs, k)
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_array_equal(scores, want_scores)  # bit for bit: the same float32 additions
+
+
+def test_fewer_matching_passages_than_k_gives_only_those():
+    data, indices, indptr = np.array([0.5, 0.5], np.float32), np.array([7, 3], np.int32), np.array([0, 2, 2])
+    ids, scores = postings.top_k(data, indices, indptr, np.array([0, 1]), 10, 100)
+    assert ids.tolist() == [3, 7] and scores.tolist() == [0.5, 0.5]
+    assert postings.top_k(data, indices, indptr, np.array([1]), 10, 5)[0].tolist() == []
+    assert postings.top_k(data, indices, indptr, np.array([0]), 10, 0)[0].tolist() == []
+
+
+def test_memory_mapped_postings_are_read_in_place(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = _csc(rng, 500, 10, 100, levels=3)
+    mapped = []
+    for name, array in zip(("data", "indices", "indptr"), arrays):
+        np.save(tmp_path / f"{name}.npy", array)
+        mapped.append(np.load(tmp_path / f"{name}.npy", mmap_mode="r"))
+    columns = np.array([1, 4, 4])
+    got = postings.top_k(*mapped, columns, 500, 20)
+    want = postings.top_k(*arrays, columns, 500, 20)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
