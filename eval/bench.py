@@ -287,6 +287,7 @@ def run_bench(
             "backend": settings.embedding_backend,
             "settings": {
                 "encoder_threads": settings.encoder_threads,
+                "query_encoder_threads": settings.query_encoder_threads,
                 "search_concurrency": settings.search_concurrency,
                 "query_batch_max": settings.query_batch_max,
                 "exact_search_up_to": settings.exact_search_up_to,

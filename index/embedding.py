@@ -154,6 +154,7 @@ def load_embedder(settings) -> Embedder:
             backend=backend,
             batch_size=settings.batch_size,
             threads=settings.encoder_threads,
+            query_threads=settings.query_encoder_threads,
         )
     except OnnxExportError as exc:
         raise ModelLoadError(str(exc)) from exc

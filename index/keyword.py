@@ -137,6 +137,7 @@ class KeywordIndex:
         self.tokenize = tokenizer
         # Asked for every word of every candidate sentence; a version's figures never change.
         self.idf = lru_cache(maxsize=65_536)(partial(_idf, bm25))
+        self._postings = None  # index.postings.Postings, made at the first search
 
     @classmethod
     def build(cls, texts: Sequence[str], tokenizer: Tokenizer | None = None) -> KeywordIndex:
@@ -197,11 +198,12 @@ class KeywordIndex:
         if getattr(bm25, "nonoccurrence_array", None) is None:  # Lucene's BM25, what we build
             from index import postings
 
-            scores = bm25.scores
-            columns = np.array([bm25.vocab_dict[w] for w in words], dtype=np.int64)
-            ids, best = postings.top_k(
-                scores["data"], scores["indices"], scores["indptr"], columns, scores["num_docs"], k
-            )
+            if self._postings is None:
+                scores = bm25.scores
+                self._postings = postings.Postings(
+                    scores["data"], scores["indices"], scores["indptr"], scores["num_docs"]
+                )
+            ids, best = self._postings.top_k([bm25.vocab_dict[w] for w in words], k)
             return list(zip(ids.tolist(), best.tolist()))
         scores = self._scores(words)
         # The k best without sorting every chunk: those at or above the k-th best score, then

@@ -212,8 +212,8 @@ class OnnxEmbedder:
         backend: str = "onnx",
         batch_size: int = 32,
         threads: int = 0,
+        query_threads: int = 1,
     ) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         model_path = Path(path)
@@ -244,31 +244,40 @@ class OnnxEmbedder:
         self._tokenizer.enable_truncation(self.max_tokens)
         self._pad_id = self._tokenizer.token_to_id("<pad>") or 0
 
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.inter_op_num_threads = 1
-        if threads:
-            options.intra_op_num_threads = threads
-        # Idle worker threads would otherwise spin for a while after each call, taking the CPU
-        # that the event loop, FAISS and BM25 need between encoder calls.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._options, self._folder = options, export_dir(model_path)
+        self._threads = {"query": query_threads, "passage": threads}
+        self._folder = export_dir(model_path)
         self._sessions: dict[str, object] = {}
         self._sessions_lock = threading.Lock()
         self._session("query")  # loaded now: the first question must not wait for it
 
-    def _session(self, side: str):
-        """The session for "query" or "passage"; the passage one of onnx-int8-query is loaded
-        only when passages are encoded (an upload), so a service that only answers holds one."""
+    def _options(self, side: str):
         import onnxruntime as ort
 
-        name = self._files[side]
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.inter_op_num_threads = 1
+        if self._threads[side]:
+            options.intra_op_num_threads = self._threads[side]
+        # Idle worker threads would otherwise spin for a while after each call, taking the CPU
+        # that the event loop, FAISS and BM25 need between encoder calls.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return options
+
+    def _session(self, side: str):
+        """The session for "query" or "passage", each with its own threads: a question is encoded
+        on one thread (a second only waits for it to wake, while the other core runs the keyword
+        search), passages on all. The passage one is loaded only when passages are encoded (an
+        index build or an upload), so a service that only answers holds one."""
+        import onnxruntime as ort
+
         with self._sessions_lock:
-            if name not in self._sessions:
-                path = str(self._folder / name)
-                self._sessions[name] = ort.InferenceSession(path, self._options, providers=["CPUExecutionProvider"])
-            return self._sessions[name]
+            if side not in self._sessions:
+                path = str(self._folder / self._files[side])
+                self._sessions[side] = ort.InferenceSession(
+                    path, self._options(side), providers=["CPUExecutionProvider"]
+                )
+            return self._sessions[side]
 
     def fingerprint(self) -> str:
         return self._fingerprint

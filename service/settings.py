@@ -36,14 +36,19 @@ class Settings(BaseSettings):
     # quality within 0.01 of torch (README, "Embedding backends"; python -m eval.backends): int8
     # encodes questions as fast as onnx-int8-query and builds 1.8x faster.
     embedding_backend: Literal["torch", "onnx", "onnx-int8", "onnx-int8-query"] = "onnx-int8"
-    # Encoder threads; 0 = the library's default (one per core). KHAMTOP_TORCH_THREADS, its
-    # name before the ONNX backends, is still read.
+    # Encoder threads for passages (index builds, uploads); 0 = the library's default (one per
+    # core). KHAMTOP_TORCH_THREADS, its name before the ONNX backends, is still read.
     encoder_threads: int = Field(
         default=0,
         ge=0,
         le=256,
         validation_alias=AliasChoices("encoder_threads", "KHAMTOP_ENCODER_THREADS", "KHAMTOP_TORCH_THREADS"),
     )
+    # Encoder threads for questions (ONNX backends; torch has one thread setting for both). One:
+    # a 20-token question is too small to share, and the other core runs the question's keyword
+    # search meanwhile. Measured over HTTP at 1M passages: 9.0-9.5 ms p50 against 9.5-10.6 with
+    # two (docs/benchmarks.md).
+    query_encoder_threads: int = Field(default=1, ge=0, le=256)
 
     # Chunking, in the embedding model's tokens. 200 was chosen by measurement (README, "Chunk
     # budget"): best hit@1, MRR and nDCG on the gold set and on iApp among 100/150/200/250.

@@ -60,11 +60,20 @@ def test_int8_questions_over_fp32_passages_search_an_fp32_index(backends, bundle
 
 def test_a_service_that_only_answers_loads_only_the_question_encoder(real_model_dir):
     mixed = load_embedder(Settings(models_dir=real_model_dir.parent, embedding_backend="onnx-int8-query"))
-    assert list(mixed._sessions) == ["model-int8.onnx"]
+    assert list(mixed._sessions) == ["query"]
     mixed.embed_queries(QUESTIONS[:1])
-    assert list(mixed._sessions) == ["model-int8.onnx"]
+    assert list(mixed._sessions) == ["query"]
     mixed.embed_passages(["ข้อความ"])
-    assert sorted(mixed._sessions) == ["model-int8.onnx", "model.onnx"]
+    assert sorted(mixed._sessions) == ["passage", "query"]
+
+
+def test_questions_are_encoded_on_one_thread_and_passages_on_every_core(real_model_dir):
+    # One question is too small to share: a second thread only waits, while the other core runs
+    # the keyword search (index.search). Passages come in big batches and use every core.
+    embedder = load_embedder(Settings(models_dir=real_model_dir.parent, embedding_backend="onnx-int8"))
+    embedder.embed_passages(["ข้อความ"])
+    threads = {side: session.get_session_options().intra_op_num_threads for side, session in embedder._sessions.items()}
+    assert threads == {"query": 1, "passage": 0}
 
 
 def test_a_batch_of_mixed_lengths_comes_back_in_the_order_given(backends, bundled_documents):

@@ -35,7 +35,7 @@ def test_top_k_has_the_same_ids_scores_and_tie_order_as_full_sums(seed):
     data, indices, indptr = _csc(rng, num_docs, 30, min(num_docs, 400), levels=int(rng.integers(1, 5)))
     columns = rng.integers(0, 30, size=int(rng.integers(1, 8)))  # repeated words count again
     k = int(rng.integers(1, 150))
-    ids, scores = postings.top_k(data, indices, indptr, columns, num_docs, k)
+    ids, scores = postings.Postings(data, indices, indptr, num_docs).top_k(columns, k)
     want_ids, want_scores = _reference(data, indices, indptr, columns, num_docs, k)
     np.testing.assert_array_equal(ids, want_ids)
     np.testing.assert_array_equal(scores, want_scores)  # bit for bit: the same float32 additions
@@ -43,10 +43,23 @@ def test_top_k_has_the_same_ids_scores_and_tie_order_as_full_sums(seed):
 
 def test_fewer_matching_passages_than_k_gives_only_those():
     data, indices, indptr = np.array([0.5, 0.5], np.float32), np.array([7, 3], np.int32), np.array([0, 2, 2])
-    ids, scores = postings.top_k(data, indices, indptr, np.array([0, 1]), 10, 100)
+    table = postings.Postings(data, indices, indptr, 10)
+    ids, scores = table.top_k(np.array([0, 1]), 100)
     assert ids.tolist() == [3, 7] and scores.tolist() == [0.5, 0.5]
-    assert postings.top_k(data, indices, indptr, np.array([1]), 10, 5)[0].tolist() == []
-    assert postings.top_k(data, indices, indptr, np.array([0]), 10, 0)[0].tolist() == []
+    assert table.top_k(np.array([1]), 5)[0].tolist() == []
+    assert table.top_k(np.array([0]), 0)[0].tolist() == []
+
+
+def test_a_score_buffer_used_again_starts_from_zero():
+    # Buffers are kept between questions: a second question must not add to the first's sums.
+    rng = np.random.default_rng(1)
+    data, indices, indptr = _csc(rng, 800, 12, 300, levels=3)
+    table = postings.Postings(data, indices, indptr, 800)
+    for columns in ([0, 1, 2], [3], [0, 1, 2], [5, 5, 7]):
+        ids, scores = table.top_k(np.array(columns), 50)
+        want_ids, want_scores = _reference(data, indices, indptr, columns, 800, 50)
+        np.testing.assert_array_equal(ids, want_ids)
+        np.testing.assert_array_equal(scores, want_scores)
 
 
 def test_memory_mapped_postings_are_read_in_place(tmp_path):
@@ -57,7 +70,7 @@ def test_memory_mapped_postings_are_read_in_place(tmp_path):
         np.save(tmp_path / f"{name}.npy", array)
         mapped.append(np.load(tmp_path / f"{name}.npy", mmap_mode="r"))
     columns = np.array([1, 4, 4])
-    got = postings.top_k(*mapped, columns, 500, 20)
-    want = postings.top_k(*arrays, columns, 500, 20)
+    got = postings.Postings(*mapped, 500).top_k(columns, 20)
+    want = postings.Postings(*arrays, 500).top_k(columns, 20)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
