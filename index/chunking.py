@@ -148,15 +148,19 @@ def _split_long_sentence(
     return _group(text, _word_spans(text, start, end, word_engine), count, budget, by_clusters)
 
 
-def chunk_text(text: str, count_tokens: TokenCounter, config: ChunkerConfig) -> list[Chunk]:
+def chunk_text(
+    text: str, count_tokens: TokenCounter, config: ChunkerConfig, sentences: list[tuple[int, int]] | None = None
+) -> list[Chunk]:
     """Cut ``text`` into overlapping chunks of at most ``config.chunk_tokens`` tokens.
 
     Sentences are packed greedily; the next chunk starts with the last sentences of the
     previous one, up to ``config.overlap_tokens``, so an answer that straddles a cut is
-    still whole in one chunk.
+    still whole in one chunk. ``sentences``: ``split_sentences(text, config.sentence_engine)``
+    when the caller has it already (the index stores the same sentences).
     """
     budget = config.chunk_tokens
-    sentences = split_sentences(text, config.sentence_engine)
+    if sentences is None:
+        sentences = split_sentences(text, config.sentence_engine)
     counts = count_tokens([text[a:b] for a, b in sentences])
     units: list[_Unit] = []
     for (a, b), n in zip(sentences, counts):
