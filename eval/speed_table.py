@@ -3,7 +3,9 @@
     python -m eval.speed_table [--replicate 100000] [--requests 300] [--out docs/speed-latest.json]
 
 The rows add one step at a time, from the configuration before issue 7 (torch, exact search,
-one search at a time, no batching) to today's defaults, each a whole ``khamtop bench``: the
+one search at a time, no batching) to today's defaults, each a whole ``khamtop bench`` on
+today's code (changes that are not settings, such as the compiled keyword search, are in every
+row; docs/benchmarks.md gives their own before and after): the
 bundled corpus indexed (build throughput), then grown to ``--replicate`` passages (vectors
 nudged, no encoding) and searched in process and over HTTP at 1 and 8 clients. FAISS searches
 on one thread in every row (index/ann.py); before issue 7 it used both cores.
@@ -36,7 +38,14 @@ STEPS: list[tuple[str, dict[str, str]]] = [
         {"KHAMTOP_SEARCH_CONCURRENCY": "4", "KHAMTOP_QUERY_BATCH_MAX": "8"},
     ),
     ("+ int8 questions over fp32 passages", {"KHAMTOP_EMBEDDING_BACKEND": "onnx-int8-query"}),
-    ("+ int8 passages and sentences too: today's defaults", {"KHAMTOP_EMBEDDING_BACKEND": "onnx-int8"}),
+    (
+        "+ int8 passages and sentences too (a question on both cores)",
+        {"KHAMTOP_EMBEDDING_BACKEND": "onnx-int8", "KHAMTOP_QUERY_ENCODER_THREADS": "0"},
+    ),
+    (
+        "+ a question on one core, its keyword search on the other: today's defaults",
+        {"KHAMTOP_QUERY_ENCODER_THREADS": "1"},
+    ),
 ]
 
 

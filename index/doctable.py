@@ -54,6 +54,9 @@ class DocumentTable(Mapping):
         self._row = {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
         self._codes, self._offsets = codes, offsets
         self.lengths = np.diff(offsets)
+        # The same as Python ints: a question's candidates look up a few hundred spans, and a
+        # numpy scalar's conversion costs more than the lookup (61k documents at 1M passages).
+        self._starts, self._lengths = offsets[:-1].tolist(), self.lengths.tolist()
 
     @classmethod
     def load(cls, folder: Path) -> DocumentTable:
@@ -79,8 +82,8 @@ class DocumentTable(Mapping):
 
     def span(self, row: int, start: int, end: int) -> str:
         """Characters ``start:end`` of document ``row`` (its place in the table)."""
-        base = int(self._offsets[row])
-        start, end = max(start, 0), min(end, int(self.lengths[row]))  # never into a neighbour's text
+        base = self._starts[row]
+        start, end = max(start, 0), min(end, self._lengths[row])  # never into a neighbour's text
         return self._codes[base + start : base + end].tobytes().decode("utf-32-le") if end > start else ""
 
     def text_span(self, doc_id: str, start: int, end: int) -> str:

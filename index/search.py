@@ -120,7 +120,9 @@ class Retriever:
         # memory: a passage's shingles take about 70 KB and a sentence's words about 2 KB, so
         # these hold at most about 70 and 35 MB (65,536 passages' shingles could have grown to
         # 4.6 GB in a long-running service).
-        self._shingles = lru_cache(maxsize=1_024)(lambda chunk_id: _shingles(index.chunks[chunk_id].text))
+        # Keyed by the text, not the chunk: a passage repeated in other documents (a standard
+        # clause, a copied announcement) is cut into shingles once.
+        self._shingles = lru_cache(maxsize=1_024)(_shingles)
         self._words = lru_cache(maxsize=16_384)(
             lambda doc_id, start, end: frozenset(index.keyword.tokenize(index.documents.text_span(doc_id, start, end)))
         )
@@ -201,12 +203,18 @@ class Retriever:
         kept: list[tuple[int, float]] = []
         seen: list[frozenset[str]] = []
         texts: set[str] = set()
-        for chunk_id, score in ranked:
-            text = self.index.chunks[chunk_id].text
+        # Texts read a batch at a time: on a corpus with many copies most of the list is walked.
+        batches = (ranked[i : i + 32] for i in range(0, len(ranked), 32))
+        candidates = (
+            (chunk_id, score, text)
+            for batch in batches
+            for (chunk_id, score), text in zip(batch, self.index.chunks.texts([c for c, _ in batch]))
+        )
+        for chunk_id, score, text in candidates:
             if text in texts:  # the same passage in another document: no need to compare shingles
                 continue
             texts.add(text)
-            shingles = self._shingles(chunk_id)
+            shingles = self._shingles(text)
             if any(near_duplicate(shingles, other) for other in seen):
                 continue
             kept.append((chunk_id, score))

@@ -134,6 +134,14 @@ class SpanTable(Sequence):
         for i, row in enumerate(self.spans.tolist()):
             yield self._row(i, row)
 
+    def texts(self, ids: Sequence[int]) -> list[str]:
+        """The texts of chunks ``ids``, without making their ``StoredChunk``s (a question's
+        duplicate check reads a few hundred)."""
+        if self._text_of is None:
+            raise TypeError("these rows have no text of their own")
+        rows = self.spans[np.asarray(ids, dtype=np.int64), :3].tolist() if len(ids) else []
+        return [self._text_of(d, start, end) for d, start, end in rows]
+
 
 def spans_of(rows: Sequence, doc_index: dict[str, int], with_tokens: bool) -> np.ndarray:
     """The span rows of chunks (``with_tokens``) or sentences, for ``SpanTable``."""

@@ -29,6 +29,8 @@ def test_index_round_trips_chunks_documents_and_manifest(tmp_path, fake_embedder
     assert loaded.faiss_index.ntotal == len(loaded.chunks) == manifest["corpus"]["chunks"]
     for chunk in loaded.chunks:
         assert loaded.documents[chunk.doc_id].text[chunk.char_start : chunk.char_end] == chunk.text
+    ids = list(range(len(loaded.chunks)))[::-1]  # any order, as a ranking gives them
+    assert loaded.chunks.texts(ids) == [loaded.chunks[i].text for i in ids] and loaded.chunks.texts([]) == []
     assert manifest["model"] == {
         "id": "fake-trigram",
         "fingerprint": fake_embedder.fingerprint(),
