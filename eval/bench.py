@@ -176,6 +176,15 @@ def _memory_mib(pid: int) -> dict:
     return {out: fields[key] / 1024 for key, out in names.items() if key in fields}
 
 
+def _minor_faults(pid: int) -> int | None:
+    """The process's minor page faults so far (/proc/PID/stat, field 10): memory it touched for
+    the first time, or pages mapped in again. Per request it shows allocation churn."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def _drive(base: str, questions: list[str], requests: int, clients: int) -> dict:
     """``requests`` questions spread over ``clients`` threads, each with its own connection."""
     latencies: list[float] = []
@@ -224,7 +233,14 @@ def _drive(base: str, questions: list[str], requests: int, clients: int) -> dict
 def _http(index_dir: Path, questions: list[str], requests: int, concurrency: tuple[int, ...]) -> dict:
     with live_service(index_dir) as service:
         _drive(service.base_url, questions, min(20, requests), 1)  # warm-up, not counted
-        runs = [_drive(service.base_url, questions, requests, c) for c in concurrency]
+        runs = []
+        for clients in concurrency:
+            before = _minor_faults(service.pid)
+            run = _drive(service.base_url, questions, requests, clients)
+            after = _minor_faults(service.pid)
+            if before is not None and after is not None:
+                run["minor_faults_per_request"] = (after - before) / max(run["requests"], 1)
+            runs.append(run)
         memory = _memory_mib(service.pid)
         return {"ready_s": service.ready_s, "runs": runs, "peak_rss_mib": memory.get("peak_rss_mib"), "memory": memory}
 

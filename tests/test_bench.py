@@ -60,6 +60,7 @@ def test_bench_command_measures_the_real_service_over_http(tmp_path, real_model_
     runs = {run["clients"]: run for run in report["http"]["runs"]}
     assert set(runs) == {1, 8}
     assert all(run["errors"] == 0 and run["requests"] == 16 for run in runs.values())
+    assert all(run["minor_faults_per_request"] >= 0 for run in runs.values())
     assert report["http"]["peak_rss_mib"] > 100 and report["http"]["ready_s"] > 0
     assert "query latency" in result.stdout
 
