@@ -230,20 +230,26 @@ class Retriever:
             scores[chunk_id] += self.keyword_weight * bm25 / top
         return self._sorted(scores)
 
-    def _distinct(self, ranked: list[tuple[int, float]], top_k: int) -> list[tuple[int, float]]:
-        """The first ``top_k`` of ``ranked``, skipping passages that repeat a higher-ranked one."""
+    def _distinct(
+        self, ranked: list[tuple[int, float]], top_k: int, known: dict[int, str] | None = None
+    ) -> list[tuple[int, float]]:
+        """The first ``top_k`` of ``ranked``, skipping passages that repeat a higher-ranked one.
+        ``known``: texts of some chunks, read already."""
         if not self.dedup:
             return ranked[:top_k]
         kept: list[tuple[int, float]] = []
         seen: list[frozenset[str]] = []
         texts: set[str] = set()
+        known = known or {}
+
+        def texts_of(batch: list[tuple[int, float]]) -> list[str]:
+            missing = [c for c, _ in batch if c not in known]
+            known.update(zip(missing, self.index.chunks.texts(missing)))
+            return [known[c] for c, _ in batch]
+
         # Texts read a batch at a time: on a corpus with many copies most of the list is walked.
         batches = (ranked[i : i + 32] for i in range(0, len(ranked), 32))
-        candidates = (
-            (chunk_id, score, text)
-            for batch in batches
-            for (chunk_id, score), text in zip(batch, self.index.chunks.texts([c for c, _ in batch]))
-        )
+        candidates = ((c, score, text) for batch in batches for (c, score), text in zip(batch, texts_of(batch)))
         for chunk_id, score, text in candidates:
             if text in texts:  # the same passage in another document: no need to compare shingles
                 continue
@@ -284,8 +290,9 @@ class Retriever:
         # for the answer sentence's word share.
         keyword_words = words if keyword_query == query else None
         keyword = self.index.keyword.search(keyword_query, depth, keyword_words) if mode != "dense" else []
-        # Still waiting for the vector: read the keyword candidates' stored vectors meanwhile.
+        # Still waiting for the vector: read the keyword candidates' stored vectors and texts.
         read = self._gather([c for c, _ in keyword]) if mode == "hybrid" and self.fusion == "weighted" else None
+        known = dict(zip((c for c, _ in keyword), self.index.chunks.texts([c for c, _ in keyword])))
         vector = pending.result()
         if mode == "dense":
             ranked = self._sorted(self._dense_scores(vector, self._nearest(vector, depth)))
@@ -295,7 +302,7 @@ class Retriever:
             ranked = self._hybrid(vector, keyword, read)
         hits = []
         query_words = set(words)
-        for chunk_id, score in self._distinct(ranked, top_k):
+        for chunk_id, score in self._distinct(ranked, top_k, known):
             chunk = self.index.chunks[chunk_id]
             highlight = best_sentence(self.index, chunk, vector[0], query_words, self._words)
             hits.append(Hit(len(hits) + 1, score, chunk, self.index.documents[chunk.doc_id], highlight))
