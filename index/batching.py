@@ -59,8 +59,13 @@ class QueryBatcher:
         with self._ready:
             self._waiting.append(job)
             if self._worker is None:
-                self._worker = threading.Thread(target=self._work, name="khamtop-encoder", daemon=True)
-                self._worker.start()
+                worker = threading.Thread(target=self._work, name="khamtop-encoder", daemon=True)
+                try:
+                    worker.start()
+                except BaseException:  # no thread (a thread limit): this question fails, later ones retry
+                    self._waiting.remove(job)
+                    raise
+                self._worker = worker
             self._ready.notify()
         return job
 

@@ -268,9 +268,13 @@ class OnnxEmbedder:
         """The session for "query" or "passage", each with its own threads: a question is encoded
         on one thread (a second only waits for it to wake, while the other core runs the keyword
         search), passages on all. The passage one is loaded only when passages are encoded (an
-        index build or an upload), so a service that only answers holds one."""
+        index build or an upload), so a service that only answers holds one; after an upload it
+        holds both (the int8 one is 258 MB)."""
         import onnxruntime as ort
 
+        session = self._sessions.get(side)  # no lock once loaded: every question passes here
+        if session is not None:
+            return session
         with self._sessions_lock:
             if side not in self._sessions:
                 path = str(self._folder / self._files[side])

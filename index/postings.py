@@ -102,6 +102,7 @@ class Postings:
         """(ids, scores) of the ``k`` passages with the highest sums over ``columns`` (word columns,
         a repeated word counting again), best first, the lower id first among equals; only
         passages with a score above 0."""
+        k = min(k, self.num_docs)
         if k <= 0 or len(columns) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         with self._lock:
@@ -116,5 +117,10 @@ class Postings:
 
 
 def warm_up() -> None:
-    """Compile (or load the compiled code from numba's cache) now, not at the first question."""
-    Postings(np.ones(1, dtype=np.float32), np.zeros(1, dtype=np.int32), np.array([0, 1]), 1).top_k([0], 1)
+    """Compile (or load the compiled code from numba's cache) now, not at the first question:
+    for read-only postings, as a loaded index maps them (numba compiles writable and read-only
+    arrays apart)."""
+    arrays = [np.ones(1, dtype=np.float32), np.zeros(1, dtype=np.int32), np.array([0, 1], dtype=np.int64)]
+    for array in arrays:
+        array.flags.writeable = False
+    Postings(*arrays, 1).top_k([0], 1)

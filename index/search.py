@@ -190,15 +190,23 @@ class Retriever:
         them sharply; the best sentence does. The blend (weight 0.5) raised hit@1 from 0.853 to
         0.883 on 1,000 iApp questions and from 0.611 to 0.679 on the gold set (dense mode).
         """
+        if not chunk_ids:
+            return {}
         q = vector[0]
         parts = [read] if read is not None else []
         done = len(read.ids) if read is not None else 0
         if done < len(chunk_ids):
             parts.append(self._gather(chunk_ids[done:]))
+        # One matrix product over all the rows, as before they were read in two parts: BLAS
+        # computes a row differently depending on its place in a block of rows, so products
+        # per part would move scores in the last bits and could reorder exact ties.
+        passages = parts[0].passages if len(parts) == 1 else np.concatenate([p.passages for p in parts])
+        sentences = parts[0].sentences if len(parts) == 1 else np.concatenate([p.sentences for p in parts])
         # float64, as the scores always were: float32 sums could reorder near-ties.
-        cosines = np.concatenate([(p.passages @ q).astype(np.float64) for p in parts])
-        sims = [(p.sentences @ q).astype(np.float64) * (p.scales if p.scales is not None else 1.0) for p in parts]
-        sims = np.concatenate(sims)
+        cosines = (passages @ q).astype(np.float64)
+        sims = (sentences @ q).astype(np.float64)
+        if parts[0].scales is not None:  # int8 rows: the scales multiply the products
+            sims *= np.concatenate([p.scales for p in parts])
         sizes = np.concatenate([p.sizes for p in parts])
         # Each candidate's best sentence: one maximum per group of consecutive rows.
         best = cosines.copy()
@@ -292,7 +300,8 @@ class Retriever:
         keyword = self.index.keyword.search(keyword_query, depth, keyword_words) if mode != "dense" else []
         # Still waiting for the vector: read the keyword candidates' stored vectors and texts.
         read = self._gather([c for c, _ in keyword]) if mode == "hybrid" and self.fusion == "weighted" else None
-        known = dict(zip((c for c, _ in keyword), self.index.chunks.texts([c for c, _ in keyword])))
+        keyword_ids = [c for c, _ in keyword] if self.dedup else []
+        known = dict(zip(keyword_ids, self.index.chunks.texts(keyword_ids)))
         vector = pending.result()
         if mode == "dense":
             ranked = self._sorted(self._dense_scores(vector, self._nearest(vector, depth)))

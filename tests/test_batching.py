@@ -128,3 +128,18 @@ def test_every_thread_that_searches_runs_faiss_on_one_thread(fake_index):
     worker.start()
     worker.join()
     assert seen["threads"] == 1
+
+
+def test_a_thread_that_cannot_start_fails_that_question_only(monkeypatch):
+    batcher = QueryBatcher(SlowEncoder(seconds=0.0))
+    real_start = threading.Thread.start
+
+    def refuse(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    with pytest.raises(RuntimeError, match="can't start"):
+        batcher.submit("ก่อน")
+    assert batcher._waiting == [] and batcher._worker is None
+    monkeypatch.setattr(threading.Thread, "start", real_start)
+    assert batcher.encode("หลัง").shape == (1, 2), "a later question must not hang"

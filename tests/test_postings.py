@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from index import postings
+from service.settings import PROJECT_ROOT
 
 
 def _csc(rng, num_docs: int, num_words: int, per_word: int, levels: int):
@@ -74,3 +78,25 @@ def test_memory_mapped_postings_are_read_in_place(tmp_path):
     want = postings.Postings(*arrays, 500).top_k(columns, 20)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_warm_up_compiles_what_a_loaded_index_searches_so_the_first_question_does_not(tmp_path):
+    # In a fresh interpreter: compiled signatures are per process, and other tests add some.
+    script = f"""
+from index import postings
+from index.keyword import KeywordIndex
+index = KeywordIndex.build(["ไทยได้รับรางวัล ASEAN ICT Award", "การประชุมรัฐมนตรีอาเซียนด้านดิจิทัล"])
+index.save({str(tmp_path / "kw")!r})
+loaded = KeywordIndex.load({str(tmp_path / "kw")!r})  # warms up
+compiled = len(postings._top_k.signatures)
+assert loaded.search("รางวัล ICT", 2)[0][0] == 0
+assert len(postings._top_k.signatures) == compiled, postings._top_k.signatures
+"""
+    result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-1500:]
+
+
+def test_k_beyond_the_passages_gives_every_matching_passage():
+    data, indices, indptr = np.array([1.0, 2.0], np.float32), np.array([0, 1], np.int32), np.array([0, 2])
+    ids, scores = postings.Postings(data, indices, indptr, 2).top_k([0], 10**9)
+    assert ids.tolist() == [1, 0] and scores.tolist() == [2.0, 1.0]

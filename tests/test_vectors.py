@@ -72,3 +72,36 @@ def test_updates_over_an_approximate_index_keep_the_exact_vectors(tmp_path, monk
     assert (np.asarray(last.passage_vectors) == before).all()
     assert (last.sentence_vectors.codes == sentences_before).all()
     assert np.load(resolve(tmp_path / "idx") / PASSAGE_VECTORS_FILE).dtype == np.float32
+
+
+def test_candidates_read_in_two_parts_score_to_the_bit_as_one_product(_fake_index_once):
+    # The retriever reads the keyword candidates' vectors while the question is being encoded,
+    # and the rest after: the scores must not depend on where that split falls (BLAS computes a
+    # row differently by its place in a block, so a product per part would move the last bits).
+    from index.search import Retriever
+
+    embedder = FakeEmbedder()
+    index = load_index(_fake_index_once, embedder)
+    assert isinstance(index.sentence_vectors, Int8Rows)
+    retriever = Retriever(embedder, index)
+    vector = embedder.embed_queries(["ไทยได้รับรางวัล ASEAN ICT Award กี่รางวัล"])
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        ids = rng.choice(len(index.chunks), size=int(rng.integers(1, len(index.chunks))), replace=False).tolist()
+        q = vector[0]
+        # The formula the scores have always had: one product over all candidates' rows.
+        rows = np.concatenate([list(index.chunk_sentences[c]) for c in ids]).astype(np.int64)
+        sims = (index.sentence_vectors.codes[rows].astype(np.float32) @ q).astype(np.float64)
+        sims *= index.sentence_vectors.scales[rows]
+        cosines = (index.passage_vectors[ids] @ q).astype(np.float64)
+        best, at = cosines.copy(), 0
+        for i, c in enumerate(ids):
+            n = len(index.chunk_sentences[c])
+            if n:
+                best[i] = sims[at : at + n].max()
+            at += n
+        want = dict(zip(ids, (0.5 * cosines + 0.5 * best).tolist()))
+        split = int(rng.integers(0, len(ids) + 1))
+        assert retriever._dense_scores(vector, ids) == want
+        assert retriever._dense_scores(vector, ids, retriever._gather(ids[:split])) == want
+    assert retriever._dense_scores(vector, []) == {}
