@@ -21,7 +21,7 @@ import numpy as np
 def main() -> None:
     from eval.bench import machine, workload
     from index import postings
-    from index.keyword import KeywordIndex
+    from index.keyword import KeywordIndex, top_k_of
     from index.versions import read_current
     from service.settings import Settings
 
@@ -52,7 +52,7 @@ def main() -> None:
             ids, best = table.top_k(columns, args.k)
             timings["compiled"].append(time.perf_counter() - started)
             started = time.perf_counter()
-            want_ids, want_scores = _numpy(keyword, ws, args.k)
+            want_ids, want_scores = top_k_of(keyword._scores(ws), args.k)
             timings["numpy"].append(time.perf_counter() - started)
             if not (np.array_equal(ids, want_ids) and np.array_equal(best, want_scores)):
                 raise SystemExit(f"the two differ for the words {ws}")
@@ -71,18 +71,6 @@ def main() -> None:
     )
     if args.out:
         args.out.write_text(json.dumps(report, indent=1) + "\n", "utf-8")
-
-
-def _numpy(keyword, words: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-    scores = keyword._scores(words)
-    if len(scores) > k:
-        kth = np.partition(scores, len(scores) - k)[len(scores) - k]
-        top = np.flatnonzero(scores >= kth)
-    else:
-        top = np.arange(len(scores))
-    top = top[np.lexsort((top, -scores[top]))][:k]
-    top = top[scores[top] > 0]
-    return top, scores[top]
 
 
 if __name__ == "__main__":

@@ -205,16 +205,22 @@ class KeywordIndex:
                 )
             ids, best = self._postings.top_k([bm25.vocab_dict[w] for w in words], k)
             return list(zip(ids.tolist(), best.tolist()))
-        scores = self._scores(words)
-        # The k best without sorting every chunk: those at or above the k-th best score, then
-        # best first and, among equals, the lower id first (as a stable sort of all would).
-        if len(scores) > k:
-            kth = np.partition(scores, len(scores) - k)[len(scores) - k]
-            top = np.flatnonzero(scores >= kth)
-        else:
-            top = np.arange(len(scores))
-        top = top[np.lexsort((top, -scores[top]))][:k]
-        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+        ids, best = top_k_of(self._scores(words), k)  # BM25L / BM25+: bm25s's own sums
+        return list(zip(ids.tolist(), best.tolist()))
+
+
+def top_k_of(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, scores) of the ``k`` best of every chunk's ``scores`` above 0, in numpy: those at
+    or above the k-th best, then best first and, among equals, the lower id first (as a stable
+    sort of all would), without sorting every chunk."""
+    if len(scores) > k:
+        kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+        top = np.flatnonzero(scores >= kth)
+    else:
+        top = np.arange(len(scores))
+    top = top[np.lexsort((top, -scores[top]))][:k]
+    top = top[scores[top] > 0]
+    return top, scores[top]
 
 
 def _idf(bm25, word: str) -> float:

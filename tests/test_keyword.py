@@ -146,3 +146,22 @@ def test_asking_for_no_results_returns_none(bundled_documents):
 
     index = KeywordIndex.build([d.text for d in bundled_documents])
     assert index.search("ASEAN Digital Hub", 0) == [] and index.search("ASEAN Digital Hub", 3)
+
+
+def test_a_bm25_plus_index_ranks_by_bm25s_own_scores(bundled_documents):
+    # BM25L and BM25+ add a share for absent words, so they keep bm25s's own sums (numpy), not
+    # the compiled postings sum: the ranking must still be bm25s's, best first, lower id on ties.
+    import bm25s
+    import numpy as np
+
+    from index.keyword import Tokenizer
+
+    tokenizer = Tokenizer()
+    texts = [d.text[i : i + 600] for d in bundled_documents for i in range(0, len(d.text), 500)]
+    bm25 = bm25s.BM25(method="bm25+")
+    bm25.index([tokenizer(t) or [""] for t in texts], show_progress=False)
+    index = KeywordIndex(bm25, tokenizer)
+    words = [w for w in tokenizer("ประชุมรัฐมนตรีอาเซียนด้านดิจิทัล") if w in bm25.vocab_dict]
+    scores = bm25.get_scores(words)
+    best = [i for i in np.lexsort((np.arange(len(scores)), -scores)) if scores[i] > 0][:7]
+    assert index.search("ประชุมรัฐมนตรีอาเซียนด้านดิจิทัล", 7) == [(int(i), float(scores[i])) for i in best]
