@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.vectors import dot_rows
-
 from index.store import LoadedIndex, StoredChunk
+from index.vectors import dot_rows
 
 # A sentence's score: cosine similarity to the question plus this times the share of the
 # question's words (idf-weighted) it contains. Measured on the gold set, the answer sentence

@@ -18,7 +18,7 @@ from index.query import Expansion, QueryExpander
 from index.store import LoadedIndex, StoredChunk
 from index.text import normalize_text
 from index.threads import one_thread_per_search
-from index.vectors import Int8Rows
+from index.vectors import dot_stored, stored_rows
 
 Mode = Literal["dense", "keyword", "hybrid"]
 MODES: tuple[Mode, ...] = ("dense", "keyword", "hybrid")
@@ -171,14 +171,9 @@ class Retriever:
         groups = [self.index.chunk_sentences[c] for c in chunk_ids]
         sizes = np.array([len(g) for g in groups], dtype=np.int64)
         rows = np.concatenate([g for g in groups if g]) if sizes.sum() else np.zeros(0, dtype=np.int64)
-        sentences = self.index.sentence_vectors
-        if isinstance(sentences, Int8Rows):
-            # int8 rows as they are stored (a quarter of the bytes to copy); the scales multiply
-            # the products, not every component.
-            codes, scales = sentences.codes[rows], sentences.scales[rows]
-        else:
-            codes, scales = np.asarray(sentences[rows], dtype=np.float32), None
-        return _Rows(list(chunk_ids), self.index.passage_vectors[chunk_ids], codes, scales, sizes)
+        # int8 rows as they are stored: a quarter of the bytes to copy and join.
+        sentences, scales = stored_rows(self.index.sentence_vectors, rows)
+        return _Rows(list(chunk_ids), self.index.passage_vectors[chunk_ids], sentences, scales, sizes)
 
     def _dense_scores(self, vector: np.ndarray, chunk_ids: list[int], read: _Rows | None = None) -> dict[int, float]:
         """Blend each candidate's passage cosine with its best sentence's cosine. ``read``: the
@@ -205,9 +200,8 @@ class Retriever:
         sentences = parts[0].sentences if len(parts) == 1 else np.concatenate([p.sentences for p in parts])
         # float64, as the scores always were: float32 sums could reorder near-ties.
         cosines = (passages @ q).astype(np.float64)
-        sims = (sentences.astype(np.float32, copy=False) @ q).astype(np.float64)
-        if parts[0].scales is not None:  # int8 rows: the scales multiply the products
-            sims *= np.concatenate([p.scales for p in parts])
+        scales = None if parts[0].scales is None else np.concatenate([p.scales for p in parts])
+        sims = dot_stored(sentences, scales, q)
         sizes = np.concatenate([p.sizes for p in parts])
         # Each candidate's best sentence: one maximum per group of consecutive rows.
         best = cosines.copy()
@@ -300,9 +294,9 @@ class Retriever:
         keyword_words = words if keyword_query == query else None
         keyword = self.index.keyword.search(keyword_query, depth, keyword_words) if mode != "dense" else []
         # Still waiting for the vector: read the keyword candidates' stored vectors and texts.
-        read = self._gather([c for c, _ in keyword]) if mode == "hybrid" and self.fusion == "weighted" else None
-        keyword_ids = [c for c, _ in keyword] if self.dedup else []
-        known = dict(zip(keyword_ids, self.index.chunks.texts(keyword_ids)))
+        keyword_ids = [c for c, _ in keyword]
+        read = self._gather(keyword_ids) if mode == "hybrid" and self.fusion == "weighted" else None
+        known = dict(zip(keyword_ids, self.index.chunks.texts(keyword_ids))) if self.dedup else {}
         vector = pending.result()
         if mode == "dense":
             ranked = self._sorted(self._dense_scores(vector, self._nearest(vector, depth)))

@@ -84,9 +84,21 @@ class Int8Rows:
         return rows if dtype is None else rows.astype(dtype)
 
 
-def dot_rows(rows: Int8Rows | np.ndarray, ids, vector: np.ndarray) -> np.ndarray:
-    """``rows[ids] @ vector`` in float64; for int8 rows the scales multiply the products, not
-    every component (half the work of converting the rows first)."""
+def stored_rows(rows: Int8Rows | np.ndarray, ids) -> tuple[np.ndarray, np.ndarray | None]:
+    """``rows[ids]`` as stored: int8 codes with their scales, or float32 rows and None. Read
+    apart from the product, so that rows can be read before the vector is known."""
     if isinstance(rows, Int8Rows):
-        return (rows.codes[ids].astype(np.float32) @ vector).astype(np.float64) * rows.scales[ids]
-    return (rows[ids] @ vector).astype(np.float64)
+        return rows.codes[ids], rows.scales[ids]
+    return np.asarray(rows[ids], dtype=np.float32), None
+
+
+def dot_stored(stored: np.ndarray, scales: np.ndarray | None, vector: np.ndarray) -> np.ndarray:
+    """``stored_rows``' rows times ``vector``, in float64; for int8 rows the scales multiply the
+    products, not every component (half the work of converting the rows first)."""
+    products = (stored.astype(np.float32, copy=False) @ vector).astype(np.float64)
+    return products if scales is None else products * scales
+
+
+def dot_rows(rows: Int8Rows | np.ndarray, ids, vector: np.ndarray) -> np.ndarray:
+    """``rows[ids] @ vector`` in float64."""
+    return dot_stored(*stored_rows(rows, ids), vector)
