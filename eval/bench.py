@@ -22,14 +22,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 
-from corpus.reader import Document, read_folder
+from corpus.document import Document
+from corpus.reader import read_folder
 from eval.datasets import GOLD, load_dataset, load_gold
 from eval.live import live_service
 from eval.metrics import percentile
-from index.chunking import ChunkerConfig
-from index.embedding import Embedder
+from index.encoders.base import Embedder
 from index.search import Retriever
-from index.store import build_index, load_index
+from index.write import IndexConfig, build_index
+from index.load import load_index
 
 
 @dataclass
@@ -86,9 +87,7 @@ def _stats(latencies_ms: list[float], wall_s: float | None = None) -> dict:
     return out
 
 
-def replicate_index(
-    source: Path, out: Path, passages: int, embedder: Embedder, config: ChunkerConfig, exact_up_to: int | None = None
-) -> dict:
+def replicate_index(source: Path, out: Path, passages: int, embedder: Embedder, config: IndexConfig) -> dict:
     """A copy of the index at ``source`` grown to at least ``passages`` passages, without encoding.
 
     Each document is copied under a new id (``doc~2``); each copy's passage and sentence vectors
@@ -103,7 +102,8 @@ def replicate_index(
     import faiss
     import numpy as np
 
-    from index.store import DocumentParts, _commit, parts_of
+    from index.embed import DocumentParts
+    from index.write import commit, parts_of
     from index.vectors import Int8Rows
 
     source_index = load_index(source, embedder)
@@ -135,12 +135,12 @@ def replicate_index(
     change = {
         "kind": "build",
         "documents": len(parts),
-        "replica_of": replica_key(source_index.manifest, passages, exact_up_to),
+        "replica_of": replica_key(source_index.manifest, passages, config.exact_up_to),
     }
-    return _commit(out, lambda _: (parts, change), embedder, config, exact_up_to)
+    return commit(out, lambda _: (parts, change), embedder, config)
 
 
-def replica_key(source_manifest: dict, passages: int, exact_up_to: int | None) -> dict:
+def replica_key(source_manifest: dict, passages: int, exact_up_to: int) -> dict:
     return {
         "corpus": source_manifest["corpus"]["checksum"],
         "chunker": source_manifest["chunker"],
@@ -153,7 +153,8 @@ def _kept_replica(path: Path, key: dict, embedder: Embedder):
     """The grown copy kept at ``path`` by an earlier run, loaded, if it was made for the same
     request (``replica_key``: source corpus, chunking, size, index type) and loads with this
     model (growing one to 1M passages takes about 5 minutes)."""
-    from index.store import IndexLoadError, index_exists
+    from index.layout import IndexLoadError
+    from index.load import index_exists
 
     if not index_exists(path):
         return None
@@ -258,13 +259,11 @@ def run_bench(
     replicate: int | None = None,
     keep_replica: Path | None = None,
 ) -> dict:
-    config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
+    config = settings.index_config()
     with tempfile.TemporaryDirectory(prefix="khamtop-bench-") as tmp:
         index_dir = Path(tmp) / "index"
         started = time.perf_counter()
-        manifest = build_index(
-            load.documents, embedder, config, index_dir, progress=progress, exact_up_to=settings.exact_search_up_to
-        )
+        manifest = build_index(load.documents, embedder, config, index_dir, progress=progress)
         build_s = time.perf_counter() - started
         corpus = manifest["corpus"]
         build = {
@@ -281,16 +280,16 @@ def run_bench(
         if replicate and replicate > corpus["chunks"]:
             started = time.perf_counter()
             replicated = keep_replica or Path(tmp) / "replicated"
-            key = replica_key(manifest, replicate, settings.exact_search_up_to)
+            key = replica_key(manifest, replicate, config.exact_up_to)
             index = _kept_replica(replicated, key, embedder)  # loaded already: no second checksum pass
             if index is None:
-                replicate_index(index_dir, replicated, replicate, embedder, config, settings.exact_search_up_to)
+                replicate_index(index_dir, replicated, replicate, embedder, config)
                 build["replicated_s"] = time.perf_counter() - started
             index_dir = replicated
         index = index or load_index(index_dir, embedder)
         manifest, corpus = index.manifest, index.manifest["corpus"]
-        retriever = Retriever.from_settings(settings, embedder, index)
-        retriever.search(load.questions[0])  # warm-up
+        retriever = Retriever(embedder, index, settings.search_config())
+        retriever.search(load.questions[0], top_k=5)  # warm-up
         latencies = []
         for i in range(requests):
             t0 = time.perf_counter()

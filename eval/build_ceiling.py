@@ -20,8 +20,8 @@ from pathlib import Path
 def main() -> None:
     from eval.bench import machine, workload
     from index.chunking import ChunkerConfig, split_sentences
-    from index.embedding import load_embedder
-    from index.store import _embed_all, chunk_documents, indexed_text, split_documents
+    from index.encoders.factory import load_embedder
+    from index.embed import _embed_all, chunk_documents, indexed_text, split_documents
     from service.settings import Settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -31,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = Settings()
-    embedder = load_embedder(settings)
+    embedder = load_embedder(settings.encoder_config())
     load = workload(settings.corpus_dir, args.dataset, args.passages)
     documents = sorted(load.documents, key=lambda d: d.doc_id)
     config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)

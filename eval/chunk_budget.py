@@ -25,9 +25,10 @@ def main() -> None:
     from eval.datasets import load_dataset, load_gold
     from eval.runner import run
     from index.chunking import ChunkerConfig
-    from index.embedding import load_embedder
+    from index.encoders.factory import load_embedder
     from index.search import Retriever
-    from index.store import build_index, load_index
+    from index.write import build_index
+    from index.load import load_index
     from service.settings import BUNDLED_CORPUS, Settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -38,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
     wanted = set(args.sets.split(","))
 
-    embedder = load_embedder(Settings())
+    embedder = load_embedder(Settings().encoder_config())
     bundled, _ = read_folder(BUNDLED_CORPUS)
     sets = []
     if "iapp" in wanted:

@@ -12,8 +12,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from corpus.reader import Document
-from index.text import normalize_text
+from corpus.document import Document
+from corpus.text import normalize_text
 
 GOLD = Path(__file__).resolve().parent / "gold.jsonl"
 

@@ -21,7 +21,7 @@ def main() -> None:
     from tokenizers import Tokenizer
 
     from corpus.reader import read_folder
-    from index.onnx_backend import FILES, ensure_export, export_dir
+    from index.encoders.onnx_export import FILES, ensure_export, export_dir
     from service.settings import Settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

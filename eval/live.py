@@ -49,7 +49,7 @@ def live_service(
     }
     out = log.open("w") if log else subprocess.DEVNULL
     started = time.perf_counter()
-    command = [sys.executable, "-c", "from service.cli import main; main()", "serve"]
+    command = [sys.executable, "-c", "from khamtop.cli import main; main()", "serve"]
     if cgroup:
         # The shell joins the group, then becomes the service (same pid): no Python code runs
         # between fork and exec in this process, which has threads.

@@ -42,7 +42,7 @@ def main() -> None:
     from eval.bench import _drive, _memory_mib
     from eval.datasets import GOLD, load_gold
     from eval.live import live_service
-    from index.store import resolve
+    from index.load import resolve
     from service.settings import Settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -39,7 +39,7 @@ def main() -> None:
     from eval.datasets import GOLD, load_dataset, load_gold
     from eval.pipeline import index_for
     from eval.runner import run
-    from index.embedding import load_embedder
+    from index.encoders.factory import load_embedder
     from index.search import Retriever
     from service.settings import Settings
 
@@ -51,7 +51,7 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = Settings()
-    embedder = load_embedder(settings)
+    embedder = load_embedder(settings.encoder_config())
     sets = []
     if "gold" in args.sets.split(","):
         documents, _ = read_folder(settings.corpus_dir)

@@ -7,14 +7,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from corpus.reader import Document, read_folder
+from corpus.document import Document
+from corpus.reader import read_folder
 from eval.datasets import GOLD, DatasetError, EvalSet, load_dataset, load_gold
 from eval.report import write_html, write_json
 from eval.runner import EvalResult, run
-from index.chunking import ChunkerConfig
-from index.embedding import Embedder
+from index.compat import Wanted
+from index.encoders.base import Embedder
 from index.search import Retriever
-from index.store import IndexLoadError, build_index, corpus_checksum, load_index, stale_reason
+from index.layout import IndexLoadError
+from index.write import build_index
+from index.embed import corpus_checksum
+from index.load import load_index, stale_reason
+from service.settings import Settings
 
 
 @dataclass
@@ -25,9 +30,9 @@ class EvalOutput:
     index_note: str
 
 
-def _matching_index(path: Path, documents: list[Document], embedder: Embedder, settings):
+def _matching_index(path: Path, documents: list[Document], embedder: Embedder, settings: Settings):
     """The index at ``path`` if it was built from exactly these documents with these settings."""
-    if stale_reason(path, settings) is not None:
+    if stale_reason(path, Wanted.of_config(settings.encoder_config(), settings.chunker_config())) is not None:
         return None
     try:
         loaded = load_index(path, embedder)
@@ -36,18 +41,17 @@ def _matching_index(path: Path, documents: list[Document], embedder: Embedder, s
     return loaded if loaded.manifest["corpus"]["checksum"] == corpus_checksum(documents) else None
 
 
-def index_for(settings, embedder: Embedder, documents: list[Document], path: Path, progress: bool = False):
+def index_for(settings: Settings, embedder: Embedder, documents: list[Document], path: Path, progress: bool = False):
     """The index at ``path`` if it matches these documents and settings, else one built there."""
     loaded = _matching_index(path, documents, embedder, settings)
     if loaded is None:
-        config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
-        build_index(documents, embedder, config, path, progress=progress)
+        build_index(documents, embedder, settings.index_config(), path, progress=progress)
         loaded = load_index(path, embedder)
     return loaded
 
 
 def evaluate(
-    settings,
+    settings: Settings,
     embedder: Embedder,
     *,
     gold: Path | None = None,
@@ -61,7 +65,6 @@ def evaluate(
     mode: str | None = None,
     expand: bool = True,
 ) -> EvalOutput:
-    config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
     if dataset is not None:
         eval_set: EvalSet = load_dataset(dataset)
         documents = eval_set.documents or []
@@ -81,14 +84,14 @@ def evaluate(
             note = f"using the index at {cache}"
         else:
             target = cache if (dataset is not None or index is not None) else Path(tmp) / "index"
-            build_index(documents, embedder, config, target, progress=progress)
+            build_index(documents, embedder, settings.index_config(), target, progress=progress)
             loaded = load_index(target, embedder)
             note = f"built an index of {len(documents)} documents at {target}" + (
                 " (temporary)" if target.is_relative_to(tmp) else ""
             )
         result = run(
             eval_set,
-            Retriever.from_settings(settings, embedder, loaded),
+            Retriever(embedder, loaded, settings.search_config()),
             progress=progress,
             mode=mode or settings.search_mode,
             expand=expand,

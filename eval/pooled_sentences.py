@@ -60,7 +60,7 @@ def main() -> None:
     from eval.modes_table import IAPP
     from eval.pipeline import index_for
     from eval.runner import run
-    from index.embedding import load_embedder
+    from index.encoders.factory import load_embedder
     from index.search import Retriever
     from service.settings import Settings
 
@@ -70,7 +70,7 @@ def main() -> None:
     settings = Settings()
     if settings.embedding_backend == "torch":
         raise SystemExit("this experiment needs an ONNX backend (KHAMTOP_EMBEDDING_BACKEND)")
-    embedder = load_embedder(settings)
+    embedder = load_embedder(settings.encoder_config())
     documents, _ = read_folder(settings.corpus_dir)
     sets = [("gold", load_gold(GOLD, documents), documents)]
     if args.iapp:

@@ -7,7 +7,7 @@ import json
 import math
 from pathlib import Path
 
-from corpus.reader import Document
+from corpus.document import Document
 from eval.runner import DEPTH, K_VALUES, EvalResult, QuestionResult
 
 HEADLINE = [f"hit@{k}" for k in K_VALUES] + ["mrr@10", "ndcg@10", "evidence_recall@5", "evidence_recall@10"]

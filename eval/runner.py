@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
 from eval import metrics
 from eval.datasets import EvalQuestion, EvalSet
 from index.search import Mode, Retriever
-from index.store import StoredChunk
+from service.answering import answer_question
+from service.schemas import AskRequest
+from index.spans import Passage
 
 K_VALUES = (1, 3, 5, 10)
 DEPTH = 10
@@ -73,8 +74,8 @@ class EvalResult:
         }
 
 
-def _chunks_by_doc(chunks: list[StoredChunk]) -> dict[str, list[StoredChunk]]:
-    by_doc: dict[str, list[StoredChunk]] = defaultdict(list)
+def _chunks_by_doc(chunks: list[Passage]) -> dict[str, list[Passage]]:
+    by_doc: dict[str, list[Passage]] = defaultdict(list)
     for chunk in chunks:
         by_doc[chunk.doc_id].append(chunk)
     return by_doc
@@ -108,15 +109,16 @@ def _spans(q: EvalQuestion) -> list[tuple[str, int, int]]:
 def evaluate_question(
     q: EvalQuestion, retriever: Retriever, by_doc, mode: Mode | None = None, expand: bool = True
 ) -> QuestionResult:
-    started = time.perf_counter()
-    result = retriever.ask(q.question, top_k=DEPTH, mode=mode, expand=expand)
-    latency_ms = (time.perf_counter() - started) * 1000
-    hits = result.hits
+    # The same path as the API's (service.answering), so the figures are the service's.
+    answered = answer_question(retriever, AskRequest(question=q.question, top_k=DEPTH, mode=mode, expand=expand))
+    latency_ms = answered.response.took_ms
+    result = answered.result
+    hits = result.passages
     # The answer sentence is judged before the threshold: whether it would be shown is measured
     # separately (flagged_no_answer).
     top = result.candidate
     answer = (
-        {"doc_id": top.chunk.doc_id, "char_start": top.highlight.char_start, "char_end": top.highlight.char_end}
+        {"doc_id": top.passage.doc_id, "char_start": top.highlight.char_start, "char_end": top.highlight.char_end}
         if top
         else None
     )
@@ -126,8 +128,8 @@ def evaluate_question(
             if doc_id == answer["doc_id"]:
                 contains |= answer["char_start"] <= s and e <= answer["char_end"]
                 overlaps |= answer["char_start"] < e and s < answer["char_end"]
-    ranked = metrics.order(metrics.Returned(h.chunk.id, h.score) for h in hits)
-    chunk_of = {h.chunk.id: h.chunk for h in hits}
+    ranked = metrics.order(metrics.Returned(h.passage.id, h.score) for h in hits)
+    chunk_of = {h.passage.id: h.passage for h in hits}
     covers = [_covering(p, by_doc) for p in q.evidence]
     relevant = set().union(*covers) if covers else set()
     evidence_docs = {p.doc_id for p in q.evidence}
@@ -222,7 +224,7 @@ def run(
 ) -> EvalResult:
     from tqdm import tqdm
 
-    mode = mode or retriever.mode
+    mode = mode or retriever.config.mode
     by_doc = _chunks_by_doc(retriever.index.chunks)
     retriever.search("warm-up", top_k=1, mode=mode)  # the first call pays one-off costs; keep it out of latency
     results = [
@@ -234,8 +236,8 @@ def run(
         "path": str(retriever.index.path),
         "mode": mode,
         "query_expansion": expand and retriever.expander is not None,
-        "answer_threshold": retriever.answer_threshold,
-        "dedup": retriever.dedup,
+        "answer_threshold": retriever.config.answer_threshold,
+        "dedup": retriever.config.dedup,
         "model": manifest["model"]["id"],
         "chunker": manifest["chunker"],
         "chunks": manifest["corpus"]["chunks"],

@@ -52,7 +52,7 @@ STEPS: list[tuple[str, dict[str, str]]] = [
 def run_step(env: dict[str, str], replicate: int, requests: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="khamtop-speed-") as tmp:
         out = Path(tmp) / "bench.json"
-        cmd = [sys.executable, "-c", "from service.cli import main; main()", "bench"]
+        cmd = [sys.executable, "-c", "from khamtop.cli import main; main()", "bench"]
         cmd += ["--replicate", str(replicate), "--requests", str(requests), "--out", str(out)]
         subprocess.run(cmd, env={**os.environ, **env}, check=True)
         return json.loads(out.read_text("utf-8"))

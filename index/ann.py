@@ -1,11 +1,10 @@
 """Which FAISS index a version gets: exact search while it is cheap, HNSW above that.
 
-Exact (flat) inner-product search costs time in proportion to the passages: about 0.06 ms per
-1,000 on one thread of these machines (5.7 ms at 100k), so up to ``EXACT_UP_TO`` passages it
-stays near a millisecond and is exact. Above that, HNSW (M=32) over 8-bit scalar-quantised
-vectors (SQ8) answers in under a millisecond at 100k and 1M (docs/benchmarks.md, "Exact against
-approximate search"). SQ8 holds a vector in 384 bytes instead of 1,536: at 1M passages the index
-is about 0.6 GB instead of 1.7. Its scores are approximate, but it only proposes candidates: the
+Exact (flat) inner-product search costs time in proportion to the passages, so up to the
+setting ``exact_search_up_to`` it stays near a millisecond and is exact. Above that, HNSW (M=32)
+over 8-bit scalar-quantised vectors (SQ8) answers in under a millisecond at 100k and 1M passages
+(docs/decisions, "exact against approximate search"). SQ8 holds a vector in a quarter of the
+bytes of float32. Its scores are approximate, but it only proposes candidates: the
 retriever scores every candidate again with the exact float32 vectors (``passages.npy``, memory-
 mapped), and updates rebuild from those, so the quantisation never accumulates. IVF was faster
 still but lost recall (0.92 at 100k).
@@ -22,7 +21,6 @@ import time
 import faiss
 import numpy as np
 
-EXACT_UP_TO = 20_000  # passages; flat search at this size takes about 1.2 ms
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 # The dense search asks for 100 candidates (index.search.CANDIDATES); efSearch must exceed that.
@@ -30,9 +28,10 @@ HNSW_EF_SEARCH = 160
 RECALL_SAMPLE = 300
 
 
-def build_faiss(vectors: np.ndarray, probes: np.ndarray, exact_up_to: int | None = None) -> tuple[faiss.Index, dict]:
-    """The index for ``vectors`` and what the manifest says of it (``probes``: sample questions)."""
-    limit = EXACT_UP_TO if exact_up_to is None else exact_up_to
+def build_faiss(vectors: np.ndarray, probes: np.ndarray, exact_up_to: int) -> tuple[faiss.Index, dict]:
+    """The index for ``vectors`` and what the manifest says of it (``probes``: sample questions):
+    exact search up to ``exact_up_to`` passages, HNSW above."""
+    limit = exact_up_to
     dim = vectors.shape[1]
     if len(vectors) <= limit:
         index = faiss.IndexFlatIP(dim)

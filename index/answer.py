@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.store import LoadedIndex, StoredChunk
+from index.load import LoadedIndex
+from index.spans import Passage
 from index.vectors import dot_rows
 
 # A sentence's score: cosine similarity to the question plus this times the share of the
@@ -34,7 +35,7 @@ WordsOf = Callable[[str, int, int], frozenset[str]]
 
 def best_sentence(
     index: LoadedIndex,
-    chunk: StoredChunk,
+    chunk: Passage,
     query_vector: np.ndarray,
     query_words: set[str],
     words_of: WordsOf,

@@ -18,8 +18,12 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 
 @dataclass(frozen=True)
 class ChunkerConfig:
-    chunk_tokens: int = 200
-    overlap_tokens: int = 40
+    """How documents are cut into passages (the sizes come from the settings: ``Settings.chunker_config``)."""
+
+    chunk_tokens: int  # a passage's budget, in the embedding model's tokens
+    overlap_tokens: int  # tokens a passage repeats from the one before
+    # PyThaiNLP's engines: a change moves every passage and citation, so they are part of the
+    # index's manifest rather than settings.
     sentence_engine: str = "crfcut"
     word_engine: str = "newmm"
 
@@ -28,7 +32,7 @@ class ChunkerConfig:
 
 
 @dataclass(frozen=True)
-class Chunk:
+class Span:
     char_start: int
     char_end: int
     n_tokens: int
@@ -150,7 +154,7 @@ def _split_long_sentence(
 
 def chunk_text(
     text: str, count_tokens: TokenCounter, config: ChunkerConfig, sentences: list[tuple[int, int]] | None = None
-) -> list[Chunk]:
+) -> list[Span]:
     """Cut ``text`` into overlapping chunks of at most ``config.chunk_tokens`` tokens.
 
     Sentences are packed greedily; the next chunk starts with the last sentences of the
@@ -169,7 +173,7 @@ def chunk_text(
         else:
             units.extend(_split_long_sentence(text, a, b, count_tokens, budget, config.word_engine))
 
-    chunks: list[Chunk] = []
+    chunks: list[Span] = []
     i = 0
     while i < len(units):
         j, total = i, 0
@@ -178,7 +182,7 @@ def chunk_text(
             j += 1
         if j == i:  # one indivisible cluster over budget: keep it whole rather than cut it
             total, j = units[i].n_tokens, i + 1
-        chunks.append(Chunk(units[i].start, units[j - 1].end, total))
+        chunks.append(Span(units[i].start, units[j - 1].end, total))
         if j == len(units):
             break
         # Step back over trailing units for the overlap, always moving forward by at least one.

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from corpus.reader import Document
+from corpus.document import Document
 from index.vectors import map_npy
 
 METADATA_FILE = "documents.jsonl"

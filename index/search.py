@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from corpus.reader import Document
+from corpus.document import Document
+from corpus.text import normalize_text
 from index.answer import Highlight, best_sentence
 from index.batching import QueryBatcher
-from index.embedding import Embedder
+from index.encoders.base import Embedder
 from index.keyword import match_form
 from index.query import Expansion, QueryExpander
-from index.store import LoadedIndex, StoredChunk
-from index.text import normalize_text
+from index.load import LoadedIndex
+from index.spans import Passage
 from index.threads import one_thread_per_search
 from index.vectors import dot_stored, stored_rows
 
@@ -25,10 +27,23 @@ MODES: tuple[Mode, ...] = ("dense", "keyword", "hybrid")
 Fusion = Literal["weighted", "rrf"]
 # How many candidates each list contributes before rescoring and fusing.
 CANDIDATES = 100
-# Reciprocal rank fusion's usual constant (the "rrf" fusion).
-RRF_K = 60
 # Two passages whose character 4-grams overlap this much (Jaccard) are the same passage.
 DUPLICATE_JACCARD = 0.8
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How questions are searched and answered (built from the settings: ``Settings.search``)."""
+
+    mode: Mode
+    sentence_weight: float  # dense score = (1 - w) x passage cosine + w x best sentence cosine
+    fusion: Fusion
+    keyword_weight: float  # hybrid: the keyword list's weight against dense's 1
+    rrf_k: int  # the "rrf" fusion's constant
+    expansion_file: Path | None  # equivalent-name groups (index.query); None: no query expansion
+    answer_threshold: float  # the best sentence's score below which nothing answers
+    dedup: bool  # drop a passage that repeats a higher-ranked one
+    batch_max: int  # questions encoded together at most (index.batching)
 
 
 @dataclass(frozen=True)
@@ -44,21 +59,21 @@ class _Rows:
 
 
 @dataclass(frozen=True)
-class Hit:
+class RankedPassage:
     rank: int
     # dense: passage/sentence cosine blend; keyword: BM25; hybrid: the blend + weight x BM25/best BM25
     # (or a reciprocal-rank-fusion score with the "rrf" fusion).
     score: float
-    chunk: StoredChunk
+    passage: Passage
     document: Document
     highlight: Highlight | None = None
 
 
 @dataclass(frozen=True)
-class Answer:
-    hits: list[Hit]
+class SearchResult:
+    passages: list[RankedPassage]
     # The hit whose highlighted sentence scores best, whether or not it reaches the threshold.
-    candidate: Hit | None
+    candidate: RankedPassage | None
     threshold: float
     expanded_with: tuple[str, ...] = ()
     index_version: int = 0  # the index version that answered (every hit comes from it)
@@ -69,14 +84,14 @@ class Answer:
         return self.candidate.highlight.score if self.candidate else 0.0
 
     @property
-    def best(self) -> Hit | None:
+    def best(self) -> RankedPassage | None:
         """The answer; None when no sentence reaches the threshold (the documents probably do not
         answer the question)."""
         return self.candidate if self.candidate and self.confidence >= self.threshold else None
 
 
 def fuse(
-    rankings: list[list[tuple[int, float]]], k: int = RRF_K, weights: list[float] | None = None
+    rankings: list[list[tuple[int, float]]], k: int, weights: list[float] | None = None
 ) -> list[tuple[int, float]]:
     """Reciprocal rank fusion: list i gives weights[i]/(k + rank); ties keep the lower chunk id first."""
     fused: dict[int, float] = {}
@@ -101,61 +116,26 @@ class Retriever:
     """Holds the model and the index; one instance per process, shared by all requests."""
 
     def __init__(
-        self,
-        embedder: Embedder,
-        index: LoadedIndex,
-        mode: Mode = "hybrid",
-        keyword_weight: float = 0.05,
-        sentence_weight: float = 0.5,
-        fusion: Fusion = "weighted",
-        rrf_k: int = RRF_K,
-        expander: QueryExpander | None = None,
-        answer_threshold: float = 0.0,
-        dedup: bool = True,
-        batcher: QueryBatcher | None = None,
+        self, embedder: Embedder, index: LoadedIndex, config: SearchConfig, batcher: QueryBatcher | None = None
     ) -> None:
         self.embedder = embedder
         self.index = index
-        self.mode = mode
-        self.keyword_weight = keyword_weight
-        self.sentence_weight = sentence_weight
-        self.fusion = fusion
-        self.rrf_k = rrf_k
-        self.expander = expander
-        self.answer_threshold = answer_threshold
-        self.dedup = dedup
+        self.config = config
+        self.expander = QueryExpander.from_file(config.expansion_file) if config.expansion_file else None
         # One encoder call at a time (concurrent calls only fight over the same two cores), and
-        # questions that arrive meanwhile share the next call.
-        self.batcher = batcher or QueryBatcher(embedder.embed_queries)
+        # questions that arrive meanwhile share the next call. The service passes its own, which
+        # outlives each index version.
+        self.batcher = batcher or QueryBatcher(embedder.embed_queries, config.batch_max)
         # Per-passage and per-sentence work that does not depend on the question, kept for the
         # passages that keep coming back (thread-safe: lru_cache guards its own state). Sized by
         # memory: a passage's shingles take about 70 KB and a sentence's words about 2 KB, so
-        # these hold at most about 70 and 35 MB (65,536 passages' shingles could have grown to
-        # 4.6 GB in a long-running service).
+        # these hold at most about 70 and 35 MB (65,536 passages' shingles could grow to several
+        # GB in a long-running service).
         # Keyed by the text, not the chunk: a passage repeated in other documents (a standard
         # clause, a copied announcement) is cut into shingles once.
         self._shingles = lru_cache(maxsize=1_024)(_shingles)
         self._words = lru_cache(maxsize=16_384)(
             lambda doc_id, start, end: frozenset(index.keyword.tokenize(index.documents.text_span(doc_id, start, end)))
-        )
-
-    @classmethod
-    def from_settings(
-        cls, settings, embedder: Embedder, index: LoadedIndex, batcher: QueryBatcher | None = None
-    ) -> Retriever:
-        expander = QueryExpander.from_file(settings.abbreviations_file) if settings.query_expansion else None
-        return cls(
-            embedder,
-            index,
-            mode=settings.search_mode,
-            keyword_weight=settings.hybrid_keyword_weight,
-            sentence_weight=settings.sentence_weight,
-            fusion=settings.hybrid_fusion,
-            rrf_k=settings.hybrid_rrf_k,
-            expander=expander,
-            answer_threshold=settings.answer_threshold,
-            dedup=settings.dedup,
-            batcher=batcher or QueryBatcher(embedder.embed_queries, settings.query_batch_max),
         )
 
     def _nearest(self, vector: np.ndarray, k: int) -> list[int]:
@@ -208,7 +188,7 @@ class Retriever:
         has = sizes > 0
         if has.any():
             best[has] = np.maximum.reduceat(sims, np.concatenate(([0], np.cumsum(sizes[has])[:-1])))
-        blended = (1 - self.sentence_weight) * cosines + self.sentence_weight * best
+        blended = (1 - self.config.sentence_weight) * cosines + self.config.sentence_weight * best
         return dict(zip(chunk_ids, blended.tolist()))
 
     @staticmethod
@@ -219,9 +199,11 @@ class Retriever:
         self, vector: np.ndarray, keyword: list[tuple[int, float]], read: _Rows | None = None
     ) -> list[tuple[int, float]]:
         nearest = self._nearest(vector, CANDIDATES)
-        if self.fusion == "rrf":
+        if self.config.fusion == "rrf":
             return fuse(
-                [self._sorted(self._dense_scores(vector, nearest)), keyword], self.rrf_k, [1.0, self.keyword_weight]
+                [self._sorted(self._dense_scores(vector, nearest)), keyword],
+                self.config.rrf_k,
+                [1.0, self.config.keyword_weight],
             )
         # Weighted sum: BM25 scaled by the question's best BM25, so the weight means the same for
         # every question. Measured against reciprocal rank fusion: 0.898 vs 0.885 hit@1 on 1,000
@@ -230,7 +212,7 @@ class Retriever:
         scores = self._dense_scores(vector, candidates, read)
         top = keyword[0][1] if keyword and keyword[0][1] > 0 else 1.0
         for chunk_id, bm25 in keyword:
-            scores[chunk_id] += self.keyword_weight * bm25 / top
+            scores[chunk_id] += self.config.keyword_weight * bm25 / top
         return self._sorted(scores)
 
     def _distinct(
@@ -238,7 +220,7 @@ class Retriever:
     ) -> list[tuple[int, float]]:
         """The first ``top_k`` of ``ranked``, skipping passages that repeat a higher-ranked one.
         ``known``: texts of some chunks, read already."""
-        if not self.dedup:
+        if not self.config.dedup:
             return ranked[:top_k]
         kept: list[tuple[int, float]] = []
         seen: list[frozenset[str]] = []
@@ -266,7 +248,7 @@ class Retriever:
                 break
         return kept
 
-    def ask(self, question: str, top_k: int = 5, mode: Mode | None = None, expand: bool = True) -> Answer:
+    def search(self, question: str, top_k: int, mode: Mode | None = None, expand: bool = True) -> SearchResult:
         """The ``top_k`` best distinct passages, each with its answering sentence, and the answer.
 
         ``expand`` adds equivalent names and other-era years (``index.query``) to the keyword
@@ -275,7 +257,7 @@ class Retriever:
         names the ministry.
         """
         one_thread_per_search()
-        mode = mode or self.mode
+        mode = mode or self.config.mode
         if mode not in MODES:
             raise ValueError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
         query = normalize_text(question).strip()
@@ -295,8 +277,8 @@ class Retriever:
         keyword = self.index.keyword.search(keyword_query, depth, keyword_words) if mode != "dense" else []
         # Still waiting for the vector: read the keyword candidates' stored vectors and texts.
         keyword_ids = [c for c, _ in keyword]
-        read = self._gather(keyword_ids) if mode == "hybrid" and self.fusion == "weighted" else None
-        known = dict(zip(keyword_ids, self.index.chunks.texts(keyword_ids))) if self.dedup else {}
+        read = self._gather(keyword_ids) if mode == "hybrid" and self.config.fusion == "weighted" else None
+        known = dict(zip(keyword_ids, self.index.chunks.texts(keyword_ids))) if self.config.dedup else {}
         vector = pending.result()
         if mode == "dense":
             ranked = self._sorted(self._dense_scores(vector, self._nearest(vector, depth)))
@@ -309,13 +291,10 @@ class Retriever:
         for chunk_id, score in self._distinct(ranked, top_k, known):
             chunk = self.index.chunks[chunk_id]
             highlight = best_sentence(self.index, chunk, vector[0], query_words, self._words)
-            hits.append(Hit(len(hits) + 1, score, chunk, self.index.documents[chunk.doc_id], highlight))
+            hits.append(RankedPassage(len(hits) + 1, score, chunk, self.index.documents[chunk.doc_id], highlight))
         scored = [h for h in hits if h.highlight is not None]
         candidate = max(scored, key=lambda h: h.highlight.score, default=None)
-        return Answer(hits, candidate, self.answer_threshold, expansion.added, self.index.version)
-
-    def search(self, question: str, top_k: int = 5, mode: Mode | None = None, expand: bool = True) -> list[Hit]:
-        return self.ask(question, top_k, mode, expand).hits
+        return SearchResult(hits, candidate, self.config.answer_threshold, expansion.added, self.index.version)
 
     def document(self, doc_id: str) -> Document | None:
         return self.index.documents.get(doc_id)

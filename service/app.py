@@ -20,8 +20,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from index.embedding import Embedder, load_embedder
+from index.encoders.base import Embedder, EncoderConfig
+from index.encoders.factory import load_embedder
 from service import state as live
+from service.errors import error_items, error_message
 from service.limits import Admission, BodySizeLimit, RateLimit
 from service.observe import Metrics, RequestLog
 from service.routes import router
@@ -30,7 +32,7 @@ from service.web import router as web_router
 
 log = logging.getLogger("khamtop")
 
-EmbedderFactory = Callable[[Settings], Embedder]
+EmbedderFactory = Callable[[EncoderConfig], Embedder]
 
 
 async def _watch(settings: Settings, state: live.ServiceState) -> None:
@@ -69,13 +71,8 @@ class CORSExceptAdmin:
 
 def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     # FastAPI's default echoes the whole input back; say what is wrong, briefly.
-    errors = []
-    for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
-        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        errors.append({"loc": loc, "msg": msg, "type": err.get("type", "invalid")})
-    message = "; ".join(f"{'.'.join(e['loc']) or 'body'}: {e['msg']}" for e in errors)
-    return JSONResponse(status_code=422, content={"detail": errors, "message": message})
+    content = {"detail": error_items(exc.errors()), "message": error_message(exc.errors())}
+    return JSONResponse(status_code=422, content=content)
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException):
@@ -89,6 +86,8 @@ async def _http_error(request: Request, exc: StarletteHTTPException):
                 allowed |= set(route.methods or ())
         if allowed:
             exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
+    if exc.status_code == 422:  # every 422 says what is wrong in `message`, as validation errors do
+        return JSONResponse(status_code=422, content={"detail": exc.detail, "message": exc.detail}, headers=exc.headers)
     return await http_exception_handler(request, exc)
 
 

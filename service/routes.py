@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from corpus.reader import document_from_bytes
 from index.search import Retriever
-from index.store import IndexLoadError, UpdateError
+from index.layout import IndexLoadError
+from index.write import UpdateError
 from service import security
 from service.limits import DeadlineExceeded, Overloaded
 from service import state as live
@@ -24,8 +25,9 @@ from service.schemas import (
     ErrorResponse,
     IndexChange,
     check_doc_id,
-    response_from_answer,
 )
+from service.answering import answer_question
+from service.errors import error_message
 
 # Every route may meet the limits (service.limits): documented once, here.
 router = APIRouter(
@@ -84,15 +86,14 @@ SEARCH = [Depends(_search_allowed)]
 async def ask(body: AskRequest, retriever: RetrieverDep, request: Request) -> AskResponse:
     """Ranked passages that answer the question, each with its citation."""
     started = time.perf_counter()
-    mode = body.mode or retriever.mode
     settings, metrics = request.app.state.settings, request.app.state.metrics
-    fields = {"question_chars": len(body.question), "top_k": body.top_k, "mode": mode}
+    fields = {"question_chars": len(body.question), "top_k": body.top_k, "mode": body.mode or retriever.config.mode}
     if settings.log_questions:
         fields["question"] = body.question
     log.info("ask", extra={"fields": fields})
     # Encoding and search are CPU work: off the event loop, a few at a time (service.limits).
     try:
-        answer = await request.app.state.admission.run(retriever.ask, body.question, body.top_k, mode, body.expand)
+        answered = await request.app.state.admission.run(answer_question, retriever, body, started)
     except Overloaded:
         metrics.shed.inc()
         raise HTTPException(
@@ -101,7 +102,7 @@ async def ask(body: AskRequest, retriever: RetrieverDep, request: Request) -> As
     except DeadlineExceeded:
         metrics.timeouts.inc()
         raise HTTPException(504, f"no answer within {settings.request_timeout_s:g} s; retry later") from None
-    response = response_from_answer(body.question, mode, answer, (time.perf_counter() - started) * 1000)
+    response = answered.response
     if settings.search_key is not None:
         citations = [p.citation for p in response.passages] + ([response.answer.citation] if response.answer else [])
         for citation in citations:
@@ -139,8 +140,7 @@ async def _upload(request: Request) -> tuple[str, bytes, str, dict]:
         try:
             doc = DocumentIn.model_validate_json(await request.body())
         except ValidationError as exc:
-            message = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-            raise HTTPException(status_code=422, detail=message.replace("Value error, ", "")) from None
+            raise HTTPException(status_code=422, detail=error_message(exc.errors())) from None
         meta = doc.model_dump(include={"title", "source_url", "date", "language"})
         return doc.doc_id, doc.text.encode(), ".md", meta
     if kind != "multipart/form-data":

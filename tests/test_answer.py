@@ -5,68 +5,47 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from corpus.reader import Document
-from index.chunking import ChunkerConfig
 from index.search import Retriever
-from index.store import build_index, load_index
+from index.load import load_index
 from service.app import create_app
-from tests.conftest import wait_ready
+from tests.helpers import make_retriever, wait_ready
 
 QUESTION = "ไทยได้รับรางวัล ASEAN ICT Award กี่รางวัล"
 
 
 @pytest.fixture
 def retriever(fake_index, fake_embedder) -> Retriever:
-    return Retriever(fake_embedder, load_index(fake_index, fake_embedder), answer_threshold=0.0)
+    return make_retriever(fake_embedder, load_index(fake_index, fake_embedder), answer_threshold=0.0)
 
 
 def test_each_passage_highlights_one_of_its_own_sentences(retriever):
     index = retriever.index
-    for hit in retriever.search(QUESTION, top_k=5):
+    for hit in retriever.search(QUESTION, top_k=5).passages:
         h = hit.highlight
-        assert hit.chunk.char_start <= h.char_start < h.char_end <= hit.chunk.char_end
+        assert hit.passage.char_start <= h.char_start < h.char_end <= hit.passage.char_end
         sentence_bounds = [
             (
-                max(index.sentences[i].char_start, hit.chunk.char_start),
-                min(index.sentences[i].char_end, hit.chunk.char_end),
+                max(index.sentences[i].char_start, hit.passage.char_start),
+                min(index.sentences[i].char_end, hit.passage.char_end),
             )
-            for i in index.chunk_sentences[hit.chunk.id]
+            for i in index.chunk_sentences[hit.passage.id]
         ]
         assert (h.char_start, h.char_end) in sentence_bounds
 
 
 def test_the_answer_is_the_best_highlighted_sentence(retriever):
-    answer = retriever.ask(QUESTION, top_k=5)
+    answer = retriever.search(QUESTION, top_k=5)
     assert answer.best is not None
-    assert answer.best.highlight.score == max(h.highlight.score for h in answer.hits) == answer.confidence
+    assert answer.best.highlight.score == max(h.highlight.score for h in answer.passages) == answer.confidence
     text = answer.best.document.text[answer.best.highlight.char_start : answer.best.highlight.char_end]
     assert "ASEAN ICT Award" in text
 
 
 def test_nothing_above_the_threshold_means_no_answer(fake_index, fake_embedder):
-    strict = Retriever(fake_embedder, load_index(fake_index, fake_embedder), answer_threshold=1.9)
-    answer = strict.ask(QUESTION, top_k=3)
+    strict = make_retriever(fake_embedder, load_index(fake_index, fake_embedder), answer_threshold=1.9)
+    answer = strict.search(QUESTION, top_k=3)
     assert answer.best is None and 0 < answer.confidence < 1.9
-    assert len(answer.hits) == 3, "the passages are still returned"
-
-
-def _duplicated_corpus(tmp_path, embedder):
-    award = "ประเทศไทยได้รับรางวัล ASEAN ICT Award จำนวน 4 รางวัล ในปี 2564"
-    docs = [
-        Document("news", award, "ข่าว"),
-        Document("news-copy", award + " ", "ข่าว"),  # the same passage republished
-        Document("meeting", "ที่ประชุมรับทราบผลการมอบรางวัล ASEAN ICT Award", "ประชุม"),
-    ]
-    build_index(docs, embedder, ChunkerConfig(), tmp_path / "idx")
-    return load_index(tmp_path / "idx", embedder)
-
-
-def test_the_same_passage_in_two_documents_fills_one_rank_not_two(tmp_path, fake_embedder):
-    index = _duplicated_corpus(tmp_path, fake_embedder)
-    hits = Retriever(fake_embedder, index).search("รางวัล ASEAN ICT Award", top_k=2)
-    assert {h.document.doc_id for h in hits} in ({"news", "meeting"}, {"news-copy", "meeting"})
-    undeduplicated = Retriever(fake_embedder, index, dedup=False).search("รางวัล ASEAN ICT Award", top_k=2)
-    assert {h.document.doc_id for h in undeduplicated} == {"news", "news-copy"}
+    assert len(answer.passages) == 3, "the passages are still returned"
 
 
 @pytest.mark.parametrize(("threshold", "answered"), [(0.0, True), (1.9, False)])

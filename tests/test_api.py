@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from index.store import resolve
+from index.load import resolve
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import wait_ready
+from tests.helpers import wait_ready
 from tests.fakes import FakeEmbedder
 
 

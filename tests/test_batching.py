@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from index.batching import QueryBatcher
+from tests.helpers import make_retriever
 
 
 class SlowEncoder:
@@ -113,15 +114,14 @@ def test_every_thread_that_searches_runs_faiss_on_one_thread(fake_index):
     # the request threads, so each search sets it for its own thread.
     import faiss
 
-    from index.search import Retriever
-    from index.store import load_index
+    from index.load import load_index
     from tests.fakes import FakeEmbedder
 
-    retriever = Retriever(FakeEmbedder(), load_index(fake_index))
+    retriever = make_retriever(FakeEmbedder(), load_index(fake_index))
     seen = {}
 
     def search() -> None:
-        retriever.search("ASEAN Digital Hub")
+        retriever.search("ASEAN Digital Hub", top_k=5)
         seen["threads"] = faiss.omp_get_max_threads()
 
     worker = threading.Thread(target=search)

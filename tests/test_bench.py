@@ -12,6 +12,7 @@ import pytest
 from eval.bench import Workload, run_bench
 from service.settings import PROJECT_ROOT, Settings
 from tests.fakes import FakeEmbedder
+from tests.helpers import index_config, make_retriever
 
 
 def test_bench_reports_build_throughput_and_latency_percentiles(bundled_documents):
@@ -48,7 +49,7 @@ def test_bench_command_measures_the_real_service_over_http(tmp_path, real_model_
     out = tmp_path / "bench.json"
     env = {**os.environ, "KHAMTOP_MODELS_DIR": str(real_model_dir.parent)}
     result = subprocess.run(
-        [sys.executable, "-c", "from service.cli import main; main()", "bench", "--requests", "16", "--out", str(out)],
+        [sys.executable, "-c", "from khamtop.cli import main; main()", "bench", "--requests", "16", "--out", str(out)],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
@@ -67,21 +68,19 @@ def test_bench_command_measures_the_real_service_over_http(tmp_path, real_model_
 
 def test_a_replicated_index_grows_without_encoding_and_switches_to_hnsw(tmp_path, _fake_index_once):
     from eval.bench import replicate_index
-    from index.chunking import ChunkerConfig
-    from index.search import Retriever
-    from index.store import load_index
+    from index.load import load_index
 
     class NoEncoding(FakeEmbedder):
         def embed_passages(self, texts, progress=False):
             raise AssertionError("replication must not encode")
 
     source = load_index(_fake_index_once)
-    manifest = replicate_index(_fake_index_once, tmp_path / "big", 500, NoEncoding(), ChunkerConfig(), exact_up_to=200)
+    manifest = replicate_index(_fake_index_once, tmp_path / "big", 500, NoEncoding(), index_config(exact_up_to=200))
     assert manifest["corpus"]["chunks"] >= 500 and manifest["faiss"]["type"] == "IndexHNSWSQ"
     grown = load_index(tmp_path / "big", FakeEmbedder())
     copy = next(c for c in grown.chunks if c.doc_id.endswith("~1"))
     original = next(c for c in source.chunks if c.doc_id == copy.doc_id.removesuffix("~1") and c.text == copy.text)
     a, b = grown.passage_vectors[copy.id], source.passage_vectors[original.id]
     assert 0.8 < float(a @ b) < 0.9999, "a copy's vector is nudged, not duplicated"
-    hits = Retriever(FakeEmbedder(), grown).search("ASEAN Digital Hub", top_k=5)
-    assert len({h.chunk.text for h in hits}) == len(hits), "copies of one passage are not listed twice"
+    hits = make_retriever(FakeEmbedder(), grown).search("ASEAN Digital Hub", top_k=5).passages
+    assert len({h.passage.text for h in hits}) == len(hits), "copies of one passage are not listed twice"

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 from pythainlp.tokenize import tcc
 
 from index.chunking import ChunkerConfig, chunk_text, split_sentences
-from index.text import normalize_text
+from corpus.text import normalize_text
 from tests.fakes import FakeEmbedder
+from tests.helpers import chunker_config
 
 count = FakeEmbedder().count_tokens
 
@@ -165,5 +166,5 @@ def test_english_sentences_split_at_full_stops():
 
 
 def test_empty_text_has_no_chunks():
-    assert chunk_text("", count, ChunkerConfig()) == []
-    assert chunk_text(" \n\n ", count, ChunkerConfig()) == []
+    assert chunk_text("", count, chunker_config()) == []
+    assert chunk_text(" \n\n ", count, chunker_config()) == []

@@ -7,9 +7,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-import index.embedding
-from index.store import resolve
-from service.cli import app
+import index.encoders.factory
+from index.load import resolve
+from khamtop.cli import app
 from tests.fakes import FakeEmbedder
 
 runner = CliRunner()
@@ -17,7 +17,7 @@ runner = CliRunner()
 
 @pytest.fixture(autouse=True)
 def fake_model(monkeypatch):
-    monkeypatch.setattr(index.embedding, "load_embedder", lambda settings: FakeEmbedder())
+    monkeypatch.setattr(index.encoders.factory, "load_embedder", lambda settings: FakeEmbedder())
 
 
 def test_index_build_then_ask_answers_with_citations(tmp_path):

@@ -18,19 +18,18 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from index.store import load_index
+from index.load import load_index
 from service.app import create_app
 from service.settings import PROJECT_ROOT, Settings
-from tests.conftest import wait_ready
+from tests.helpers import wait_ready
 
 pytestmark = pytest.mark.slow
 
 # A writer that adds and removes one document for ever, printing each version it commits.
 WRITER = """
 import sys
-from corpus.reader import Document
-from index.chunking import ChunkerConfig
-from index.store import update_index
+from corpus.document import Document
+from index.write import update_index
 from tests.fakes import FakeEmbedder
 
 home, embedder = sys.argv[1], FakeEmbedder()
@@ -39,9 +38,9 @@ while True:
     i += 1
     if i % 2:
         doc = Document("x", ("ข่าวรุ่นที่ %d เรื่องศูนย์ข้อมูลแห่งชาติ " % i) * 40, "ข่าว")
-        result = update_index(home, embedder, ChunkerConfig(), upsert=[doc])
+        result = update_index(home, embedder, index_config(), upsert=[doc])
     else:
-        result = update_index(home, embedder, ChunkerConfig(), remove=["x"])
+        result = update_index(home, embedder, index_config(), remove=["x"])
     print("committed", result.version, flush=True)
 """
 

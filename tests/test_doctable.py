@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from corpus.reader import Document
+from corpus.document import Document
 from index.doctable import DocumentTable, write_documents
 
 DOCS = [

@@ -15,7 +15,7 @@ from eval.datasets import load_gold
 from eval.live import live_service as live
 from eval.runner import run
 from index.search import Retriever
-from index.store import load_index
+from index.load import load_index
 from service.settings import PROJECT_ROOT, Settings
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,7 @@ GOLD = {q["id"]: q for q in map(json.loads, (PROJECT_ROOT / "eval" / "gold.jsonl
 @pytest.fixture(scope="session")
 def retriever(real_embedder, real_index) -> Retriever:
     # The service's own configuration: hybrid, query expansion, the no-answer threshold.
-    return Retriever.from_settings(Settings(), real_embedder, load_index(real_index, real_embedder))
+    return Retriever(real_embedder, load_index(real_index, real_embedder), Settings().search_config())
 
 
 # Thai questions worded differently from the documents, one or more per document, that the
@@ -37,16 +37,16 @@ FIRST = ["g002", "g026", "g033", "g047", "g054", "g138", "g148"]
 @pytest.mark.parametrize("qid", FIRST)
 def test_reworded_thai_question_gets_the_right_document_and_passage_first(retriever, qid):
     question = GOLD[qid]
-    (top,) = retriever.search(question["question"], top_k=1)
+    (top,) = retriever.search(question["question"], top_k=1).passages
     evidence = question["evidence"][0]
     assert top.document.doc_id == evidence["doc_id"]
-    assert evidence["text"] in top.chunk.text
+    assert evidence["text"] in top.passage.text
 
 
 @pytest.mark.parametrize("qid", ["g005", "g033", "g054", "g138", "g148"])
 def test_the_answer_sentence_holds_the_evidence(retriever, qid):
     question = GOLD[qid]
-    answer = retriever.ask(question["question"])
+    answer = retriever.search(question["question"], top_k=5)
     assert answer.best is not None, f"flagged as unanswered (confidence {answer.confidence:.3f})"
     h = answer.best.highlight
     assert question["evidence"][0]["text"] in answer.best.document.text[h.char_start : h.char_end]
@@ -63,9 +63,9 @@ def test_the_answer_sentence_holds_the_evidence(retriever, qid):
     ],
 )
 def test_a_question_the_documents_do_not_touch_gets_no_answer(retriever, question):
-    answer = retriever.ask(question)
+    answer = retriever.search(question, top_k=5)
     assert answer.best is None, f"confidence {answer.confidence:.3f} passed the threshold"
-    assert answer.hits, "passages are still listed for the reader to judge"
+    assert answer.passages, "passages are still listed for the reader to judge"
 
 
 def test_gold_set_quality_does_not_regress(retriever):

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from corpus.reader import Document
+from corpus.document import Document
 from eval.datasets import DatasetError, EvalQuestion, EvalSet, EvidencePiece, load_dataset, load_gold
 from eval.report import write_html, write_json
 from eval.runner import run
-from index.chunking import ChunkerConfig
-from index.search import Retriever
-from index.store import build_index, load_index
+from index.write import build_index
+from index.load import load_index
 from tests.fakes import FakeEmbedder
+from tests.helpers import index_config, make_retriever
 
 DOCS = [
     Document("award", "ไทยได้รับ 4 รางวัล ASEAN ICT Award 2021 ในพิธีมอบรางวัล", "รางวัล"),
@@ -30,8 +30,8 @@ def span(doc: Document, text: str) -> tuple[tuple[int, int], ...]:
 @pytest.fixture
 def retriever(tmp_path):
     embedder = FakeEmbedder()
-    build_index(DOCS, embedder, ChunkerConfig(chunk_tokens=64, overlap_tokens=8), tmp_path / "idx")
-    return Retriever(embedder, load_index(tmp_path / "idx", embedder))
+    build_index(DOCS, embedder, index_config(64, 8), tmp_path / "idx")
+    return make_retriever(embedder, load_index(tmp_path / "idx", embedder))
 
 
 def write_gold(path, rows):
@@ -92,15 +92,16 @@ def test_runner_scores_hits_and_unanswerable_questions(retriever):
 
 
 def test_the_no_answer_flag_is_counted_for_both_kinds_of_question(retriever):
+    index = retriever.index
     questions = [
         EvalQuestion("award", "ASEAN ICT Award", True, (EvidencePiece("award", "4 รางวัล", span(DOCS[0], "4 รางวัล")),)),
         EvalQuestion("none", "ราคาทองคำวันนี้", False, ()),
     ]
-    retriever.answer_threshold = 1.9  # nothing reaches it: every question is flagged
-    s = run(EvalSet("t", questions), retriever).summary["no_answer"]
+    strict = make_retriever(retriever.embedder, index, answer_threshold=1.9)  # every question is flagged
+    s = run(EvalSet("t", questions), strict).summary["no_answer"]
     assert (s["unanswerable_flagged"], s["answerable_flagged"]) == (1.0, 1.0)
-    retriever.answer_threshold = -1.0  # everything passes
-    s = run(EvalSet("t", questions), retriever).summary["no_answer"]
+    lenient = make_retriever(retriever.embedder, index, answer_threshold=-1.0)  # everything passes
+    s = run(EvalSet("t", questions), lenient).summary["no_answer"]
     assert (s["unanswerable_flagged"], s["answerable_flagged"]) == (0.0, 0.0)
 
 

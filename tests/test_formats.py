@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 
 from corpus.formats import extract
 from corpus.reader import document_from_bytes, read_folder
-from index.text import normalize_text
+from corpus.text import normalize_text
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import wait_ready
+from tests.helpers import wait_ready
 
 FIXTURES = Path(__file__).parent / "fixtures" / "formats"
 TRUTH = (FIXTURES / "thai.truth.txt").read_text("utf-8")

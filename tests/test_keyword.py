@@ -6,14 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from corpus.reader import Document
-from index.chunking import ChunkerConfig
+from corpus.document import Document
 from index.keyword import KeywordIndex, Tokenizer, match_form
-from index.query import QueryExpander
-from index.search import Retriever, fuse
-from index.store import IndexLoadError, build_index, load_index, resolve
+from index.search import Retriever
+from index.layout import IndexLoadError
+from index.write import build_index
+from index.load import load_index, resolve
 from service.settings import BUNDLED_ABBREVIATIONS
 from tests.fakes import FakeEmbedder
+from tests.helpers import index_config, make_retriever
 
 
 @given(st.text())
@@ -68,45 +69,9 @@ def test_keyword_scores_are_bm25s_own_sums_repeated_words_included(bundled_docum
     assert index.search("ดิจิทัล", 0) == []
 
 
-def test_reciprocal_rank_fusion_rewards_agreement():
-    # Chunk 2 is second in both lists: 2/(60+2) beats 1/(60+1) for chunks first in only one.
-    fused = fuse([[(1, 0.9), (2, 0.8)], [(3, 12.0), (2, 9.0)]])
-    assert fused[0][0] == 2
-    assert fused[0][1] == pytest.approx(2 / 62)
-    assert [c for c, _ in fused[1:]] == [1, 3], "ties keep the lower chunk id first"
-
-
-@pytest.fixture
-def retriever(tmp_path, bundled_documents):
-    embedder = FakeEmbedder()
-    build_index(bundled_documents, embedder, ChunkerConfig(), tmp_path / "idx")
-    return Retriever(embedder, load_index(tmp_path / "idx", embedder))
-
-
-@pytest.mark.parametrize("mode", ["dense", "keyword", "hybrid"])
-def test_every_mode_returns_cited_passages(retriever, mode):
-    hits = retriever.search("ASEAN ICT Award ไทยได้รับกี่รางวัล", top_k=3, mode=mode)
-    assert 1 <= len(hits) <= 3
-    assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
-    for hit in hits:
-        assert hit.document.text[hit.chunk.char_start : hit.chunk.char_end] == hit.chunk.text
-    assert hits[0].document.doc_id == "adgmin-2-results-2022"
-
-
-def test_keyword_mode_matches_thai_digits_with_arabic_ones(retriever):
-    # The document writes ๒๒ มกราคม ๒๕๖๔; the question uses Arabic digits.
-    (hit,) = retriever.search("นายเนวินธุ์ 22 มกราคม 2564", top_k=1, mode="keyword")
-    assert hit.document.doc_id == "adgmin-1-dialogue-partners-2021"
-
-
-def test_unknown_mode_is_refused(retriever):
-    with pytest.raises(ValueError, match="unknown search mode"):
-        retriever.search("ครม.", mode="fuzzy")
-
-
 def test_a_damaged_keyword_file_is_refused(tmp_path, bundled_documents):
     embedder = FakeEmbedder()
-    build_index(bundled_documents[:1], embedder, ChunkerConfig(), tmp_path / "idx")
+    build_index(bundled_documents[:1], embedder, index_config(), tmp_path / "idx")
     vocab = resolve(tmp_path / "idx") / "keyword" / "vocab.index.json"
     vocab.write_text(vocab.read_text("utf-8").replace("ประชุม", "ประชม", 1), "utf-8")
     with pytest.raises(IndexLoadError, match="keyword/vocab.index.json does not match its checksum"):
@@ -116,8 +81,8 @@ def test_a_damaged_keyword_file_is_refused(tmp_path, bundled_documents):
 def retriever_over(tmp_path, documents, **options) -> Retriever:
     """A retriever (fake embedder) over a few documents made up for one test."""
     embedder = FakeEmbedder()
-    build_index(documents, embedder, ChunkerConfig(), tmp_path / "idx")
-    return Retriever(embedder, load_index(tmp_path / "idx", embedder), **options)
+    build_index(documents, embedder, index_config(), tmp_path / "idx")
+    return make_retriever(embedder, load_index(tmp_path / "idx", embedder), **options)
 
 
 def test_an_abbreviation_finds_the_passage_that_spells_it_out(tmp_path):
@@ -125,9 +90,9 @@ def test_an_abbreviation_finds_the_passage_that_spells_it_out(tmp_path):
         Document("cabinet", "คณะรัฐมนตรีมีมติเห็นชอบร่างปฏิญญา", "มติ"),
         Document("other", "การประชุมเจ้าหน้าที่อาวุโสด้านโทรคมนาคม", "อื่น"),
     ]
-    retriever = retriever_over(tmp_path, docs, expander=QueryExpander.from_file(BUNDLED_ABBREVIATIONS))
-    assert retriever.search("ครม.", top_k=1, mode="keyword", expand=False) == []
-    (hit,) = retriever.search("ครม.", top_k=1, mode="keyword")
+    retriever = retriever_over(tmp_path, docs, expansion_file=BUNDLED_ABBREVIATIONS)
+    assert retriever.search("ครม.", top_k=1, mode="keyword", expand=False).passages == []
+    (hit,) = retriever.search("ครม.", top_k=1, mode="keyword").passages
     assert hit.document.doc_id == "cabinet"
 
 
@@ -136,9 +101,9 @@ def test_a_passage_is_found_by_its_document_title(tmp_path):
         Document("centre", "มีหน้าที่รับเรื่องร้องเรียนและประสานงานกับหน่วยงานอื่น", "ศูนย์ปฏิบัติการต่อต้านการทุจริต"),
         Document("award", "ไทยได้รับ 4 รางวัล ASEAN ICT Award", "รางวัล"),
     ]
-    (hit,) = retriever_over(tmp_path, docs).search("ศูนย์ต่อต้านการทุจริต", top_k=1, mode="keyword")
+    (hit,) = retriever_over(tmp_path, docs).search("ศูนย์ต่อต้านการทุจริต", top_k=1, mode="keyword").passages
     assert hit.document.doc_id == "centre"
-    assert hit.chunk.text == docs[0].text, "the stored passage and its citation do not include the title"
+    assert hit.passage.text == docs[0].text, "the stored passage and its citation do not include the title"
 
 
 def test_asking_for_no_results_returns_none(bundled_documents):

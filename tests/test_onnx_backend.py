@@ -8,9 +8,13 @@ import os
 import numpy as np
 import pytest
 
-from index.embedding import ModelLoadError, load_embedder
-from index.onnx_backend import FILES, OnnxExportError, ensure_export, export_dir, read_export, source_key
-from index.store import IndexLoadError, load_index, stale_reason
+from index.encoders.base import ModelLoadError
+from index.encoders.factory import load_embedder
+from index.encoders.onnx_export import FILES, ensure_export, export_dir, read_export, source_key
+from index.encoders.base import OnnxExportError
+from index.layout import IndexLoadError
+from index.compat import Wanted
+from index.load import load_index, stale_reason
 from service.settings import Settings
 
 QUESTIONS = [
@@ -24,11 +28,15 @@ QUESTIONS = [
 @pytest.fixture(scope="module")
 def backends(real_model_dir, real_embedder):
     def load(backend: str):
-        return load_embedder(Settings(models_dir=real_model_dir.parent, embedding_backend=backend))
+        return load_embedder(Settings(models_dir=real_model_dir.parent, embedding_backend=backend).encoder_config())
 
     return {"torch": real_embedder if real_embedder.backend == "torch" else load("torch")} | {
         b: (real_embedder if real_embedder.backend == b else load(b)) for b in ("onnx", "onnx-int8", "onnx-int8-query")
     }
+
+
+def wanted(settings: Settings) -> Wanted:
+    return Wanted.of_config(settings.encoder_config(), settings.chunker_config())
 
 
 def test_onnx_fp32_gives_torchs_vectors_and_fingerprint(backends, bundled_documents):
@@ -54,12 +62,12 @@ def test_int8_questions_over_fp32_passages_search_an_fp32_index(backends, bundle
     assert np.allclose(mixed.embed_queries(QUESTIONS), int8.embed_queries(QUESTIONS), atol=1e-5)
     assert np.allclose(mixed.embed_passages(passages), onnx.embed_passages(passages), atol=1e-5)
     assert mixed.fingerprint() == onnx.fingerprint(), "its index is an fp32 index"
-    assert stale_reason(real_fp32_index, Settings(embedding_backend="onnx-int8-query")) is None
+    assert stale_reason(real_fp32_index, wanted(Settings(embedding_backend="onnx-int8-query"))) is None
     assert load_index(real_fp32_index, mixed).chunks
 
 
 def test_a_service_that_only_answers_loads_only_the_question_encoder(real_model_dir):
-    mixed = load_embedder(Settings(models_dir=real_model_dir.parent, embedding_backend="onnx-int8-query"))
+    mixed = load_embedder(Settings(models_dir=real_model_dir.parent, embedding_backend="onnx-int8-query").encoder_config())
     assert list(mixed._sessions) == ["query"]
     mixed.embed_queries(QUESTIONS[:1])
     assert list(mixed._sessions) == ["query"]
@@ -70,7 +78,7 @@ def test_a_service_that_only_answers_loads_only_the_question_encoder(real_model_
 def test_questions_are_encoded_on_one_thread_and_passages_on_every_core(real_model_dir):
     # One question is too small to share: a second thread only waits, while the other core runs
     # the keyword search (index.search). Passages come in big batches and use every core.
-    embedder = load_embedder(Settings(models_dir=real_model_dir.parent, embedding_backend="onnx-int8"))
+    embedder = load_embedder(Settings(models_dir=real_model_dir.parent, embedding_backend="onnx-int8").encoder_config())
     embedder.embed_passages(["ข้อความ"])
     threads = {side: session.get_session_options().intra_op_num_threads for side, session in embedder._sessions.items()}
     assert threads == {"query": 1, "passage": 0}
@@ -87,8 +95,8 @@ def test_a_batch_of_mixed_lengths_comes_back_in_the_order_given(backends, bundle
 
 
 def test_an_fp32_index_is_stale_for_int8_and_refused_by_it(backends, real_fp32_index):
-    assert stale_reason(real_fp32_index, Settings(embedding_backend="onnx")) is None
-    reason = stale_reason(real_fp32_index, Settings(embedding_backend="onnx-int8"))
+    assert stale_reason(real_fp32_index, wanted(Settings(embedding_backend="onnx"))) is None
+    reason = stale_reason(real_fp32_index, wanted(Settings(embedding_backend="onnx-int8")))
     assert reason is not None and "int8" in reason
     with pytest.raises(IndexLoadError, match="rebuild"):
         load_index(real_fp32_index, backends["onnx-int8"])
@@ -116,13 +124,13 @@ def test_a_model_the_onnx_path_cannot_pool_is_refused_with_a_way_out(tmp_path):
     with pytest.raises(OnnxExportError, match="KHAMTOP_EMBEDDING_BACKEND=torch"):
         ensure_export(model)
     with pytest.raises(ModelLoadError, match="KHAMTOP_EMBEDDING_BACKEND=torch"):
-        load_embedder(Settings(model=str(model), embedding_backend="onnx"))
+        load_embedder(Settings(model=str(model), embedding_backend="onnx").encoder_config())
 
 
 def test_a_damaged_onnx_file_is_a_clear_load_error_not_a_crash(real_model_dir, tmp_path):
     import shutil
 
-    from index.onnx_backend import export_dir
+    from index.encoders.onnx_export import export_dir
 
     model = tmp_path / "models" / "copy"
     shutil.copytree(real_model_dir, model)
@@ -133,11 +141,11 @@ def test_a_damaged_onnx_file_is_a_clear_load_error_not_a_crash(real_model_dir, t
     for name in ("model.onnx", "model-int8.onnx"):
         (exported / name).write_bytes(b"not an onnx file")
     with pytest.raises(ModelLoadError, match="khamtop model prepare"):
-        load_embedder(Settings(model=str(model), embedding_backend="onnx-int8-query"))
+        load_embedder(Settings(model=str(model), embedding_backend="onnx-int8-query").encoder_config())
 
 
 def test_the_question_encoder_keeps_its_word_table_in_float16(real_model_dir):
-    # The service holds this model all the time: the table is most of its memory (index.onnx_backend).
+    # The service holds this model all the time: the table is most of its memory (index.encoders.onnx_export).
     import onnx
     from onnx import TensorProto
 

@@ -8,14 +8,16 @@ import faiss
 import numpy as np
 import pytest
 
-from corpus.reader import Document
-from index import store
-from index.chunking import ChunkerConfig
-from index.search import Retriever
-from index.store import IndexLoadError, build_index, indexed_text, load_index, resolve
+from corpus.document import Document
+from index import write
+from index.embed import corpus_checksum, indexed_text
+from index.layout import IndexLoadError, sha256
+from index.load import load_index, resolve
+from index.write import build_index
 from tests.fakes import FakeEmbedder
+from tests.helpers import index_config, make_retriever
 
-CONFIG = ChunkerConfig(chunk_tokens=64, overlap_tokens=8)
+CONFIG = index_config(64, 8)
 DOCS = [
     Document("a", "คณะรัฐมนตรีมีมติรับทราบผลการประชุม ครั้งที่ 2 ระหว่างวันที่ 27 – 28 มกราคม 2565", "เอกสาร ก", language="th"),
     Document("b/c", "Thailand received four ASEAN ICT Awards in 2021. น้ำใจไมตรี", "Doc B", "https://example.org/b"),
@@ -53,8 +55,8 @@ def test_chunks_file_is_readable_utf8_not_escaped(tmp_path, fake_embedder):
 
 def test_corpus_checksum_changes_when_any_text_changes(fake_embedder):
     changed = [DOCS[0], Document("b/c", DOCS[1].text + "!", "Doc B", "https://example.org/b")]
-    assert store.corpus_checksum(DOCS) != store.corpus_checksum(changed)
-    assert store.corpus_checksum(DOCS) == store.corpus_checksum(list(reversed(DOCS)))
+    assert corpus_checksum(DOCS) != corpus_checksum(changed)
+    assert corpus_checksum(DOCS) == corpus_checksum(list(reversed(DOCS)))
 
 
 def test_a_failed_build_leaves_the_previous_index_intact(tmp_path, fake_embedder, monkeypatch):
@@ -65,7 +67,7 @@ def test_a_failed_build_leaves_the_previous_index_intact(tmp_path, fake_embedder
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(store, "_write_jsonl", crash)
+    monkeypatch.setattr(write, "_write_jsonl", crash)
     with pytest.raises(OSError, match="disk full"):
         build_index(DOCS[:1], fake_embedder, CONFIG, target)
     assert {p.name: p.read_bytes() for p in target.rglob("*") if p.is_file()} == before
@@ -139,9 +141,9 @@ def test_the_index_is_exact_inner_product_search_over_normalised_vectors(tmp_pat
     assert isinstance(loaded.faiss_index, faiss.IndexFlatIP)
     question = "ASEAN ICT Awards 2021"
     q = fake_embedder.embed_queries([question])[0]
-    hits = Retriever(fake_embedder, loaded, mode="dense", sentence_weight=0.0).search(question, top_k=5)
+    hits = make_retriever(fake_embedder, loaded, mode="dense", sentence_weight=0.0).search(question, top_k=5).passages
     assert hits[0].document.doc_id == "b/c"
-    indexed = indexed_text(hits[0].document.title, hits[0].chunk.text)  # title + passage, as built
+    indexed = indexed_text(hits[0].document.title, hits[0].passage.text)  # title + passage, as built
     assert hits[0].score == pytest.approx(float(q @ fake_embedder.embed_passages([indexed])[0]), abs=1e-5)
     assert len(hits) == len(loaded.chunks) <= 5, "top_k larger than the index returns what there is"
 
@@ -151,22 +153,22 @@ def test_dense_score_blends_the_passage_with_its_best_sentence(tmp_path, fake_em
     loaded = load_index(tmp_path / "idx", fake_embedder)
     question = "ASEAN ICT Awards 2021"
     q = fake_embedder.embed_queries([question])[0]
-    (hit,) = Retriever(fake_embedder, loaded, mode="dense", sentence_weight=0.5).search(question, top_k=1)
-    doc = loaded.documents[hit.chunk.doc_id].text
-    sentences = [s for s in loaded.sentences if s.doc_id == hit.chunk.doc_id]
+    (hit,) = make_retriever(fake_embedder, loaded, mode="dense", sentence_weight=0.5).search(question, top_k=1).passages
+    doc = loaded.documents[hit.passage.doc_id].text
+    sentences = [s for s in loaded.sentences if s.doc_id == hit.passage.doc_id]
     best = max(float(q @ fake_embedder.embed_passages([doc[s.char_start : s.char_end]])[0]) for s in sentences)
-    passage = float(q @ fake_embedder.embed_passages([indexed_text(hit.document.title, hit.chunk.text)])[0])
+    passage = float(q @ fake_embedder.embed_passages([indexed_text(hit.document.title, hit.passage.text)])[0])
     # Sentence vectors are stored in int8 (index.vectors): cosines within a few thousandths.
     assert hit.score == pytest.approx(0.5 * passage + 0.5 * best, abs=5e-3)
 
 
 def test_search_normalises_the_question_like_the_documents(tmp_path, fake_embedder):
     build_index(DOCS, fake_embedder, CONFIG, tmp_path / "idx")
-    retriever = Retriever(fake_embedder, load_index(tmp_path / "idx", fake_embedder))
-    plain = retriever.search("น้ำใจไมตรี", top_k=1)[0]
+    retriever = make_retriever(fake_embedder, load_index(tmp_path / "idx", fake_embedder))
+    plain = retriever.search("น้ำใจไมตรี", top_k=1).passages[0]
     # Zero-width spaces and a split Sara Am (ํ + า) are repaired before embedding.
-    messy = retriever.search("น\u0e49\u0e4d\u0e32\u200bใจ\u200bไมตรี", top_k=1)[0]
-    assert (messy.chunk.id, messy.score) == (plain.chunk.id, plain.score)
+    messy = retriever.search("น\u0e49\u0e4d\u0e32\u200bใจ\u200bไมตรี", top_k=1).passages[0]
+    assert (messy.passage.id, messy.score) == (plain.passage.id, plain.score)
 
 
 def test_building_an_empty_corpus_is_refused(tmp_path, fake_embedder):
@@ -177,10 +179,9 @@ def test_building_an_empty_corpus_is_refused(tmp_path, fake_embedder):
 
 
 def test_above_the_exact_limit_a_version_gets_hnsw_with_its_recall_in_the_manifest(
-    tmp_path, fake_embedder, bundled_documents, monkeypatch
+    tmp_path, fake_embedder, bundled_documents
 ):
-    monkeypatch.setattr("index.ann.EXACT_UP_TO", 20)
-    manifest = build_index(bundled_documents, fake_embedder, ChunkerConfig(), tmp_path / "idx")
+    manifest = build_index(bundled_documents, fake_embedder, index_config(exact_up_to=20), tmp_path / "idx")
     info = manifest["faiss"]
     assert info["type"] == "IndexHNSWSQ" and info["storage"] == "SQ8" and not info["exact"] and info["efSearch"] >= 100
     assert 0.9 <= info["recall@10"] <= 1 and 0.9 <= info["recall@100"] <= 1 and info["recall_probes"] > 0
@@ -189,12 +190,11 @@ def test_above_the_exact_limit_a_version_gets_hnsw_with_its_recall_in_the_manife
 
     # The same answers as exact search on a corpus this small, and updates keep exact vectors.
     flat_dir = tmp_path / "flat"
-    monkeypatch.setattr("index.ann.EXACT_UP_TO", 10**9)
-    build_index(bundled_documents, fake_embedder, ChunkerConfig(), flat_dir)
+    build_index(bundled_documents, fake_embedder, index_config(exact_up_to=10**9), flat_dir)
     flat = load_index(flat_dir, fake_embedder)
     for question in ("ASEAN Digital Hub", "ศูนย์ปฏิบัติการต่อต้านการทุจริต", "ความร่วมมือกับจีน"):
-        ask = [Retriever(fake_embedder, i, mode="dense").search(question) for i in (loaded, flat)]
-        assert [h.chunk.text for h in ask[0]] == [h.chunk.text for h in ask[1]]
+        ask = [make_retriever(fake_embedder, i, mode="dense").search(question, top_k=5).passages for i in (loaded, flat)]
+        assert [h.passage.text for h in ask[0]] == [h.passage.text for h in ask[1]]
     # The index's own copies are 8-bit; the exact float32 vectors are kept beside it.
     assert (np.asarray(loaded.passage_vectors) == np.asarray(flat.passage_vectors)).all()
     assert not np.allclose(loaded.faiss_index.reconstruct_n(0, 5), flat.passage_vectors[:5], atol=1e-4)
@@ -221,7 +221,7 @@ def test_spans_outside_their_document_are_refused_even_with_a_matching_checksum(
     spans[0, 2] = 10**6
     np.save(folder / "chunk_spans.npy", spans)
     manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
-    manifest["files"]["chunk_spans.npy"] = store._sha256(folder / "chunk_spans.npy")
+    manifest["files"]["chunk_spans.npy"] = sha256(folder / "chunk_spans.npy")
     (folder / "manifest.json").write_text(json.dumps(manifest), "utf-8")
     with pytest.raises(IndexLoadError, match="outside its document"):
         load_index(tmp_path / "idx", fake_embedder)

@@ -7,7 +7,7 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from index.text import normalize_text
+from corpus.text import normalize_text
 
 
 def test_split_sara_am_is_composed_with_or_without_a_tone_mark():

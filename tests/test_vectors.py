@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from corpus.reader import Document
-from index.chunking import ChunkerConfig
-from index.store import PASSAGE_VECTORS_FILE, build_index, load_index, resolve, update_index
+from corpus.document import Document
+from index.layout import PASSAGE_VECTORS_FILE
+from index.write import build_index, update_index
+from index.load import load_index, resolve
 from index.vectors import Int8Rows, map_npy, quantize_rows
 from tests.fakes import FakeEmbedder
+from tests.helpers import index_config, make_retriever
 
 
 def unit_rows(n: int, dim: int = 384, seed: int = 0) -> np.ndarray:
@@ -54,10 +56,9 @@ def test_a_mapped_file_is_read_only_and_equal_to_what_was_saved(tmp_path):
     assert map_npy(tmp_path / "empty.npy").shape == (0, 16)
 
 
-def test_updates_over_an_approximate_index_keep_the_exact_vectors(tmp_path, monkeypatch):
+def test_updates_over_an_approximate_index_keep_the_exact_vectors(tmp_path):
     # HNSW stores SQ8 copies; updates must rebuild from the exact float32 file, not from them.
-    monkeypatch.setattr("index.ann.EXACT_UP_TO", 1)
-    embedder, config = FakeEmbedder(), ChunkerConfig(chunk_tokens=64, overlap_tokens=8)
+    embedder, config = FakeEmbedder(), index_config(64, 8, exact_up_to=1)
     a = Document("a", "คณะรัฐมนตรีมีมติเห็นชอบร่างปฏิญญาว่าด้วยการพัฒนาดิจิทัล " * 6, "มติคณะรัฐมนตรี")
     b = Document("b", "ประเทศไทยได้รับ 4 รางวัล ASEAN ICT Awards 2021 ในการประชุม " * 5, "รางวัล")
     build_index([a], embedder, config, tmp_path / "idx")
@@ -78,12 +79,11 @@ def test_candidates_read_in_two_parts_score_to_the_bit_as_one_product(_fake_inde
     # The retriever reads the keyword candidates' vectors while the question is being encoded,
     # and the rest after: the scores must not depend on where that split falls (BLAS computes a
     # row differently by its place in a block, so a product per part would move the last bits).
-    from index.search import Retriever
-
+    
     embedder = FakeEmbedder()
     index = load_index(_fake_index_once, embedder)
     assert isinstance(index.sentence_vectors, Int8Rows)
-    retriever = Retriever(embedder, index)
+    retriever = make_retriever(embedder, index)
     vector = embedder.embed_queries(["ไทยได้รับรางวัล ASEAN ICT Award กี่รางวัล"])
     rng = np.random.default_rng(0)
     for _ in range(30):

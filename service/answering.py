@@ -1,0 +1,72 @@
+"""One function from a question to a response, used by the route, the CLI and the evaluation: the
+default mode, the search, the timing and the response's shape are decided here once."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from index.search import RankedPassage, Retriever, SearchResult
+from service.schemas import AnswerSentence, AskRequest, AskResponse, Citation, Highlight, Passage
+
+
+@dataclass(frozen=True)
+class Answered:
+    response: AskResponse  # what the API returns
+    result: SearchResult  # the search behind it (the evaluation reads passage ids and the answer candidate)
+
+
+def answer_question(retriever: Retriever, request: AskRequest, started: float | None = None) -> Answered:
+    """Search for ``request`` and shape the response; ``took_ms`` counts from ``started``
+    (``time.perf_counter()``; default: now), so a route can include the time spent waiting."""
+    started = time.perf_counter() if started is None else started
+    mode = request.mode or retriever.config.mode
+    result = retriever.search(request.question, request.top_k, mode, request.expand)
+    return Answered(_response(request.question, mode, result, (time.perf_counter() - started) * 1000), result)
+
+
+def _citation(hit: RankedPassage, start: int, end: int) -> Citation:
+    doc = hit.document
+    return Citation(doc_id=doc.doc_id, title=doc.title, source_url=doc.source_url, char_start=start, char_end=end)
+
+
+def _passage(hit: RankedPassage) -> Passage:
+    h = hit.highlight
+    return Passage(
+        rank=hit.rank,
+        score=round(hit.score, 6),
+        text=hit.passage.text,
+        citation=_citation(hit, hit.passage.char_start, hit.passage.char_end),
+        highlight=Highlight(
+            char_start=h.char_start,
+            char_end=h.char_end,
+            text=hit.document.text[h.char_start : h.char_end],
+            score=round(h.score, 6),
+        )
+        if h
+        else None,
+    )
+
+
+def _response(question: str, mode: str, answer: SearchResult, took_ms: float) -> AskResponse:
+    best = answer.best
+    sentence = None
+    if best is not None and best.highlight is not None:
+        h = best.highlight
+        sentence = AnswerSentence(
+            text=best.document.text[h.char_start : h.char_end],
+            passage_rank=best.rank,
+            score=round(h.score, 6),
+            citation=_citation(best, h.char_start, h.char_end),
+        )
+    return AskResponse(
+        question=question,
+        mode=mode,
+        answer=sentence,
+        no_answer=sentence is None,
+        confidence=round(answer.confidence, 6),
+        expanded_with=list(answer.expanded_with),
+        passages=[_passage(h) for h in answer.passages],
+        index_version=answer.index_version,
+        took_ms=round(took_ms, 2),
+    )
