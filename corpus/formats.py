@@ -1,7 +1,7 @@
 """Text and metadata out of the file types owners have: .txt, .md, .html, .pdf, .docx.
 
-Chosen by measurement on Thai samples (tests/fixtures/formats; figures in the README, "Reading
-files"):
+Chosen by measurement on Thai samples (tests/fixtures/formats;
+docs/decisions/010-file-format-readers.md):
 - HTML: trafilatura: the article only (no menus, banners, scripts), tables kept, and the page's
   own title, date and canonical URL;
 - PDF: pypdf, the text layer: no error on plain and PUA-glyph Thai, and, unlike pdfium, it keeps

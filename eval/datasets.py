@@ -1,5 +1,5 @@
 """Question sets: the bundled gold set (``eval/gold.jsonl``) and external datasets in the format of
-``../shared/datasets/`` (``contexts.jsonl`` + ``retrieval.jsonl``).
+the iApp Wiki QA benchmark (a folder of ``contexts.jsonl`` + ``retrieval.jsonl``; docs/evaluation.md).
 
 Every piece of evidence is resolved to character spans in the *stored* (normalised) document
 text, the same coordinates as the citations the service returns.

@@ -37,7 +37,7 @@ def live_service(
     index_dir: Path, log: Path | None = None, timeout_s: float = 120, cgroup: Path | None = None, **env: str
 ) -> Iterator[LiveService]:
     """Start the service on a free loopback port with ``index_dir``; stop it on exit. With
-    ``cgroup`` (a control group's folder), the service runs inside it (eval.memory_limit)."""
+    ``cgroup`` (a control group's folder), the service runs inside it (benchmarks.memory_limit)."""
     port = free_port()
     # No per-client rate limit by default: benchmarks and tests send many requests from one address.
     child_env = {

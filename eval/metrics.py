@@ -34,11 +34,6 @@ def first_relevant_rank(ranked: Sequence[Returned], relevant: set[int]) -> int |
     return None
 
 
-def hit_at(ranked: Sequence[Returned], relevant: set[int], k: int) -> float:
-    rank = first_relevant_rank(ranked[:k], relevant)
-    return 1.0 if rank is not None else 0.0
-
-
 def reciprocal_rank_at(ranked: Sequence[Returned], relevant: set[int], k: int) -> float:
     rank = first_relevant_rank(ranked[:k], relevant)
     return 1.0 / rank if rank is not None else 0.0

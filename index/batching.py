@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# An idle encoder thread ends after this long; the next question starts another (~0.1 ms).
+# An idle encoder thread ends after this long; the next question starts another (cheap).
 IDLE_S = 60.0
 
 
@@ -43,10 +43,10 @@ class Pending:
 
 
 class QueryBatcher:
-    """Thread-safe: ``submit(text)`` or ``encode(text)`` from any number of threads; one encoder
-    call at a time."""
+    """Thread-safe: ``submit(text)`` from any number of threads; one encoder call at a time, of at
+    most ``max_batch`` questions (the setting ``query_batch_max``)."""
 
-    def __init__(self, encode: Callable[[Sequence[str]], np.ndarray], max_batch: int = 16) -> None:
+    def __init__(self, encode: Callable[[Sequence[str]], np.ndarray], max_batch: int) -> None:
         self._encode = encode
         self.max_batch = max_batch
         self._ready = threading.Condition()
@@ -68,10 +68,6 @@ class QueryBatcher:
                 self._worker = worker
             self._ready.notify()
         return job
-
-    def encode(self, text: str) -> np.ndarray:
-        """The vector for one text, shape (1, dim)."""
-        return self.submit(text).result()
 
     def _work(self) -> None:
         while True:

@@ -1,7 +1,8 @@
 """The index's documents: metadata in memory, texts memory-mapped as code points.
 
-At 1M passages the stored texts are about 640 million characters: 1.3 GB as Python strings held
-by the service, and a 1.9 GB JSON file to parse at every start. Here each text is stored once
+At a million passages the stored texts are hundreds of millions of characters: gigabytes as
+Python strings held by the service, and a JSON file of that size to parse at every start
+(docs/decisions/013-memory-at-1m-passages.md). Here each text is stored once
 as UTF-32 code points (``texts.npy``, uint32) with each document's start (``text_offsets.npy``),
 and only the metadata is read into memory (``documents.jsonl``, without the texts). A text, or a
 span of it, is decoded when asked for: a passage in about a microsecond, a whole document of

@@ -97,15 +97,15 @@ def embed_documents(
     from tqdm import tqdm
 
     documents = sorted(documents, key=lambda d: d.doc_id)
-    # Each document is split into sentences once, for its chunks and for the stored sentences
-    # (the sentence model, crfcut, was a fifth of an index build when it ran twice).
+    # Each document is split into sentences once, for its chunks and for the stored sentences:
+    # the sentence model, crfcut, is a large part of a build (docs/decisions/012-build-throughput.md).
     spans = {d.doc_id: split_sentences(d.text, config.sentence_engine) for d in documents}
     with tqdm(total=len(documents), desc="chunking", unit="doc", disable=not progress) as bar:
         chunks = chunk_documents(documents, embedder, config, on_document=lambda: bar.update(), sentences=spans)
     # A passage is embedded and keyword-indexed with its document's title in front: a passage
-    # from the middle of a document rarely names what the document is about. Measured on 1,000
-    # iApp questions: hit@1 0.896 -> 0.906, hit@5 0.953 -> 0.963 (hybrid). The stored passage
-    # text and its citation are unchanged.
+    # from the middle of a document rarely names what the document is about
+    # (docs/decisions/003-title-in-passages.md). The stored passage text and its citation are
+    # unchanged.
     titles = {d.doc_id: d.title for d in documents}
     vectors = _embed_all(
         embedder, [indexed_text(titles[c.doc_id], c.text) for c in chunks], "embedding chunk", progress

@@ -178,7 +178,7 @@ class KeywordIndex:
         again, as in bm25s), in numpy: for BM25L / BM25+ indexes, and as the reference the
         compiled top k (index.postings) is checked against. bm25s adds the postings with
         ``np.add.at``, which is slow; a chunk appears once in a word's postings, so a plain
-        indexed add is the same sum, about 3x faster on 100k passages."""
+        indexed add is the same sum, faster (docs/decisions/008-keyword-search-compiled.md)."""
         bm25 = self._bm25
         if getattr(bm25, "nonoccurrence_array", None) is not None:  # BM25L / BM25+: bm25s's own
             return bm25.get_scores(words)

@@ -3,9 +3,10 @@
 bm25s keeps, for each word, the passages that have it and their precomputed BM25 share (a CSC
 matrix: ``indptr``, ``indices``, ``data``). A question's score for a passage is the sum of its
 words' shares. In numpy that sum is a gather, an add and a scatter per word, and choosing the k
-best means a partition of every passage's score: at 1M passages a question touching 1.5M postings
-took 7.8 ms to add and 2.9 ms to choose. Here both are plain loops: the add writes each posting
-once, and the choice is one pass over the scores in id order, keeping the k best in a heap.
+best means a partition of every passage's score, which at a million passages costs more than the
+encoder (docs/decisions/008-keyword-search-compiled.md). Here both are plain loops: the add
+writes each posting once, and the choice is one pass over the scores in id order, keeping the k
+best in a heap.
 
 The sums are the same float32 additions in the same order (word by word) as the numpy version,
 so the scores are identical to the bit (tests/test_postings.py), and ties keep the lower id first.
@@ -93,8 +94,8 @@ class Postings:
         # np.asarray: a memory-mapped array as a plain view of the same memory (no copy).
         self._arrays = np.asarray(data), np.asarray(indices), np.asarray(indptr)
         self.num_docs = num_docs
-        # Score buffers for the searches under way, kept for the next ones: a fresh 4 MB array
-        # (1M passages) for each question cost 1,200 page faults, ~2.5 ms in the service.
+        # Score buffers for the searches under way, kept for the next ones: a fresh array the size
+        # of the corpus for each question costs its page faults again (docs/performance.md).
         self._free: list[np.ndarray] = []
         self._lock = threading.Lock()
 

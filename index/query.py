@@ -37,7 +37,8 @@ class Expansion:
 
     @property
     def text(self) -> str:
-        """The question followed by what was added: what both searches see."""
+        """The question followed by what was added: what the keyword search sees (the question's
+        vector is computed from the question alone, ``index.search``)."""
         return " ".join((self.query, *self.added)) if self.added else self.query
 
 

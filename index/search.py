@@ -33,7 +33,7 @@ DUPLICATE_JACCARD = 0.8
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """How questions are searched and answered (built from the settings: ``Settings.search``)."""
+    """How questions are searched and answered (built from the settings: ``Settings.search_config``)."""
 
     mode: Mode
     sentence_weight: float  # dense score = (1 - w) x passage cosine + w x best sentence cosine
@@ -128,9 +128,8 @@ class Retriever:
         self.batcher = batcher or QueryBatcher(embedder.embed_queries, config.batch_max)
         # Per-passage and per-sentence work that does not depend on the question, kept for the
         # passages that keep coming back (thread-safe: lru_cache guards its own state). Sized by
-        # memory: a passage's shingles take about 70 KB and a sentence's words about 2 KB, so
-        # these hold at most about 70 and 35 MB (65,536 passages' shingles could grow to several
-        # GB in a long-running service).
+        # memory (a passage's shingles take tens of KB), not by count: a long-running service
+        # must not grow without bound (docs/decisions/013-memory-at-1m-passages.md).
         # Keyed by the text, not the chunk: a passage repeated in other documents (a standard
         # clause, a copied announcement) is cut into shingles once.
         self._shingles = lru_cache(maxsize=1_024)(_shingles)
@@ -163,8 +162,7 @@ class Retriever:
         candidate (an approximate index's scores are approximate; a keyword candidate has none).
 
         A passage of 200 tokens covers several topics, and its single vector matches none of
-        them sharply; the best sentence does. The blend (weight 0.5) raised hit@1 from 0.853 to
-        0.883 on 1,000 iApp questions and from 0.611 to 0.679 on the gold set (dense mode).
+        them sharply; the best sentence does (docs/decisions/004-sentence-blend.md).
         """
         if not chunk_ids:
             return {}
@@ -206,8 +204,8 @@ class Retriever:
                 [1.0, self.config.keyword_weight],
             )
         # Weighted sum: BM25 scaled by the question's best BM25, so the weight means the same for
-        # every question. Measured against reciprocal rank fusion: 0.898 vs 0.885 hit@1 on 1,000
-        # iApp questions, 0.691 vs 0.679 on the gold set.
+        # every question. It beat reciprocal rank fusion on both sets
+        # (docs/decisions/002-search-mode-and-fusion.md).
         candidates = list(dict.fromkeys([*(c for c, _ in keyword), *nearest]))
         scores = self._dense_scores(vector, candidates, read)
         top = keyword[0][1] if keyword and keyword[0][1] > 0 else 1.0
@@ -252,9 +250,8 @@ class Retriever:
         """The ``top_k`` best distinct passages, each with its answering sentence, and the answer.
 
         ``expand`` adds equivalent names and other-era years (``index.query``) to the keyword
-        search only: appending them to the embedded question lowered gold hit@1 (0.623 -> 0.574
-        in hybrid), as the extra words pull the question's vector toward every passage that
-        names the ministry.
+        search only: appended to the embedded question, the extra words pull its vector toward
+        every passage that names the ministry (docs/decisions/002-search-mode-and-fusion.md).
         """
         one_thread_per_search()
         mode = mode or self.config.mode

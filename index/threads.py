@@ -2,17 +2,14 @@
 
 One question is one vector. FAISS's OpenMP threads and OpenBLAS's threads (numpy's matrix
 products over a question's candidate sentences) cannot share such small work, but they do spin
-and fight the encoder's threads and the other requests for the cores. Measured on this 2-core
-machine with another process busy, at 100k passages: exact FAISS search 5.7 ms p50 on one
-thread against 13.5 ms on two; 1,500 candidate sentences x 384 dimensions took 2.4-11 ms with
-OpenBLAS on two threads, a fraction of a millisecond on one. Concurrent requests are what use
-both cores (``KHAMTOP_SEARCH_CONCURRENCY``).
+and fight the encoder's threads and the other requests for the cores: on two cores, one thread
+each is faster for both (docs/decisions/007-question-threads.md). Concurrent requests are what
+use both cores (``KHAMTOP_SEARCH_CONCURRENCY``).
 
 A question's encoder call runs on the encoder's own thread (index/batching.py) and on one ONNX
 Runtime thread (``KHAMTOP_QUERY_ENCODER_THREADS``): a second thread, which may not spin, only
-waits to be woken for a 20-token question (3.0 ms on one thread, 3.1 on two), and the other
-core is busy meanwhile with the question's keyword search (compiled, without the GIL:
-index/postings.py). Over HTTP at 1M passages that measured 9.0-9.5 ms p50 against 9.5-10.6.
+waits to be woken for a short question, and the other core is busy meanwhile with the
+question's keyword search (compiled, without the GIL: index/postings.py).
 Passages come in batches of 32 and use every core (``KHAMTOP_ENCODER_THREADS``).
 """
 

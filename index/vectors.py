@@ -5,9 +5,9 @@ passages that is 1.5 GB of passage vectors and 9 GB of sentence vectors in float
 service's memory budget. Both are memory-mapped instead of read: the page cache holds what the
 questions touch (a few hundred rows each), and the kernel may drop it under memory pressure and
 read it again. The sentence vectors are also stored as int8 with one float32 scale per row
-(a quarter of the size): each row is scaled so that its largest component is 127. On the gold
-set's e5 vectors, 200 questions against 498 sentences, cosines moved by 0.00024 on average and
-0.0012 at most; the evaluation (docs/benchmarks.md) shows what that does to the answers.
+(a quarter of the size): each row is scaled so that its largest component is 127. Cosines move
+in the fourth decimal; what that does to the answers is in
+docs/decisions/013-memory-at-1m-passages.md.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ def map_npy(path: Path) -> np.ndarray:
 
     Pages are read on first use, not at load: at 1M passages the files are several GB, and a
     question touches a few hundred rows. The rows are read at random, so ``MADV_RANDOM`` turns
-    off read-around: a page that is not cached costs one 4 KB read, not 128 KB. Under a 3 GiB
-    memory limit at 1M passages, read-around made every question wait over a second on the disk
-    (eval.memory_limit, docs/benchmarks.md). The load's checksum pass has just read every file,
+    off read-around: a page that is not cached costs one 4 KB read, not 128 KB. Under a tight
+    memory limit, read-around made every question wait on the disk
+    (docs/decisions/013-memory-at-1m-passages.md). The load's checksum pass has just read every file,
     so while memory allows, the pages are in the page cache anyway.
     """
     with path.open("rb") as f:

@@ -123,8 +123,8 @@ def create_app(settings: Settings | None = None, embedder_factory: EmbedderFacto
     app.include_router(web_router)
     # Middleware, innermost first. Outermost, the request log sees every response (413, 429
     # too); CORS wraps the limits so that a browser can read a 429 or 413 as such.
-    # Level 5, not Starlette's 9: a real 15 KB answer compressed in 0.09 ms instead of 0.22 ms,
-    # to 3,175 bytes instead of 3,008.
+    # Level 5, not Starlette's 9: less than half the time for a few per cent more bytes
+    # (docs/decisions/014-two-core-speed-targets.md).
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     upload_limit = settings.max_upload_bytes + 64 * 1024  # the file plus its multipart envelope
     app.add_middleware(

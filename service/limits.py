@@ -143,8 +143,7 @@ class Admission:
             self.inflight -= 1
             raise DeadlineExceeded from None
         # Starlette's (anyio's) worker threads, as before limits existed, not the loop's default
-        # executor: in one comparison the latter added about 10 ms a query (p50 over HTTP 40-45 ms
-        # against 27-33 ms; this machine's noise is a few ms).
+        # executor, which was slower per query (docs/decisions/007-question-threads.md).
         future = asyncio.ensure_future(run_in_threadpool(fn, *args))
 
         def done(_):

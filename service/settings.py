@@ -280,9 +280,8 @@ def configuration_page() -> str:
     ]
     for name, field in Settings.model_fields.items():
         default = field.default_factory() if field.default_factory else field.default
-        if isinstance(default, Path):
-            default = default.relative_to(PROJECT_ROOT).as_posix() if default.is_relative_to(PROJECT_ROOT) else default
-            default = default or "the checkout"
+        if isinstance(default, Path) and default.is_relative_to(PROJECT_ROOT):
+            default = default.relative_to(PROJECT_ROOT).as_posix() if default != PROJECT_ROOT else None
         shown = "none" if default in (None, []) else f"`{default}`"
         lines.append(f"| `KHAMTOP_{name.upper()}` | {shown} | {field.description} |")
     return "\n".join(lines) + "\n"

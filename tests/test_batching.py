@@ -33,7 +33,7 @@ def ask_at_once(batcher: QueryBatcher, texts: list[str]) -> dict[str, object]:
     def ask(text: str) -> None:
         start.wait()
         try:
-            results[text] = batcher.encode(text)
+            results[text] = batcher.submit(text).result()
         except RuntimeError as exc:
             results[text] = exc
 
@@ -48,9 +48,9 @@ def ask_at_once(batcher: QueryBatcher, texts: list[str]) -> dict[str, object]:
 
 def test_a_lone_question_is_encoded_at_once_and_alone():
     encoder = SlowEncoder(seconds=0.0)
-    batcher = QueryBatcher(encoder)
+    batcher = QueryBatcher(encoder, max_batch=8)
     started = time.perf_counter()
-    vector = batcher.encode("ประชุมครั้งที่ 2")
+    vector = batcher.submit("ประชุมครั้งที่ 2").result()
     assert time.perf_counter() - started < 0.05, "no batching window for a lone question"
     assert encoder.calls == [["ประชุมครั้งที่ 2"]] and vector.shape == (1, 2)
 
@@ -68,7 +68,7 @@ def test_questions_arriving_together_share_calls_and_each_gets_its_own_vector():
 
 def test_submit_returns_while_the_encoder_works_so_other_work_can_overlap_it():
     encoder = SlowEncoder(seconds=0.2)
-    batcher = QueryBatcher(encoder)
+    batcher = QueryBatcher(encoder, max_batch=8)
     started = time.perf_counter()
     pending = batcher.submit("ศูนย์ต่อต้านการทุจริต")
     assert time.perf_counter() - started < 0.1, "submit waited for the encoder"
@@ -82,12 +82,12 @@ def test_an_idle_encoder_thread_ends_and_the_next_question_starts_another(monkey
     import index.batching
 
     monkeypatch.setattr(index.batching, "IDLE_S", 0.05)
-    batcher = QueryBatcher(SlowEncoder(seconds=0.0))
-    batcher.encode("ก่อน")
+    batcher = QueryBatcher(SlowEncoder(seconds=0.0), max_batch=8)
+    batcher.submit("ก่อน").result()
     first = batcher._worker
     first.join(timeout=2)
     assert not first.is_alive() and batcher._worker is None
-    assert batcher.encode("หลัง").shape == (1, 2)
+    assert batcher.submit("หลัง").result().shape == (1, 2)
 
 
 def test_a_batch_never_exceeds_its_bound():
@@ -98,15 +98,15 @@ def test_a_batch_never_exceeds_its_bound():
 
 def test_an_encoder_error_reaches_every_question_of_its_batch_and_the_next_ones_still_work():
     encoder = SlowEncoder(seconds=0.03, fail_on="bad")
-    batcher = QueryBatcher(encoder)
+    batcher = QueryBatcher(encoder, max_batch=8)
     results = ask_at_once(batcher, ["bad", "good 1", "good 2", "good 3"])
     failed = {t for t, r in results.items() if isinstance(r, RuntimeError)}
     assert "bad" in failed
     for call in encoder.calls:  # a question fails only with the batch it was in
         assert ("bad" in call) == all(t in failed for t in call)
-    assert batcher.encode("after").shape == (1, 2)
+    assert batcher.submit("after").result().shape == (1, 2)
     with pytest.raises(RuntimeError):
-        batcher.encode("bad")
+        batcher.submit("bad").result()
 
 
 def test_every_thread_that_searches_runs_faiss_on_one_thread(fake_index):
@@ -131,7 +131,7 @@ def test_every_thread_that_searches_runs_faiss_on_one_thread(fake_index):
 
 
 def test_a_thread_that_cannot_start_fails_that_question_only(monkeypatch):
-    batcher = QueryBatcher(SlowEncoder(seconds=0.0))
+    batcher = QueryBatcher(SlowEncoder(seconds=0.0), max_batch=8)
     real_start = threading.Thread.start
 
     def refuse(self):
@@ -139,7 +139,7 @@ def test_a_thread_that_cannot_start_fails_that_question_only(monkeypatch):
 
     monkeypatch.setattr(threading.Thread, "start", refuse)
     with pytest.raises(RuntimeError, match="can't start"):
-        batcher.submit("ก่อน")
+        batcher.submit("ก่อน").result()
     assert batcher._waiting == [] and batcher._worker is None
     monkeypatch.setattr(threading.Thread, "start", real_start)
-    assert batcher.encode("หลัง").shape == (1, 2), "a later question must not hang"
+    assert batcher.submit("หลัง").result().shape == (1, 2), "a later question must not hang"

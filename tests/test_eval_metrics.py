@@ -10,7 +10,6 @@ from eval.metrics import (
     Returned,
     evidence_recall_at,
     first_relevant_rank,
-    hit_at,
     ndcg_at,
     order,
     percentile,
@@ -26,7 +25,7 @@ def ranked(*chunk_ids: int) -> list[Returned]:
 def test_hit_and_reciprocal_rank_use_the_first_relevant_passage():
     r = ranked(7, 3, 9, 4)
     assert first_relevant_rank(r, {9, 4}) == 3
-    assert [hit_at(r, {9, 4}, k) for k in (1, 2, 3, 10)] == [0.0, 0.0, 1.0, 1.0]
+    assert [first_relevant_rank(r[:k], {9, 4}) is not None for k in (1, 2, 3, 10)] == [False, False, True, True]
     assert reciprocal_rank_at(r, {9, 4}, 10) == pytest.approx(1 / 3)
     assert reciprocal_rank_at(r, {9, 4}, 2) == 0.0, "a relevant passage below the cut-off earns nothing"
     assert reciprocal_rank_at(r, set(), 10) == 0.0

@@ -200,7 +200,7 @@ def test_era_questions_give_a_year_of_the_evidence_in_the_other_era(gold):
         )
 
 
-# --- coverage the issue asks for ----------------------------------------------------------
+# --- the coverage the gold set must keep ---------------------------------------------------
 
 
 def test_the_set_has_the_counts_the_issue_demands(gold):

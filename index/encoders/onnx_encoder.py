@@ -44,7 +44,7 @@ class OnnxEmbedder:
         self.batch_size = batch_size
         # Which export encodes what. "onnx-int8-query" keeps the stored vectors (passages and
         # sentences) in fp32 and encodes only the questions in int8: the questions' encoder is
-        # the latency, and the index keeps full precision (eval.backends: it keeps quality where
+        # the latency, and the index keeps full precision (docs/decisions/005-embedding-backend.md: it keeps quality where
         # int8 on both sides did not).
         self._files = {
             "query": FILES["onnx-int8"] if backend in ("onnx-int8", "onnx-int8-query") else FILES["onnx"],
@@ -86,7 +86,7 @@ class OnnxEmbedder:
         on one thread (a second only waits for it to wake, while the other core runs the keyword
         search), passages on all. The passage one is loaded only when passages are encoded (an
         index build or an upload), so a service that only answers holds one; after an upload it
-        holds both (the int8 one is 258 MB)."""
+        holds both (docs/decisions/005-embedding-backend.md gives their sizes)."""
         import onnxruntime as ort
 
         session = self._sessions.get(side)  # no lock once loaded: every question passes here

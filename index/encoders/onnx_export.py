@@ -1,7 +1,8 @@
-"""The encoder through ONNX Runtime: fp32 (the same vectors as torch) or int8 (faster, slightly off).
+"""The encoder's ONNX export, made once, offline: fp32 (the same vectors as torch) and int8.
 
 sentence-transformers' own ONNX path needs ``optimum-onnx``, which requires transformers < 4.58
-while sentence-transformers 6 requires transformers >= 5 (docs/benchmarks.md). So the export is
+while sentence-transformers 6 requires transformers >= 5
+(docs/decisions/005-embedding-backend.md). So the export is
 done here, once, offline, by ``khamtop model prepare``: ``torch.onnx.export`` of the transformer
 (input ids and attention mask in, token states out), then ``quantize_dynamic`` for int8. Mean
 pooling and normalisation, which sentence-transformers does after the transformer, are done here
@@ -146,9 +147,9 @@ def _export(st, folder: Path) -> None:
         opset_version=OPSET,
         dynamo=False,
     )
-    # Per-channel int8 weights of the matrix products only: the embedding table stays fp32.
-    # Quantising every op as well (112 MB instead of 388) lowered cosine to torch from 0.995
-    # to 0.987 for a millisecond less (docs/benchmarks.md).
+    # Per-channel int8 weights of the matrix products only (the word embedding table is then
+    # stored in float16 by _half_embedding_table). Quantising every op as well lowered the
+    # vectors' agreement with torch for little speed (docs/decisions/005-embedding-backend.md).
     quantize_dynamic(
         folder / FILES["onnx"],
         folder / FILES["onnx-int8"],
@@ -160,11 +161,11 @@ def _export(st, folder: Path) -> None:
 
 
 def _half_embedding_table(path: Path) -> None:
-    """Store the word embedding table (250,037 x 384, 384 MB in float32: almost all of the file)
-    in float16, cast back to float32 after the lookup.
+    """Store the word embedding table (250,037 x 384: almost all of the file) in float16, cast
+    back to float32 after the lookup.
 
-    The service holds this model all the time; the table was 384 of its 441 MB. In float16 it is
-    half that, and a looked-up row differs from float32 by under 0.05% (float16 keeps 11 bits),
+    The service holds this model all the time, and the table is most of its memory. In float16
+    it is half that, and a looked-up row differs from float32 by under 0.05% (float16 keeps 11 bits),
     far below what int8 weights already change (tests/test_onnx_backend.py)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper

@@ -1,0 +1,114 @@
+"""The packages' imports point one way (docs/architecture.md): every module's imports, those
+inside functions included, are read with ``ast``; a cycle or an import against the direction fails."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("corpus", "index", "service", "eval", "khamtop")
+
+# Bottom first. A module belongs to the layer of its longest matching prefix; it may import its
+# own layer and the layers below it, never one above.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("text and documents", ("corpus",)),
+    ("all-or-nothing file writes", ("index.atomic",)),
+    ("encoders", ("index.encoders",)),
+    ("the index: layout, build, write, load", ("index",)),
+    ("search", ("index.batching", "index.query", "index.answer", "index.search")),
+    ("the service", ("service",)),
+    ("evaluation and the bench", ("eval",)),
+    ("the command line", ("khamtop",)),
+]
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+MODULES = modules()
+
+
+def imports_of(path: Path) -> set[str]:
+    """The project modules ``path`` imports, anywhere in the file."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                # `from index import postings` imports the module index.postings.
+                sub = f"{node.module}.{alias.name}"
+                names.add(sub if sub in MODULES else node.module)
+    found = set()
+    for name in names:
+        # `import index.encoders.factory` also runs index and index.encoders: the module itself counts.
+        while name and name not in MODULES:
+            name = name.rpartition(".")[0]
+        if name:
+            found.add(name)
+    return found
+
+
+GRAPH = {name: imports_of(path) - {name} for name, path in MODULES.items()}
+
+
+def layer_of(module: str) -> int:
+    best, rank = -1, None
+    for i, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+                best, rank = len(prefix), i
+    assert rank is not None, f"{module} is in no layer: add it to LAYERS"
+    return rank
+
+
+def test_every_module_is_in_a_layer():
+    for module in MODULES:
+        layer_of(module)
+
+
+@pytest.mark.parametrize("module", sorted(GRAPH))
+def test_a_module_imports_only_its_own_layer_and_those_below(module):
+    mine = layer_of(module)
+    against = sorted(m for m in GRAPH[module] if layer_of(m) > mine)
+    assert not against, (
+        f"{module} ({LAYERS[mine][0]}) imports {against} from a layer above it "
+        f"({', '.join(LAYERS[layer_of(m)][0] for m in against)})"
+    )
+
+
+def test_no_module_imports_form_a_cycle():
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        if module in path:
+            cycle = path[path.index(module) :] + [module]
+            raise AssertionError("import cycle: " + " -> ".join(cycle))
+        if module in done:
+            return
+        for other in sorted(GRAPH[module]):
+            visit(other, [*path, module])
+        done.add(module)
+
+    for module in sorted(GRAPH):
+        visit(module, [])
+
+
+def test_the_checks_catch_a_cycle_and_an_upward_import(monkeypatch):
+    # The test would be worthless if it could not fail: an import added against the direction
+    # (corpus -> service) and a cycle (a -> b -> a) are both caught.
+    monkeypatch.setitem(GRAPH, "corpus.reader", GRAPH["corpus.reader"] | {"service.settings"})
+    with pytest.raises(AssertionError, match="from a layer above"):
+        test_a_module_imports_only_its_own_layer_and_those_below("corpus.reader")
+    monkeypatch.setitem(GRAPH, "index.layout", GRAPH["index.layout"] | {"index.load"})
+    with pytest.raises(AssertionError, match="import cycle"):
+        test_no_module_imports_form_a_cycle()
