@@ -24,6 +24,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -73,6 +74,12 @@ def _metadata(raw: object, where: str) -> dict:
     return meta
 
 
+def _web_url(url: str | None) -> bool:
+    """A link a citation may carry: http or https with a host (not ``javascript:``, ``data:``, a file)."""
+    parts = urlsplit(url or "")
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
 def read_document(path: Path, doc_id: str) -> Document:
     """One document from a file (and its sidecar); raises ValueError with a reason a person can act on."""
     meta: dict = {}
@@ -90,6 +97,8 @@ def document_from_bytes(data: bytes, doc_id: str, suffix: str, meta: dict | None
     over metadata found in the file."""
     extracted = extract(data, suffix)
     raw, found = extracted.text, dict(extracted.meta)
+    if not _web_url(found.get("source_url")):  # what a file says of itself is dropped, not refused
+        found.pop("source_url", None)
     match = _FRONT_MATTER.match(raw.replace("\r\n", "\n"))
     if match:
         try:
@@ -98,6 +107,8 @@ def document_from_bytes(data: bytes, doc_id: str, suffix: str, meta: dict | None
             raise ValueError(f"front matter is not valid YAML: {exc}") from exc
         raw = raw.replace("\r\n", "\n")[match.end() :]
     found.update({k: v for k, v in _metadata(meta or {}, "metadata").items() if v is not None})
+    if found.get("source_url") is not None and not _web_url(found["source_url"]):
+        raise ValueError(f"source_url must be an http:// or https:// address, not {found['source_url'][:80]!r}")
     text = normalize_text(raw)
     if not text.strip():
         raise ValueError("empty document")

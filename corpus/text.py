@@ -67,3 +67,22 @@ def normalize_text(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
     text = text.translate(_INVISIBLE)
     return _repair_marks(text)
+
+
+# Characters that show nothing by themselves: besides controls, format characters (bidi marks and
+# overrides, tag characters), unassigned and private code points, separators and combining marks
+# (CGJ, variation selectors), these fillers draw a blank in most fonts.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e\u17b4\u17b5")
+_SHOW_NOTHING = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp", "Mn", "Me"})
+
+
+def has_visible_text(text: str) -> bool:
+    """Whether ``text`` holds at least one character that shows (a letter, digit, mark of
+    punctuation or symbol): a question of only invisible characters asks nothing."""
+    return any(c not in _BLANK_LETTERS and unicodedata.category(c) not in _SHOW_NOTHING for c in text)
+
+
+def lone_surrogate(text: str) -> int | None:
+    """The offset of the first lone surrogate in ``text`` (JSON can carry ``"\\ud800"``, which is
+    no character: nothing downstream can encode it), or None."""
+    return next((i for i, c in enumerate(text) if "\ud800" <= c <= "\udfff"), None)

@@ -101,8 +101,10 @@ class Writer:
             raise
         fsync_path(self.home)
         _point_current(self.home, final.name)
+        # The version this one was made from stays too: it was the last one served.
+        kept = {final.name} | ({self.base.name} if self.base is not None else set())
         self.base = final
-        _prune(self.home, keep=final.name)
+        _prune(self.home, keep=kept)
         return number, final
 
 
@@ -116,17 +118,21 @@ def _point_current(home: Path, name: str) -> None:
     fsync_path(home)
 
 
-def _prune(home: Path, keep: str) -> None:
-    """Remove all but the newest KEEP_VERSIONS versions (never ``keep``), and dead temporaries."""
+def _prune(home: Path, keep: set[str]) -> None:
+    """Remove all but the newest KEEP_VERSIONS versions (never those in ``keep``)."""
     numbers = versions(home)
     for number in numbers[:-KEEP_VERSIONS]:
-        if version_name(number) != keep:
+        if version_name(number) not in keep:
             shutil.rmtree(home / version_name(number), ignore_errors=True)
 
 
 @contextmanager
-def writer(home: Path) -> Iterator[Writer]:
-    """Hold the index home's write lock (waiting for another writer to finish)."""
+def writer(home: Path, served: str | None = None, fresh: bool = False) -> Iterator[Writer]:
+    """Hold the index home's write lock (waiting for another writer to finish). The new version
+    starts from the live one: CURRENT's, or, when CURRENT is missing or names no folder, the
+    version ``served`` (what the service in this process answers from). A home that has versions
+    but no way to tell which is live is refused rather than started again from nothing, unless
+    the write is ``fresh`` (a build, which replaces everything)."""
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
     with (home / LOCK_FILE).open("a") as lock:
@@ -137,6 +143,30 @@ def writer(home: Path) -> Iterator[Writer]:
                 shutil.rmtree(leftover, ignore_errors=True)
             for leftover in home.glob(f".{CURRENT_FILE}.tmp-*"):
                 leftover.unlink(missing_ok=True)
-            yield Writer(home, current_path(home))
+            yield Writer(home, None if fresh else _base(home, served))
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _base(home: Path, served: str | None) -> Path | None:
+    """The version a write starts from (None: the home has no versions yet)."""
+    try:
+        live = current_path(home)
+    except VersionError as exc:
+        problem = str(exc)
+    else:
+        if live is not None:
+            return live
+        problem = f"{home / CURRENT_FILE} is missing"
+    if served is not None and version_number(served) is not None and (home / served).is_dir():
+        return home / served
+    existing = versions(home)
+    if not existing and not (home / CURRENT_FILE).exists():
+        return None  # a new index
+    found = f"versions {version_name(existing[0])}-{version_name(existing[-1])}" if existing else "no version folders"
+    example = version_name(existing[-1]) if existing else "v000001"
+    raise VersionError(
+        f"{problem}, and the index has {found}: which one is live cannot be told, so nothing was "
+        f"written. Restore CURRENT (it holds the live version's name, e.g. `echo {example} > "
+        f"{home / CURRENT_FILE}`) or rebuild with `khamtop index build`"
+    )

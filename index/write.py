@@ -4,8 +4,10 @@ hash is unchanged keep their vectors."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -98,7 +100,11 @@ def _write_version(
     titles = {d.doc_id: d.title for d in documents}
     keyword = KeywordIndex.build([indexed_text(titles[c.doc_id], c.text) for c in chunks])
 
-    faiss.write_index(faiss_index, str(folder / FAISS_FILE))
+    try:
+        faiss.write_index(faiss_index, str(folder / FAISS_FILE))
+    except RuntimeError as exc:  # FAISS's C++ I/O error: say what it was, as the other files' writes do
+        full = shutil.disk_usage(folder).free < 1 << 20
+        raise OSError(errno.ENOSPC if full else errno.EIO, f"cannot write {FAISS_FILE}: {exc}") from exc
     _write_jsonl(folder / CHUNKS_FILE, (asdict(c) for c in chunks))
     write_documents(folder, documents)
     doc_index = {d.doc_id: i for i, d in enumerate(documents)}
@@ -149,9 +155,12 @@ def commit(
     build: Callable[[Path | None], tuple[dict[str, DocumentParts], dict] | None],
     embedder,
     config: IndexConfig,
+    served: str | None = None,
+    fresh: bool = False,
 ):
-    """Under the write lock: ``build(base)`` gives the new version's parts (None: nothing to do)."""
-    with versions.writer(Path(home)) as w:
+    """Under the write lock: ``build(base)`` gives the new version's parts (None: nothing to do).
+    ``served`` and ``fresh``: see ``versions.writer``."""
+    with versions.writer(Path(home), served, fresh) as w:
         planned = build(w.base)
         if planned is None:
             return None
@@ -179,7 +188,7 @@ def build_index(
         raise ValueError("document ids must be unique")
     parts = embed_documents(documents, embedder, config.chunker, progress)
     change = {"kind": "build", "documents": len(parts)}
-    return commit(out_dir, lambda base: (parts, change), embedder, config)
+    return commit(out_dir, lambda base: (parts, change), embedder, config, fresh=True)
 
 
 @dataclass(frozen=True)
@@ -244,9 +253,12 @@ def update_index(
     upsert: Sequence[Document] = (),
     remove: Sequence[str] = (),
     progress: bool = False,
+    served: str | None = None,
 ) -> UpdateResult:
-    """Add or replace ``upsert`` and delete ``remove`` (by id) as one new version. Documents whose
-    content hash is unchanged keep their vectors; only new or changed ones are embedded."""
+    """Add or replace ``upsert`` and delete ``remove`` (by id) as one new version, made from the
+    live one (``served``: the version a service answers from, used when CURRENT cannot say).
+    Documents whose content hash is unchanged keep their vectors; only new or changed ones are
+    embedded."""
     ids = [d.doc_id for d in upsert]
     if len(set(ids)) != len(ids):
         raise UpdateError("document ids must be unique within one update")
@@ -286,7 +298,7 @@ def update_index(
         }
         return parts, change
 
-    result.manifest = commit(home, build, embedder, config)
+    result.manifest = commit(home, build, embedder, config, served)
     if result.manifest is not None:
         result.version = result.manifest["version"]
     return result

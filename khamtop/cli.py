@@ -397,7 +397,7 @@ def serve(
     import uvicorn
 
     from index.load import index_exists
-    from service.app import create_app
+    from service.app import create_app, server_options
 
     settings = settings_from(host=host, port=port, index_dir=index)
     if not index_exists(settings.index_dir):
@@ -421,7 +421,14 @@ def serve(
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     logging.getLogger("bm25s").setLevel(logging.WARNING)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        **server_options(settings),
+    )
 
 
 def main() -> None:

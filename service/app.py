@@ -22,6 +22,7 @@ from starlette.routing import Match
 
 from index.encoders.base import Embedder, EncoderConfig
 from index.encoders.factory import load_embedder
+from service import apidocs
 from service import state as live
 from service.errors import error_items, error_message
 from service.limits import Admission, BodySizeLimit, RateLimit
@@ -36,15 +37,18 @@ EmbedderFactory = Callable[[EncoderConfig], Embedder]
 
 
 async def _watch(settings: Settings, state: live.ServiceState) -> None:
-    """Poll CURRENT for versions written by another process and swap them in."""
+    """Poll CURRENT for versions written by another process and swap them in, also while the
+    service is not ready because its index was refused (a good version then makes it ready)."""
     while True:
         await asyncio.sleep(settings.reload_interval_s)
-        if state.retriever is not None:
-            await asyncio.to_thread(live.reload_if_changed, settings, state)
+        await asyncio.to_thread(live.reload_if_changed, settings, state)
 
 
 def _is_admin(scope) -> bool:
-    """Routes that change the index: POST and DELETE on /v1/documents (and their preflights)."""
+    """Routes for operators: /metrics, and those that change the index (POST and DELETE on
+    /v1/documents, and their preflights)."""
+    if scope["path"] == "/metrics":
+        return True
     if not scope["path"].startswith("/v1/documents"):
         return False
     method = scope["method"]
@@ -75,6 +79,9 @@ def _validation_error(request: Request, exc: RequestValidationError) -> JSONResp
     return JSONResponse(status_code=422, content=content)
 
 
+_UNPARSED_BODY = "There was an error parsing the body"  # FastAPI's words (fastapi.routing)
+
+
 async def _http_error(request: Request, exc: StarletteHTTPException):
     # A 405's Allow header must list every method the path has, across all the routes that
     # share it (GET and DELETE /v1/documents/{id} are two routes); Starlette names one route's.
@@ -86,9 +93,29 @@ async def _http_error(request: Request, exc: StarletteHTTPException):
                 allowed |= set(route.methods or ())
         if allowed:
             exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
+    if exc.status_code == 400 and exc.detail == _UNPARSED_BODY:
+        # FastAPI's answer to a JSON body it could not even decode: say why, as a 422 like any bad body.
+        cause = exc.__cause__
+        if isinstance(cause, UnicodeDecodeError):
+            why = "body: the body is not UTF-8 text"
+        elif isinstance(cause, RecursionError):
+            why = "body: the JSON is nested too deeply"
+        else:
+            why = "body: the body is not valid JSON"
+        return JSONResponse(status_code=422, content={"detail": why, "message": why})
     if exc.status_code == 422:  # every 422 says what is wrong in `message`, as validation errors do
         return JSONResponse(status_code=422, content={"detail": exc.detail, "message": exc.detail}, headers=exc.headers)
     return await http_exception_handler(request, exc)
+
+
+def server_options(settings: Settings) -> dict:
+    """uvicorn's options for ``khamtop serve``: forwarded headers are believed only from the
+    configured proxies (uvicorn would otherwise trust 127.0.0.1, so anything on this machine could
+    claim any client address and slip past the rate limit)."""
+    return {
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": ",".join(settings.trusted_proxies) or "",
+    }
 
 
 def create_app(settings: Settings | None = None, embedder_factory: EmbedderFactory = load_embedder) -> FastAPI:
@@ -113,7 +140,11 @@ def create_app(settings: Settings | None = None, embedder_factory: EmbedderFacto
         summary="Ask questions of Thai documents; get ranked passages with exact citations.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served by service.apidocs, without a CDN (or not at all in production)
+        redoc_url=None,
     )
+    if settings.api_docs_on:
+        apidocs.mount(app)
     app.state.settings = settings
     app.state.metrics = metrics = Metrics()
     app.state.admission = None  # set by the lifespan

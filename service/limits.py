@@ -29,6 +29,10 @@ async def _send_json(send: Send, status: int, detail: str, headers: dict[str, st
     await send({"type": "http.response.body", "body": body})
 
 
+def _has_key(scope: Scope) -> bool:
+    return any(name in (b"authorization", b"x-api-key") for name, _ in scope.get("headers") or [])
+
+
 class BodySizeLimit:
     """413 for a body over the limit: by Content-Length at once, or counted as it streams in."""
 
@@ -74,8 +78,10 @@ class BodySizeLimit:
 
 class RateLimit:
     """A token bucket per client address: ``burst`` requests at once, refilled at ``per_minute``.
-    Health checks and metrics are not counted. Behind a proxy, run uvicorn with
-    ``--proxy-headers`` so that the client address is the visitor's, not the proxy's."""
+    Health checks and metrics are not counted, unless they present a key: every request that
+    carries a key counts, so keys cannot be guessed faster than the limit on any route. The client
+    address is the connection's; a forwarded header is believed only from the proxies named in
+    ``KHAMTOP_TRUSTED_PROXIES`` (``service.app.server_options``)."""
 
     EXEMPT = ("/healthz", "/readyz", "/metrics")
 
@@ -97,7 +103,7 @@ class RateLimit:
             return wait
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.EXEMPT:
+        if scope["type"] != "http" or (scope["path"] in self.EXEMPT and not _has_key(scope)):
             await self.app(scope, receive, send)
             return
         client = (scope.get("client") or ("unknown", 0))[0]

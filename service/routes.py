@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 from typing import Annotated
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 from corpus.reader import document_from_bytes
 from index.search import Retriever
 from index.layout import IndexLoadError
+from index.versions import VersionError
 from index.write import UpdateError
 from service import security
 from service.limits import DeadlineExceeded, Overloaded
@@ -40,11 +42,19 @@ BAD_BODY = {400: {"model": ErrorResponse, "description": "The body is not valid 
 log = logging.getLogger("khamtop.api")
 
 
+def not_ready_reason(request: Request) -> str:
+    """Why the service cannot answer yet: in full (with paths) for the admin, without for anyone."""
+    state = request.app.state.khamtop
+    if not state.error:
+        return "loading model and index; retry shortly"
+    admin = security.key_matches(security.presented_key(request), request.app.state.settings.admin_key)
+    return f"not ready: {state.error if admin else state.public_error}"
+
+
 def get_retriever(request: Request) -> Retriever:
     state = request.app.state.khamtop
     if state.retriever is None:
-        detail = f"not ready: {state.error}" if state.error else "loading model and index; retry shortly"
-        raise HTTPException(status_code=503, detail=detail, headers={"Retry-After": "2"})
+        raise HTTPException(status_code=503, detail=not_ready_reason(request), headers={"Retry-After": "2"})
     return state.retriever
 
 
@@ -242,7 +252,11 @@ async def _change(request: Request, upsert=(), remove=()):
     except UpdateError as exc:
         status = 404 if str(exc).startswith("no document with id") else 422
         raise HTTPException(status_code=status, detail=str(exc)) from None
-    except (IndexLoadError, OSError) as exc:
+    except (IndexLoadError, VersionError) as exc:
+        raise HTTPException(status_code=503, detail=f"the index could not be updated: {exc}") from None
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise HTTPException(status_code=507, detail="the index could not be updated: the disk is full") from None
         raise HTTPException(status_code=503, detail=f"the index could not be updated: {exc}") from None
 
 
@@ -273,12 +287,14 @@ async def metrics(request: Request) -> Response:
 
 
 @router.get("/healthz", tags=["health"])
+@router.head("/healthz", include_in_schema=False)
 async def healthz() -> dict:
     """The process is alive (says nothing about the model or index)."""
     return {"status": "ok"}
 
 
 @router.get("/readyz", responses=NOT_READY, tags=["health"])
+@router.head("/readyz", include_in_schema=False)
 async def readyz(request: Request) -> dict:
     """200 once the model and index are loaded and queries can be answered."""
     retriever = get_retriever(request)

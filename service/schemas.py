@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from corpus.text import normalize_text
+from corpus.text import has_visible_text, lone_surrogate, normalize_text
 from index.search import Mode
 
 MAX_QUESTION_CHARS = 2000
@@ -34,8 +34,11 @@ class AskRequest(BaseModel):
     @field_validator("question")
     @classmethod
     def _question_has_text(cls, v: str) -> str:
-        # Normalised first: a question of zero-width spaces is as blank as an empty one.
-        if not normalize_text(v).strip():
+        if (at := lone_surrogate(v)) is not None:
+            raise ValueError(f"question holds a lone surrogate at character {at}, which is not text")
+        # Normalised first: a question of zero-width spaces, controls or bidi marks is as blank as
+        # an empty one.
+        if not has_visible_text(normalize_text(v)):
             raise ValueError("question must not be empty or blank")
         if len(v) > MAX_QUESTION_CHARS:
             raise ValueError(f"question is {len(v)} characters long; the limit is {MAX_QUESTION_CHARS}")
@@ -122,6 +125,13 @@ class DocumentIn(BaseModel):
     @classmethod
     def _doc_id(cls, v: str) -> str:
         return check_doc_id(v)
+
+    @field_validator("text", "title", "source_url", "date", "language")
+    @classmethod
+    def _no_lone_surrogate(cls, v: str | None) -> str | None:
+        if v is not None and (at := lone_surrogate(v)) is not None:
+            raise ValueError(f"holds a lone surrogate at character {at}, which is not text")
+        return v
 
 
 class IndexChange(BaseModel):

@@ -48,12 +48,18 @@ def require_admin(request: Request) -> None:
         raise _unauthorized("this route needs the admin key (Authorization: Bearer KEY)")
 
 
-def require_search(request: Request) -> None:
+def search_allowed(request: Request) -> bool:
+    """Whether the request may ask and read documents: no search key is set, or it presents the
+    search key or the admin key."""
     settings: Settings = request.app.state.settings
     if settings.search_key is None:
-        return
+        return True
     given = presented_key(request)
-    if not (key_matches(given, settings.search_key) or key_matches(given, settings.admin_key)):
+    return key_matches(given, settings.search_key) or key_matches(given, settings.admin_key)
+
+
+def require_search(request: Request) -> None:
+    if not search_allowed(request):
         raise _unauthorized("this service needs a search key (Authorization: Bearer KEY)")
 
 

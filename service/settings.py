@@ -6,6 +6,7 @@ file. These are the only defaults; the layers below take the typed configuration
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
@@ -144,6 +145,12 @@ class Settings(BaseSettings):
         'comma-separated, e.g. `https://www.example.go.th,https://intranet.example.go.th`. Empty: the service\'s '
         'own origin only; `*`: any site (nothing is sent with cookies).',
     )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses of the reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are "
+        "believed, comma-separated (IPs or networks, e.g. `10.0.0.5,10.1.0.0/16`). Empty: none, and the "
+        "client is the connection's address (for the rate limit and the logs).",
+    )
     admin_key: SecretStr | None = Field(
         default=None,
         description="Turns the admin routes (adding and removing documents) on, and is needed for them; "
@@ -183,6 +190,11 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(
         default=10.0, gt=0, le=600, description="The deadline for one search, waiting included (504 past it)."
     )
+    api_docs: bool | None = Field(
+        default=None,
+        description="Serve the OpenAPI docs page at `/docs` (its files from the service itself, no CDN). "
+        "Default: on, except in production.",
+    )
     log_questions: bool = Field(
         default=False, description="Log each question's text (its length is always logged)."
     )
@@ -190,16 +202,32 @@ class Settings(BaseSettings):
     @field_validator("admin_key", "search_key")
     @classmethod
     def _long_enough(cls, key: SecretStr | None) -> SecretStr | None:
-        if key is not None and len(key.get_secret_value()) < 16:
-            raise ValueError("a key must be at least 16 characters (e.g. `openssl rand -hex 24`)")
+        if key is None:
+            return key
+        value = key.get_secret_value()
+        if len(value) < 16 or any(c.isspace() or not c.isprintable() for c in value) or len(set(value)) < 8:
+            raise ValueError(
+                "a key must be at least 16 characters, with no spaces or control characters and at least 8 "
+                "different ones (e.g. `openssl rand -hex 24`)"
+            )
         return key
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
-    def _split_origins(cls, value):
+    def _split_list(cls, value):
         if isinstance(value, str):
             value = [part for part in value.replace(" ", ",").split(",") if part]
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an IP address or network like 10.0.0.5 or 10.1.0.0/16") from None
+        return proxies
 
     @field_validator("cors_origins")
     @classmethod
@@ -231,6 +259,10 @@ class Settings(BaseSettings):
         if self.index_dir is None:
             self.index_dir = self.home / "data" / "index"
         return self
+
+    @property
+    def api_docs_on(self) -> bool:
+        return self.api_docs if self.api_docs is not None else self.environment != "production"
 
     def encoder_config(self) -> EncoderConfig:
         return EncoderConfig(

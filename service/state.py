@@ -28,7 +28,8 @@ log = logging.getLogger("khamtop")
 @dataclass
 class ServiceState:
     retriever: Retriever | None = None
-    error: str | None = None
+    error: str | None = None  # why it is not ready, in full (logged; shown with the admin key)
+    public_error: str | None = None  # the same without paths, for anyone
     embedder: Embedder | None = None
     # One for the process, shared by every index version: questions asked at once are encoded together.
     batcher: QueryBatcher | None = None
@@ -39,6 +40,7 @@ class ServiceState:
 
 def load(settings: Settings, embedder_factory, state: ServiceState) -> None:
     """Start-up: the model, then the live index version. On failure, ``state.error`` says why."""
+    current = None
     try:
         embedder = embedder_factory(settings.encoder_config())
         state.embedder = embedder
@@ -47,10 +49,13 @@ def load(settings: Settings, embedder_factory, state: ServiceState) -> None:
         retriever = _retriever(settings, state, load_index(settings.index_dir, embedder))
     except (ModelLoadError, IndexLoadError, AbbreviationFileError, versions.VersionError) as exc:
         state.error = str(exc)
+        state.public_error = _PUBLIC.get(type(exc), "the index cannot be served") + "; the service's log says why"
+        state.refused = current  # the watcher tries again only once another version is live
         log.error("not ready: %s", exc)
         return
     except Exception as exc:  # anything else is a bug, but the service must still say why
         state.error = f"unexpected error while loading: {exc!r}"
+        state.public_error = "an unexpected error while loading; the service's log says why"
         log.exception("not ready")
         return
     state.current = current
@@ -64,9 +69,19 @@ def load(settings: Settings, embedder_factory, state: ServiceState) -> None:
     )
 
 
+# What anyone may read of a failed start: no paths, no file names (those are in the log).
+_PUBLIC = {
+    ModelLoadError: "the embedding model cannot be loaded",
+    IndexLoadError: "the index cannot be served",
+    versions.VersionError: "the index cannot be served",
+    AbbreviationFileError: "the abbreviations file cannot be read",
+}
+
+
 def reload_if_changed(settings: Settings, state: ServiceState) -> bool:
     """Swap in the live version if CURRENT names another one; True if it did. A version that
-    cannot be loaded is refused (logged once) and the one being served stays."""
+    cannot be loaded is refused (logged once) and the one being served stays. A service that
+    started on a damaged index keeps looking, and serves the first good version written."""
     if state.embedder is None:
         return False
     try:
@@ -101,14 +116,22 @@ def _retriever(settings: Settings, state: ServiceState, index) -> Retriever:
 
 def swap(state: ServiceState, name: str | None, retriever: Retriever) -> None:
     old = state.retriever.index.version if state.retriever else None
-    state.retriever, state.current, state.error, state.refused = retriever, name, None, None
+    state.retriever, state.current, state.refused = retriever, name, None
+    state.error = state.public_error = None
     log.info("now serving index version %s (was %s)", retriever.index.version, old)
 
 
 def apply_update(settings: Settings, state: ServiceState, upsert=(), remove=()) -> UpdateResult:
     """An admin change: write the new version, then serve it before answering the admin."""
     with state.write_lock:
-        result = update_index(settings.index_dir, state.embedder, settings.index_config(), upsert=upsert, remove=remove)
+        result = update_index(
+            settings.index_dir,
+            state.embedder,
+            settings.index_config(),
+            upsert=upsert,
+            remove=remove,
+            served=state.current,
+        )
         if result.changed:
             index = load_index(settings.index_dir, state.embedder)
             swap(

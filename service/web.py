@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from html import escape
 from pathlib import Path
 from string import Template
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from service import security, viewer
+from service import routes, security, viewer
 
 STATIC = Path(__file__).resolve().parent / "static"
 WIDGET_JS = STATIC / "widget.js"
@@ -19,18 +21,28 @@ DEMO_CSS = STATIC / "demo.css"
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/widget.js")
-async def widget_js() -> FileResponse:
-    # Short cache with revalidation (ETag): sites pick up a new version within minutes.
-    return FileResponse(
-        WIDGET_JS,
-        media_type="text/javascript; charset=utf-8",
-        headers={
-            "Cache-Control": "public, max-age=300",
-            "X-Content-Type-Options": "nosniff",
-            "Cross-Origin-Resource-Policy": "cross-origin",
-        },
-    )
+@functools.cache
+def _widget() -> tuple[bytes, str]:
+    """The script and its ETag, read once (on the first request, not at import)."""
+    body = WIDGET_JS.read_bytes()
+    return body, f'"{hashlib.sha256(body).hexdigest()[:20]}"'
+
+
+@router.api_route("/widget.js", methods=["GET", "HEAD"])
+async def widget_js(request: Request) -> Response:
+    # Short cache with revalidation: sites pick up a new version within minutes, and a browser
+    # that has this one gets a 304 without the body.
+    body, etag = _widget()
+    headers = {
+        "Cache-Control": "public, max-age=300",
+        "ETag": etag,
+        "X-Content-Type-Options": "nosniff",
+        "Cross-Origin-Resource-Policy": "cross-origin",
+    }
+    wanted = {tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")}
+    if etag in wanted or "*" in wanted:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
 
 
 @router.get("/widget/demo")
@@ -73,14 +85,10 @@ async def document_page(doc_id: str, request: Request) -> HTMLResponse:
 
     state = request.app.state.khamtop
     if state.retriever is None:
-        reason = f"not ready: {state.error}" if state.error else "the service is still loading; retry shortly"
-        return error(503, reason)
+        return error(503, routes.not_ready_reason(request))
     settings = request.app.state.settings
     token = request.query_params.get("token")
-    if not (
-        security.viewer_allowed(settings, doc_id, token)
-        or security.key_matches(security.presented_key(request), settings.search_key)
-    ):
+    if not (security.viewer_allowed(settings, doc_id, token) or security.search_allowed(request)):
         return error(401, "this document needs the link from a search result (its token is missing or wrong)")
     doc = state.retriever.document(doc_id)
     if doc is None:

@@ -1,0 +1,294 @@
+"""What an attacker or a clumsy operator tries gets a clear answer and loses nothing: each test
+here failed before its fix (fake embedder; real HTTP where the server's own options matter)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from corpus.document import Document
+from eval.live import free_port, wait_ready
+from index import versions
+from index.write import build_index, update_index
+from service.app import create_app, server_options
+from service.settings import Settings
+from tests.fakes import FakeEmbedder
+from tests.helpers import index_config
+from tests.helpers import wait_ready as wait_until_loaded
+
+ADMIN = "admin-key-0123456789abcdef"
+SEARCH = "search-key-0123456789abcdef"
+AS_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
+NEW = {"doc_id": "new", "text": "ประกาศกระทรวงดิจิทัลเรื่องใหม่ว่าด้วยศูนย์ข้อมูล", "title": "ประกาศ"}
+
+
+def ask(client: TestClient, raw: bytes) -> httpx.Response:
+    return client.post("/v1/ask", content=raw, headers={"Content-Type": "application/json"})
+
+
+# 1. Silent data loss ---------------------------------------------------------------------------
+
+
+def test_an_upload_after_current_was_removed_starts_from_the_served_version(make_client, settings):
+    client = make_client(admin_key=SecretStr(ADMIN), reload_interval_s=0)
+    served = client.get("/readyz").json()
+    (settings.index_dir / "CURRENT").unlink()  # an operator's mistake, a failed restore
+    response = client.post("/v1/documents", json=NEW, headers=AS_ADMIN)
+    assert response.status_code == 201, response.text
+    after = client.get("/readyz").json()
+    assert after["documents"] == served["documents"] + 1, "every other document is still there"
+    assert client.get("/v1/documents/adgmin-2-results-2022").status_code == 200
+    assert versions.read_current(settings.index_dir) == f"v{after['index_version']:06d}", "CURRENT is back"
+
+
+def test_a_cli_write_without_current_refuses_instead_of_starting_from_nothing(settings, fake_embedder):
+    (settings.index_dir / "CURRENT").unlink()
+    before = sorted(p.name for p in settings.index_dir.iterdir())
+    with pytest.raises(versions.VersionError, match="which one is live cannot be told.*Restore CURRENT"):
+        update_index(settings.index_dir, fake_embedder, index_config(), upsert=[Document("x", "ข้อความ", "x")])
+    assert sorted(p.name for p in settings.index_dir.iterdir()) == before, "nothing was written or pruned"
+
+
+def test_pruning_keeps_the_version_a_write_started_from(settings, fake_embedder):
+    home = settings.index_dir
+    for i in range(versions.KEEP_VERSIONS + 2):
+        update_index(home, fake_embedder, index_config(), upsert=[Document(f"d{i}", f"เอกสารที่ {i}", "d")])
+    (home / "CURRENT").unlink()
+    served = f"v{versions.versions(home)[0]:06d}"  # the oldest kept: what a lagging service serves
+    update_index(home, fake_embedder, index_config(), upsert=[Document("z", "เอกสารสุดท้าย", "z")], served=served)
+    assert (home / served).is_dir(), "the version the write started from is kept"
+
+
+# 3. 500s instead of a clear answer -----------------------------------------------------------------
+
+
+def test_current_naming_a_missing_version_is_a_clear_503_for_writes(make_client, settings):
+    client = make_client(admin_key=SecretStr(ADMIN), reload_interval_s=0)
+    (settings.index_dir / "CURRENT").write_text("v999999\n")
+    for name in list(settings.index_dir.glob("v*")):  # nothing to fall back on either
+        shutil.move(name, settings.index_dir.parent / f"moved-{name.name}")
+    response = client.post("/v1/documents", json=NEW, headers=AS_ADMIN)
+    assert response.status_code == 503 and "CURRENT" in response.json()["detail"]
+    assert client.post("/v1/ask", json={"question": "ASEAN"}).status_code == 200, "still serving"
+
+
+def test_a_question_with_a_lone_surrogate_gets_422(client):
+    response = ask(client, b'{"question": "\\ud800 ASEAN"}')
+    assert response.status_code == 422 and "lone surrogate" in response.json()["message"]
+    assert ask(client, b'{"question": "ASEAN"}').status_code == 200, "the connection still serves"
+
+
+def test_a_document_with_a_lone_surrogate_gets_422_and_changes_nothing(make_client):
+    client = make_client(admin_key=SecretStr(ADMIN))
+    version = client.get("/readyz").json()["index_version"]
+    response = client.post(
+        "/v1/documents",
+        content=b'{"doc_id": "s", "text": "a \\udc00 b"}',
+        headers={**AS_ADMIN, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422 and "surrogate" in response.json()["message"]
+    assert client.get("/readyz").json()["index_version"] == version
+
+
+def test_a_full_disk_during_a_write_is_507_and_the_served_version_is_untouched(make_client, monkeypatch):
+    import errno
+
+    import faiss
+
+    client = make_client(admin_key=SecretStr(ADMIN), reload_interval_s=0)
+    version = client.get("/readyz").json()["index_version"]
+
+    def full(*args):
+        raise RuntimeError("Error in faiss::FileIOWriter: fwrite failed")
+
+    monkeypatch.setattr(faiss, "write_index", full)
+    monkeypatch.setattr("shutil.disk_usage", lambda path: shutil._ntuple_diskusage(1 << 30, 1 << 30, 0))
+    response = client.post("/v1/documents", json=NEW, headers=AS_ADMIN)
+    assert response.status_code == 507 and "disk is full" in response.json()["detail"], response.text
+    assert client.get("/readyz").json()["index_version"] == version
+    assert errno.ENOSPC  # the errno the write reports
+
+
+# 4. Recovery without a restart ------------------------------------------------------------------
+
+
+def test_a_service_started_on_a_damaged_index_serves_the_next_good_version(
+    make_client, settings, fake_embedder, bundled_documents
+):
+    live = versions.current_path(settings.index_dir)
+    chunks = live / "chunks.jsonl"
+    chunks.write_text(chunks.read_text("utf-8").replace("ASEAN", "AAAAA", 1), "utf-8")
+    client = make_client(reload_interval_s=0.05, ready=False)
+    assert wait_until_loaded(client).status_code == 503
+    build_index(bundled_documents, fake_embedder, index_config(), settings.index_dir)  # `khamtop index build`
+    deadline = time.monotonic() + 10
+    while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.get("/readyz").status_code == 200
+    assert client.post("/v1/ask", json={"question": "ASEAN Digital Hub"}).status_code == 200
+
+
+# 5 and 6. The rate limit: forged headers, key guessing -----------------------------------------------
+
+
+@pytest.fixture
+def served(tmp_path, _fake_index_once):
+    """The app under real uvicorn with the options `khamtop serve` uses (forwarded headers!)."""
+    servers = []
+
+    def start(**overrides) -> str:
+        index = tmp_path / f"index{len(servers)}"
+        shutil.copytree(_fake_index_once, index)
+        settings = Settings(home=tmp_path, index_dir=index, reload_interval_s=0, **overrides)
+        port = free_port()
+        app = create_app(settings, embedder_factory=lambda config: FakeEmbedder())
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **server_options(settings))
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base, 30)
+        return base
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_a_forged_forwarded_header_does_not_evade_the_rate_limit(served):
+    base = served(rate_limit_per_minute=60, rate_limit_burst=30)
+    with httpx.Client(base_url=base) as http:
+        statuses = [
+            http.get("/v1/documents/nope", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code for i in range(40)
+        ]
+    assert statuses[:30] == [404] * 30 and statuses[30] == 429, statuses
+
+
+def test_a_configured_proxy_is_believed(served):
+    base = served(rate_limit_per_minute=60, rate_limit_burst=5, trusted_proxies="127.0.0.1")
+    with httpx.Client(base_url=base) as http:
+        statuses = [
+            http.get("/v1/documents/nope", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code for i in range(10)
+        ]
+    assert statuses == [404] * 10, "each visitor behind the proxy has a bucket of their own"
+
+
+def test_key_guesses_on_metrics_are_rate_limited(make_client):
+    client = make_client(admin_key=SecretStr(ADMIN), rate_limit_per_minute=60, rate_limit_burst=10)
+    statuses = [
+        client.get("/metrics", headers={"Authorization": f"Bearer guess-{i:020d}"}).status_code for i in range(15)
+    ]
+    assert statuses[:10] == [401] * 10 and set(statuses[10:]) == {429}
+    assert client.get("/healthz").status_code == 200, "a health check without a key is still free"
+
+
+# 7 and 8. Questions of nothing, bodies that are not JSON ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "\u0000",
+        "\u0001\u001f",
+        "\u200e\u200f",
+        "\u202e\u2066",
+        "\u034f",
+        "\ufe0f",
+        "\U000e0041\U000e007f",
+        "\u3164",
+        "\u2800",
+        "\u00a0\u3000",
+    ],
+)
+def test_a_question_of_invisible_characters_is_refused(client, question):
+    response = client.post("/v1/ask", json={"question": question})
+    assert response.status_code == 422
+    assert response.json()["message"] == "question: question must not be empty or blank"
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [(b'{"question": "\xff\xfe ASEAN"}', "not UTF-8"), (b"[" * 30000 + b"]" * 30000, "nested too deeply")],
+)
+def test_a_body_that_cannot_be_decoded_gets_422_with_a_message(client, raw, why):
+    response = ask(client, raw)
+    assert response.status_code == 422 and why in response.json()["message"]
+
+
+# 10. Promises the code did not keep ---------------------------------------------------------------------
+
+
+def test_the_viewer_opens_with_the_admin_key(make_client):
+    client = make_client(admin_key=SecretStr(ADMIN), search_key=SecretStr(SEARCH))
+    assert client.get("/documents/adgmin-2-results-2022").status_code == 401
+    assert client.get("/documents/adgmin-2-results-2022", headers=AS_ADMIN).status_code == 200
+
+
+def test_metrics_send_no_cors_headers(make_client):
+    client = make_client(admin_key=SecretStr(ADMIN), cors_origins=["https://www.example.go.th"])
+    response = client.get("/metrics", headers={**AS_ADMIN, "Origin": "https://www.example.go.th"})
+    assert response.status_code == 200 and "access-control-allow-origin" not in response.headers
+    ask_response = client.get("/healthz", headers={"Origin": "https://www.example.go.th"})
+    assert ask_response.headers["access-control-allow-origin"] == "https://www.example.go.th"
+
+
+def test_the_widget_answers_304_to_its_etag_and_head_works(client):
+    first = client.get("/widget.js")
+    etag = first.headers["etag"]
+    again = client.get("/widget.js", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    assert client.get("/widget.js", headers={"If-None-Match": '"other"'}).status_code == 200
+    for path in ("/widget.js", "/healthz", "/readyz"):
+        head = client.head(path)
+        assert head.status_code == 200 and head.content == b"", path
+
+
+# 11. Offline and exposure ---------------------------------------------------------------------------------
+
+
+def test_the_api_docs_page_needs_no_cdn(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+    assert "http" not in "".join(line for line in page.text.splitlines() if "src=" in line or "href=" in line)
+    assert client.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
+
+
+def test_the_api_docs_are_off_in_production_unless_asked(make_client):
+    assert make_client(environment="production", admin_key=ADMIN).get("/docs").status_code == 404
+    assert make_client(environment="production", admin_key=ADMIN, api_docs=True).get("/docs").status_code == 200
+
+
+def test_the_not_ready_reason_shows_no_paths_except_to_the_admin(make_client, settings):
+    (settings.index_dir / "CURRENT").write_text("v999999\n")
+    client = make_client(admin_key=SecretStr(ADMIN), ready=False)
+    anonymous = wait_until_loaded(client)
+    assert anonymous.status_code == 503 and str(settings.index_dir) not in anonymous.text
+    assert "the index cannot be served" in anonymous.json()["detail"]
+    assert str(settings.index_dir) in client.get("/readyz", headers=AS_ADMIN).text
+
+
+# 12. Bad values accepted -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", [" " * 20, "a" * 20, "admin key with spaces in it"])
+def test_a_weak_or_blank_key_is_refused(key):
+    with pytest.raises(ValueError, match="at least 16 characters"):
+        Settings(admin_key=key, environment="production")
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "data:text/html,x", "file:///etc/passwd", "//example.org"])
+def test_a_source_url_that_is_not_http_is_refused(make_client, url):
+    client = make_client(admin_key=SecretStr(ADMIN))
+    response = client.post("/v1/documents", json={**NEW, "source_url": url}, headers=AS_ADMIN)
+    assert response.status_code == 422 and "source_url must be an http" in response.json()["message"]
+    assert json.loads(client.get("/readyz").text)["documents"] == 5
