@@ -137,7 +137,7 @@ def replicate_index(source: Path, out: Path, passages: int, embedder: Embedder, 
         "documents": len(parts),
         "replica_of": replica_key(source_index.manifest, passages, config.exact_up_to),
     }
-    return commit(out, lambda _: (parts, change), embedder, config)
+    return commit(out, lambda _: (parts, change), embedder, config, fresh=True)
 
 
 def replica_key(source_manifest: dict, passages: int, exact_up_to: int) -> dict:
@@ -165,7 +165,7 @@ def _kept_replica(path: Path, key: dict, embedder: Embedder):
     return index if index.manifest.get("change", {}).get("replica_of") == key else None
 
 
-def _memory_mib(pid: int) -> dict:
+def memory_mib(pid: int) -> dict:
     """The service's memory from /proc: its peak resident set, and what is resident now split into
     its own memory (anonymous) and mapped files' pages (the vectors and postings: page cache,
     which the kernel can drop and read again)."""
@@ -187,14 +187,15 @@ def _minor_faults(pid: int) -> int | None:
         return None
 
 
-def _drive(base: str, questions: list[str], requests: int, clients: int) -> dict:
+def drive(base: str, questions: list[str], requests: int, clients: int) -> dict:
     """``requests`` questions spread over ``clients`` threads, each with its own connection."""
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
 
     # The standard library's client: the clients share the service's two cores, and httpx spent
-    # about 1 ms of CPU a request more (docs/benchmarks.md), which showed in the service's figures.
+    # about 1 ms of CPU a request more, which showed in the service's figures
+    # (docs/decisions/014-two-core-speed-targets.md).
     url = urlsplit(base)
     bodies = [json.dumps({"question": q, "top_k": 5}, ensure_ascii=False).encode() for q in questions]
     headers = {"Content-Type": "application/json", "Accept-Encoding": "gzip"}
@@ -234,16 +235,16 @@ def _drive(base: str, questions: list[str], requests: int, clients: int) -> dict
 
 def _http(index_dir: Path, questions: list[str], requests: int, concurrency: tuple[int, ...]) -> dict:
     with live_service(index_dir) as service:
-        _drive(service.base_url, questions, min(20, requests), 1)  # warm-up, not counted
+        drive(service.base_url, questions, min(20, requests), 1)  # warm-up, not counted
         runs = []
         for clients in concurrency:
             before = _minor_faults(service.pid)
-            run = _drive(service.base_url, questions, requests, clients)
+            run = drive(service.base_url, questions, requests, clients)
             after = _minor_faults(service.pid)
             if before is not None and after is not None:
                 run["minor_faults_per_request"] = (after - before) / max(run["requests"], 1)
             runs.append(run)
-        memory = _memory_mib(service.pid)
+        memory = memory_mib(service.pid)
         return {"ready_s": service.ready_s, "runs": runs, "peak_rss_mib": memory.get("peak_rss_mib"), "memory": memory}
 
 

@@ -72,7 +72,8 @@ def split_documents(
     return sentences
 
 
-def _embed_all(embedder: Embedder, texts: list[str], desc: str, progress: bool) -> np.ndarray:
+def embed_texts(embedder: Embedder, texts: list[str], desc: str, progress: bool) -> np.ndarray:
+    """Vectors for ``texts`` in their order, each distinct text encoded once."""
     from tqdm import tqdm
 
     # Each distinct text once (a heading or a standard sentence repeated across documents is
@@ -107,14 +108,14 @@ def embed_documents(
     # (docs/decisions/003-title-in-passages.md). The stored passage text and its citation are
     # unchanged.
     titles = {d.doc_id: d.title for d in documents}
-    vectors = _embed_all(
+    vectors = embed_texts(
         embedder, [indexed_text(titles[c.doc_id], c.text) for c in chunks], "embedding chunk", progress
     )
     # Sentences are embedded too, so that the sentence that answers can be found at query time
     # with one matrix product instead of encoding every returned passage's sentences again.
     texts = {d.doc_id: d.text for d in documents}
     sentences = split_documents(documents, spans)
-    sentence_vectors = _embed_all(
+    sentence_vectors = embed_texts(
         embedder, [texts[s.doc_id][s.char_start : s.char_end] for s in sentences], "embedding sentence", progress
     )
     return group_parts(documents, chunks, vectors, sentences, sentence_vectors)

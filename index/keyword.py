@@ -133,7 +133,7 @@ class KeywordIndex:
     """BM25 over the chunks' words; row i is chunk id i."""
 
     def __init__(self, bm25, tokenizer: Tokenizer) -> None:
-        self._bm25 = bm25
+        self.bm25 = bm25  # bm25s.BM25: its vocabulary and postings (benchmarks and tests read them)
         self.tokenize = tokenizer
         # Asked for every word of every candidate sentence; a version's figures never change.
         self.idf = lru_cache(maxsize=65_536)(partial(_idf, bm25))
@@ -154,7 +154,7 @@ class KeywordIndex:
         return cls(bm25, tokenizer)
 
     def save(self, folder: Path) -> None:
-        self._bm25.save(str(folder), show_progress=False)
+        self.bm25.save(str(folder), show_progress=False)
 
     @classmethod
     def load(cls, folder: Path) -> KeywordIndex:
@@ -173,13 +173,13 @@ class KeywordIndex:
         total = sum(self.idf(w) for w in query_words)
         return sum(self.idf(w) for w in query_words & text_words) / total if total else 0.0
 
-    def _scores(self, words: list[str]) -> np.ndarray:
+    def numpy_scores(self, words: list[str]) -> np.ndarray:
         """Every chunk's BM25 score for ``words`` (all in the vocabulary; a repeated word counts
         again, as in bm25s), in numpy: for BM25L / BM25+ indexes, and as the reference the
         compiled top k (index.postings) is checked against. bm25s adds the postings with
         ``np.add.at``, which is slow; a chunk appears once in a word's postings, so a plain
         indexed add is the same sum, faster (docs/decisions/008-keyword-search-compiled.md)."""
-        bm25 = self._bm25
+        bm25 = self.bm25
         if getattr(bm25, "nonoccurrence_array", None) is not None:  # BM25L / BM25+: bm25s's own
             return bm25.get_scores(words)
         data, indices, indptr = bm25.scores["data"], bm25.scores["indices"], bm25.scores["indptr"]
@@ -192,10 +192,10 @@ class KeywordIndex:
     def search(self, query: str, k: int, words: list[str] | None = None) -> list[tuple[int, float]]:
         """(chunk id, BM25 score) best first; only chunks sharing a word with the query.
         ``words``: the query already segmented (``tokenize(query)``), to do it once."""
-        words = [w for w in (self.tokenize(query) if words is None else words) if w in self._bm25.vocab_dict]
+        words = [w for w in (self.tokenize(query) if words is None else words) if w in self.bm25.vocab_dict]
         if not words or k <= 0:
             return []
-        bm25 = self._bm25
+        bm25 = self.bm25
         if getattr(bm25, "nonoccurrence_array", None) is None:  # Lucene's BM25, what we build
             from index import postings
 
@@ -206,7 +206,7 @@ class KeywordIndex:
                 )
             ids, best = self._postings.top_k([bm25.vocab_dict[w] for w in words], k)
             return list(zip(ids.tolist(), best.tolist()))
-        ids, best = top_k_of(self._scores(words), k)  # BM25L / BM25+: bm25s's own sums
+        ids, best = top_k_of(self.numpy_scores(words), k)  # BM25L / BM25+: bm25s's own sums
         return list(zip(ids.tolist(), best.tolist()))
 
 

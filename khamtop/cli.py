@@ -93,7 +93,8 @@ def model_prepare() -> None:
 @index_app.command("build")
 def index_build(
     folder: Annotated[
-        Path | None, typer.Argument(help="Folder of .txt, .md, .html, .pdf and .docx files [default: the bundled corpus]")
+        Path | None,
+        typer.Argument(help="Folder of .txt, .md, .html, .pdf and .docx files [default: the bundled corpus]"),
     ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Where to write the index [default: KHAMTOP_INDEX_DIR]")
@@ -110,7 +111,9 @@ def index_build(
 
     settings = settings_from(index_dir=out)
     if if_missing:
-        reason = stale_reason(settings.index_dir, Wanted.of_config(settings.encoder_config(), settings.chunker_config()))
+        reason = stale_reason(
+            settings.index_dir, Wanted.of_config(settings.encoder_config(), settings.chunker_config())
+        )
         if reason is None:
             typer.echo(f"index exists at {settings.index_dir}; not rebuilding")
             return
@@ -263,13 +266,15 @@ def ask_command(
     from index.load import load_index
     from service.answering import answer_question
     from service.errors import error_message
-    from service.schemas import AskRequest
+    from service.schemas import AskRequest, too_long
 
     try:
         request = AskRequest(question=question, top_k=top_k, mode=mode, expand=expand)
     except ValidationError as exc:
         fail(error_message(exc.errors()))
     settings = settings_from(index_dir=index)
+    if len(request.question) > settings.max_question_chars:
+        fail(f"question: {too_long(request.question, settings.max_question_chars)}")
     embedder = _embedder(settings)
     try:
         retriever = Retriever(embedder, load_index(settings.index_dir, embedder), settings.search_config())

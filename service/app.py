@@ -102,10 +102,27 @@ async def _http_error(request: Request, exc: StarletteHTTPException):
             why = "body: the JSON is nested too deeply"
         else:
             why = "body: the body is not valid JSON"
-        return JSONResponse(status_code=422, content={"detail": why, "message": why})
+        detail = [{"loc": ["body"], "msg": why.removeprefix("body: "), "type": "json_invalid"}]
+        return JSONResponse(status_code=422, content={"detail": detail, "message": why})
     if exc.status_code == 422:  # every 422 says what is wrong in `message`, as validation errors do
         return JSONResponse(status_code=422, content={"detail": exc.detail, "message": exc.detail}, headers=exc.headers)
     return await http_exception_handler(request, exc)
+
+
+def _schema_with_settings(app: FastAPI, settings: Settings) -> None:
+    """The OpenAPI schema states this service's own question limit (a setting), not the ceiling."""
+    plain = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = plain()
+            schema["components"]["schemas"]["AskRequest"]["properties"]["question"]["maxLength"] = (
+                settings.max_question_chars
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def server_options(settings: Settings) -> dict:
@@ -145,6 +162,7 @@ def create_app(settings: Settings | None = None, embedder_factory: EmbedderFacto
     )
     if settings.api_docs_on:
         apidocs.mount(app)
+    _schema_with_settings(app, settings)
     app.state.settings = settings
     app.state.metrics = metrics = Metrics()
     app.state.admission = None  # set by the lifespan

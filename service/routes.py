@@ -9,9 +9,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from corpus.reader import document_from_bytes
+from corpus.sandbox import FileRefused, read_untrusted
 from index.search import Retriever
 from index.layout import IndexLoadError
 from index.versions import VersionError
@@ -27,6 +28,7 @@ from service.schemas import (
     ErrorResponse,
     IndexChange,
     check_doc_id,
+    too_long,
 )
 from service.answering import answer_question
 from service.errors import error_message
@@ -97,6 +99,9 @@ async def ask(body: AskRequest, retriever: RetrieverDep, request: Request) -> As
     """Ranked passages that answer the question, each with its citation."""
     started = time.perf_counter()
     settings, metrics = request.app.state.settings, request.app.state.metrics
+    if len(body.question) > settings.max_question_chars:
+        error = {"loc": ("body", "question"), "msg": too_long(body.question, settings.max_question_chars)}
+        raise RequestValidationError([{**error, "type": "string_too_long"}])
     fields = {"question_chars": len(body.question), "top_k": body.top_k, "mode": body.mode or retriever.config.mode}
     if settings.log_questions:
         fields["question"] = body.question
@@ -221,8 +226,13 @@ async def put_document(request: Request, response: Response, _ready: RetrieverDe
     until the new one is complete; the response names the version now served."""
     started = time.perf_counter()
     doc_id, data, suffix, meta = await _upload(request)
+    # Read in a child process with its own memory and time limits (corpus.sandbox): a hostile or
+    # broken file costs that process, not the service's loop or memory.
+    limits = request.app.state.settings.parse_limits()
     try:
-        document = document_from_bytes(data, doc_id, suffix, meta)
+        document = await run_in_threadpool(read_untrusted, data, doc_id, suffix, meta, limits)
+    except FileRefused as exc:
+        raise HTTPException(status_code=exc.status, detail=f"{doc_id}: {exc}") from None
     except ValueError as exc:
         raise HTTPException(status_code=422, detail=f"{doc_id}: {exc}") from None
     result = await _change(request, upsert=[document])

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from corpus.sandbox import ParseLimits
 from index.chunking import ChunkerConfig
 from index.encoders.base import Backend, EncoderConfig
 from index.search import Fusion, Mode, SearchConfig
@@ -31,7 +32,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KHAMTOP_", env_file=".env", extra="ignore")
 
     # Folders
-    home: Path = Field(default=PROJECT_ROOT, description="Base folder for `models/` and `data/` (default: the checkout).")
+    home: Path = Field(
+        default=PROJECT_ROOT, description="Base folder for `models/` and `data/` (default: the checkout)."
+    )
     models_dir: Path | None = Field(default=None, description="Where converted models live (default: `HOME/models`).")
     index_dir: Path | None = Field(
         default=None, description="The index folder the service reads and the CLI writes (default: `HOME/data/index`)."
@@ -129,6 +132,13 @@ class Settings(BaseSettings):
         "(docs/decisions/011-answer-threshold.md).",
     )
     dedup: bool = Field(default=True, description="Drop a passage that repeats a higher-ranked one.")
+    max_question_chars: int = Field(
+        default=8_000,
+        ge=100,
+        le=100_000,
+        description="The longest question accepted, in characters (a pasted legal question runs to thousands). "
+        "The encoder reads its first 512 tokens; the keyword search reads all of it.",
+    )
     query_batch_max: int = Field(
         default=8,
         ge=1,
@@ -142,8 +152,8 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Web origins whose pages may call the API from a browser (the widget on another site), "
-        'comma-separated, e.g. `https://www.example.go.th,https://intranet.example.go.th`. Empty: the service\'s '
-        'own origin only; `*`: any site (nothing is sent with cookies).',
+        "comma-separated, e.g. `https://www.example.go.th,https://intranet.example.go.th`. Empty: the service's "
+        "own origin only; `*`: any site (nothing is sent with cookies).",
     )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -173,6 +183,18 @@ class Settings(BaseSettings):
         default=20 * 1024 * 1024, ge=1024, description="The largest document an admin may upload."
     )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="The largest body of any other request.")
+    parse_memory_mb: int = Field(
+        default=1024, ge=256, le=65_536, description="The memory an uploaded file may take to read (its own process)."
+    )
+    parse_timeout_s: float = Field(
+        default=30.0, gt=0, le=3600, description="How long reading an uploaded file may take before it is stopped."
+    )
+    parse_inflated_mb: int = Field(
+        default=200, ge=1, le=65_536, description="What an uploaded .docx (a zip file) may inflate to."
+    )
+    parse_max_pages: int = Field(
+        default=2_000, ge=1, le=1_000_000, description="The most pages an uploaded PDF may have."
+    )
     rate_limit_per_minute: int = Field(
         default=120, ge=0, description="Requests per minute per client address (0: no limit)."
     )
@@ -195,9 +217,7 @@ class Settings(BaseSettings):
         description="Serve the OpenAPI docs page at `/docs` (its files from the service itself, no CDN). "
         "Default: on, except in production.",
     )
-    log_questions: bool = Field(
-        default=False, description="Log each question's text (its length is always logged)."
-    )
+    log_questions: bool = Field(default=False, description="Log each question's text (its length is always logged).")
 
     @field_validator("admin_key", "search_key")
     @classmethod
@@ -263,6 +283,14 @@ class Settings(BaseSettings):
     @property
     def api_docs_on(self) -> bool:
         return self.api_docs if self.api_docs is not None else self.environment != "production"
+
+    def parse_limits(self) -> ParseLimits:
+        return ParseLimits(
+            memory_mb=self.parse_memory_mb,
+            seconds=self.parse_timeout_s,
+            inflated_mb=self.parse_inflated_mb,
+            pages=self.parse_max_pages,
+        )
 
     def encoder_config(self) -> EncoderConfig:
         return EncoderConfig(

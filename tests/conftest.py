@@ -5,12 +5,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from corpus.reader import read_folder
 from index.write import build_index
+from service.app import create_app
 from service.settings import BUNDLED_CORPUS, PROJECT_ROOT, Settings
 from tests.fakes import FakeEmbedder
-from tests.helpers import index_config
+from tests.helpers import index_config, wait_ready
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -53,6 +55,47 @@ def fake_index(tmp_path, _fake_index_once) -> Path:
 @pytest.fixture
 def settings(tmp_path, fake_index) -> Settings:
     return Settings(home=tmp_path / "home", index_dir=fake_index)
+
+
+@pytest.fixture
+def make_client(settings, fake_embedder):
+    """The one way a test gets the service over HTTP: a factory of started TestClients.
+
+    ``make_client(embedder=None, *, embedder_factory=None, ready=True, **setting_overrides)`` runs
+    the app (its lifespan included) over this test's ``fake_index`` copy with ``settings`` changed
+    by ``setting_overrides``. It loads ``embedder`` (the fake embedder if none), or whatever
+    ``embedder_factory(encoder_config)`` returns or raises: a slow or a broken loader. With
+    ``ready`` it waits until /readyz says 200; ``ready=False`` returns at once, for tests of a
+    service still loading or refusing to load (``wait_ready`` then waits for either outcome).
+    Every client it made is stopped at teardown.
+    """
+    clients: list[TestClient] = []
+
+    def make(embedder=None, *, embedder_factory=None, ready: bool = True, **setting_overrides) -> TestClient:
+        if embedder is not None and embedder_factory is not None:
+            raise TypeError("give an embedder or an embedder_factory, not both")
+        loaded = embedder or fake_embedder
+        app = create_app(
+            settings.model_copy(update=setting_overrides),
+            embedder_factory=embedder_factory or (lambda _config: loaded),
+        )
+        client = TestClient(app)
+        client.__enter__()  # the lifespan: starts loading the model and the index
+        clients.append(client)
+        if ready:
+            response = wait_ready(client)
+            assert response.status_code == 200, response.text
+        return client
+
+    yield make
+    for client in reversed(clients):
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client) -> TestClient:
+    """The service as configured by ``settings``, loaded with the fake embedder and ready."""
+    return make_client()
 
 
 @pytest.fixture(scope="session")

@@ -5,16 +5,13 @@ from __future__ import annotations
 import time
 
 import pytest
-from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from index.chunking import ChunkerConfig
+from corpus.document import Document
 from index.load import resolve
 from index.write import update_index
-from corpus.document import Document
-from service.app import create_app
 from service.settings import Settings
-from tests.helpers import index_config, wait_ready
+from tests.helpers import index_config
 
 ADMIN = "admin-key-0123456789abcdef"
 SEARCH = "search-key-0123456789abcdef"
@@ -22,28 +19,20 @@ AS_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
 NEW = {"doc_id": "ข่าว/ใหม่", "text": "กระทรวงดิจิทัลเปิดศูนย์ข้อมูลขนาดใหญ่แห่งใหม่ที่จังหวัดขอนแก่น", "title": "ศูนย์ข้อมูลขอนแก่น"}
 
 
-def client_for(settings, fake_embedder, **overrides):
-    app = create_app(settings.model_copy(update=overrides), embedder_factory=lambda s: fake_embedder)
-    return TestClient(app)
-
-
 @pytest.fixture
-def admin(settings, fake_embedder):
-    with client_for(settings, fake_embedder, admin_key=Settings(admin_key=ADMIN).admin_key) as client:
-        assert wait_ready(client).status_code == 200
-        yield client
+def admin(make_client):
+    """The service with the admin API on (key ``ADMIN``)."""
+    return make_client(admin_key=Settings(admin_key=ADMIN).admin_key)
 
 
 def ask(client, question, **headers):
     return client.post("/v1/ask", json={"question": question, "top_k": 3}, headers=headers)
 
 
-def test_the_admin_api_is_off_without_an_admin_key(settings, fake_embedder):
-    with client_for(settings, fake_embedder) as client:
-        wait_ready(client)
-        response = client.post("/v1/documents", json=NEW)
-        assert response.status_code == 403
-        assert "KHAMTOP_ADMIN_KEY" in response.json()["detail"]
+def test_the_admin_api_is_off_without_an_admin_key(client):
+    response = client.post("/v1/documents", json=NEW)
+    assert response.status_code == 403
+    assert "KHAMTOP_ADMIN_KEY" in response.json()["detail"]
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong-key-0123456789"}, {"X-API-Key": ADMIN[:-1]}])
@@ -113,12 +102,10 @@ def test_a_bad_upload_gets_a_clear_4xx_and_changes_nothing(admin, kwargs, status
     assert admin.get("/readyz").json()["index_version"] == version
 
 
-def test_an_upload_over_the_size_limit_is_413(settings, fake_embedder):
-    key = Settings(admin_key=ADMIN).admin_key
-    with client_for(settings, fake_embedder, admin_key=key, max_upload_bytes=1024) as client:
-        wait_ready(client)
-        files = {"file": ("big.txt", "ก".encode() * 2000, "text/plain")}
-        response = client.post("/v1/documents", files=files, headers=AS_ADMIN)
+def test_an_upload_over_the_size_limit_is_413(make_client):
+    client = make_client(admin_key=Settings(admin_key=ADMIN).admin_key, max_upload_bytes=1024)
+    files = {"file": ("big.txt", "ก".encode() * 2000, "text/plain")}
+    response = client.post("/v1/documents", files=files, headers=AS_ADMIN)
     assert response.status_code == 413 and "1,024 bytes" in response.json()["detail"]
 
 
@@ -132,50 +119,45 @@ def test_deleting_a_document_removes_it_from_answers_and_the_store(admin):
     assert admin.delete(f"/v1/documents/{doc_id}", headers=AS_ADMIN).status_code == 404
 
 
-def test_a_version_written_by_another_process_is_picked_up(settings, fake_embedder):
-    with client_for(settings, fake_embedder, reload_interval_s=0.05) as client:
-        version = wait_ready(client).json()["index_version"]
-        update_index(
-            settings.index_dir, fake_embedder, index_config(), upsert=[Document("cli", "เอกสารจากบรรทัดคำสั่ง", "cli")]
-        )
-        deadline = time.monotonic() + 10
-        while client.get("/readyz").json()["index_version"] == version and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert client.get("/readyz").json()["index_version"] == version + 1
-        assert client.get("/v1/documents/cli").status_code == 200
+def test_a_version_written_by_another_process_is_picked_up(make_client, fake_index, fake_embedder):
+    client = make_client(reload_interval_s=0.05)
+    version = client.get("/readyz").json()["index_version"]
+    update_index(fake_index, fake_embedder, index_config(), upsert=[Document("cli", "เอกสารจากบรรทัดคำสั่ง", "cli")])
+    deadline = time.monotonic() + 10
+    while client.get("/readyz").json()["index_version"] == version and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.get("/readyz").json()["index_version"] == version + 1
+    assert client.get("/v1/documents/cli").status_code == 200
 
 
-def test_a_damaged_new_version_is_refused_and_the_old_one_keeps_serving(settings, fake_embedder, caplog):
-    with client_for(settings, fake_embedder, reload_interval_s=0.05) as client:
-        version = wait_ready(client).json()["index_version"]
-        update_index(settings.index_dir, fake_embedder, index_config(), upsert=[Document("cli", "เอกสารใหม่", "cli")])
-        chunks = resolve(settings.index_dir) / "chunks.jsonl"
-        chunks.write_text(chunks.read_text("utf-8").replace("ASEAN", "AAAAA", 1), "utf-8")
-        time.sleep(0.5)
-        assert client.get("/readyz").json()["index_version"] == version
-        assert ask(client, "รางวัล").status_code == 200
+def test_a_damaged_new_version_is_refused_and_the_old_one_keeps_serving(make_client, fake_index, fake_embedder, caplog):
+    client = make_client(reload_interval_s=0.05)
+    version = client.get("/readyz").json()["index_version"]
+    update_index(fake_index, fake_embedder, index_config(), upsert=[Document("cli", "เอกสารใหม่", "cli")])
+    chunks = resolve(fake_index) / "chunks.jsonl"
+    chunks.write_text(chunks.read_text("utf-8").replace("ASEAN", "AAAAA", 1), "utf-8")
+    time.sleep(0.5)
+    assert client.get("/readyz").json()["index_version"] == version
+    assert ask(client, "รางวัล").status_code == 200
     assert "refused, still serving version" in caplog.text and "does not match its checksum" in caplog.text
 
 
-def test_a_search_key_guards_asking_reading_and_the_viewer(settings, fake_embedder):
+def test_a_search_key_guards_asking_reading_and_the_viewer(make_client):
     keys = Settings(admin_key=ADMIN, search_key=SEARCH)
-    with client_for(settings, fake_embedder, admin_key=keys.admin_key, search_key=keys.search_key) as client:
-        wait_ready(client)
-        assert ask(client, "รางวัล").status_code == 401
-        assert ask(client, "รางวัล", Authorization="Bearer nope-nope-nope-nope").status_code == 401
-        assert client.get("/v1/documents/adgmin-2-results-2022").status_code == 401
-        body = ask(client, "รางวัล", Authorization=f"Bearer {SEARCH}").json()
-        assert ask(client, "รางวัล", **AS_ADMIN).status_code == 200, "the admin key can search too"
-        c = body["passages"][0]["citation"]
-        page = f"/documents/{c['doc_id']}?start={c['char_start']}&end={c['char_end']}"
-        assert client.get(page).status_code == 401
-        assert client.get(page + "&token=" + "0" * 32).status_code == 401
-        assert client.get(page + f"&token={c['view_token']}").status_code == 200
-        other = "asean-china-digital-economy-year-2020"
-        assert client.get(f"/documents/{other}?token={c['view_token']}").status_code == 401, (
-            "a token opens one document"
-        )
-        assert client.post("/v1/documents", json=NEW, headers={"Authorization": f"Bearer {SEARCH}"}).status_code == 401
+    client = make_client(admin_key=keys.admin_key, search_key=keys.search_key)
+    assert ask(client, "รางวัล").status_code == 401
+    assert ask(client, "รางวัล", Authorization="Bearer nope-nope-nope-nope").status_code == 401
+    assert client.get("/v1/documents/adgmin-2-results-2022").status_code == 401
+    body = ask(client, "รางวัล", Authorization=f"Bearer {SEARCH}").json()
+    assert ask(client, "รางวัล", **AS_ADMIN).status_code == 200, "the admin key can search too"
+    c = body["passages"][0]["citation"]
+    page = f"/documents/{c['doc_id']}?start={c['char_start']}&end={c['char_end']}"
+    assert client.get(page).status_code == 401
+    assert client.get(page + "&token=" + "0" * 32).status_code == 401
+    assert client.get(page + f"&token={c['view_token']}").status_code == 200
+    other = "asean-china-digital-economy-year-2020"
+    assert client.get(f"/documents/{other}?token={c['view_token']}").status_code == 401, "a token opens one document"
+    assert client.post("/v1/documents", json=NEW, headers={"Authorization": f"Bearer {SEARCH}"}).status_code == 401
 
 
 def test_without_a_search_key_citations_carry_no_token(admin):
@@ -183,19 +165,15 @@ def test_without_a_search_key_citations_carry_no_token(admin):
     assert all(p["citation"]["view_token"] is None for p in body["passages"])
 
 
-def test_admin_routes_never_send_cors_headers(settings, fake_embedder):
+def test_admin_routes_never_send_cors_headers(make_client):
     origin = "http://127.0.0.1:9001"
-    key = Settings(admin_key=ADMIN).admin_key
-    with client_for(settings, fake_embedder, admin_key=key, cors_origins=[origin]) as client:
-        wait_ready(client)
-        assert ask(client, "รางวัล", Origin=origin).headers["access-control-allow-origin"] == origin
-        post = client.post("/v1/documents", json=NEW, headers={**AS_ADMIN, "Origin": origin})
-        assert post.status_code == 201 and "access-control-allow-origin" not in post.headers
-        preflight = client.options(
-            "/v1/documents/x", headers={"Origin": origin, "Access-Control-Request-Method": "DELETE"}
-        )
-        assert "access-control-allow-origin" not in preflight.headers
-        assert "access-control-allow-origin" in client.get("/v1/documents/ข่าว/ใหม่", headers={"Origin": origin}).headers
+    client = make_client(admin_key=Settings(admin_key=ADMIN).admin_key, cors_origins=[origin])
+    assert ask(client, "รางวัล", Origin=origin).headers["access-control-allow-origin"] == origin
+    post = client.post("/v1/documents", json=NEW, headers={**AS_ADMIN, "Origin": origin})
+    assert post.status_code == 201 and "access-control-allow-origin" not in post.headers
+    preflight = client.options("/v1/documents/x", headers={"Origin": origin, "Access-Control-Request-Method": "DELETE"})
+    assert "access-control-allow-origin" not in preflight.headers
+    assert "access-control-allow-origin" in client.get("/v1/documents/ข่าว/ใหม่", headers={"Origin": origin}).headers
 
 
 def test_production_refuses_to_start_without_an_admin_key_and_short_keys_are_refused(monkeypatch):

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
-from index.search import Retriever
 from index.load import load_index
-from service.app import create_app
-from tests.helpers import make_retriever, wait_ready
+from index.search import Retriever
+from tests.helpers import make_retriever
 
 QUESTION = "ไทยได้รับรางวัล ASEAN ICT Award กี่รางวัล"
 
@@ -49,20 +47,18 @@ def test_nothing_above_the_threshold_means_no_answer(fake_index, fake_embedder):
 
 
 @pytest.mark.parametrize(("threshold", "answered"), [(0.0, True), (1.9, False)])
-def test_api_gives_the_answer_sentence_with_its_citation_or_says_none(settings, fake_embedder, threshold, answered):
-    settings = settings.model_copy(update={"answer_threshold": threshold})
-    with TestClient(create_app(settings, embedder_factory=lambda s: fake_embedder)) as client:
-        assert wait_ready(client).status_code == 200
-        body = client.post("/v1/ask", json={"question": QUESTION, "top_k": 3}).json()
-        assert body["no_answer"] is not answered
-        for p in body["passages"]:
-            doc = client.get(f"/v1/documents/{p['citation']['doc_id']}").json()["text"]
-            assert doc[p["highlight"]["char_start"] : p["highlight"]["char_end"]] == p["highlight"]["text"]
-        if answered:
-            answer = body["answer"]
-            c = answer["citation"]
-            doc = client.get(f"/v1/documents/{c['doc_id']}").json()["text"]
-            assert doc[c["char_start"] : c["char_end"]] == answer["text"]
-            assert answer["text"] == body["passages"][answer["passage_rank"] - 1]["highlight"]["text"]
-        else:
-            assert body["answer"] is None and body["confidence"] < threshold
+def test_api_gives_the_answer_sentence_with_its_citation_or_says_none(make_client, threshold, answered):
+    client = make_client(answer_threshold=threshold)
+    body = client.post("/v1/ask", json={"question": QUESTION, "top_k": 3}).json()
+    assert body["no_answer"] is not answered
+    for p in body["passages"]:
+        doc = client.get(f"/v1/documents/{p['citation']['doc_id']}").json()["text"]
+        assert doc[p["highlight"]["char_start"] : p["highlight"]["char_end"]] == p["highlight"]["text"]
+    if answered:
+        answer = body["answer"]
+        c = answer["citation"]
+        doc = client.get(f"/v1/documents/{c['doc_id']}").json()["text"]
+        assert doc[c["char_start"] : c["char_end"]] == answer["text"]
+        assert answer["text"] == body["passages"][answer["passage_rank"] - 1]["highlight"]["text"]
+    else:
+        assert body["answer"] is None and body["confidence"] < threshold

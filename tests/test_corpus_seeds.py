@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from corpus.seeds import (
+from scripts.import_seeds import (
     DEFAULT_OUT_DIR,
     DEFAULT_SEEDS_DIR,
     SEED_METADATA,
@@ -72,8 +72,8 @@ def test_committed_documents_equal_a_fresh_import_of_the_seeds(tmp_path: Path) -
     assert len(written) == 2 * len(SEED_METADATA)
     for path in written:
         committed = DOCS_DIR / path.name
-        assert committed.is_file(), f"{committed} is not committed; run python -m corpus.seeds"
-        assert committed.read_bytes() == path.read_bytes(), f"{committed} is stale; run python -m corpus.seeds"
+        assert committed.is_file(), f"{committed} is not committed; run python scripts/import_seeds.py"
+        assert committed.read_bytes() == path.read_bytes(), f"{committed} is stale; run python scripts/import_seeds.py"
 
 
 @needs_seeds

@@ -16,12 +16,9 @@ import threading
 import time
 
 import pytest
-from fastapi.testclient import TestClient
 
 from index.load import load_index
-from service.app import create_app
 from service.settings import PROJECT_ROOT, Settings
-from tests.helpers import wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -31,6 +28,7 @@ import sys
 from corpus.document import Document
 from index.write import update_index
 from tests.fakes import FakeEmbedder
+from tests.helpers import index_config
 
 home, embedder = sys.argv[1], FakeEmbedder()
 i = 0
@@ -45,7 +43,7 @@ while True:
 """
 
 
-def test_kill_9_at_random_moments_never_loses_a_committed_version(fake_index, fake_embedder):
+def test_kill_9_at_random_moments_never_loses_a_committed_version(make_client, fake_index, fake_embedder):
     rng = random.Random(7)
     base_docs = set(load_index(fake_index, fake_embedder).documents)
     kills, mid_write, committed = 0, 0, 0
@@ -74,57 +72,53 @@ def test_kill_9_at_random_moments_never_loses_a_committed_version(fake_index, fa
     assert mid_write >= 3, "the kills should land inside writes, or this test proves little"
 
     # Restart: the service comes up on the surviving version.
-    settings = Settings(home=fake_index.parent / "home", index_dir=fake_index)
-    with TestClient(create_app(settings, embedder_factory=lambda s: fake_embedder)) as client:
-        ready = wait_ready(client).json()
-        assert ready["status"] == "ready" and ready["index_version"] == load_index(fake_index).version
+    ready = make_client().get("/readyz").json()
+    assert ready["status"] == "ready" and ready["index_version"] == load_index(fake_index).version
 
 
-def test_queries_during_adds_and_removes_see_one_whole_version_each(settings, fake_embedder):
+def test_queries_during_adds_and_removes_see_one_whole_version_each(make_client):
     key = "admin-key-0123456789abcdef"
-    settings = settings.model_copy(update={"admin_key": Settings(admin_key=key).admin_key, "rate_limit_per_minute": 0})
+    client = make_client(admin_key=Settings(admin_key=key).admin_key, rate_limit_per_minute=0)
     marker_of: dict[int, str | None] = {}  # version -> the text marker of "x" in it (None: no "x")
     errors: list[str] = []
     stop = threading.Event()
+    marker_of[client.get("/readyz").json()["index_version"]] = None
 
-    with TestClient(create_app(settings, embedder_factory=lambda s: fake_embedder)) as client:
-        marker_of[wait_ready(client).json()["index_version"]] = None
-
-        def admin():
-            for i in range(1, 41):
-                if i % 3:
-                    marker = f"ข่าวรุ่นที่ {i} "
-                    doc = {"doc_id": "x", "text": (marker + "เรื่องศูนย์ข้อมูลแห่งชาติ ") * 30, "title": "ข่าว"}
-                    response = client.post("/v1/documents", json=doc, headers={"X-API-Key": key})
-                else:
-                    marker = None
-                    response = client.delete("/v1/documents/x", headers={"X-API-Key": key})
-                if response.status_code not in (200, 201):
-                    errors.append(f"admin {response.status_code}: {response.text}")
-                    continue
-                marker_of[response.json()["index_version"]] = marker
-            stop.set()
-
-        writer = threading.Thread(target=admin)
-        writer.start()
-        answered: dict[int, int] = {}
-        while not stop.is_set():
-            response = client.post("/v1/ask", json={"question": "ศูนย์ข้อมูลแห่งชาติ ข่าวรุ่นที่", "top_k": 5})
-            if response.status_code != 200:
-                errors.append(f"ask {response.status_code}: {response.text}")
+    def admin():
+        for i in range(1, 41):
+            if i % 3:
+                marker = f"ข่าวรุ่นที่ {i} "
+                doc = {"doc_id": "x", "text": (marker + "เรื่องศูนย์ข้อมูลแห่งชาติ ") * 30, "title": "ข่าว"}
+                response = client.post("/v1/documents", json=doc, headers={"X-API-Key": key})
+            else:
+                marker = None
+                response = client.delete("/v1/documents/x", headers={"X-API-Key": key})
+            if response.status_code not in (200, 201):
+                errors.append(f"admin {response.status_code}: {response.text}")
                 continue
-            body = response.json()
-            answered[body["index_version"]] = answered.get(body["index_version"], 0) + 1
-            for passage in body["passages"]:
-                if passage["citation"]["doc_id"] == "x":
-                    # Written before the version is named to the admin thread: wait for its record.
-                    deadline = time.monotonic() + 5
-                    while body["index_version"] not in marker_of and time.monotonic() < deadline:
-                        time.sleep(0.01)
-                    expected = marker_of[body["index_version"]]
-                    if expected is None or expected not in passage["text"]:
-                        errors.append(f"version {body['index_version']} answered with x as {passage['text'][:20]!r}")
-        writer.join()
+            marker_of[response.json()["index_version"]] = marker
+        stop.set()
+
+    writer = threading.Thread(target=admin)
+    writer.start()
+    answered: dict[int, int] = {}
+    while not stop.is_set():
+        response = client.post("/v1/ask", json={"question": "ศูนย์ข้อมูลแห่งชาติ ข่าวรุ่นที่", "top_k": 5})
+        if response.status_code != 200:
+            errors.append(f"ask {response.status_code}: {response.text}")
+            continue
+        body = response.json()
+        answered[body["index_version"]] = answered.get(body["index_version"], 0) + 1
+        for passage in body["passages"]:
+            if passage["citation"]["doc_id"] == "x":
+                # Written before the version is named to the admin thread: wait for its record.
+                deadline = time.monotonic() + 5
+                while body["index_version"] not in marker_of and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                expected = marker_of[body["index_version"]]
+                if expected is None or expected not in passage["text"]:
+                    errors.append(f"version {body['index_version']} answered with x as {passage['text'][:20]!r}")
+    writer.join()
     print(
         f"\nlive updates: {len(marker_of) - 1} versions, {sum(answered.values())} answers from {len(answered)} of them"
     )

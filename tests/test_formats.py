@@ -11,14 +11,11 @@ from pathlib import Path
 
 import pypdf
 import pytest
-from fastapi.testclient import TestClient
 
 from corpus.formats import extract
 from corpus.reader import document_from_bytes, read_folder
 from corpus.text import normalize_text
-from service.app import create_app
 from service.settings import Settings
-from tests.helpers import wait_ready
 
 FIXTURES = Path(__file__).parent / "fixtures" / "formats"
 TRUTH = (FIXTURES / "thai.truth.txt").read_text("utf-8")
@@ -110,17 +107,12 @@ def test_a_folder_of_mixed_formats_is_read_and_bad_files_are_named(tmp_path):
     assert [(p.path, "not a readable PDF" in p.reason) for p in problems] == [("broken.pdf", True)]
 
 
-def test_an_uploaded_pdf_is_indexed_and_found(settings, fake_embedder):
+def test_an_uploaded_pdf_is_indexed_and_found(make_client):
     key = "admin-key-0123456789abcdef"
-    app = create_app(
-        settings.model_copy(update={"admin_key": Settings(admin_key=key).admin_key}),
-        embedder_factory=lambda s: fake_embedder,
-    )
-    with TestClient(app) as client:
-        wait_ready(client)
-        files = {"file": ("รายงาน.pdf", (FIXTURES / "thai-pua.pdf").read_bytes(), "application/pdf")}
-        response = client.post("/v1/documents", files=files, headers={"X-API-Key": key})
-        assert response.status_code == 201, response.text
-        doc = client.get("/v1/documents/รายงาน").json()
-        assert doc["title"].startswith("รายงานการประชุมคณะกรรมการพัฒนารัฐบาลดิจิทัล")
-        assert not any(ord(c) in PUA for c in doc["text"])
+    client = make_client(admin_key=Settings(admin_key=key).admin_key)
+    files = {"file": ("รายงาน.pdf", (FIXTURES / "thai-pua.pdf").read_bytes(), "application/pdf")}
+    response = client.post("/v1/documents", files=files, headers={"X-API-Key": key})
+    assert response.status_code == 201, response.text
+    doc = client.get("/v1/documents/รายงาน").json()
+    assert doc["title"].startswith("รายงานการประชุมคณะกรรมการพัฒนารัฐบาลดิจิทัล")
+    assert not any(ord(c) in PUA for c in doc["text"])

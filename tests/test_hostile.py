@@ -3,10 +3,14 @@ here failed before its fix (fake embedder; real HTTP where the server's own opti
 
 from __future__ import annotations
 
+import io
+import re
 import json
 import shutil
 import threading
 import time
+import zipfile
+from pathlib import Path
 
 import httpx
 import pytest
@@ -27,6 +31,7 @@ from tests.helpers import wait_ready as wait_until_loaded
 ADMIN = "admin-key-0123456789abcdef"
 SEARCH = "search-key-0123456789abcdef"
 AS_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
+FIXTURES = Path(__file__).parent / "fixtures" / "formats"
 NEW = {"doc_id": "new", "text": "ประกาศกระทรวงดิจิทัลเรื่องใหม่ว่าด้วยศูนย์ข้อมูล", "title": "ประกาศ"}
 
 
@@ -292,3 +297,115 @@ def test_a_source_url_that_is_not_http_is_refused(make_client, url):
     response = client.post("/v1/documents", json={**NEW, "source_url": url}, headers=AS_ADMIN)
     assert response.status_code == 422 and "source_url must be an http" in response.json()["message"]
     assert json.loads(client.get("/readyz").text)["documents"] == 5
+
+
+# 2. One upload must not freeze everyone -------------------------------------------------------------
+
+
+def pdf_with_operators(n: int) -> bytes:
+    """A one-page PDF whose content stream holds ``n`` text operators: seconds of pypdf's time."""
+    content = b"BT /F1 12 Tf 72 720 Td " + b"(a) Tj 0 -0.01 Td " * n + b"ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for i, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def docx_with(document_xml: bytes) -> bytes:
+    """The Thai sample .docx with its body replaced."""
+    source = zipfile.ZipFile(FIXTURES / "thai.docx")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for item in source.infolist():
+            body = document_xml if item.filename == "word/document.xml" else source.read(item)
+            archive.writestr(item.filename, body)
+    return out.getvalue()
+
+
+def test_questions_are_answered_while_a_hostile_upload_is_read(served):
+    base = served(admin_key=ADMIN, rate_limit_per_minute=0, parse_timeout_s=3)
+    upload: dict = {}
+
+    def send() -> None:
+        files = {"file": ("slow.pdf", pdf_with_operators(150_000), "application/pdf")}
+        upload["response"] = httpx.post(f"{base}/v1/documents", files=files, headers=AS_ADMIN, timeout=60)
+
+    sender = threading.Thread(target=send)
+    latencies = []
+    with httpx.Client(base_url=base, timeout=30) as http:
+        sender.start()
+        time.sleep(0.3)  # the file is being read
+        while sender.is_alive() and len(latencies) < 500:
+            started = time.perf_counter()
+            assert http.post("/v1/ask", json={"question": "ASEAN Digital Hub"}).status_code == 200
+            assert http.get("/healthz").status_code == 200
+            latencies.append((time.perf_counter() - started) * 1000)
+    sender.join()
+    response = upload["response"]
+    assert response.status_code == 422 and "longer than 3 s" in response.json()["message"], response.text
+    latencies.sort()
+    print(
+        f"\nquestion + health check during a hostile upload: n={len(latencies)}, "
+        f"p50 {latencies[len(latencies) // 2]:.1f} ms, max {latencies[-1]:.1f} ms"
+    )
+    assert len(latencies) >= 5 and latencies[-1] < 1500, "a question waited on the upload"
+
+
+def test_a_zip_bomb_docx_is_refused_before_it_inflates(make_client):
+    client = make_client(admin_key=SecretStr(ADMIN), parse_inflated_mb=5)
+    bomb = docx_with(b'<?xml version="1.0"?>' + b"<w:p/>" * 4_000_000)  # 24 MB of XML, ~50 KB zipped
+    assert len(bomb) < 200_000
+    files = {"file": ("bomb.docx", bomb, "application/octet-stream")}
+    response = client.post("/v1/documents", files=files, headers=AS_ADMIN)
+    assert response.status_code == 413 and re.search(
+        r"inflates to \d+ MB, over the limit of 5 MB", response.json()["detail"]
+    ), response.text
+
+
+def test_a_docx_whose_xml_the_parser_rejects_gets_422(make_client):
+    client = make_client(admin_key=SecretStr(ADMIN))
+    files = {"file": ("broken.docx", docx_with(b"<w:document><not closed"), "application/octet-stream")}
+    response = client.post("/v1/documents", files=files, headers=AS_ADMIN)
+    assert response.status_code == 422 and "cannot be read" in response.json()["message"], response.text
+
+
+def test_a_pdf_over_the_page_limit_is_refused(make_client):
+    client = make_client(admin_key=SecretStr(ADMIN), parse_max_pages=1)
+    pdf = (FIXTURES / "thai-plain.pdf").read_bytes()
+    import pypdf
+
+    writer = pypdf.PdfWriter()
+    for _ in range(3):
+        writer.append(io.BytesIO(pdf))
+    out = io.BytesIO()
+    writer.write(out)
+    response = client.post("/v1/documents", files={"file": ("long.pdf", out.getvalue())}, headers=AS_ADMIN)
+    assert response.status_code == 413 and "over the limit of 1" in response.json()["detail"], response.text
+
+
+# 13. Long questions -----------------------------------------------------------------------------------
+
+
+def test_a_long_pasted_question_is_answered_and_one_over_the_setting_refused(make_client):
+    clause = "ผู้มีเงินได้ซึ่งได้รับเงินได้พึงประเมินตามมาตรา ๔๐ ต้องยื่นรายการภาษีภายในกำหนดเวลา "
+    question = (clause * 60)[:3_500] + " ASEAN Digital Hub คืออะไร"
+    client = make_client()
+    response = client.post("/v1/ask", json={"question": question})
+    assert response.status_code == 200, response.text
+    short = make_client(max_question_chars=1_000)
+    response = short.post("/v1/ask", json={"question": question})
+    assert response.status_code == 422
+    assert response.json()["message"] == f"question: question is {len(question):,} characters long; the limit is 1,000"

@@ -59,9 +59,9 @@ def test_keyword_scores_are_bm25s_own_sums_repeated_words_included(bundled_docum
     texts = [d.text[i : i + 600] for d in bundled_documents for i in range(0, len(d.text), 500)]
     index = KeywordIndex.build(texts)
     for question in ("ไทยได้รับรางวัล ASEAN ICT Award กี่รางวัล", "ประชุม ประชุม ดิจิทัล อาเซียน", "ศูนย์ต่อต้านการทุจริต"):
-        words = [w for w in index.tokenize(question) if w in index._bm25.vocab_dict]
-        scores = index._scores(words)
-        np.testing.assert_allclose(scores, index._bm25.get_scores(words), rtol=1e-6)
+        words = [w for w in index.tokenize(question) if w in index.bm25.vocab_dict]
+        scores = index.numpy_scores(words)
+        np.testing.assert_allclose(scores, index.bm25.get_scores(words), rtol=1e-6)
         # search (compiled, index.postings) chooses exactly the best of these sums.
         best = [i for i in np.lexsort((np.arange(len(scores)), -scores)) if scores[i] > 0][:5]
         assert index.search(question, 5) == [(int(i), float(scores[i])) for i in best]

@@ -9,13 +9,10 @@ import threading
 import time
 
 import pytest
-from fastapi.testclient import TestClient
 
-from service.app import create_app
 from service.limits import Admission, Overloaded, RateLimit
 from service.observe import JsonFormatter
 from service.settings import Settings
-from tests.helpers import wait_ready
 from tests.fakes import FakeEmbedder
 
 QUESTION = {"question": "ไทยได้รับรางวัล ASEAN ICT Award กี่รางวัล"}
@@ -33,34 +30,28 @@ class SlowEmbedder(FakeEmbedder):
         return super().embed_queries(texts)
 
 
-def client_for(settings, embedder, **overrides):
-    return TestClient(create_app(settings.model_copy(update=overrides), embedder_factory=lambda s: embedder))
+def test_a_body_over_the_limit_is_refused_with_413(make_client):
+    client = make_client(max_body_bytes=2048)
+    big = {"question": "ก" * 1000}  # 3,000 bytes of UTF-8
+    response = client.post("/v1/ask", json=big)
+    assert response.status_code == 413 and "2,048 bytes" in response.json()["detail"]
+
+    def chunks():  # no Content-Length: counted as it arrives
+        for _ in range(10):
+            yield b"x" * 1000
+
+    streamed = client.post("/v1/ask", content=chunks(), headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413
+    assert client.post("/v1/ask", json=QUESTION).status_code == 200
 
 
-def test_a_body_over_the_limit_is_refused_with_413(settings, fake_embedder):
-    with client_for(settings, fake_embedder, max_body_bytes=2048) as client:
-        wait_ready(client)
-        big = {"question": "ก" * 1000}  # 3,000 bytes of UTF-8
-        response = client.post("/v1/ask", json=big)
-        assert response.status_code == 413 and "2,048 bytes" in response.json()["detail"]
-
-        def chunks():  # no Content-Length: counted as it arrives
-            for _ in range(10):
-                yield b"x" * 1000
-
-        streamed = client.post("/v1/ask", content=chunks(), headers={"Content-Type": "application/json"})
-        assert streamed.status_code == 413
-        assert client.post("/v1/ask", json=QUESTION).status_code == 200
-
-
-def test_a_client_over_its_rate_gets_429_with_retry_after(settings, fake_embedder):
-    with client_for(settings, fake_embedder, rate_limit_per_minute=60, rate_limit_burst=3) as client:
-        wait_ready(client)
-        statuses = [client.post("/v1/ask", json=QUESTION).status_code for _ in range(4)]
-        assert statuses == [200, 200, 200, 429]
-        refused = client.post("/v1/ask", json=QUESTION)
-        assert refused.headers["retry-after"] == "1" and "too many requests" in refused.json()["detail"]
-        assert client.get("/readyz").status_code == 200, "health checks are not limited"
+def test_a_client_over_its_rate_gets_429_with_retry_after(make_client):
+    client = make_client(rate_limit_per_minute=60, rate_limit_burst=3)
+    statuses = [client.post("/v1/ask", json=QUESTION).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    refused = client.post("/v1/ask", json=QUESTION)
+    assert refused.headers["retry-after"] == "1" and "too many requests" in refused.json()["detail"]
+    assert client.get("/readyz").status_code == 200, "health checks are not limited"
 
 
 def test_the_rate_limit_refills_and_counts_each_client_apart():
@@ -93,43 +84,38 @@ def test_admission_refuses_at_once_beyond_running_plus_queue():
     assert refused_in < 0.05 and inflight == 0
 
 
-def test_overload_is_shed_fast_with_503_and_the_service_recovers(settings):
-    embedder = SlowEmbedder(0.3)
-    with client_for(settings, embedder, search_concurrency=1, search_queue=1, rate_limit_per_minute=0) as client:
-        wait_ready(client)
-        results = []
+def test_overload_is_shed_fast_with_503_and_the_service_recovers(make_client):
+    client = make_client(SlowEmbedder(0.3), search_concurrency=1, search_queue=1, rate_limit_per_minute=0)
+    results = []
 
-        def ask():
-            started = time.monotonic()
-            response = client.post("/v1/ask", json=QUESTION)
-            results.append((response.status_code, time.monotonic() - started, response.headers.get("retry-after")))
-
-        threads = [threading.Thread(target=ask) for _ in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        shed = [r for r in results if r[0] == 503]
-        assert sorted(r[0] for r in results).count(200) >= 2 and len(shed) >= 3
-        assert all(seconds < 0.2 and retry == "1" for _, seconds, retry in shed), "shed requests fail fast"
-        assert client.post("/v1/ask", json=QUESTION).status_code == 200, "and the service recovers"
-
-
-def test_a_search_past_the_deadline_gets_504_without_hanging(settings):
-    with client_for(settings, SlowEmbedder(1.0), request_timeout_s=0.2) as client:
-        wait_ready(client)
+    def ask():
         started = time.monotonic()
         response = client.post("/v1/ask", json=QUESTION)
-        assert response.status_code == 504 and "0.2 s" in response.json()["detail"]
-        assert time.monotonic() - started < 0.8
+        results.append((response.status_code, time.monotonic() - started, response.headers.get("retry-after")))
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    shed = [r for r in results if r[0] == 503]
+    assert sorted(r[0] for r in results).count(200) >= 2 and len(shed) >= 3
+    assert all(seconds < 0.2 and retry == "1" for _, seconds, retry in shed), "shed requests fail fast"
+    assert client.post("/v1/ask", json=QUESTION).status_code == 200, "and the service recovers"
 
 
-def test_metrics_count_requests_and_describe_the_index(settings, fake_embedder):
-    with client_for(settings, fake_embedder) as client:
-        wait_ready(client)
-        client.post("/v1/ask", json=QUESTION)
-        client.post("/v1/ask", json={"question": ""})
-        text = client.get("/metrics").text
+def test_a_search_past_the_deadline_gets_504_without_hanging(make_client):
+    client = make_client(SlowEmbedder(1.0), request_timeout_s=0.2)
+    started = time.monotonic()
+    response = client.post("/v1/ask", json=QUESTION)
+    assert response.status_code == 504 and "0.2 s" in response.json()["detail"]
+    assert time.monotonic() - started < 0.8
+
+
+def test_metrics_count_requests_and_describe_the_index(client):
+    client.post("/v1/ask", json=QUESTION)
+    client.post("/v1/ask", json={"question": ""})
+    text = client.get("/metrics").text
     assert 'khamtop_requests_total{method="POST",route="/v1/ask",status="200"} 1.0' in text
     assert 'khamtop_requests_total{method="POST",route="/v1/ask",status="422"} 1.0' in text
     assert 'khamtop_request_seconds_bucket{le="0.05",route="/v1/ask"}' in text
@@ -137,20 +123,17 @@ def test_metrics_count_requests_and_describe_the_index(settings, fake_embedder):
     assert "khamtop_ready 1.0" in text
 
 
-def test_metrics_need_the_admin_key_when_one_is_set(settings, fake_embedder):
-    key = Settings(admin_key="admin-key-0123456789abcdef").admin_key
-    with client_for(settings, fake_embedder, admin_key=key) as client:
-        wait_ready(client)
-        assert client.get("/metrics").status_code == 401
-        assert client.get("/metrics", headers={"X-API-Key": "admin-key-0123456789abcdef"}).status_code == 200
+def test_metrics_need_the_admin_key_when_one_is_set(make_client):
+    client = make_client(admin_key=Settings(admin_key="admin-key-0123456789abcdef").admin_key)
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"X-API-Key": "admin-key-0123456789abcdef"}).status_code == 200
 
 
-def test_request_logs_are_json_without_question_text_or_query_strings(settings, fake_embedder, caplog):
+def test_request_logs_are_json_without_question_text_or_query_strings(make_client, caplog):
     caplog.set_level(logging.INFO)
-    with client_for(settings, fake_embedder) as client:
-        wait_ready(client)
-        client.post("/v1/ask", json=QUESTION)
-        client.get("/documents/adgmin-2-results-2022?start=0&end=10&token=secret-token")
+    client = make_client()
+    client.post("/v1/ask", json=QUESTION)
+    client.get("/documents/adgmin-2-results-2022?start=0&end=10&token=secret-token")
     lines = [JsonFormatter().format(r) for r in caplog.records if r.name.startswith("khamtop.")]
     entries = [json.loads(line) for line in lines]
     assert any(e["msg"] == "request" and e["route"] == "/v1/ask" and e["status"] == 200 for e in entries)
@@ -159,9 +142,7 @@ def test_request_logs_are_json_without_question_text_or_query_strings(settings, 
     assert not any(QUESTION["question"] in line or "secret-token" in line for line in lines)
 
 
-def test_questions_are_logged_only_when_allowed(settings, fake_embedder, caplog):
+def test_questions_are_logged_only_when_allowed(make_client, caplog):
     caplog.set_level(logging.INFO)
-    with client_for(settings, fake_embedder, log_questions=True) as client:
-        wait_ready(client)
-        client.post("/v1/ask", json=QUESTION)
+    make_client(log_questions=True).post("/v1/ask", json=QUESTION)
     assert any(getattr(r, "fields", {}).get("question") == QUESTION["question"] for r in caplog.records)

@@ -1,11 +1,11 @@
 """A bounded overload on loopback, the real model: what cannot be served is refused fast, and the
-service recovers. (Figures: `python -m eval.load`, in docs/benchmarks.md.)"""
+service recovers. (Figures: `python -m benchmarks.load`, in docs/decisions/015-overload-shedding.md.)"""
 
 from __future__ import annotations
 
 import pytest
 
-from eval.load import run_load
+from benchmarks.load import run_load
 
 pytestmark = pytest.mark.slow
 
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 def test_overload_is_shed_fast_and_the_service_recovers(real_fp32_index, real_model_dir):
     # The load comes from this process, on the same two cores. At the defaults' capacity (about
     # 160 answers/s) three times that is more than a Python client here can send, and the test
-    # would measure the client. So the service runs as it did before issue 7's speed-ups (torch,
+    # would measure the client. So the service runs as it did before the two-core speed work (torch,
     # one search at a time, no batching: about 28/s). Shedding does not depend on that
     # configuration.
     report = run_load(

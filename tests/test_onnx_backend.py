@@ -67,7 +67,9 @@ def test_int8_questions_over_fp32_passages_search_an_fp32_index(backends, bundle
 
 
 def test_a_service_that_only_answers_loads_only_the_question_encoder(real_model_dir):
-    mixed = load_embedder(Settings(models_dir=real_model_dir.parent, embedding_backend="onnx-int8-query").encoder_config())
+    mixed = load_embedder(
+        Settings(models_dir=real_model_dir.parent, embedding_backend="onnx-int8-query").encoder_config()
+    )
     assert list(mixed._sessions) == ["query"]
     mixed.embed_queries(QUESTIONS[:1])
     assert list(mixed._sessions) == ["query"]

@@ -193,7 +193,9 @@ def test_above_the_exact_limit_a_version_gets_hnsw_with_its_recall_in_the_manife
     build_index(bundled_documents, fake_embedder, index_config(exact_up_to=10**9), flat_dir)
     flat = load_index(flat_dir, fake_embedder)
     for question in ("ASEAN Digital Hub", "ศูนย์ปฏิบัติการต่อต้านการทุจริต", "ความร่วมมือกับจีน"):
-        ask = [make_retriever(fake_embedder, i, mode="dense").search(question, top_k=5).passages for i in (loaded, flat)]
+        ask = [
+            make_retriever(fake_embedder, i, mode="dense").search(question, top_k=5).passages for i in (loaded, flat)
+        ]
         assert [h.passage.text for h in ask[0]] == [h.passage.text for h in ask[1]]
     # The index's own copies are 8-bit; the exact float32 vectors are kept beside it.
     assert (np.asarray(loaded.passage_vectors) == np.asarray(flat.passage_vectors)).all()

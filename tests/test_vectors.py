@@ -79,7 +79,7 @@ def test_candidates_read_in_two_parts_score_to_the_bit_as_one_product(_fake_inde
     # The retriever reads the keyword candidates' vectors while the question is being encoded,
     # and the rest after: the scores must not depend on where that split falls (BLAS computes a
     # row differently by its place in a block, so a product per part would move the last bits).
-    
+
     embedder = FakeEmbedder()
     index = load_index(_fake_index_once, embedder)
     assert isinstance(index.sentence_vectors, Int8Rows)

@@ -10,13 +10,11 @@ import re
 from html import unescape
 
 import pytest
-from fastapi.testclient import TestClient
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from corpus.document import Document
 from index.encoders.base import ModelLoadError
 from service import viewer
-from service.app import create_app
 from service.settings import Settings
 from service.web import WIDGET_JS
 from tests.helpers import wait_ready
@@ -24,18 +22,6 @@ from tests.helpers import wait_ready
 # The README states the gzipped size; this keeps it honest and the script small.
 WIDGET_GZIP_BUDGET = 10 * 1024
 HOST = "http://127.0.0.1:9001"
-
-
-def _client(settings, fake_embedder, **overrides):
-    app = create_app(settings.model_copy(update=overrides), embedder_factory=lambda s: fake_embedder)
-    return TestClient(app)
-
-
-@pytest.fixture
-def client(settings, fake_embedder):
-    with _client(settings, fake_embedder) as client:
-        assert wait_ready(client).status_code == 200
-        yield client
 
 
 def cited_text(page: str) -> str:
@@ -128,13 +114,14 @@ def test_viewer_says_which_document_is_missing(client):
     assert "no document with id &#x27;no-such-doc&#x27;" in response.text
 
 
-def test_viewer_says_why_when_the_service_is_not_ready(settings):
-    def broken(_settings):
+def test_viewer_says_why_when_the_service_is_not_ready(make_client):
+    def broken(_config):
         raise ModelLoadError("model folder is missing")
 
-    with TestClient(create_app(settings, embedder_factory=broken)) as client:
-        wait_ready(client)
-        response = client.get("/documents/adgmin-2-results-2022")
+    key = "admin-key-0123456789abcdef"  # the reason in full is for the admin; anyone gets it without paths
+    client = make_client(embedder_factory=broken, ready=False, admin_key=SecretStr(key))
+    wait_ready(client)
+    response = client.get("/documents/adgmin-2-results-2022", headers={"X-API-Key": key})
     assert response.status_code == 503
     assert "model folder is missing" in response.text
 
@@ -167,29 +154,28 @@ def test_without_an_allow_list_other_origins_get_no_cors_permission(client):
     assert "access-control-allow-origin" not in response.headers
 
 
-def test_an_allowed_origin_may_call_the_api_from_a_browser(settings, fake_embedder):
-    with _client(settings, fake_embedder, cors_origins=[HOST]) as client:
-        wait_ready(client)
-        preflight = client.options(
-            "/v1/ask",
-            headers={
-                "Origin": HOST,
-                "Access-Control-Request-Method": "POST",
-                "Access-Control-Request-Headers": "content-type",
-            },
-        )
-        assert preflight.status_code == 200
-        assert preflight.headers["access-control-allow-origin"] == HOST
-        response = client.post("/v1/ask", json={"question": "รางวัล"}, headers={"Origin": HOST})
-        assert response.headers["access-control-allow-origin"] == HOST
-        assert "access-control-allow-credentials" not in response.headers
+def test_an_allowed_origin_may_call_the_api_from_a_browser(make_client):
+    client = make_client(cors_origins=[HOST])
+    preflight = client.options(
+        "/v1/ask",
+        headers={
+            "Origin": HOST,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == HOST
+    response = client.post("/v1/ask", json={"question": "รางวัล"}, headers={"Origin": HOST})
+    assert response.headers["access-control-allow-origin"] == HOST
+    assert "access-control-allow-credentials" not in response.headers
 
-        other = client.options(
-            "/v1/ask",
-            headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
-        )
-        assert other.status_code == 400
-        assert "access-control-allow-origin" not in other.headers
+    other = client.options(
+        "/v1/ask",
+        headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert other.status_code == 400
+    assert "access-control-allow-origin" not in other.headers
 
 
 def test_cors_origins_setting_reads_a_comma_separated_list(monkeypatch):

@@ -44,8 +44,8 @@ class OnnxEmbedder:
         self.batch_size = batch_size
         # Which export encodes what. "onnx-int8-query" keeps the stored vectors (passages and
         # sentences) in fp32 and encodes only the questions in int8: the questions' encoder is
-        # the latency, and the index keeps full precision (docs/decisions/005-embedding-backend.md: it keeps quality where
-        # int8 on both sides did not).
+        # the latency, and the index keeps full precision (docs/decisions/005-embedding-backend.md:
+        # it keeps quality where int8 on both sides did not).
         self._files = {
             "query": FILES["onnx-int8"] if backend in ("onnx-int8", "onnx-int8-query") else FILES["onnx"],
             "passage": FILES["onnx-int8"] if backend == "onnx-int8" else FILES["onnx"],

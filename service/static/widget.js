@@ -279,7 +279,7 @@
     log.appendChild(el("p", { class: "intro" }, t.intro));
     var form = el("form", { novalidate: "" });
     form.appendChild(el("label", { for: "kt-q", class: "sr" }, t.label));
-    var input = el("textarea", { id: "kt-q", rows: "1", maxlength: "2000", placeholder: t.placeholder, "aria-describedby": "kt-hint" });
+    var input = el("textarea", { id: "kt-q", rows: "1", maxlength: "8000", placeholder: t.placeholder, "aria-describedby": "kt-hint" });
     form.appendChild(input);
     form.appendChild(el("button", { type: "submit", class: "send" }, t.send));
     var hint = el("p", { id: "kt-hint", class: "hint", "aria-live": "assertive" });

@@ -11,8 +11,9 @@ every kept line is either a source line verbatim (trailing whitespace removed)
 or a source line with only table/image markup removed.  There is no Unicode
 normalisation, no punctuation change and no typo fixing here.
 
-Run ``python -m corpus.seeds [SEEDS_DIR] [OUT_DIR]`` to (re)write
-``corpus/documents/<doc_id>.txt`` and ``<doc_id>.json`` for every seed.
+Run ``python scripts/import_seeds.py [SEEDS_DIR] [OUT_DIR]`` from the checkout to (re)write
+``corpus/documents/<doc_id>.txt`` and ``<doc_id>.json`` for every seed (by default from
+``../shared/seeds``). A script, not part of the installed ``corpus`` package.
 """
 
 from __future__ import annotations
@@ -364,7 +365,7 @@ def import_seeds(seeds_dir: Path, out_dir: Path) -> list[Path]:
     unknown = sorted(present - SEED_METADATA.keys())
     missing = sorted(SEED_METADATA.keys() - present)
     if unknown:
-        raise ValueError(f"seeds without metadata in corpus.seeds.SEED_METADATA: {unknown}")
+        raise ValueError(f"seeds without metadata in scripts/import_seeds.py's SEED_METADATA: {unknown}")
     if missing:
         raise FileNotFoundError(f"seeds missing from {seeds_dir}: {missing}")
 
@@ -388,7 +389,7 @@ def import_seeds(seeds_dir: Path, out_dir: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) > 2 or any(a in ("-h", "--help") for a in args):
-        print("usage: python -m corpus.seeds [SEEDS_DIR] [OUT_DIR]", file=sys.stderr)
+        print("usage: python scripts/import_seeds.py [SEEDS_DIR] [OUT_DIR]", file=sys.stderr)
         return 2
     seeds_dir = Path(args[0]) if args else DEFAULT_SEEDS_DIR
     out_dir = Path(args[1]) if len(args) > 1 else DEFAULT_OUT_DIR

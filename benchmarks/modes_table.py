@@ -1,8 +1,8 @@
 """One run of every search configuration on both question sets: the table in README "Search modes".
 
-    python -m eval.modes_table                 # gold set + all 6,503 iApp questions (~40 min on 2 cores)
-    python -m eval.modes_table --iapp 1000     # a seeded sample of iApp questions
-    python -m eval.modes_table --sets gold     # seconds
+    python -m benchmarks.modes_table                 # gold set + all 6,503 iApp questions (~40 min on 2 cores)
+    python -m benchmarks.modes_table --iapp 1000     # a seeded sample of iApp questions
+    python -m benchmarks.modes_table --sets gold     # seconds
 
 Indexes are found or built like ``khamtop eval`` does (the iApp index is cached in
 data/eval-cache/). Each row is the same index searched another way.
@@ -10,15 +10,12 @@ data/eval-cache/). Each row is the same index searched another way.
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
+from dataclasses import replace
 
-HERE = Path(__file__).resolve().parent
-IAPP = HERE.parent.parent / "shared" / "datasets" / "iapp-wiki-qa-dev"
+from benchmarks.common import COLUMNS, IAPP, parser, write_result
 
-COLUMNS = ("hit@1", "hit@5", "hit@10", "mrr@10", "answer_contains_evidence")
-# name -> (Retriever settings, search mode, query expansion)
+# name -> (search configuration changed from the settings', search mode, query expansion)
 CONFIGURATIONS: dict[str, tuple[dict, str, bool]] = {
     "dense, passage vector only": ({"sentence_weight": 0.0}, "dense", False),
     "dense (passage + best sentence)": ({}, "dense", False),
@@ -43,12 +40,9 @@ def main() -> None:
     from index.search import Retriever
     from service.settings import Settings
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default="gold,iapp", help="which of gold, iapp to run")
-    parser.add_argument("--iapp", type=int, default=None, help="a seeded sample of N iApp questions (default: all)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
-    args = parser.parse_args()
+    arguments = parser(__doc__, "modes-latest.json", iapp=True)
+    arguments.add_argument("--sets", default="gold,iapp", help="which of gold, iapp to run")
+    args = arguments.parse_args()
 
     settings = Settings()
     embedder = load_embedder(settings.encoder_config())
@@ -56,7 +50,7 @@ def main() -> None:
     if "gold" in args.sets.split(","):
         documents, _ = read_folder(settings.corpus_dir)
         sets.append(("gold", load_gold(GOLD, documents), index_for(settings, embedder, documents, settings.index_dir)))
-    if "iapp" in args.sets.split(","):
+    if "iapp" in args.sets.split(",") and args.iapp != 0:
         iapp = load_dataset(IAPP)
         cache = settings.home / "data" / "eval-cache" / IAPP.name
         index = index_for(settings, embedder, iapp.documents, cache, progress=True)
@@ -66,9 +60,7 @@ def main() -> None:
     for name, (overrides, mode, expand) in CONFIGURATIONS.items():
         figures[name] = {}
         for set_name, eval_set, index in sets:
-            retriever = Retriever.from_settings(settings, embedder, index)
-            for key, value in overrides.items():
-                setattr(retriever, key, value)
+            retriever = Retriever(embedder, index, replace(settings.search_config(), **overrides))
             s = run(eval_set, retriever, mode=mode, expand=expand).summary
             no_answer = {k: s["no_answer"][k] for k in ("unanswerable_flagged", "answerable_flagged")}
             figures[name][set_name] = {k: s[k] for k in COLUMNS} | {"no_answer": no_answer}
@@ -81,8 +73,7 @@ def main() -> None:
     for name, per_set in figures.items():
         cells = [" / ".join(f"{per_set[n][k]:.3f}" for k in COLUMNS) for n in set_names]
         print(f"| {name} | " + " | ".join(cells) + " |")
-    if args.out:
-        args.out.write_text(json.dumps(figures, indent=2) + "\n", "utf-8")
+    write_result(args.out, figures)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """newmm (PyThaiNLP, Python) against nlpo3 (its Rust port): speed, and do they cut Thai the same?
 
-    python -m eval.segmenters [--dataset ../shared/datasets/iapp-wiki-qa-dev]
+    python -m benchmarks.segmenters [--dataset ../shared/datasets/iapp-wiki-qa-dev]
 
 Segments the bundled corpus and the dataset's passages with both engines and prints characters
 per second, the share of texts tokenised identically, and the word boundaries where they differ,
@@ -9,16 +9,15 @@ overall and between two Thai characters (where a difference could move a chunk b
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import time
-from pathlib import Path
 
 from pythainlp.tokenize import word_tokenize
 
+from benchmarks.common import IAPP, parser, write_result
 from corpus.reader import read_folder
-from service.settings import BUNDLED_CORPUS, PROJECT_ROOT
+from service.settings import BUNDLED_CORPUS
 
 THAI = re.compile("[\u0e00-\u0e7f]")
 
@@ -52,15 +51,17 @@ def compare(texts: list[str]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", type=Path, default=PROJECT_ROOT.parent / "shared/datasets/iapp-wiki-qa-dev")
-    args = parser.parse_args()
+    arguments = parser(__doc__, "segmenters-latest.json", dataset=True)
+    arguments.set_defaults(dataset=IAPP)
+    args = arguments.parse_args()
     documents, _ = read_folder(BUNDLED_CORPUS)
     texts = [d.text for d in documents]
     contexts = args.dataset / "contexts.jsonl"
     if contexts.is_file():
         texts += [json.loads(line)["text"] for line in contexts.open(encoding="utf-8")]
-    print(json.dumps(compare(texts), indent=2))
+    report = compare(texts)
+    print(json.dumps(report, indent=2))
+    write_result(args.out, report)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Where an index build's time goes, and the most it could do: the encoder alone on its texts.
 
-    python -m eval.build_ceiling [--dataset ../shared/datasets/iapp-wiki-qa-dev] [--passages 300]
+    python -m benchmarks.build_ceiling [--dataset ../shared/datasets/iapp-wiki-qa-dev] [--passages 300]
 
 Splits and chunks the documents as ``khamtop index build`` does, then times each stage on its
 own: the sentence split, the chunking, encoding the passages, encoding the sentences. The
@@ -11,30 +11,27 @@ encoding)`` however the rest is done. Without ``--dataset``, the bundled corpus.
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
-from pathlib import Path
+
+from benchmarks.common import parser, write_result
 
 
 def main() -> None:
-    from eval.bench import machine, workload
-    from index.chunking import ChunkerConfig, split_sentences
+    from eval.bench import workload
+    from index.chunking import split_sentences
     from index.encoders.factory import load_embedder
-    from index.embed import _embed_all, chunk_documents, indexed_text, split_documents
+    from index.embed import embed_texts, chunk_documents, indexed_text, split_documents
     from service.settings import Settings
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", type=Path, default=None)
-    parser.add_argument("--passages", type=int, default=None, help="only the first N of --dataset")
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
+    arguments = parser(__doc__, "build-ceiling-latest.json", dataset=True)
+    arguments.add_argument("--passages", type=int, default=None, help="only the first N of --dataset")
+    args = arguments.parse_args()
 
     settings = Settings()
     embedder = load_embedder(settings.encoder_config())
     load = workload(settings.corpus_dir, args.dataset, args.passages)
     documents = sorted(load.documents, key=lambda d: d.doc_id)
-    config = ChunkerConfig(chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens)
+    config = settings.chunker_config()
     seconds: dict[str, float] = {}
 
     started = time.perf_counter()
@@ -56,16 +53,15 @@ def main() -> None:
 
     embedder.embed_passages(passages[:8])  # warm-up
     started = time.perf_counter()
-    _embed_all(embedder, passages, "passages", False)
+    embed_texts(embedder, passages, "passages", False)
     seconds["encoding passages"] = time.perf_counter() - started
     started = time.perf_counter()
-    _embed_all(embedder, sentence_texts, "sentences", False)
+    embed_texts(embedder, sentence_texts, "sentences", False)
     seconds["encoding sentences"] = time.perf_counter() - started
 
     n = len(chunks)
     encoding = seconds["encoding passages"] + seconds["encoding sentences"]
     report = {
-        "machine": machine(),
         "workload": load.name,
         "backend": settings.embedding_backend,
         "passages": n,
@@ -83,8 +79,7 @@ def main() -> None:
         print(f"  {stage:20s} {s:6.1f} s")
     print(f"encoder alone, passages and sentences: {report['ceiling_passages_per_s']:.1f} passages/s (the ceiling)")
     print(f"encoder alone, passages only:          {report['passages_only_per_s']:.1f} passages/s")
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=1) + "\n", "utf-8")
+    write_result(args.out, report)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """BM25's top 100 for the gold questions: numpy against the compiled kernel (index/postings.py).
 
-    python -m eval.keyword_speed --index DIR [--k 100] [--rounds 3]
+    python -m benchmarks.keyword_speed --index DIR [--k 100] [--rounds 3]
 
 ``DIR``: a built index (its ``CURRENT`` version), for example a 1M copy kept by
 ``khamtop bench --replicate 1000000 --keep-replica DIR``. Both ways must give the same ids and
@@ -10,36 +10,34 @@ excluded.
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import gold_questions, parser, write_result
+
 
 def main() -> None:
-    from eval.bench import machine, workload
     from index import postings
     from index.keyword import KeywordIndex, top_k_of
-    from index.versions import read_current
-    from service.settings import Settings
+    from index.layout import KEYWORD_DIR
+    from index.versions import current_path
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--index", type=Path, required=True)
-    parser.add_argument("--k", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
+    arguments = parser(__doc__, "keyword-speed-latest.json")
+    arguments.add_argument("--index", type=Path, required=True, help="a built index's folder")
+    arguments.add_argument("--k", type=int, default=100, help="how many of the best chunks")
+    arguments.add_argument("--rounds", type=int, default=3, help="times each question is asked")
+    args = arguments.parse_args()
 
-    current = read_current(args.index)
-    if current is None:
+    folder = current_path(args.index)
+    if folder is None:
         raise SystemExit(f"no index at {args.index} (no CURRENT file)")
-    keyword = KeywordIndex.load(args.index / current / "keyword")
-    bm25 = keyword._bm25
+    keyword = KeywordIndex.load(folder / KEYWORD_DIR)
+    bm25 = keyword.bm25
     scores = bm25.scores
     table = postings.Postings(scores["data"], scores["indices"], scores["indptr"], scores["num_docs"])
-    questions = workload(Settings().corpus_dir, None, None).questions
+    questions = gold_questions()
     words = [[w for w in keyword.tokenize(q) if w in bm25.vocab_dict] for q in questions]
     words = [w for w in words if w]
     timings: dict[str, list[float]] = {"numpy": [], "compiled": []}
@@ -52,12 +50,11 @@ def main() -> None:
             ids, best = table.top_k(columns, args.k)
             timings["compiled"].append(time.perf_counter() - started)
             started = time.perf_counter()
-            want_ids, want_scores = top_k_of(keyword._scores(ws), args.k)
+            want_ids, want_scores = top_k_of(keyword.numpy_scores(ws), args.k)
             timings["numpy"].append(time.perf_counter() - started)
             if not (np.array_equal(ids, want_ids) and np.array_equal(best, want_scores)):
                 raise SystemExit(f"the two differ for the words {ws}")
     report = {
-        "machine": machine(),
         "index": str(args.index),
         "passages": int(scores["num_docs"]),
         "questions": len(words),
@@ -69,8 +66,7 @@ def main() -> None:
         f"a question (p50): numpy {report['p50_ms']['numpy']:.2f} ms, compiled {report['p50_ms']['compiled']:.2f} ms "
         "p50, identical results"
     )
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=1) + "\n", "utf-8")
+    write_result(args.out, report)
 
 
 if __name__ == "__main__":

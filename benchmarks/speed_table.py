@@ -1,25 +1,27 @@
-"""Issue 7's before/after table: ``khamtop bench`` once per configuration, in one run, one machine.
+"""The two-core speed work's before/after table (docs/decisions/014-two-core-speed-targets.md):
+``khamtop bench`` once per configuration, in one run, one machine.
 
-    python -m eval.speed_table [--replicate 100000] [--requests 300] [--out docs/speed-latest.json]
+    python -m benchmarks.speed_table [--replicate 100000] [--requests 300] [--out [FILE]]
 
-The rows add one step at a time, from the configuration before issue 7 (torch, exact search,
+The rows add one step at a time, from the configuration before that work (torch, exact search,
 one search at a time, no batching) to today's defaults, each a whole ``khamtop bench`` on
 today's code (changes that are not settings, such as the compiled keyword search, are in every
-row; docs/benchmarks.md gives their own before and after): the
+row; the decision records give their own before and after): the
 bundled corpus indexed (build throughput), then grown to ``--replicate`` passages (vectors
 nudged, no encoding) and searched in process and over HTTP at 1 and 8 clients. FAISS searches
-on one thread in every row (index/ann.py); before issue 7 it used both cores.
+on one thread in every row (index/ann.py); before that work it used both cores.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from benchmarks.common import parser, write_result
 
 STEPS: list[tuple[str, dict[str, str]]] = [
     (
@@ -71,20 +73,18 @@ def row(name: str, report: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--replicate", type=int, default=100_000)
-    parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--steps", type=int, default=len(STEPS), help="only the first N rows")
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
+    arguments = parser(__doc__, "speed-latest.json")
+    arguments.add_argument("--replicate", type=int, default=100_000, help="passages searched (khamtop bench's)")
+    arguments.add_argument("--requests", type=int, default=300, help="queries per measurement (khamtop bench's)")
+    arguments.add_argument("--steps", type=int, default=len(STEPS), help="only the first N rows")
+    args = arguments.parse_args()
     env: dict[str, str] = {}
     reports = []
     for name, change in STEPS[: args.steps]:
         env = {**env, **change}
         print(f"== {name}: {env}", flush=True)
         reports.append({"step": name, "env": dict(env), "report": run_step(env, args.replicate, args.requests)})
-        if args.out:
-            args.out.write_text(json.dumps(reports, indent=1, ensure_ascii=False) + "\n", "utf-8")
+        write_result(args.out, reports)  # after every step: a failed step keeps the ones before
     print()
     print(
         "| configuration | build passages/s (texts/s) | in process p50 ms | HTTP 1 client p50 / p99 ms "

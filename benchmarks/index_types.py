@@ -1,25 +1,22 @@
 """Answer quality by FAISS index type, on real questions: exact search, HNSW, HNSW over SQ8.
 
-    python -m eval.index_types --out docs/index-types-latest.json
+    python -m benchmarks.index_types --out benchmarks/results/index-types-latest.json
 
 The gold set's and the iApp sample's indexes are small enough for exact search, which is what
 they get by default (index.ann). Here each one's passage vectors are also put in the approximate
 indexes that larger corpora get, and the same questions are asked: what the approximation costs
 in hit@k and MRR, with everything else (exact rescoring, sentences, BM25) as in the service.
-Uses the indexes that ``python -m eval.backends`` caches for the default backend.
+Uses the indexes that ``python -m benchmarks.backends`` caches for the configured backend.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 import faiss
 import numpy as np
 
-from eval.backends import COLUMNS
-from eval.modes_table import IAPP
+from benchmarks.common import COLUMNS, IAPP, eval_cache, parser, write_result
 
 
 def _types(dim: int) -> dict:
@@ -47,30 +44,26 @@ def main() -> None:
     from index.search import Retriever
     from service.settings import Settings
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iapp", type=int, default=1000, help="a seeded sample of N iApp questions (0: none)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
+    arguments = parser(__doc__, "index-types-latest.json", iapp=True, sample=1000)
+    args = arguments.parse_args()
 
     settings = Settings()
     embedder = load_embedder(settings.encoder_config())
     documents, _ = read_folder(settings.corpus_dir)
-    cache = settings.home / "data" / "eval-cache" / "onnx"  # eval.backends' cache for the default
     sets = [("gold", load_gold(GOLD, documents), documents)]
     if args.iapp:
         iapp = load_dataset(IAPP)
         sets.append(("iapp", iapp.sample(args.iapp, args.seed), iapp.documents))
     figures: dict[str, dict] = {}
     for name, eval_set, docs in sets:
-        index = index_for(settings, embedder, docs, cache / name, progress=True)
+        index = index_for(settings, embedder, docs, eval_cache(settings, name), progress=True)
         vectors = np.ascontiguousarray(index.passage_vectors, dtype=np.float32)
         for kind, make in _types(vectors.shape[1]).items():
             faiss_index = make()
             faiss_index.train(vectors)
             faiss_index.add(vectors)
             index.faiss_index = faiss_index
-            summary = run(eval_set, Retriever.from_settings(settings, embedder, index)).summary
+            summary = run(eval_set, Retriever(embedder, index, settings.search_config())).summary
             figures.setdefault(kind, {})[name] = {k: summary[k] for k in COLUMNS}
             print(f"{kind} / {name}: {json.dumps(figures[kind][name])}", flush=True)
     names = [n for n, _, _ in sets]
@@ -78,8 +71,7 @@ def main() -> None:
     print("|---|" + "---|" * len(names))
     for kind, f in figures.items():
         print(f"| {kind} | " + " | ".join(" / ".join(f"{f[n][k]:.3f}" for k in COLUMNS) for n in names) + " |")
-    if args.out:
-        args.out.write_text(json.dumps(figures, indent=2) + "\n", "utf-8")
+    write_result(args.out, figures)
 
 
 if __name__ == "__main__":

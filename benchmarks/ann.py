@@ -1,18 +1,18 @@
 """Exact against approximate FAISS indexes at 100k (and more) passages: latency, recall, memory.
 
-    python -m eval.ann [--sizes 100000 1000000] [--queries 500] [--indexes flat,hnsw32] [--out FILE]
+    python -m benchmarks.ann [--sizes 100000 1000000] [--queries 500] [--indexes flat,hnsw32] [--out FILE]
 
 Real e5 vectors are replicated to the size wanted, each copy nudged with a little noise and
 re-normalised, so the clusters look like a real corpus's; queries are other real vectors,
 nudged the same way. Recall@10 is against exact (flat) search on the same vectors. Timings are
 one query at a time on one thread, as the service searches, asking for 10 and for the 100
 candidates the service's dense search takes. It needs an iApp evaluation index, which
-`python -m eval.backends` or `khamtop eval --dataset ../shared/datasets/iapp-wiki-qa-dev` builds.
+`python -m benchmarks.backends` or `khamtop eval --dataset ../shared/datasets/iapp-wiki-qa-dev`
+builds (or any built index: ``--index DIR``).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -20,20 +20,31 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from service.settings import PROJECT_ROOT
-
-SOURCES = [PROJECT_ROOT / "data" / "eval-cache" / name for name in ("onnx/iapp", "torch/iapp", "iapp-wiki-qa-dev")]
+from benchmarks.common import IAPP, eval_cache, parser, write_result
 
 
-def real_vectors() -> np.ndarray:
-    """Every stored e5 vector of the iApp evaluation index: passages and sentences."""
+def sources() -> list[Path]:
+    """The iApp evaluation indexes, in order of preference: the default backend's
+    (benchmarks.backends), the other backends', khamtop eval's."""
+    from service.settings import Settings
+
+    settings = Settings()
+    cache = settings.home / "data" / "eval-cache"
+    found = [eval_cache(settings, "iapp")] + [cache / backend / "iapp" for backend in ("onnx", "onnx-int8", "torch")]
+    return list(dict.fromkeys(found + [cache / IAPP.name]))
+
+
+def real_vectors(source: Path | None = None) -> np.ndarray:
+    """Every stored e5 vector of the iApp evaluation index (or the index at ``source``):
+    passages and sentences."""
     from index.layout import PASSAGE_VECTORS_FILE, SENTENCE_SCALES_FILE, SENTENCE_VECTORS_FILE
-    from index.load import resolve
+    from index.load import index_exists, resolve
     from index.vectors import Int8Rows
 
-    source = next((s for s in SOURCES if s.exists()), None)
+    candidates = [source] if source else sources()
+    source = next((s for s in candidates if index_exists(s)), None)
     if source is None:
-        raise SystemExit(f"no iApp index at {SOURCES[0]}: run `python -m eval.backends`")
+        raise SystemExit(f"no index at {candidates[0]}: run `python -m benchmarks.backends` (or give --index)")
     folder = resolve(source)
     sentences = Int8Rows(np.load(folder / SENTENCE_VECTORS_FILE), np.load(folder / SENTENCE_SCALES_FILE))
     return np.concatenate([np.load(folder / PASSAGE_VECTORS_FILE), sentences[:]]).astype(np.float32)
@@ -60,8 +71,10 @@ def _recall(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(found.tolist(), truth.tolist())]))
 
 
-def measure(size: int, n_queries: int, rng: np.random.Generator, names: list[str]) -> list[dict]:
-    base = real_vectors()
+def measure(
+    size: int, n_queries: int, rng: np.random.Generator, names: list[str], source: Path | None = None
+) -> list[dict]:
+    base = real_vectors(source)
     data = replicate(base, size, 0.02, rng)
     queries = replicate(base, n_queries, 0.03, rng)
     dim = data.shape[1]
@@ -114,17 +127,18 @@ def measure(size: int, n_queries: int, rng: np.random.Generator, names: list[str
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
-    parser.add_argument("--queries", type=int, default=500)
-    parser.add_argument("--indexes", default="flat,hnsw32,hnsw32+sq8,ivf1024+sq8", help="flat first: the truth")
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
+    arguments = parser(__doc__, "ann-latest.json")
+    arguments.add_argument("--sizes", type=int, nargs="+", default=[100_000])
+    arguments.add_argument("--queries", type=int, default=500)
+    arguments.add_argument("--indexes", default="flat,hnsw32,hnsw32+sq8,ivf1024+sq8", help="flat first: the truth")
+    arguments.add_argument(
+        "--index", type=Path, default=None, help="the index whose vectors are grown (default: the iApp evaluation one)"
+    )
+    args = arguments.parse_args()
     rng = np.random.default_rng(0)
     names = args.indexes.split(",")
-    rows = [row for size in args.sizes for row in measure(size, args.queries, rng, names)]
-    if args.out:
-        args.out.write_text(json.dumps(rows, indent=2) + "\n", "utf-8")
+    rows = [row for size in args.sizes for row in measure(size, args.queries, rng, names, args.index)]
+    write_result(args.out, rows)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Overload, measured: does the service shed what it cannot serve quickly, and recover after?
 
-    python -m eval.load [--index DIR] [--overload 3] [--seconds 10] [--out FILE]
+    python -m benchmarks.load [--index DIR] [--overload 3] [--seconds 10] [--out FILE]
 
 Three phases against ``khamtop serve`` on loopback (its own process, the real model, the
 default limits but no per-client rate limit, since every request comes from one address):
@@ -16,7 +16,6 @@ figures and writes JSON; the slow test runs a short version and asserts on it.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import time
@@ -25,17 +24,10 @@ from pathlib import Path
 
 import httpx
 
-from eval.datasets import GOLD, load_gold
+from benchmarks.common import gold_questions, parser, write_result
 from eval.live import live_service
 from eval.metrics import percentile
-from service.settings import BUNDLED_CORPUS, Settings
-
-
-def _questions() -> list[str]:
-    from corpus.reader import read_folder
-
-    documents, _ = read_folder(BUNDLED_CORPUS)
-    return [q.question for q in load_gold(GOLD, documents).questions]
+from service.settings import Settings
 
 
 async def _closed_loop(base: str, questions: list[str], clients: int, seconds: float) -> list[tuple[int, float]]:
@@ -97,7 +89,7 @@ def _summary(results: list[tuple[int, float]], seconds: float | None = None) -> 
 def run_load(
     index_dir: Path, overload: float = 3.0, seconds: float = 10.0, capacity_s: float = 5.0, **env: str
 ) -> dict:
-    questions = _questions()
+    questions = gold_questions()
     with live_service(index_dir, **env) as service:
         base = service.base_url
         asyncio.run(_closed_loop(base, questions, 1, 1.0))  # warm-up
@@ -127,16 +119,14 @@ def run_load(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--index", type=Path, default=None, help="index folder [default: KHAMTOP_INDEX_DIR]")
-    parser.add_argument("--overload", type=float, default=3.0, help="offered load as a multiple of capacity")
-    parser.add_argument("--seconds", type=float, default=10.0, help="how long the overload lasts")
-    parser.add_argument("--out", type=Path, default=None, help="JSON file for the figures")
-    args = parser.parse_args()
+    arguments = parser(__doc__, "load-latest.json")
+    arguments.add_argument("--index", type=Path, default=None, help="index folder [default: KHAMTOP_INDEX_DIR]")
+    arguments.add_argument("--overload", type=float, default=3.0, help="offered load as a multiple of capacity")
+    arguments.add_argument("--seconds", type=float, default=10.0, help="how long the overload lasts")
+    args = arguments.parse_args()
     report = run_load(args.index or Settings().index_dir, args.overload, args.seconds)
     print(json.dumps(report, indent=2))
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=2) + "\n", "utf-8")
+    write_result(args.out, report)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The service under a hard memory limit: does it run, and how fast, when it may use only N GiB?
 
-    python -m eval.memory_limit --index /tmp/idx1m --limit-gib 3 --out docs/memory-limit-latest.json
+    python -m benchmarks.memory_limit --index /tmp/idx1m --limit-gib 3 --out benchmarks/results/memory-limit-latest.json
 
 A built index (for 1M passages: ``khamtop bench --replicate 1000000 --keep-replica /tmp/idx1m``)
 is served inside a Linux control group whose memory limit counts everything the service holds,
@@ -13,11 +13,12 @@ creates the control group); Linux only.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import subprocess
 from pathlib import Path
+
+from benchmarks.common import gold_questions, parser, write_result
 
 CGROUP_V1 = Path("/sys/fs/cgroup/memory")
 CGROUP_V2 = Path("/sys/fs/cgroup")
@@ -38,22 +39,17 @@ def make_cgroup(name: str, limit_bytes: int) -> tuple[Path, dict]:
 
 
 def main() -> None:
-    from corpus.reader import read_folder
-    from eval.bench import _drive, _memory_mib
-    from eval.datasets import GOLD, load_gold
+    from eval.bench import drive, memory_mib
     from eval.live import live_service
     from index.load import resolve
-    from service.settings import Settings
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--index", type=Path, required=True)
-    parser.add_argument("--limit-gib", type=float, default=3.0)
-    parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
+    arguments = parser(__doc__, "memory-limit-latest.json")
+    arguments.add_argument("--index", type=Path, required=True, help="a built index's folder")
+    arguments.add_argument("--limit-gib", type=float, default=3.0, help="the control group's memory limit")
+    arguments.add_argument("--requests", type=int, default=300, help="questions at 1 and at 8 clients")
+    args = arguments.parse_args()
 
-    documents, _ = read_folder(Settings().corpus_dir)
-    questions = [q.question for q in load_gold(GOLD, documents).questions]
+    questions = gold_questions()
     limit = int(args.limit_gib * 2**30)
     cgroup, files = make_cgroup("khamtop-memory-limit", limit)
     subprocess.run(["sync"], check=False)
@@ -65,9 +61,9 @@ def main() -> None:
     manifest = json.loads((resolve(args.index) / "manifest.json").read_text("utf-8"))
     try:
         with live_service(args.index, cgroup=cgroup) as service:
-            _drive(service.base_url, questions, 20, 1)  # warm-up, not counted
-            runs = [_drive(service.base_url, questions, args.requests, c) for c in (1, 8)]
-            process = _memory_mib(service.pid)
+            drive(service.base_url, questions, 20, 1)  # warm-up, not counted
+            runs = [drive(service.base_url, questions, args.requests, c) for c in (1, 8)]
+            process = memory_mib(service.pid)
             group = {k: (cgroup / f).read_text().strip() for k, f in files.items()}
     finally:
         with contextlib.suppress(OSError):  # empty once the service has stopped: a rerun gets a fresh group
@@ -88,8 +84,7 @@ def main() -> None:
         },
     }
     print(json.dumps(report, indent=1))
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=1) + "\n", "utf-8")
+    write_result(args.out, report)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The embedding backends compared: quality on both question sets, query and build speed.
 
-    python -m eval.backends                     # gold set + 1,000 iApp questions (~25 min on 2 cores)
-    python -m eval.backends --iapp 0            # gold set only (a few minutes)
+    python -m benchmarks.backends                     # gold set + 1,000 iApp questions (~25 min on 2 cores)
+    python -m benchmarks.backends --iapp 0            # gold set only (a few minutes)
 
 Each backend builds its own indexes (data/eval-cache/BACKEND/), so the table measures it end to
 end: the passages' vectors and the questions' vectors both come from it (onnx-int8-query stores
@@ -12,17 +12,14 @@ both sets; this prints which one that is.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 
-from eval.modes_table import IAPP
+from benchmarks.common import COLUMNS, IAPP, eval_cache, parser, write_result
 
 BACKENDS = ("torch", "onnx", "onnx-int8", "onnx-int8-query")
-COLUMNS = ("hit@1", "hit@5", "hit@10", "mrr@10", "answer_contains_evidence")
 TOLERANCE = 0.01  # the largest drop in hit@5 or MRR@10 against torch that still keeps quality
 
 
@@ -51,12 +48,9 @@ def main() -> None:
     from index.search import Retriever
     from service.settings import Settings
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iapp", type=int, default=1000, help="a seeded sample of N iApp questions (0: none)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--backends", default=",".join(BACKENDS))
-    parser.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
-    args = parser.parse_args()
+    arguments = parser(__doc__, "backends-latest.json", iapp=True, sample=1000)
+    arguments.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated, torch first")
+    args = arguments.parse_args()
 
     documents, _ = read_folder(Settings().corpus_dir)
     gold = load_gold(GOLD, documents)
@@ -67,16 +61,14 @@ def main() -> None:
         started = time.perf_counter()
         embedder = load_embedder(settings.encoder_config())
         figures[backend] = {"load_s": time.perf_counter() - started}
-        # onnx-int8-query stores onnx's very vectors (the same fingerprint): it searches onnx's indexes.
-        cache = settings.home / "data" / "eval-cache" / ("onnx" if backend == "onnx-int8-query" else backend)
         sets = [("gold", gold, documents)] + (
             [("iapp", iapp.sample(args.iapp, args.seed), iapp.documents)] if iapp else []
         )
         for name, eval_set, docs in sets:
             started = time.perf_counter()
-            index = index_for(settings, embedder, docs, cache / name, progress=True)
+            index = index_for(settings, embedder, docs, eval_cache(settings, name), progress=True)
             built_s = time.perf_counter() - started
-            summary = run(eval_set, Retriever.from_settings(settings, embedder, index)).summary
+            summary = run(eval_set, Retriever(embedder, index, settings.search_config())).summary
             figures[backend][name] = {k: summary[k] for k in COLUMNS}
             figures[backend][name]["index_s"] = built_s  # near 0 when the cached index matched
             figures[backend][name]["texts"] = index.manifest["corpus"]["chunks"] + index.manifest["corpus"]["sentences"]
@@ -109,8 +101,7 @@ def main() -> None:
         kept = [b for b in figures if b == "torch" or keeps_quality(figures, b, set_names)]
         fastest = min(kept, key=lambda b: figures[b]["query_ms"]["p50"])
         print(f"\nfastest backend that keeps quality (hit@5 and MRR@10 within {TOLERANCE} of torch): {fastest}")
-    if args.out:
-        args.out.write_text(json.dumps(figures, indent=2) + "\n", "utf-8")
+    write_result(args.out, figures)
 
 
 if __name__ == "__main__":
