@@ -27,6 +27,7 @@ from service import state as live
 from service.errors import error_items, error_message
 from service.limits import Admission, BodySizeLimit, RateLimit
 from service.observe import Metrics, RequestLog
+from service.protocol import bounded_protocol
 from service.routes import router
 from service.settings import Settings
 from service.web import router as web_router
@@ -128,10 +129,13 @@ def _schema_with_settings(app: FastAPI, settings: Settings) -> None:
 def server_options(settings: Settings) -> dict:
     """uvicorn's options for ``khamtop serve``: forwarded headers are believed only from the
     configured proxies (uvicorn would otherwise trust 127.0.0.1, so anything on this machine could
-    claim any client address and slip past the rate limit)."""
+    claim any client address and slip past the rate limit); headers and bodies are bounded in size
+    and time (service.protocol), and open connections in number."""
     return {
         "proxy_headers": bool(settings.trusted_proxies),
         "forwarded_allow_ips": ",".join(settings.trusted_proxies) or "",
+        "http": bounded_protocol(settings.max_header_bytes, settings.header_timeout_s, settings.body_timeout_s),
+        "limit_concurrency": settings.max_connections,
     }
 
 

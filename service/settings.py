@@ -195,6 +195,21 @@ class Settings(BaseSettings):
     parse_max_pages: int = Field(
         default=2_000, ge=1, le=1_000_000, description="The most pages an uploaded PDF may have."
     )
+    max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        le=1 << 24,
+        description="The most bytes of headers a request may have (431 past them).",
+    )
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, le=3600, description="A request's headers must arrive within this (408 past it)."
+    )
+    body_timeout_s: float = Field(
+        default=120.0, gt=0, le=3600, description="A request's body must arrive within this (408 past it)."
+    )
+    max_connections: int = Field(
+        default=512, ge=8, le=100_000, description="Open connections at most; beyond them a request gets 503."
+    )
     rate_limit_per_minute: int = Field(
         default=120, ge=0, description="Requests per minute per client address (0: no limit)."
     )

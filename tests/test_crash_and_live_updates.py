@@ -47,7 +47,9 @@ def test_kill_9_at_random_moments_never_loses_a_committed_version(make_client, f
     rng = random.Random(7)
     base_docs = set(load_index(fake_index, fake_embedder).documents)
     kills, mid_write, committed = 0, 0, 0
-    for _ in range(15):
+    # At least 15 kills, and on until three have landed inside a write (bounded: 60 at most), so
+    # that the machine's speed on the day decides how long the test runs, not whether it passes.
+    while kills < 15 or (mid_write < 3 and kills < 60):
         child = subprocess.Popen(
             [sys.executable, "-c", WRITER, str(fake_index)],
             cwd=PROJECT_ROOT,

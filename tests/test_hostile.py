@@ -7,6 +7,7 @@ import io
 import re
 import json
 import shutil
+import socket
 import threading
 import time
 import zipfile
@@ -409,3 +410,61 @@ def test_a_long_pasted_question_is_answered_and_one_over_the_setting_refused(mak
     response = short.post("/v1/ask", json={"question": question})
     assert response.status_code == 422
     assert response.json()["message"] == f"question: question is {len(question):,} characters long; the limit is 1,000"
+
+
+# 9. Slow and huge clients ----------------------------------------------------------------------------------
+
+
+def exchange(base: str, raw: bytes, wait_s: float = 0.0) -> bytes:
+    """Send ``raw`` on a fresh connection, wait, and read until the server closes (5 s at most).
+    A server that closes while unread bytes remain resets the connection: ``b"<reset>"``."""
+    host, port = base.removeprefix("http://").split(":")
+    chunks = []
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        try:
+            conn.sendall(raw)
+            time.sleep(wait_s)
+            while chunk := conn.recv(65536):
+                chunks.append(chunk)
+        except TimeoutError:
+            chunks.append(b"<still open>")
+        except (ConnectionResetError, BrokenPipeError):
+            chunks.append(b"<reset>")
+    return b"".join(chunks)
+
+
+BOUNDED = {"header_timeout_s": 0.5, "body_timeout_s": 0.5, "max_header_bytes": 16 * 1024}
+
+
+def test_headers_that_trickle_in_are_cut_off(served):
+    base = served(**BOUNDED)
+    answer = exchange(base, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: 1", wait_s=1.0)
+    assert answer.startswith(b"HTTP/1.1 408") and answer.endswith(b"not received in time")
+
+
+def test_a_huge_header_is_refused_at_once(served):
+    base = served(**BOUNDED)
+    started = time.perf_counter()
+    answer = exchange(base, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 4_000_000 + b"\r\n\r\n")
+    # The 431, or a reset when the connection closes on bytes still unread: refused either way.
+    assert answer.startswith(b"HTTP/1.1 431") or answer.endswith(b"<reset>"), answer[:80]
+    assert time.perf_counter() - started < 2
+    assert exchange(base, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", wait_s=0.2).startswith(b"HTTP/1.1 200")
+    small = exchange(base, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n")
+    assert small.startswith(b"HTTP/1.1 431"), small[:80]
+
+
+def test_a_stalled_body_is_cut_off(served):
+    base = served(**BOUNDED)
+    head = b"POST /v1/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    answer = exchange(base, head + b'{"question": "ASE', wait_s=1.0)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
+
+
+def test_the_bounds_leave_normal_requests_alone(served):
+    base = served(**BOUNDED)
+    with httpx.Client(base_url=base) as http:  # one kept-alive connection, several requests
+        for _ in range(3):
+            assert http.post("/v1/ask", json={"question": "ASEAN Digital Hub"}).status_code == 200
+            time.sleep(0.3)  # idle between requests, under the keep-alive timeout
+        assert http.get("/healthz", headers={"X-Note": "a" * 12_000}).status_code == 200  # large but allowed
