@@ -8,6 +8,7 @@ import re
 import json
 import shutil
 import socket
+import subprocess
 import threading
 import time
 import zipfile
@@ -468,3 +469,30 @@ def test_the_bounds_leave_normal_requests_alone(served):
             assert http.post("/v1/ask", json={"question": "ASEAN Digital Hub"}).status_code == 200
             time.sleep(0.3)  # idle between requests, under the keep-alive timeout
         assert http.get("/healthz", headers={"X-Note": "a" * 12_000}).status_code == 200  # large but allowed
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A tmpfs of a few megabytes (root only: CI runs as root; skipped elsewhere)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {made.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_real_full_disk_is_507_and_the_served_version_is_untouched(make_client, small_disk, _fake_index_once):
+    home = small_disk / "index"
+    shutil.copytree(_fake_index_once, home)
+    client = make_client(admin_key=SecretStr(ADMIN), index_dir=home, reload_interval_s=0)
+    before = client.get("/readyz").json()
+    # Fill the disk but for a little: the next version cannot be written whole.
+    free = shutil.disk_usage(small_disk).free
+    (small_disk / "filler").write_bytes(b"\0" * max(0, free - 200_000))
+    response = client.post("/v1/documents", json=NEW, headers=AS_ADMIN)
+    assert response.status_code == 507 and "disk is full" in response.json()["detail"], response.text
+    assert client.get("/readyz").json() == before
+    assert not list(home.glob(".v*")), "no half-written version is left behind"
+    assert client.post("/v1/ask", json={"question": "ASEAN Digital Hub"}).status_code == 200
