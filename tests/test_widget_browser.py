@@ -475,3 +475,16 @@ def test_keys_typed_into_the_widget_do_not_reach_the_host_pages_shortcuts(contex
     page.evaluate("window.__keys = []")
     page.keyboard.type("k/ ถาม")
     assert page.evaluate("window.__keys") == []
+
+
+def test_the_api_docs_page_renders_offline_under_its_own_policy(context, service):
+    # Every request the page makes must go to the service itself: no CDN, as in an offline site.
+    base = service["base"]
+    elsewhere, violations = [], []
+    page = context.new_page()
+    page.on("request", lambda r: None if r.url.startswith(base) else elsewhere.append(r.url))
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    page.goto(base + "/docs")
+    page.locator(".opblock-summary-path", has_text="/v1/ask").first.wait_for(timeout=10_000)
+    page.screenshot(path=str(ARTIFACTS / "api-docs.png"))
+    assert elsewhere == [] and violations == []
