@@ -496,3 +496,17 @@ def test_a_real_full_disk_is_507_and_the_served_version_is_untouched(make_client
     assert client.get("/readyz").json() == before
     assert not list(home.glob(".v*")), "no half-written version is left behind"
     assert client.post("/v1/ask", json={"question": "ASEAN Digital Hub"}).status_code == 200
+
+
+def test_a_reader_that_outgrows_its_memory_is_stopped_not_the_service():
+    from corpus.sandbox import FileRefused, ParseLimits, read_untrusted
+
+    # 64 MB is less than the HTML reader needs: the child runs out at its limit, and the upload is
+    # refused with 413; this process is untouched and reads the same page with room to spare.
+    page = "<html><body><article><p>ประกาศกระทรวงดิจิทัลเพื่อเศรษฐกิจและสังคม</p></article></body></html>".encode()
+    starved = ParseLimits(memory_mb=64, seconds=30, inflated_mb=200, pages=2000)
+    with pytest.raises(FileRefused, match="more than .*64 MB") as refused:
+        read_untrusted(page, "x", ".html", {}, starved)
+    assert refused.value.status == 413
+    roomy = ParseLimits(memory_mb=1024, seconds=30, inflated_mb=200, pages=2000)
+    assert "ประกาศ" in read_untrusted(page, "x", ".html", {}, roomy).text
