@@ -1,4 +1,4 @@
-"""HTTP routes: thin; the work happens in ``index.search.Retriever``."""
+"""HTTP routes: thin; a question goes to ``service.answering``, a change to ``service.state``."""
 
 from __future__ import annotations
 

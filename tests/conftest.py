@@ -1,3 +1,7 @@
+"""Fixtures: isolated settings, the fake embedder and its index of the bundled corpus, one client
+factory for the HTTP tests (``make_client``), and the real model and index for the slow tests.
+Plain helper functions live in tests/helpers.py."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,4 @@
-"""Keyword search over Thai words, and its fusion with dense search."""
+"""Keyword search over Thai words: segmentation, BM25 and its compiled top k, titles, expansion."""
 
 from __future__ import annotations
 
