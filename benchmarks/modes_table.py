@@ -1,4 +1,4 @@
-"""One run of every search configuration on both question sets: the table in docs/decisions/002-search-mode-and-fusion.md.
+"""Every search configuration, in one run, on both question sets (docs/decisions/002-search-mode-and-fusion.md).
 
     python -m benchmarks.modes_table                 # gold set + all 6,503 iApp questions (~40 min on 2 cores)
     python -m benchmarks.modes_table --iapp 1000     # a seeded sample of iApp questions
