@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
+import signal
 import subprocess
 import sys
 import zipfile
 from dataclasses import asdict, dataclass
 
 from corpus.document import Document
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,25 +42,41 @@ class FileRefused(ValueError):
         self.status = status
 
 
+def _child_env() -> dict[str, str]:
+    """What the reader's process is given: no keys or other settings of the service's (nothing of
+    ``KHAMTOP_*``), one thread for the libraries that would start more."""
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR")}
+    return {**keep, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
 def read_untrusted(data: bytes, doc_id: str, suffix: str, meta: dict, limits: ParseLimits) -> Document:
     header = json.dumps({"doc_id": doc_id, "suffix": suffix, "meta": meta, "limits": asdict(limits)})
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "corpus.sandbox"],
+            # -I: isolated (no working folder or user site on the path, no PYTHON* variables).
+            [sys.executable, "-I", "-m", "corpus.sandbox"],
             input=header.encode() + b"\n" + data,
             capture_output=True,
             timeout=limits.seconds,
-            env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+            env=_child_env(),
         )
     except subprocess.TimeoutExpired:  # run() has killed it
         raise FileRefused(422, f"reading the file took longer than {limits.seconds:g} s; it was stopped") from None
+    if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL) and not done.stdout:
+        if done.returncode == -signal.SIGXCPU:
+            raise FileRefused(422, f"reading the file took longer than {limits.seconds:g} s; it was stopped")
+        # The kernel's kill: out of memory.
+        raise FileRefused(
+            413, f"reading the file needed more than the {limits.memory_mb:,} MB it may use; it was stopped"
+        )
     try:
         answer = json.loads(done.stdout.decode())
     except ValueError:
-        # Killed by its limits (the kernel's SIGKILL or SIGXCPU), or it died another way.
-        raise FileRefused(
-            413, f"reading the file needed more than the {limits.memory_mb:,} MB or the time it may use; it was stopped"
-        ) from None
+        # Died another way: the reader's fault, not the file's size. The operator needs its words.
+        log.error(
+            "the upload reader failed (exit %s): %s", done.returncode, done.stderr.decode(errors="replace")[-2000:]
+        )
+        raise FileRefused(422, "the file could not be read (the reader failed; the service's log says why)") from None
     if "error" in answer:
         raise FileRefused(answer["status"], answer["error"])
     return Document(**answer["document"])
@@ -95,6 +115,7 @@ def _child() -> None:
     limits = ParseLimits(**job["limits"])
     memory = limits.memory_mb << 20
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a reader killed at its limits leaves no core file
     cpu = int(limits.seconds) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
     from corpus.reader import document_from_bytes

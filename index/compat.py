@@ -43,8 +43,8 @@ def mismatch(manifest: dict, wanted: Wanted | None) -> str | None:
         return f"it has format {manifest.get('format')!r}, this version reads {FORMAT!r}"
     if wanted is None:
         return None
-    model = manifest.get("model") or {}
-    chunker = manifest.get("chunker") or {}
+    model = manifest.get("model") if isinstance(manifest.get("model"), dict) else {}
+    chunker = manifest.get("chunker") if isinstance(manifest.get("chunker"), dict) else {}
     built = model.get("id"), model.get("fingerprint")
     if built[0] != wanted.model_id or (wanted.fingerprint is not None and built[1] != wanted.fingerprint):
         weights = f" (weights {built[1]})" if wanted.fingerprint is not None else ""

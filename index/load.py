@@ -89,12 +89,12 @@ def load_folder(path: Path, embedder: Embedder | None = None) -> LoadedIndex:
     """Load and verify the index version in ``path`` (see ``load_index``)."""
     path = Path(path)
     manifest = read_manifest(path)
-    reason = mismatch(manifest, Wanted.of_embedder(embedder) if embedder is not None else None)
-    if reason is not None:
-        raise IndexLoadError(f"index at {path} cannot be served: {reason}; rebuild it with `khamtop index build`")
     files, model = manifest.get("files"), manifest.get("model")
     if not isinstance(files, dict) or not isinstance(model, dict):
         raise IndexLoadError(f"index at {path} has a damaged manifest: no files or model")
+    reason = mismatch(manifest, Wanted.of_embedder(embedder) if embedder is not None else None)
+    if reason is not None:
+        raise IndexLoadError(f"index at {path} cannot be served: {reason}; rebuild it with `khamtop index build`")
     names = sorted(set(DATA_FILES) | set(files))
     missing = next((name for name in names if not (path / name).is_file()), None)
     if missing:

@@ -158,9 +158,15 @@ def _base(home: Path, served: str | None) -> Path | None:
         if live is not None:
             return live
         problem = f"{home / CURRENT_FILE} is missing"
-    if served is not None and version_number(served) is not None and (home / served).is_dir():
-        return home / served
     existing = versions(home)
+    # What this process serves, if nothing newer was written since (a newer version, from the CLI,
+    # would be lost by starting from the served one).
+    if served is not None and existing and version_number(served) == existing[-1] and (home / served).is_dir():
+        return home / served
+    if (home / "manifest.json").is_file():
+        raise VersionError(
+            f"{home} holds an index of an old format (no versions): rebuild it with `khamtop index build`"
+        )
     if not existing and not (home / CURRENT_FILE).exists():
         return None  # a new index
     found = f"versions {version_name(existing[0])}-{version_name(existing[-1])}" if existing else "no version folders"

@@ -42,7 +42,10 @@ async def _watch(settings: Settings, state: live.ServiceState) -> None:
     service is not ready because its index was refused (a good version then makes it ready)."""
     while True:
         await asyncio.sleep(settings.reload_interval_s)
-        await asyncio.to_thread(live.reload_if_changed, settings, state)
+        try:
+            await asyncio.to_thread(live.reload_if_changed, settings, state)
+        except Exception:  # a bug must not stop the watching: log it and look again next time
+            log.exception("looking for a new index version failed")
 
 
 def _is_admin(scope) -> bool:

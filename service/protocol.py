@@ -36,7 +36,8 @@ def bounded_protocol(max_header_bytes: int, header_timeout_s: float, body_timeou
             self._deadline = None
             if self.transport.is_closing():
                 return
-            if self.cycle is None or not self.cycle.response_started:
+            # A response may be written unless this connection is in the middle of another one.
+            if self.cycle is None or self.cycle.response_complete or not self.cycle.response_started:
                 reason = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
                 self.transport.write(
                     b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
@@ -64,12 +65,12 @@ def bounded_protocol(max_header_bytes: int, header_timeout_s: float, body_timeou
             self._arm(body_timeout_s, b"request body not received in time")
 
         def on_message_complete(self) -> None:
+            # The request is in whole: what comes next is the next request's headers (pipelined,
+            # or after the response), counted and timed afresh, whatever the response is doing.
             self._disarm()
+            self._in_headers = True
+            self._header_bytes, self._tail = 0, b""
             super().on_message_complete()
-
-        def on_response_complete(self) -> None:
-            self._in_headers = True  # the next request's headers are counted and timed afresh
-            super().on_response_complete()
 
         def connection_lost(self, exc) -> None:
             self._disarm()

@@ -132,13 +132,6 @@ class DocumentIn(BaseModel):
     def _doc_id(cls, v: str) -> str:
         return check_doc_id(v)
 
-    @field_validator("text", "title", "source_url", "date", "language")
-    @classmethod
-    def _no_lone_surrogate(cls, v: str | None) -> str | None:
-        if v is not None and (at := lone_surrogate(v)) is not None:
-            raise ValueError(f"holds a lone surrogate at character {at}, which is not text")
-        return v
-
 
 class IndexChange(BaseModel):
     index_version: int | None = Field(description="The version now served (unchanged when nothing changed).")

@@ -106,6 +106,10 @@ def _reload(settings: Settings, state: ServiceState, name: str) -> bool:
         state.refused = name
         log.error("index version %s refused, still serving version %s: %s", name, state.current, exc)
         return False
+    except Exception:  # a version no check foresaw (a bug): refused, and the watcher goes on
+        state.refused = name
+        log.exception("index version %s refused, still serving version %s", name, state.current)
+        return False
     swap(state, name, retriever)
     return True
 
