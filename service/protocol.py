@@ -1,6 +1,8 @@
 """uvicorn's HTTP protocol (httptools) with the bounds it lacks: a request's headers must arrive
 within ``header_timeout_s`` and hold at most ``max_header_bytes``, and its body must arrive within
-``body_timeout_s``; past them the client gets 431 or 408 and the connection is closed. Without
+``body_timeout_s``; past them the client gets 431 or 408 and the connection is closed. Bytes are
+counted from the end of the request before (a request that begins in the same read as the one
+before it can pass the bound by what is left of that read, at most one read buffer). Without
 them a client that sends a few bytes a minute, or a header of megabytes, holds a connection (and
 CPU) for as long as it likes. ``limit_concurrency`` (uvicorn's own) bounds open connections."""
 

