@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.atomic import fsync_path
+from index.layout import MANIFEST_FILE
 
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = ".write.lock"
@@ -161,9 +162,9 @@ def _base(home: Path, served: str | None) -> Path | None:
     existing = versions(home)
     # What this process serves, if nothing newer was written since (a newer version, from the CLI,
     # would be lost by starting from the served one).
-    if served is not None and existing and version_number(served) == existing[-1] and (home / served).is_dir():
-        return home / served
-    if (home / "manifest.json").is_file():
+    if served is not None and existing and version_number(served) == existing[-1]:
+        return home / version_name(existing[-1])
+    if (home / MANIFEST_FILE).is_file():
         raise VersionError(
             f"{home} holds an index of an old format (no versions): rebuild it with `khamtop index build`"
         )
