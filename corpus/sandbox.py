@@ -61,14 +61,10 @@ def read_untrusted(data: bytes, doc_id: str, suffix: str, meta: dict, limits: Pa
             env=_child_env(),
         )
     except subprocess.TimeoutExpired:  # run() has killed it
-        raise FileRefused(422, f"reading the file took longer than {limits.seconds:g} s; it was stopped") from None
+        raise _too_slow(limits) from None
     if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL) and not done.stdout:
-        if done.returncode == -signal.SIGXCPU:
-            raise FileRefused(422, f"reading the file took longer than {limits.seconds:g} s; it was stopped")
-        # The kernel's kill: out of memory.
-        raise FileRefused(
-            413, f"reading the file needed more than the {limits.memory_mb:,} MB it may use; it was stopped"
-        )
+        # The kernel's kill at the CPU limit, or out of memory.
+        raise _too_slow(limits) if done.returncode == -signal.SIGXCPU else _out_of_memory(limits)
     try:
         answer = json.loads(done.stdout.decode())
     except ValueError:
@@ -80,6 +76,14 @@ def read_untrusted(data: bytes, doc_id: str, suffix: str, meta: dict, limits: Pa
     if "error" in answer:
         raise FileRefused(answer["status"], answer["error"])
     return Document(**answer["document"])
+
+
+def _too_slow(limits: ParseLimits) -> FileRefused:
+    return FileRefused(422, f"reading the file took longer than {limits.seconds:g} s; it was stopped")
+
+
+def _out_of_memory(limits: ParseLimits) -> FileRefused:
+    return FileRefused(413, f"reading the file needed more than the {limits.memory_mb:,} MB it may use; it was stopped")
 
 
 def check_size(data: bytes, suffix: str, limits: ParseLimits) -> None:
@@ -127,7 +131,8 @@ def _child() -> None:
     except FileRefused as exc:
         answer = {"error": str(exc), "status": exc.status}
     except MemoryError:
-        answer = {"error": f"reading the file needs more than {limits.memory_mb:,} MB", "status": 413}
+        refused = _out_of_memory(limits)
+        answer = {"error": str(refused), "status": refused.status}
     except RecursionError:
         answer = {"error": "the file is nested too deeply to read", "status": 422}
     except Exception as exc:  # a parser's own error on a malformed file: the file, not the service, is wrong
