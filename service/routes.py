@@ -40,7 +40,7 @@ router = APIRouter(
         429: {"model": ErrorResponse, "description": "Too many requests from this client; see Retry-After."},
     }
 )
-BAD_BODY = {400: {"model": ErrorResponse, "description": "The body is not valid JSON (or multipart)."}}
+BAD_BODY = {400: {"model": ErrorResponse, "description": "The body cannot be parsed (a malformed multipart upload)."}}
 log = logging.getLogger("khamtop.api")
 
 
