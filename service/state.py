@@ -82,8 +82,8 @@ def reload_if_changed(settings: Settings, state: ServiceState) -> bool:
     """Swap in the live version if CURRENT names another one; True if it did. A version that
     cannot be loaded is refused (logged once) and the one being served stays. A service that
     started on a damaged index keeps looking, and serves the first good version written."""
-    if state.embedder is None:
-        return False
+    if state.embedder is None or (state.retriever is None and state.error is None):
+        return False  # still starting: the start-up load is reading the live version already
     try:
         name = versions.read_current(settings.index_dir)
     except versions.VersionError as exc:

@@ -600,3 +600,20 @@ def test_an_early_refusal_lets_the_body_finish_and_the_connection_serve_on(serve
     answer = exchange(base, head + body + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert b"HTTP/1.1 200" in answer, "the next request on the connection is answered"
+
+
+def test_the_watcher_does_not_load_the_index_a_second_time_while_the_service_starts(make_client, monkeypatch):
+    import service.state
+
+    real_load, calls = service.state.load_index, []
+
+    def slow_load(*args, **kwargs):
+        calls.append(1)
+        time.sleep(0.3)  # a large index: the watcher polls many times meanwhile
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(service.state, "load_index", slow_load)
+    client = make_client(reload_interval_s=0.01)
+    time.sleep(0.2)
+    assert client.get("/readyz").status_code == 200
+    assert len(calls) == 1, "the live version was loaded once, by the start-up"
