@@ -38,6 +38,7 @@ class EvalQuestion:
     evidence: tuple[EvidencePiece, ...]
     language: str | None = None
     tags: tuple[str, ...] = ()
+    split: str | None = None  # an external dataset's split ("train", "valid"), if it names one
 
 
 @dataclass
@@ -53,6 +54,15 @@ class EvalSet:
             return self
         picked = random.Random(seed).sample(self.questions, limit)
         return EvalSet(f"{self.name} (sample of {limit})", picked, self.documents)
+
+    def of_split(self, split: str | None) -> EvalSet:
+        """Only the questions of ``split`` (all of them if ``split`` is None); the documents stay."""
+        if split is None:
+            return self
+        picked = [q for q in self.questions if q.split == split]
+        if not picked:
+            raise DatasetError(f"{self.name} has no questions in a split named {split!r}")
+        return EvalSet(f"{self.name} ({split})", picked, self.documents)
 
 
 def _occurrences(text: str, needle: str) -> tuple[tuple[int, int], ...]:
@@ -139,7 +149,9 @@ def load_dataset(folder: Path) -> EvalSet:
                 pieces.append(EvidencePiece(span["context_id"], span.get("text", ""), ((start, end),)))
             covered = {p.doc_id for p in pieces}
             pieces += [EvidencePiece(cid, "", ()) for cid in row["gold_context_ids"] if cid not in covered]
-            questions.append(EvalQuestion(str(row["id"]), row["question"], bool(pieces), tuple(pieces)))
+            questions.append(
+                EvalQuestion(str(row["id"]), row["question"], bool(pieces), tuple(pieces), split=row.get("split"))
+            )
         except KeyError as exc:
             raise DatasetError(f"{questions_path.name}:{number}: unknown context or missing field {exc}") from exc
     return EvalSet(folder.name, questions, documents)

@@ -69,3 +69,32 @@ def percentile(values: Sequence[float], q: float) -> float:
 def mean(values: Iterable[float]) -> float:
     values = list(values)
     return sum(values) / len(values) if values else float("nan")
+
+
+def _chars(text: str) -> str:
+    return "".join(text.split())
+
+
+def exact_match(answer: str, gold: str) -> bool:
+    """Equal once whitespace is removed (Thai has no spaces between words; a space is formatting)."""
+    return _chars(answer) == _chars(gold)
+
+
+def char_f1(answer: str, gold: str) -> float:
+    """F1 over the characters both share (as multisets), whitespace removed: SQuAD's token F1 with
+    characters for tokens, since Thai words are not separated."""
+    a, g = _chars(answer), _chars(gold)
+    if not a or not g:
+        return float(a == g)
+    counts: dict[str, int] = {}
+    for ch in g:
+        counts[ch] = counts.get(ch, 0) + 1
+    common = 0
+    for ch in a:
+        if counts.get(ch, 0) > 0:
+            counts[ch] -= 1
+            common += 1
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(a), common / len(g)
+    return 2 * precision * recall / (precision + recall)

@@ -20,6 +20,7 @@ from index.write import build_index
 from index.embed import corpus_checksum
 from index.load import load_index, stale_reason
 from service.settings import Settings
+from service.state import reader_for
 
 
 @dataclass
@@ -64,9 +65,11 @@ def evaluate(
     progress: bool = False,
     mode: str | None = None,
     expand: bool = True,
+    read: bool = True,
+    split: str | None = None,
 ) -> EvalOutput:
     if dataset is not None:
-        eval_set: EvalSet = load_dataset(dataset)
+        eval_set: EvalSet = load_dataset(dataset).of_split(split)
         documents = eval_set.documents or []
         # Indexing a dataset takes minutes on two cores: keep it for the next run.
         cache = index or settings.home / "data" / "eval-cache" / dataset.name
@@ -91,10 +94,11 @@ def evaluate(
             )
         result = run(
             eval_set,
-            Retriever(embedder, loaded, settings.search_config()),
+            Retriever(embedder, loaded, settings.search_config(), reader=reader_for(settings) if read else None),
             progress=progress,
             mode=mode or settings.search_mode,
             expand=expand,
+            read=read,
         )
         documents_by_id = loaded.documents
 

@@ -43,12 +43,15 @@ class QuestionResult:
     coverable: bool  # some indexed chunk covers the evidence (else chunking made it unfindable)
     top_score: float
     latency_ms: float
-    # The answer: the best sentence among the returned passages, and whether it was withheld.
-    answer: dict | None = None  # doc_id, char_start, char_end
+    # The answer (the reader's words, or the best sentence when not read), and whether it was withheld.
+    answer: dict | None = None  # doc_id, char_start, char_end, text, sentence_start, sentence_end
     confidence: float = 0.0
     flagged_no_answer: bool = False
     answer_contains_evidence: bool = False
     answer_overlaps_evidence: bool = False
+    evidence_contains_answer: bool = False
+    answer_exact_match: bool = False  # equal to a piece of evidence, whitespace aside
+    answer_f1: float = 0.0  # the best character F1 against a piece of evidence
     passages: list[ReturnedPassage] = field(default_factory=list)
 
     def hit(self, k: int) -> bool:
@@ -106,28 +109,44 @@ def _spans(q: EvalQuestion) -> list[tuple[str, int, int]]:
     return [(p.doc_id, s, e) for p in q.evidence for s, e in p.spans]
 
 
+def _answer_of(top) -> dict | None:
+    if top is None or top.highlight is None:
+        return None
+    h = top.highlight
+    start, end = (h.span.char_start, h.span.char_end) if h.span else (h.char_start, h.char_end)
+    return {
+        "doc_id": top.passage.doc_id,
+        "char_start": start,
+        "char_end": end,
+        "text": top.document.text[start:end],
+        "sentence_start": h.char_start,
+        "sentence_end": h.char_end,
+    }
+
+
 def evaluate_question(
-    q: EvalQuestion, retriever: Retriever, by_doc, mode: Mode | None = None, expand: bool = True
+    q: EvalQuestion, retriever: Retriever, by_doc, mode: Mode | None = None, expand: bool = True, read: bool = True
 ) -> QuestionResult:
     # The same path as the API's (service.answering), so the figures are the service's.
-    answered = answer_question(retriever, AskRequest(question=q.question, top_k=DEPTH, mode=mode, expand=expand))
+    request = AskRequest(question=q.question, top_k=DEPTH, mode=mode, expand=expand, read=read)
+    answered = answer_question(retriever, request)
     latency_ms = answered.response.took_ms
     result = answered.result
     hits = result.passages
-    # The answer sentence is judged before the threshold: whether it would be shown is measured
+    # The answer is judged before the threshold: whether it would be shown is measured
     # separately (flagged_no_answer).
-    top = result.candidate
-    answer = (
-        {"doc_id": top.passage.doc_id, "char_start": top.highlight.char_start, "char_end": top.highlight.char_end}
-        if top
-        else None
-    )
-    contains = overlaps = False
+    answer = _answer_of(result.candidate)
+    contains = overlaps = held = exact = False
+    f1 = 0.0
     if answer:
         for doc_id, s, e in _spans(q):
             if doc_id == answer["doc_id"]:
                 contains |= answer["char_start"] <= s and e <= answer["char_end"]
                 overlaps |= answer["char_start"] < e and s < answer["char_end"]
+                held |= s <= answer["char_start"] and answer["char_end"] <= e
+                gold = by_doc_text(retriever, doc_id)[s:e]
+                exact |= metrics.exact_match(answer["text"], gold)
+                f1 = max(f1, metrics.char_f1(answer["text"], gold))
     ranked = metrics.order(metrics.Returned(h.passage.id, h.score) for h in hits)
     chunk_of = {h.passage.id: h.passage for h in hits}
     covers = [_covering(p, by_doc) for p in q.evidence]
@@ -154,6 +173,9 @@ def evaluate_question(
         flagged_no_answer=result.best is None,
         answer_contains_evidence=contains,
         answer_overlaps_evidence=overlaps,
+        evidence_contains_answer=held,
+        answer_exact_match=exact,
+        answer_f1=f1,
         passages=[
             ReturnedPassage(
                 rank,
@@ -167,6 +189,16 @@ def evaluate_question(
             for rank, r in enumerate(ranked, start=1)
         ],
     )
+
+
+def by_doc_text(retriever: Retriever, doc_id: str) -> str:
+    doc = retriever.document(doc_id)
+    return doc.text if doc else ""
+
+
+def answer_matches(r: QuestionResult) -> bool:
+    """The answer matches the evidence: one holds the other, or their character F1 is at least 0.5."""
+    return r.answer_contains_evidence or r.evidence_contains_answer or r.answer_f1 >= 0.5
 
 
 def summarise(results: list[QuestionResult]) -> dict:
@@ -190,6 +222,12 @@ def summarise(results: list[QuestionResult]) -> dict:
     latencies = [r.latency_ms for r in results]
     summary["answer_contains_evidence"] = metrics.mean(float(r.answer_contains_evidence) for r in answerable)
     summary["answer_overlaps_evidence"] = metrics.mean(float(r.answer_overlaps_evidence) for r in answerable)
+    summary["evidence_contains_answer"] = metrics.mean(float(r.evidence_contains_answer) for r in answerable)
+    summary["answer_exact_match"] = metrics.mean(float(r.answer_exact_match) for r in answerable)
+    summary["answer_f1"] = metrics.mean(r.answer_f1 for r in answerable)
+    summary["answer_matches_evidence"] = metrics.mean(float(answer_matches(r)) for r in answerable)
+    lengths = [r.answer["char_end"] - r.answer["char_start"] for r in answerable if r.answer]
+    summary["answer_median_chars"] = metrics.percentile(lengths, 50) if lengths else 0.0
     unanswerable = [r for r in results if not r.answerable]
     summary["no_answer"] = {
         "unanswerable_flagged": metrics.mean(float(r.flagged_no_answer) for r in unanswerable),
@@ -220,7 +258,12 @@ def summarise(results: list[QuestionResult]) -> dict:
 
 
 def run(
-    eval_set: EvalSet, retriever: Retriever, progress: bool = False, mode: Mode | None = None, expand: bool = True
+    eval_set: EvalSet,
+    retriever: Retriever,
+    progress: bool = False,
+    mode: Mode | None = None,
+    expand: bool = True,
+    read: bool = True,
 ) -> EvalResult:
     from tqdm import tqdm
 
@@ -228,7 +271,7 @@ def run(
     by_doc = _chunks_by_doc(retriever.index.chunks)
     retriever.search("warm-up", top_k=1, mode=mode)  # the first call pays one-off costs; keep it out of latency
     results = [
-        evaluate_question(q, retriever, by_doc, mode, expand)
+        evaluate_question(q, retriever, by_doc, mode, expand, read)
         for q in tqdm(eval_set.questions, desc="questions", unit="q", disable=not progress)
     ]
     manifest = retriever.index.manifest
@@ -236,7 +279,10 @@ def run(
         "path": str(retriever.index.path),
         "mode": mode,
         "query_expansion": expand and retriever.expander is not None,
-        "answer_threshold": retriever.config.answer_threshold,
+        "read": read and retriever.reader is not None,
+        "answer_threshold": (
+            retriever.config.no_answer_margin if read and retriever.reader else retriever.config.answer_threshold
+        ),
         "dedup": retriever.config.dedup,
         "model": manifest["model"]["id"],
         "chunker": manifest["chunker"],

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from index.load import LoadedIndex
+from index.reader.features import Span
 from index.spans import Passage
 from index.vectors import dot_rows
 
@@ -27,31 +28,41 @@ class Highlight:
     char_start: int  # document coordinates, like the passage's citation
     char_end: int
     score: float
+    # The reader's answer inside this sentence (document coordinates), when the passage was read.
+    span: Span | None = None
 
 
 WordsOf = Callable[[str, int, int], frozenset[str]]
 
 
-def best_sentence(
+def sentence_highlights(
     index: LoadedIndex,
     chunk: Passage,
     query_vector: np.ndarray,
     query_words: set[str],
     words_of: WordsOf,
-) -> Highlight | None:
-    """The chunk's best sentence for the question, clipped to the chunk (a chunk may start or end
-    inside a long sentence). ``words_of(doc_id, start, end)`` gives a span's keyword words (the
-    retriever's cache)."""
+) -> list[Highlight]:
+    """Every sentence of the chunk with its score for the question, in text order, clipped to the
+    chunk (a chunk may start or end inside a long sentence). ``words_of(doc_id, start, end)`` gives
+    a span's keyword words (the retriever's cache)."""
     ids = index.chunk_sentences[chunk.id]
     if not ids:
-        return None
+        return []
     cosines = dot_rows(index.sentence_vectors, ids, query_vector)
-    best: Highlight | None = None
+    found = []
     for sentence_id, cosine in zip(ids, cosines):
         s = index.sentences[sentence_id]
         start, end = max(s.char_start, chunk.char_start), min(s.char_end, chunk.char_end)
         words = words_of(chunk.doc_id, start, end)
         score = float(cosine) + WORD_SHARE_WEIGHT * index.keyword.coverage(query_words, words)
-        if best is None or score > best.score:
-            best = Highlight(start, end, score)
+        found.append(Highlight(start, end, score))
+    return found
+
+
+def best_sentence(highlights: list[Highlight]) -> Highlight | None:
+    """The best-scoring sentence (the first of equals)."""
+    best: Highlight | None = None
+    for h in highlights:
+        if best is None or h.score > best.score:
+            best = h
     return best

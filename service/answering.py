@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from index.search import RankedPassage, Retriever, SearchResult
-from service.schemas import AnswerSentence, AskRequest, AskResponse, Citation, Highlight, Passage
+from service.schemas import Answer, AskRequest, AskResponse, Citation, Highlight, Passage, TextSpan
 
 
 @dataclass(frozen=True)
@@ -21,13 +21,17 @@ def answer_question(retriever: Retriever, request: AskRequest, started: float | 
     (``time.perf_counter()``; default: now), so a route can include the time spent waiting."""
     started = time.perf_counter() if started is None else started
     mode = request.mode or retriever.config.mode
-    result = retriever.search(request.question, request.top_k, mode, request.expand)
+    result = retriever.search(request.question, request.top_k, mode, request.expand, request.read)
     return Answered(_response(request.question, mode, result, (time.perf_counter() - started) * 1000), result)
 
 
 def _citation(hit: RankedPassage, start: int, end: int) -> Citation:
     doc = hit.document
     return Citation(doc_id=doc.doc_id, title=doc.title, source_url=doc.source_url, char_start=start, char_end=end)
+
+
+def _text_span(hit: RankedPassage, start: int, end: int) -> TextSpan:
+    return TextSpan(char_start=start, char_end=end, text=hit.document.text[start:end])
 
 
 def _passage(hit: RankedPassage) -> Passage:
@@ -42,29 +46,41 @@ def _passage(hit: RankedPassage) -> Passage:
             char_end=h.char_end,
             text=hit.document.text[h.char_start : h.char_end],
             score=round(h.score, 6),
+            span=_text_span(hit, h.span.char_start, h.span.char_end) if h.span else None,
         )
         if h
         else None,
+        reader_score=round(hit.reader_score, 6) if hit.reader_score is not None else None,
+    )
+
+
+def _answer(best: RankedPassage, read: bool) -> Answer | None:
+    h = best.highlight
+    if h is None:
+        return None
+    sentence = _text_span(best, h.char_start, h.char_end)
+    words = _text_span(best, h.span.char_start, h.span.char_end) if read and h.span else sentence
+    return Answer(
+        text=words.text,
+        char_start=words.char_start,
+        char_end=words.char_end,
+        sentence=sentence,
+        passage_rank=best.rank,
+        score=round(best.reader_score if read and best.reader_score is not None else h.score, 6),
+        citation=_citation(best, best.passage.char_start, best.passage.char_end),
     )
 
 
 def _response(question: str, mode: str, answer: SearchResult, took_ms: float) -> AskResponse:
     best = answer.best
-    sentence = None
-    if best is not None and best.highlight is not None:
-        h = best.highlight
-        sentence = AnswerSentence(
-            text=best.document.text[h.char_start : h.char_end],
-            passage_rank=best.rank,
-            score=round(h.score, 6),
-            citation=_citation(best, h.char_start, h.char_end),
-        )
+    shown = _answer(best, answer.read) if best is not None else None
     return AskResponse(
         question=question,
         mode=mode,
-        answer=sentence,
-        no_answer=sentence is None,
-        confidence=round(answer.confidence, 6),
+        answer=shown,
+        no_answer=shown is None,
+        confidence=round(answer.confidence, 6) if answer.confidence != float("-inf") else 0.0,
+        read=answer.read,
         expanded_with=list(answer.expanded_with),
         passages=[_passage(h) for h in answer.passages],
         index_version=answer.index_version,

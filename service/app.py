@@ -22,6 +22,7 @@ from starlette.routing import Match
 
 from index.encoders.base import Embedder, EncoderConfig
 from index.encoders.factory import load_embedder
+from index.reader.runtime import Reader, ReaderConfig
 from service import apidocs
 from service import state as live
 from service.errors import error_items, error_message
@@ -35,6 +36,7 @@ from service.web import router as web_router
 log = logging.getLogger("khamtop")
 
 EmbedderFactory = Callable[[EncoderConfig], Embedder]
+ReaderFactory = Callable[[ReaderConfig], Reader]
 
 
 async def _watch(settings: Settings, state: live.ServiceState) -> None:
@@ -142,7 +144,12 @@ def server_options(settings: Settings) -> dict:
     }
 
 
-def create_app(settings: Settings | None = None, embedder_factory: EmbedderFactory = load_embedder) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    embedder_factory: EmbedderFactory = load_embedder,
+    reader_factory: ReaderFactory = Reader,
+) -> FastAPI:
+    """The service. The factories load the encoder and the reader (the tests pass fakes)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -150,7 +157,7 @@ def create_app(settings: Settings | None = None, embedder_factory: EmbedderFacto
         state = live.ServiceState()
         app.state.khamtop = state
         app.state.admission = Admission(settings.search_concurrency, settings.search_queue, settings.request_timeout_s)
-        tasks = [asyncio.create_task(asyncio.to_thread(live.load, settings, embedder_factory, state))]
+        tasks = [asyncio.create_task(asyncio.to_thread(live.load, settings, embedder_factory, state, reader_factory))]
         if settings.reload_interval_s > 0:
             tasks.append(asyncio.create_task(_watch(settings, state)))
         try:

@@ -32,6 +32,11 @@ class AskRequest(BaseModel):
         default=True,
         description="Expand the question with equivalent names (ครม. = คณะรัฐมนตรี) and other-era years.",
     )
+    read: bool = Field(
+        default=True,
+        description="Read the top passages with the reader: the answer is its exact words and the passages are "
+        "reordered. False (or the reader turned off by `KHAMTOP_READER`): the answer is the best sentence.",
+    )
 
     @field_validator("question")
     @classmethod
@@ -62,11 +67,20 @@ class Citation(BaseModel):
     )
 
 
+class TextSpan(BaseModel):
+    char_start: int = Field(description="Offset of the first character in the document text.")
+    char_end: int = Field(description="Offset just past the last character (exclusive).")
+    text: str = Field(description="Exactly the document's characters `char_start` to `char_end`.")
+
+
 class Highlight(BaseModel):
     char_start: int = Field(description="Offset of the sentence's first character in the document text.")
     char_end: int = Field(description="Offset just past the sentence (exclusive).")
     text: str
     score: float = Field(description="Cosine similarity to the question plus 0.3 x the share of its words present.")
+    span: TextSpan | None = Field(
+        default=None, description="Read: the reader's best answer in this passage, inside this sentence."
+    )
 
 
 class Passage(BaseModel):
@@ -75,23 +89,38 @@ class Passage(BaseModel):
     text: str
     citation: Citation
     highlight: Highlight | None = Field(description="The passage's sentence most likely to answer the question.")
+    reader_score: float | None = Field(
+        default=None,
+        description="Read: the reader's best span's score over its no-answer score (null: not read).",
+    )
 
 
-class AnswerSentence(BaseModel):
-    text: str = Field(description="The sentence, exactly as in the document (extractive; nothing is generated).")
+class Answer(BaseModel):
+    text: str = Field(
+        description="The answer, exactly as in the document (extractive; nothing is generated): the reader's "
+        "words when read, else the best sentence."
+    )
+    char_start: int = Field(description="Offset of the answer's first character in the document text.")
+    char_end: int = Field(description="Offset just past the answer (exclusive): `text` is the characters between.")
+    sentence: TextSpan = Field(description="The sentence around the answer (the answer itself when not read).")
     passage_rank: int = Field(description="The rank of the passage it comes from.")
-    score: float
-    citation: Citation
+    score: float = Field(description="Read: the reader's score over its no-answer score; else the sentence's score.")
+    citation: Citation = Field(description="The passage the answer comes from.")
 
 
 class AskResponse(BaseModel):
     question: str
     mode: str
-    answer: AnswerSentence | None = Field(description="The best answering sentence; null when nothing answers.")
+    answer: Answer | None = Field(description="The answer; null when nothing answers.")
     no_answer: bool = Field(
-        description="True when no sentence is similar enough to the question: the documents probably do not answer it."
+        description="True when the documents probably do not answer the question: read, the reader's best span "
+        "does not beat its no-answer score by `KHAMTOP_NO_ANSWER_MARGIN`; else no sentence is similar enough."
     )
-    confidence: float = Field(description="The best sentence's score (compared to the no-answer threshold).")
+    confidence: float = Field(
+        description="What is compared to the no-answer threshold: read, the best span's margin over no answer; "
+        "else the best sentence's score."
+    )
+    read: bool = Field(description="Whether the reader read the top passages.")
     expanded_with: list[str] = Field(description="Equivalent names and years added to the keyword search.")
     passages: list[Passage]
     index_version: int = Field(description="The index version that answered; every passage comes from it.")

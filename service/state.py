@@ -16,6 +16,8 @@ from index import versions
 from index.batching import QueryBatcher
 from index.encoders.base import Embedder, ModelLoadError
 from index.query import AbbreviationFileError
+from index.reader.runtime import Reader
+from index.reader.weights import ReaderWeightsError
 from index.search import Retriever
 from index.layout import IndexLoadError
 from index.write import UpdateResult, update_index
@@ -33,18 +35,20 @@ class ServiceState:
     embedder: Embedder | None = None
     # One for the process, shared by every index version: questions asked at once are encoded together.
     batcher: QueryBatcher | None = None
+    reader: Reader | None = None  # one for the process too (None: reading is off)
     current: str | None = None  # the CURRENT name the retriever was loaded from
     refused: str | None = None  # a version that failed to load (logged once, not retried)
     write_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def load(settings: Settings, embedder_factory, state: ServiceState) -> None:
+def load(settings: Settings, embedder_factory, state: ServiceState, reader_factory=Reader) -> None:
     """Start-up: the model, then the live index version. On failure, ``state.error`` says why."""
     current = None
     try:
         embedder = embedder_factory(settings.encoder_config())
         state.embedder = embedder
         state.batcher = QueryBatcher(embedder.embed_queries, settings.query_batch_max)
+        state.reader = reader_factory(settings.reader_config()) if settings.reader else None
         current = versions.read_current(settings.index_dir)
         retriever = _retriever(settings, state, load_index(settings.index_dir, embedder))
     except (ModelLoadError, IndexLoadError, AbbreviationFileError, versions.VersionError) as exc:
@@ -72,10 +76,16 @@ def load(settings: Settings, embedder_factory, state: ServiceState) -> None:
 # What anyone may read of a failed start: no paths, no file names (those are in the log).
 _PUBLIC = {
     ModelLoadError: "the embedding model cannot be loaded",
+    ReaderWeightsError: "the reader cannot be loaded",
     IndexLoadError: "the index cannot be served",
     versions.VersionError: "the index cannot be served",
     AbbreviationFileError: "the abbreviations file cannot be read",
 }
+
+
+def reader_for(settings: Settings) -> Reader | None:
+    """The reader the settings ask for (None: reading is off); raises ReaderWeightsError."""
+    return Reader(settings.reader_config()) if settings.reader else None
 
 
 def reload_if_changed(settings: Settings, state: ServiceState) -> bool:
@@ -115,7 +125,7 @@ def _reload(settings: Settings, state: ServiceState, name: str) -> bool:
 
 
 def _retriever(settings: Settings, state: ServiceState, index) -> Retriever:
-    return Retriever(state.embedder, index, settings.search_config(), state.batcher)
+    return Retriever(state.embedder, index, settings.search_config(), state.batcher, state.reader)
 
 
 def swap(state: ServiceState, name: str | None, retriever: Retriever) -> None:

@@ -58,30 +58,36 @@ def fake_index(tmp_path, _fake_index_once) -> Path:
 
 @pytest.fixture
 def settings(tmp_path, fake_index) -> Settings:
-    return Settings(home=tmp_path / "home", index_dir=fake_index)
+    return Settings(home=tmp_path / "home", index_dir=fake_index, reader=False)
 
 
 @pytest.fixture
 def make_client(settings, fake_embedder):
     """The one way a test gets the service over HTTP: a factory of started TestClients.
 
-    ``make_client(embedder=None, *, embedder_factory=None, ready=True, **setting_overrides)`` runs
-    the app (its lifespan included) over this test's ``fake_index`` copy with ``settings`` changed
+    ``make_client(embedder=None, *, embedder_factory=None, reader=None, ready=True, **setting_overrides)``
+    runs the app (its lifespan included) over this test's ``fake_index`` copy with ``settings`` changed
     by ``setting_overrides``. It loads ``embedder`` (the fake embedder if none), or whatever
-    ``embedder_factory(encoder_config)`` returns or raises: a slow or a broken loader. With
+    ``embedder_factory(encoder_config)`` returns or raises: a slow or a broken loader. ``reader``
+    (a fake reader) turns reading on; without one the service does not read. With
     ``ready`` it waits until /readyz says 200; ``ready=False`` returns at once, for tests of a
     service still loading or refusing to load (``wait_ready`` then waits for either outcome).
     Every client it made is stopped at teardown.
     """
     clients: list[TestClient] = []
 
-    def make(embedder=None, *, embedder_factory=None, ready: bool = True, **setting_overrides) -> TestClient:
+    def make(
+        embedder=None, *, embedder_factory=None, reader=None, ready: bool = True, **setting_overrides
+    ) -> TestClient:
         if embedder is not None and embedder_factory is not None:
             raise TypeError("give an embedder or an embedder_factory, not both")
         loaded = embedder or fake_embedder
+        if reader is not None:
+            setting_overrides.setdefault("reader", True)
         app = create_app(
             settings.model_copy(update=setting_overrides),
             embedder_factory=embedder_factory or (lambda _config: loaded),
+            reader_factory=lambda _config: reader,
         )
         client = TestClient(app)
         client.__enter__()  # the lifespan: starts loading the model and the index

@@ -51,3 +51,28 @@ class FakeEmbedder:
 
     def embed_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         return self._embed(texts)
+
+
+class FakeReader:
+    """Reads like the reader: in each window it points at the first of ``answers`` it finds there,
+    with a margin of +5 over "no answer" (the first answer found ranks first), or at the window's
+    first character with a margin of -5. Records what it was asked."""
+
+    def __init__(self, answers: list[str]) -> None:
+        self.answers = answers
+        self.calls: list[tuple[str, list]] = []
+
+    def read(self, question, windows):
+        from index.reader.features import Span
+
+        self.calls.append((question, windows))
+        spans = []
+        for w in windows:
+            text = w.text[w.char_start : w.char_end]
+            found = next(((i, a) for i, a in enumerate(self.answers) if a in text), None)
+            if found is None:
+                spans.append(Span(w.char_start, w.char_start + 1, -5.0, 0.0))
+            else:
+                at = w.char_start + text.index(found[1])
+                spans.append(Span(at, at + len(found[1]), 5.0 - found[0], 0.0))
+        return spans

@@ -58,7 +58,11 @@ def test_api_gives_the_answer_sentence_with_its_citation_or_says_none(make_clien
         answer = body["answer"]
         c = answer["citation"]
         doc = client.get(f"/v1/documents/{c['doc_id']}").json()["text"]
-        assert doc[c["char_start"] : c["char_end"]] == answer["text"]
-        assert answer["text"] == body["passages"][answer["passage_rank"] - 1]["highlight"]["text"]
+        # Not read: the answer is the sentence, inside its passage, whose citation it carries.
+        assert doc[answer["char_start"] : answer["char_end"]] == answer["text"] == answer["sentence"]["text"]
+        assert c["char_start"] <= answer["char_start"] < answer["char_end"] <= c["char_end"]
+        passage = body["passages"][answer["passage_rank"] - 1]
+        assert answer["text"] == passage["highlight"]["text"] and passage["citation"] == c
+        assert body["read"] is False
     else:
         assert body["answer"] is None and body["confidence"] < threshold

@@ -86,8 +86,13 @@ def test_runner_scores_hits_and_unanswerable_questions(retriever):
     assert s["document_hit@1"] == 1.0
     assert s["latency_ms"]["p50"] > 0
     # Each document is one sentence here, so the answer sentence holds the evidence.
-    assert by_id["fund"].answer == {"doc_id": "fund", "char_start": 0, "char_end": len(DOCS[1].text)}
+    answer = by_id["fund"].answer
+    assert (answer["doc_id"], answer["char_start"], answer["char_end"]) == ("fund", 0, len(DOCS[1].text))
+    assert answer["text"] == DOCS[1].text
     assert s["answer_contains_evidence"] == 1.0 and s["answer_overlaps_evidence"] == 1.0
+    # A whole sentence for a short piece of evidence: it holds it, but is no exact match.
+    assert s["answer_matches_evidence"] == 1.0 and s["answer_exact_match"] == 0.0 and s["answer_f1"] < 0.5
+    assert s["answer_median_chars"] == pytest.approx((len(DOCS[0].text) + len(DOCS[1].text)) / 2)
     assert s["no_answer"]["confidence"]["unanswerable"]["n"] == 1
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("corpus", "index", "service", "eval", "khamtop")
+PACKAGES = ("corpus", "index", "service", "eval", "training", "khamtop")
 
 # Bottom first. A module belongs to the layer of its longest matching prefix; it may import its
 # own layer and the layers below it, never one above.
@@ -17,10 +17,12 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("text and documents", ("corpus",)),
     ("all-or-nothing file writes", ("index.atomic",)),
     ("encoders", ("index.encoders",)),
+    ("the reader model", ("index.reader",)),
     ("the index: layout, build, write, load", ("index",)),
-    ("search", ("index.batching", "index.query", "index.answer", "index.search")),
+    ("search", ("index.batching", "index.query", "index.answer", "index.reading", "index.search")),
     ("the service", ("service",)),
     ("evaluation and the bench", ("eval",)),
+    ("training the reader", ("training",)),
     ("the command line", ("khamtop",)),
 ]
 

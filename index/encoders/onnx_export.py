@@ -28,7 +28,7 @@ from index.encoders.base import OnnxExportError
 
 log = logging.getLogger(__name__)
 
-# 2: the int8 file keeps its word embedding table in float16 (_half_embedding_table)
+# 2: the int8 file keeps its word embedding table in float16 (half_embedding_table)
 EXPORT_FORMAT = "khamtop-onnx/2"
 EXPORT_FILE = "export.json"
 FILES = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
@@ -148,7 +148,7 @@ def _export(st, folder: Path) -> None:
         dynamo=False,
     )
     # Per-channel int8 weights of the matrix products only (the word embedding table is then
-    # stored in float16 by _half_embedding_table). Quantising every op as well lowered the
+    # stored in float16 by half_embedding_table). Quantising every op as well lowered the
     # vectors' agreement with torch for little speed (docs/decisions/005-embedding-backend.md).
     quantize_dynamic(
         folder / FILES["onnx"],
@@ -157,10 +157,10 @@ def _export(st, folder: Path) -> None:
         per_channel=True,
         op_types_to_quantize=["MatMul"],
     )
-    _half_embedding_table(folder / FILES["onnx-int8"])
+    half_embedding_table(folder / FILES["onnx-int8"])
 
 
-def _half_embedding_table(path: Path) -> None:
+def half_embedding_table(path: Path) -> None:
     """Store the word embedding table (250,037 x 384: almost all of the file) in float16, cast
     back to float32 after the lookup.
 
