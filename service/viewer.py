@@ -1,9 +1,11 @@
 """The document viewer: a document's stored text as a web page, the cited characters highlighted.
 
-Citation links point here (``/documents/{doc_id}?start=&end=#cited``); the ``#cited`` fragment
-makes the browser scroll the highlight into view with no script at all, so the page can be served
-with a Content-Security-Policy that forbids scripts. Offsets index the stored (normalised) text,
-exactly as the API's citations do. Every piece of document text is HTML-escaped.
+Citation links point here (``/documents/{doc_id}?start=&end=#cited``, optionally with the
+answering sentence, ``sentence_start=&sentence_end=``, and the answer's words in it,
+``span_start=&span_end=``); the ``#cited`` fragment makes the browser scroll the highlight into
+view with no script at all, so the page can be served with a Content-Security-Policy that forbids
+scripts. Offsets index the stored (normalised) text, exactly as the API's citations do. Every
+piece of document text is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ STRINGS = {
         "source": "ต้นฉบับ",
         "date": "วันที่",
         "sentence": "ประโยคที่ตอบคำถาม",
+        "answer": "คำตอบ",
         "error": "ไม่สามารถแสดงเอกสาร",
     },
     "en": {
@@ -35,6 +38,7 @@ STRINGS = {
         "source": "Source",
         "date": "Date",
         "sentence": "The answering sentence",
+        "answer": "The answer",
         "error": "Cannot show the document",
     },
 }
@@ -54,6 +58,7 @@ mark:focus { outline: none; }
 .doc { white-space: pre-wrap; overflow-wrap: anywhere; }
 mark { background: #fff3b0; color: inherit; border-radius: 2px; box-shadow: 0 0 0 2px #f0c000; scroll-margin: 30vh 0; }
 mark .sentence { background: #ffd84d; text-decoration: underline; text-decoration-thickness: 2px; }
+mark .answer { font-weight: 700; color: #000; background: #ffbf1f; box-shadow: 0 0 0 1px #8a5d00; border-radius: 2px; }
 """.replace("FONT_STACK", FONT_STACK)
 
 # No scripts, no remote anything; styles are the inline block above.
@@ -98,8 +103,16 @@ def _page(title: str, lang: str, body: str) -> str:
     )
 
 
-def render_document(doc: Document, cited: Span | None, sentence: Span | None, lang: str) -> str:
-    """The page for ``doc``: ``cited`` in ``<mark id="cited">``, ``sentence`` (inside it) marked too."""
+def _within(inner: Span, outer: Span) -> bool:
+    return outer.start <= inner.start and inner.end <= outer.end
+
+
+def render_document(
+    doc: Document, cited: Span | None, sentence: Span | None, lang: str, answer: Span | None = None
+) -> str:
+    """The page for ``doc``: ``cited`` in ``<mark id="cited">``, ``sentence`` (inside it) marked too,
+    and ``answer`` (inside the sentence) in ``<strong class="answer">``. A sentence outside the cited
+    characters, or an answer outside the sentence, is not marked."""
     t = STRINGS[lang]
     text = doc.text
     meta = []
@@ -114,12 +127,18 @@ def render_document(doc: Document, cited: Span | None, sentence: Span | None, la
 
     if cited:
         inner = escape(text[cited.start : cited.end])
-        if sentence and cited.start <= sentence.start and sentence.end <= cited.end:
-            a, b = sentence.start - cited.start, sentence.end - cited.start
-            piece = text[cited.start : cited.end]
+        if sentence and _within(sentence, cited):
+            said = escape(text[sentence.start : sentence.end])
+            if answer and _within(answer, sentence):
+                said = (
+                    f"{escape(text[sentence.start : answer.start])}"
+                    f'<strong class="answer" title="{t["answer"]}">{escape(text[answer.start : answer.end])}</strong>'
+                    f"{escape(text[answer.end : sentence.end])}"
+                )
             inner = (
-                f'{escape(piece[:a])}<span class="sentence" title="{t["sentence"]}">{escape(piece[a:b])}</span>'
-                f"{escape(piece[b:])}"
+                f"{escape(text[cited.start : sentence.start])}"
+                f'<span class="sentence" title="{t["sentence"]}">{said}</span>'
+                f"{escape(text[sentence.end : cited.end])}"
             )
         article = (
             f'{escape(text[: cited.start])}<mark id="cited" tabindex="-1">{inner}</mark>{escape(text[cited.end :])}'

@@ -77,7 +77,8 @@ def _offset(request: Request, name: str) -> int | None:
 @router.get("/documents/{doc_id:path}")
 async def document_page(doc_id: str, request: Request) -> HTMLResponse:
     """The stored text of ``doc_id`` with ``start``–``end`` highlighted (and ``sentence_start``–
-    ``sentence_end`` inside it); ``lang=en`` for English labels."""
+    ``sentence_end`` inside it, and ``span_start``–``span_end``, the answer, inside that);
+    ``lang=en`` for English labels."""
     lang = viewer.language_of(request.query_params.get("lang"))
 
     def error(status: int, message: str) -> HTMLResponse:
@@ -98,6 +99,7 @@ async def document_page(doc_id: str, request: Request) -> HTMLResponse:
         sentence = viewer.span_from(
             _offset(request, "sentence_start"), _offset(request, "sentence_end"), len(doc.text), "sentence"
         )
+        answer = viewer.span_from(_offset(request, "span_start"), _offset(request, "span_end"), len(doc.text), "span")
     except viewer.RangeError as exc:
         return error(400, str(exc))
-    return HTMLResponse(viewer.render_document(doc, cited, sentence, lang), headers=viewer.HEADERS)
+    return HTMLResponse(viewer.render_document(doc, cited, sentence, lang, answer), headers=viewer.HEADERS)

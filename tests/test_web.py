@@ -17,11 +17,14 @@ from index.encoders.base import ModelLoadError
 from service import viewer
 from service.settings import Settings
 from service.web import WIDGET_JS
+from tests.fakes import FakeReader
 from tests.helpers import wait_ready
 
 # The README states the gzipped size; this keeps it honest and the script small.
 WIDGET_GZIP_BUDGET = 10 * 1024
 HOST = "http://127.0.0.1:9001"
+QUESTION = "ไทยได้รับรางวัล ASEAN ICT Award กี่รางวัล"
+ANSWER = "4 รางวัล"
 
 
 def cited_text(page: str) -> str:
@@ -79,6 +82,62 @@ def test_viewer_marks_the_answering_sentence_inside_the_cited_passage(client):
     assert unescape(sentence.group(1)) == h["text"]
 
 
+def answer_in(page: str) -> re.Match:
+    """The answer's words on a viewer page: a strong inside the sentence inside the cited text."""
+    match = re.search(
+        r'<mark id="cited"[^>]*>[^<]*<span class="sentence"[^>]*>([^<]*)<strong class="answer" title="([^"]*)">'
+        r"([^<]*)</strong>([^<]*)</span>[^<]*</mark>",
+        page,
+    )
+    assert match, "no answer marked inside the sentence inside the cited text"
+    return match
+
+
+def test_viewer_marks_the_answer_inside_the_sentence_inside_the_cited_passage(make_client):
+    client = make_client(reader=FakeReader([ANSWER]))
+    body = client.post("/v1/ask", json={"question": QUESTION, "top_k": 3}).json()
+    answer = body["answer"]
+    c, s = answer["citation"], answer["sentence"]
+    assert body["read"] and answer["text"] == ANSWER != s["text"]
+    params = {
+        "start": c["char_start"],
+        "end": c["char_end"],
+        "sentence_start": s["char_start"],
+        "sentence_end": s["char_end"],
+        "span_start": answer["char_start"],
+        "span_end": answer["char_end"],
+    }
+    page = client.get(f"/documents/{c['doc_id']}", params=params).text
+    before, title, words, after = (unescape(g) for g in answer_in(page).groups())
+    assert words == ANSWER
+    assert before + words + after == s["text"]
+    text = client.get(f"/v1/documents/{c['doc_id']}").json()["text"]
+    assert before == text[s["char_start"] : answer["char_start"]]
+    assert cited_text(page) == text[c["char_start"] : c["char_end"]]
+    assert title == "คำตอบ"
+    english = client.get(f"/documents/{c['doc_id']}", params={**params, "lang": "en"}).text
+    assert answer_in(english).group(2) == "The answer"
+
+
+def test_viewer_escapes_the_answer_and_marks_it_only_inside_the_sentence():
+    text = "ก่อน ประโยค <b>คำ&ตอบ</b> จบ หลัง"
+    doc = Document("x", text, "ชื่อ")
+    words = "<b>คำ&ตอบ</b>"
+    w = viewer.Span(text.index(words), text.index(words) + len(words))
+    sentence = viewer.Span(text.index("ประโยค"), text.index(" หลัง"))
+    cited = viewer.Span(0, len(text))
+    page = viewer.render_document(doc, cited, sentence, "en", w)
+    assert "<b>" not in page
+    assert answer_in(page).group(3) == "&lt;b&gt;คำ&amp;ตอบ&lt;/b&gt;"
+    assert cited_text(page) == text
+    # An answer outside the sentence, or without one, is not marked; the sentence still is.
+    for outside in (viewer.Span(0, 4), viewer.Span(sentence.start, sentence.end + 2)):
+        page = viewer.render_document(doc, cited, sentence, "en", outside)
+        assert 'class="answer"' not in page and 'class="sentence"' in page
+        assert cited_text(page) == text
+    assert 'class="answer"' not in viewer.render_document(doc, cited, None, "en", w)
+
+
 def test_viewer_forbids_scripts_and_shows_the_whole_document_without_offsets(client):
     doc = client.get("/v1/documents/adgmin-2-results-2022").json()
     page = client.get("/documents/adgmin-2-results-2022?lang=en")
@@ -99,6 +158,12 @@ def test_viewer_forbids_scripts_and_shows_the_whole_document_without_offsets(cli
         ("start=abc&end=5", "must be a character offset"),
         ("start=๑&end=5", "must be a character offset"),
         ("start=0&end=5&sentence_start=3", "sentence: give both"),
+        ("start=0&end=50&sentence_start=0&sentence_end=20&span_start=3", "span: give both"),
+        ("start=0&end=50&sentence_start=0&sentence_end=20&span_end=9", "span: give both"),
+        ("start=0&end=50&sentence_start=0&sentence_end=20&span_start=9&span_end=9", "span: need 0 <= start < end"),
+        ("start=0&end=50&sentence_start=0&sentence_end=20&span_start=5&span_end=99999999", "span: need 0 <= start"),
+        ("start=0&end=50&sentence_start=0&sentence_end=20&span_start=-1&span_end=5", "span_start must be a"),
+        ("start=0&end=50&sentence_start=0&sentence_end=20&span_start=3&span_end=x", "span_end must be a"),
     ],
 )
 def test_viewer_rejects_offsets_that_are_not_characters_of_the_document(client, query, words):

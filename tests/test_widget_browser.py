@@ -1,27 +1,34 @@
 """The chat widget in a real browser (Debian's headless Chromium, driven by Playwright).
 
 The service runs in its own process on loopback with the real model; the host pages are served
-from other ports, so every call the widget makes is a real cross-origin request. Screenshots go to
-test-artifacts/widget/ (or $KHAMTOP_ARTIFACTS/widget/).
+from other ports, so every call the widget makes is a real cross-origin request. The answer's
+words come from a second service, in this process, that reads with a fake reader. Screenshots go
+to test-artifacts/widget/ (or $KHAMTOP_ARTIFACTS/widget/).
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import shutil
 import socket
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 
+from eval.live import free_port, wait_ready
 from eval.live import live_service as live
-from service.settings import PROJECT_ROOT
+from service.app import create_app
+from service.settings import PROJECT_ROOT, Settings
 from service.web import WIDGET_JS
+from tests.fakes import FakeEmbedder, FakeReader
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -40,6 +47,7 @@ ARTIFACTS = Path(os.environ.get("KHAMTOP_ARTIFACTS", PROJECT_ROOT / "test-artifa
 
 QUESTION = "ไทยได้รับรางวัล ASEAN ICT Award กี่รางวัล"
 ANSWER_DOC = "adgmin-2-results-2022"
+READER_ANSWER = "4 รางวัล"  # what the fake reader points at
 DESKTOP = {"width": 1280, "height": 800}
 MOBILE = {"width": 390, "height": 844}
 
@@ -124,6 +132,28 @@ def service(real_index, real_model_dir, host_servers, tmp_path_factory) -> Itera
         KHAMTOP_CORS_ORIGINS=origin(host_servers["allowed"]),
     ) as svc:
         yield {"base": svc.base_url}
+
+
+@pytest.fixture(scope="module")
+def reading_service(tmp_path_factory, _fake_index_once) -> Iterator[str]:
+    """The service with a (fake) reader and the fake embedder, under uvicorn in this process; its
+    own demo page hosts the widget. Its base URL."""
+    home = tmp_path_factory.mktemp("widget-reader")
+    shutil.copytree(_fake_index_once, home / "index")
+    settings = Settings(home=home, index_dir=home / "index", reader=True, rate_limit_per_minute=0, reload_interval_s=0)
+    app = create_app(
+        settings,
+        embedder_factory=lambda _config: FakeEmbedder(),
+        reader_factory=lambda _config: FakeReader([READER_ANSWER]),
+    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.config.port}"
+    wait_ready(base, 30)
+    yield base
+    server.should_exit = True
+    thread.join(10)
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +245,7 @@ def test_keyboard_user_asks_in_thai_and_gets_the_answer_and_cited_sources(contex
 
     w = widget(page)
     assert body["answer"] is not None
-    assert w.locator("blockquote").inner_text() == body["answer"]["text"]
+    assert w.locator("blockquote").inner_text() == body["answer"]["sentence"]["text"]
     titles = w.locator("ol li a.src").all_inner_texts()
     expected = [p["citation"]["title"] for p in body["passages"]]
     assert [re.sub(r"\s*\(เปิดในแท็บใหม่\)$", "", t) for t in titles] == expected
@@ -250,6 +280,76 @@ def test_citation_link_opens_the_viewer_with_exactly_the_cited_text_highlighted_
     box = mark.bounding_box()
     assert 0 <= box["y"] < DESKTOP["height"], "the cited text is scrolled into view"
     viewer.screenshot(path=ARTIFACTS / "viewer.png")
+
+
+def text_before(locator, inner: str) -> str:
+    """The text of ``locator`` before its ``inner`` element (a CSS selector)."""
+    return locator.evaluate(
+        """(el, inner) => {
+            const range = document.createRange();
+            range.setStart(el, 0);
+            range.setEndBefore(el.querySelector(inner));
+            return range.toString();
+        }""",
+        inner,
+    )
+
+
+def test_with_a_reader_the_answers_words_are_bold_in_their_sentence_and_in_the_viewer(context, reading_service):
+    base = reading_service
+    page = context.new_page()
+    page.goto(base + "/widget/demo")
+    open_with_keyboard(page)
+    body = ask(page)
+    answer = body["answer"]
+    assert body["read"] is True and answer["text"] == READER_ANSWER
+    c, s = answer["citation"], answer["sentence"]
+    text = httpx.get(f"{base}/v1/documents/{c['doc_id']}").json()["text"]
+
+    # The answer box: the sentence, the reader's words in it bold, where the offsets put them.
+    w = widget(page)
+    quote = w.locator(".ans blockquote")
+    assert quote.locator("strong").count() == 1
+    bold = quote.locator("strong").text_content()
+    assert bold == text[answer["char_start"] : answer["char_end"]] == READER_ANSWER
+    assert quote.text_content() == s["text"] == text[s["char_start"] : s["char_end"]]
+    assert text_before(quote, "strong") == text[s["char_start"] : answer["char_start"]]
+    assert quote.locator("strong").evaluate("el => getComputedStyle(el).fontWeight") == "700"
+    # Screen readers hear the words, not the whole sentence.
+    w.get_by_role("status").filter(has_text="คำตอบ: " + READER_ANSWER).wait_for(timeout=5_000)
+
+    # Each source: its sentence marked, the reader's span in it bold, and a link that says both.
+    items = w.locator("ol li")
+    spans = 0
+    for i, passage in enumerate(body["passages"]):
+        h = passage["highlight"]
+        item = items.nth(i)
+        href = item.locator("a.src").get_attribute("href")
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(href).query)
+        if h and h["span"]:
+            spans += 1
+            assert item.locator("mark strong").text_content() == h["span"]["text"]
+            assert item.locator("mark").text_content() == h["text"]
+            assert query["span_start"] == [str(h["span"]["char_start"])]
+            assert query["span_end"] == [str(h["span"]["char_end"])]
+        else:
+            assert item.locator("mark strong").count() == 0 and "span_start" not in query
+    assert spans >= 1 and items.first.locator("mark strong").text_content() == READER_ANSWER
+    page.screenshot(path=ARTIFACTS / "desktop-reader-answer.png")
+
+    # The answer's link: the viewer at the passage, the sentence marked, the words in it.
+    with context.expect_page() as opened:
+        w.locator(".ans a").click()
+    viewer = opened.value
+    viewer.wait_for_load_state()
+    assert viewer.locator("mark#cited").text_content() == text[c["char_start"] : c["char_end"]]
+    assert viewer.locator("mark#cited .sentence").text_content() == s["text"]
+    assert viewer.locator("mark#cited .sentence strong.answer").text_content() == answer["text"]
+    assert (
+        text_before(viewer.locator("mark#cited .sentence"), "strong.answer")
+        == text[s["char_start"] : answer["char_start"]]
+    )
+    viewer.screenshot(path=ARTIFACTS / "viewer-answer.png")
 
 
 def test_escape_closes_the_panel_and_returns_focus_to_the_launcher(context, hosts):
@@ -392,43 +492,50 @@ def test_demo_page_works_from_the_service_itself_under_its_strict_content_securi
 
 
 def test_crafted_answers_render_as_text_with_highlights_on_the_right_characters(context, hosts):
-    """HTML in titles and text stays text; offsets count code points (emoji before the sentence);
-    a passage without a highlight, and an answer whose passage is not listed, still render."""
-    text = "😀😀😀 ก่อน <img src=x onerror=alert(1)> ประโยคที่ตอบ หลัง"
-    sentence = "ประโยคที่ตอบ"
+    """HTML in titles and text stays text; offsets count code points (emoji before the sentence and
+    before the answer's words in it); a passage without a highlight, and an answer whose passage is
+    not listed, still render; offsets that do not point at the words leave them unmarked."""
+    text = "😀😀😀 ก่อน <img src=x onerror=alert(1)> ประโยค😀ที่ตอบ หลัง"
+    sentence, words = "ประโยค😀ที่ตอบ", "ที่ตอบ"
     start = 100 + text.index(sentence)  # code points, as the service counts: JS's slice counts 😀 as two
+    at = 100 + text.index(words)
+    span = {"char_start": at, "char_end": at + len(words), "text": words}
+    citation = {
+        "doc_id": "laws/ร่าง พ.ร.บ.",
+        "title": "<img src=x onerror=alert(2)>",
+        "source_url": None,
+        "char_start": 100,
+        "char_end": 100 + len(text),
+    }
     body = {
         "question": "q",
         "mode": "hybrid",
         "no_answer": False,
         "confidence": 1.0,
+        "read": True,
         "expanded_with": [],
         "took_ms": 1,
         "answer": {
-            "text": sentence,
+            **span,
+            "sentence": {"char_start": start, "char_end": start + len(sentence), "text": sentence},
             "passage_rank": 9,
             "score": 1.0,
-            "citation": {
-                "doc_id": "laws/ร่าง พ.ร.บ.",
-                "title": "<b>ร่าง</b>",
-                "source_url": None,
-                "char_start": start,
-                "char_end": start + len(sentence),
-            },
+            "citation": {**citation, "title": "<b>ร่าง</b>"},
         },
         "passages": [
             {
                 "rank": 1,
                 "score": 0.9,
                 "text": text,
-                "citation": {
-                    "doc_id": "laws/ร่าง พ.ร.บ.",
-                    "title": "<img src=x onerror=alert(2)>",
-                    "source_url": None,
-                    "char_start": 100,
-                    "char_end": 100 + len(text),
+                "citation": citation,
+                "highlight": {
+                    "char_start": start,
+                    "char_end": start + len(sentence),
+                    "text": sentence,
+                    "score": 1.0,
+                    "span": span,
                 },
-                "highlight": {"char_start": start, "char_end": start + len(sentence), "text": sentence, "score": 1.0},
+                "reader_score": 5.0,
             },
             {
                 "rank": 2,
@@ -436,13 +543,21 @@ def test_crafted_answers_render_as_text_with_highlights_on_the_right_characters(
                 "text": "ไม่มีประโยคเด่น",
                 "highlight": None,
                 "citation": {"doc_id": "b", "title": "บ", "source_url": None, "char_start": 0, "char_end": 15},
+                "reader_score": None,
             },
         ],
     }
+    # The second answer's offsets are one character off: the words' before, the span's after.
+    off = copy.deepcopy(body)
+    off["answer"].update(char_start=at - 1, char_end=at - 1 + len(words))
+    off["passages"][0]["highlight"]["span"].update(char_start=at + 1, char_end=at + 1 + len(words))
+    bodies = [body, off]
     page = context.new_page()
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.route("**/v1/ask", lambda route: route.fulfill(json=body, headers={"Access-Control-Allow-Origin": "*"}))
+    page.route(
+        "**/v1/ask", lambda route: route.fulfill(json=bodies.pop(0), headers={"Access-Control-Allow-Origin": "*"})
+    )
     page.goto(hosts["allowed"] + "/")
     open_with_keyboard(page)
     page.keyboard.type("คำถาม")
@@ -453,10 +568,24 @@ def test_crafted_answers_render_as_text_with_highlights_on_the_right_characters(
     first = w.locator("ol li").first
     assert first.locator("a.src").inner_text().startswith("<img src=x onerror=alert(2)>")
     assert first.locator("mark").inner_text() == sentence
+    assert first.locator("mark strong").inner_text() == words
     assert w.locator("ol li").nth(1).locator(".snip").inner_text() == "ไม่มีประโยคเด่น"
     href = first.locator("a.src").get_attribute("href")
     assert "/documents/laws/%E0%B8%A3" in href, "each path segment encoded, the slash kept"
-    assert w.locator("blockquote").inner_text() == sentence
+    assert f"&span_start={at}&span_end={at + len(words)}" in href
+    quote = w.locator(".ans blockquote")
+    assert quote.inner_text() == sentence and quote.locator("strong").inner_text() == words
+    assert w.locator(".ans a").inner_text().startswith("<b>ร่าง</b>")
+    assert f"?start=100&end={100 + len(text)}&sentence_start={start}" in w.locator(".ans a").get_attribute("href")
+
+    page.keyboard.type("คำถามอีก")
+    page.keyboard.press("Enter")
+    second = w.locator(".a").nth(1)
+    second.locator("ol li").first.wait_for(timeout=10_000)
+    assert second.locator("blockquote").inner_text() == words, "the words alone"
+    assert second.locator("strong").count() == 0
+    assert second.locator("ol li mark").first.inner_text() == sentence
+    assert "span_start" not in second.locator(".ans a").get_attribute("href")
 
 
 def test_the_tag_twice_on_a_page_gives_one_widget(context, hosts):

@@ -110,6 +110,7 @@
     '.meta{font-size:13px;color:#4b535c}' +
     '.snip{font-size:15px;overflow-wrap:anywhere;margin-top:4px}' +
     'mark{background:#fff3b0;color:inherit;border-radius:2px}' +
+    'strong{font-weight:700}' +
     '.err{padding:10px 12px;border:1px solid #d1242f;border-radius:8px;background:#fff5f5;color:#82071e}' +
     '.err button,.send{margin-top:8px;padding:6px 14px;border:0;border-radius:8px;background:var(--accent);color:var(--on-accent);cursor:pointer;font-weight:600}' +
     'form{display:flex;gap:8px;align-items:flex-end;padding:10px 12px;border-top:1px solid #d8dee4}' +
@@ -154,10 +155,16 @@
     return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05);
   }
 
-  function viewerUrl(citation, sentence) {
+  function inside(inner, outer) {
+    return inner && outer && inner.char_start >= outer.char_start && inner.char_end <= outer.char_end;
+  }
+
+  // The viewer at the cited passage, its sentence marked, and in it the answer's words.
+  function viewerUrl(citation, sentence, span) {
     var q = "?start=" + citation.char_start + "&end=" + citation.char_end;
-    if (sentence && sentence.char_start >= citation.char_start && sentence.char_end <= citation.char_end) {
+    if (inside(sentence, citation)) {
       q += "&sentence_start=" + sentence.char_start + "&sentence_end=" + sentence.char_end;
+      if (inside(span, sentence)) q += "&span_start=" + span.char_start + "&span_end=" + span.char_end;
     }
     if (lang !== "th") q += "&lang=" + lang;
     if (citation.view_token) q += "&token=" + encodeURIComponent(citation.view_token);
@@ -166,8 +173,8 @@
     return endpoint + "/documents/" + path + q + "#cited";
   }
 
-  function docLink(citation, sentence, cls) {
-    var a = el("a", { href: viewerUrl(citation, sentence), target: "_blank", rel: "noopener", class: cls || "" });
+  function docLink(citation, sentence, span, cls) {
+    var a = el("a", { href: viewerUrl(citation, sentence, span), target: "_blank", rel: "noopener", class: cls || "" });
     a.appendChild(document.createTextNode(citation.title));
     a.appendChild(el("span", { class: "sr" }, " " + t.newTab));
     return a;
@@ -188,8 +195,22 @@
     return i;
   }
 
+  // `text` (starting at document offset `at`) into `node`, the characters of `span` in a <strong>
+  // if its offsets point at exactly its text (code points, as the service counts: Array.from);
+  // false (and nothing added) if they do not.
+  function withStrong(node, text, at, span) {
+    var chars = Array.from(text);
+    var a = span.char_start - at, b = span.char_end - at;
+    if (a < 0 || b > chars.length || a >= b || chars.slice(a, b).join("") !== span.text) return false;
+    node.appendChild(document.createTextNode(chars.slice(0, a).join("")));
+    node.appendChild(el("strong", {}, span.text));
+    node.appendChild(document.createTextNode(chars.slice(b).join("")));
+    return true;
+  }
+
   // The passage around its highlighted sentence, about 90 characters either side, the sentence
-  // marked. Offsets count code points (as the service does), not UTF-16 units: Array.from.
+  // marked and the reader's words in it bold. Offsets count code points (as the service does),
+  // not UTF-16 units: Array.from.
   function snippet(passage) {
     var p = el("p", { class: "snip" });
     var chars = Array.from(passage.text), h = passage.highlight;
@@ -203,22 +224,27 @@
     var from = a > 90 ? atSpace(chars, a - 90, -1) : 0;
     var to = chars.length - b > 90 ? atSpace(chars, b + 90, 1) : chars.length;
     p.appendChild(document.createTextNode((from > 0 ? "…" : "") + chars.slice(from, a).join("")));
-    p.appendChild(el("mark", {}, h.text));
+    var mark = el("mark");
+    if (!h.span || !withStrong(mark, h.text, h.char_start, h.span)) mark.textContent = h.text;
+    p.appendChild(mark);
     p.appendChild(document.createTextNode(chars.slice(b, to).join("") + (to < chars.length ? "…" : "")));
     return p;
   }
 
   function renderAnswer(box, body) {
     box.textContent = "";
-    var byRank = {};
-    body.passages.forEach(function (p) { byRank[p.rank] = p; });
-    if (body.answer) {
+    var answer = body.answer;
+    if (answer) {
       var ans = el("div", { class: "ans" });
       ans.appendChild(el("p", { class: "lbl" }, t.answer));
-      ans.appendChild(el("blockquote", {}, body.answer.text));
+      // The reader's words in bold inside their sentence; the best sentence alone when not read,
+      // and the words alone if the offsets do not check out.
+      var quote = el("blockquote"), s = answer.sentence;
+      var words = s && answer.text !== s.text && withStrong(quote, s.text, s.char_start, answer) ? answer : null;
+      if (!words) quote.textContent = answer.text;
+      ans.appendChild(quote);
       var from = el("p", { class: "meta" });
-      var passage = byRank[body.answer.passage_rank];
-      from.appendChild(docLink(passage ? passage.citation : body.answer.citation, body.answer.citation));
+      from.appendChild(docLink(answer.citation, s, words));
       ans.appendChild(from);
       box.appendChild(ans);
     } else if (body.passages.length) {
@@ -235,7 +261,7 @@
       var item = el("li");
       var head = el("p");
       head.appendChild(document.createTextNode(p.rank + ". "));
-      head.appendChild(docLink(p.citation, p.highlight, "src"));
+      head.appendChild(docLink(p.citation, p.highlight, p.highlight && p.highlight.span, "src"));
       item.appendChild(head);
       item.appendChild(el("p", { class: "meta" }, chars(p.citation)));
       item.appendChild(snippet(p));
