@@ -61,8 +61,8 @@ def run_step(env: dict[str, str], replicate: int, requests: int) -> dict:
 
 
 def row(name: str, report: dict) -> str:
-    b, ip = report["build"], report["in_process"]
-    runs = {r["clients"]: r for r in report["http"]["runs"]}
+    b, ip = report["build"], report["in_process"]["unread"]
+    runs = {r["clients"]: r for r in report["http"]["runs"] if not r.get("read")}
     one, eight = runs[1], runs[8]
     return (
         f"| {name} | {b['passages_per_s']:.1f} ({b['texts_per_s']:.0f}) | {ip['p50_ms']:.1f} | "

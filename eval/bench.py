@@ -28,6 +28,7 @@ from eval.datasets import GOLD, load_dataset, load_gold
 from eval.live import live_service
 from eval.metrics import percentile
 from index.encoders.base import Embedder
+from index.reader.runtime import Reader
 from index.search import Retriever
 from index.write import IndexConfig, build_index
 from index.load import load_index
@@ -187,8 +188,9 @@ def _minor_faults(pid: int) -> int | None:
         return None
 
 
-def drive(base: str, questions: list[str], requests: int, clients: int) -> dict:
-    """``requests`` questions spread over ``clients`` threads, each with its own connection."""
+def drive(base: str, questions: list[str], requests: int, clients: int, read: bool = True) -> dict:
+    """``requests`` questions spread over ``clients`` threads, each with its own connection;
+    ``read``: the requests' ``read`` field."""
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -197,7 +199,7 @@ def drive(base: str, questions: list[str], requests: int, clients: int) -> dict:
     # about 1 ms of CPU a request more, which showed in the service's figures
     # (docs/decisions/014-two-core-speed-targets.md).
     url = urlsplit(base)
-    bodies = [json.dumps({"question": q, "top_k": 5}, ensure_ascii=False).encode() for q in questions]
+    bodies = [json.dumps({"question": q, "top_k": 5, "read": read}, ensure_ascii=False).encode() for q in questions]
     headers = {"Content-Type": "application/json", "Accept-Encoding": "gzip"}
 
     def client(worker: int) -> None:
@@ -229,21 +231,25 @@ def drive(base: str, questions: list[str], requests: int, clients: int) -> dict:
         t.join()
     result = _stats(latencies, time.perf_counter() - started)
     result["clients"] = clients
+    result["read"] = read
     result["errors"] = errors
     return result
 
 
-def _http(index_dir: Path, questions: list[str], requests: int, concurrency: tuple[int, ...]) -> dict:
+def _http(
+    index_dir: Path, questions: list[str], requests: int, concurrency: tuple[int, ...], reads: tuple[bool, ...]
+) -> dict:
     with live_service(index_dir) as service:
-        drive(service.base_url, questions, min(20, requests), 1)  # warm-up, not counted
         runs = []
-        for clients in concurrency:
-            before = _minor_faults(service.pid)
-            run = drive(service.base_url, questions, requests, clients)
-            after = _minor_faults(service.pid)
-            if before is not None and after is not None:
-                run["minor_faults_per_request"] = (after - before) / max(run["requests"], 1)
-            runs.append(run)
+        for read in reads:
+            drive(service.base_url, questions, min(20, requests), 1, read)  # warm-up, not counted
+            for clients in concurrency:
+                before = _minor_faults(service.pid)
+                run = drive(service.base_url, questions, requests, clients, read)
+                after = _minor_faults(service.pid)
+                if before is not None and after is not None:
+                    run["minor_faults_per_request"] = (after - before) / max(run["requests"], 1)
+                runs.append(run)
         memory = memory_mib(service.pid)
         return {"ready_s": service.ready_s, "runs": runs, "peak_rss_mib": memory.get("peak_rss_mib"), "memory": memory}
 
@@ -289,13 +295,19 @@ def run_bench(
             index_dir = replicated
         index = index or load_index(index_dir, embedder)
         manifest, corpus = index.manifest, index.manifest["corpus"]
-        retriever = Retriever(embedder, index, settings.search_config())
-        retriever.search(load.questions[0], top_k=5)  # warm-up
-        latencies = []
-        for i in range(requests):
-            t0 = time.perf_counter()
-            retriever.search(load.questions[i % len(load.questions)], top_k=5)
-            latencies.append((time.perf_counter() - t0) * 1000)
+        reader = Reader(settings.reader_config()) if settings.reader else None
+        retriever = Retriever(embedder, index, settings.search_config(), reader=reader)
+        # With the reader and without (a request's `read: false`): today's path, at today's speed.
+        reads = (True, False) if reader is not None else (False,)
+        in_process = {}
+        for read in reads:
+            retriever.search(load.questions[0], top_k=5, read=read)  # warm-up
+            latencies = []
+            for i in range(requests):
+                t0 = time.perf_counter()
+                retriever.search(load.questions[i % len(load.questions)], top_k=5, read=read)
+                latencies.append((time.perf_counter() - t0) * 1000)
+            in_process["read" if read else "unread"] = _stats(latencies)
         report = {
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": machine(),
@@ -308,6 +320,11 @@ def run_bench(
                 "search_concurrency": settings.search_concurrency,
                 "query_batch_max": settings.query_batch_max,
                 "exact_search_up_to": settings.exact_search_up_to,
+                "reader": settings.reader,
+                "reader_precision": settings.reader_precision,
+                "reader_candidates": settings.reader_candidates,
+                "reader_max_length": settings.reader_max_length,
+                "reader_threads": settings.reader_threads,
             },
             "chunker": manifest["chunker"],
             "build": build,
@@ -317,14 +334,14 @@ def run_bench(
                 "documents": corpus["documents"],
                 "faiss": manifest["faiss"],
             },
-            "in_process": _stats(latencies),
+            "in_process": in_process,
         }
         # The in-process copy is let go before the service starts: a 1M index held here as well
         # slowed the service's start by 2-3 s (9.5-10.1 s to ready against 6.2-6.8 alone).
-        del retriever, index
+        del retriever, index, reader
         gc.collect()
         if http:
-            report["http"] = _http(index_dir, load.questions, requests, concurrency)
+            report["http"] = _http(index_dir, load.questions, requests, concurrency, reads)
     return report
 
 
@@ -344,22 +361,24 @@ def print_report(report: dict, console=None) -> None:
     recall = f", recall@10 {faiss_info['recall@10']}" if "recall@10" in faiss_info else ""
     console.print(f"searched: {searched['passages']:,} passages, {faiss_info['type']}{recall}")
     table = Table(title="query latency")
-    for col in ("where", "clients", "requests", "p50 ms", "p95 ms", "p99 ms", "req/s", "errors"):
+    for col in ("where", "read", "clients", "requests", "p50 ms", "p95 ms", "p99 ms", "req/s", "errors"):
         table.add_column(col, justify="right")
-    ip = report["in_process"]
-    table.add_row(
-        "in process",
-        "1",
-        str(ip["requests"]),
-        f"{ip['p50_ms']:.1f}",
-        f"{ip['p95_ms']:.1f}",
-        f"{ip['p99_ms']:.1f}",
-        "-",
-        "-",
-    )
+    for kind, ip in report["in_process"].items():
+        table.add_row(
+            "in process",
+            "yes" if kind == "read" else "no",
+            "1",
+            str(ip["requests"]),
+            f"{ip['p50_ms']:.1f}",
+            f"{ip['p95_ms']:.1f}",
+            f"{ip['p99_ms']:.1f}",
+            "-",
+            "-",
+        )
     for run in report.get("http", {}).get("runs", []):
         table.add_row(
             "HTTP",
+            "yes" if run.get("read") else "no",
             str(run["clients"]),
             str(run["requests"]),
             f"{run['p50_ms']:.1f}",

@@ -38,9 +38,14 @@ def print_summary(result: EvalResult, console=None) -> None:
         f"latency p50 {s['latency_ms']['p50']:.1f} ms, p95 {s['latency_ms']['p95']:.1f} ms (in process); "
         f"{s['uncoverable']} answerable questions have evidence no chunk covers whole"
     )
+    read = "the reader's words" if result.index.get("read") else "the best sentence"
     console.print(
-        f"answer sentence contains the evidence: {_fmt(s['answer_contains_evidence'])} "
-        f"(overlaps it: {_fmt(s['answer_overlaps_evidence'])})"
+        f"answer ({read}): exact match {_fmt(s['answer_exact_match'])}, character F1 {_fmt(s['answer_f1'])}, "
+        f"matches the evidence {_fmt(s['answer_matches_evidence'])}, median {s['answer_median_chars']:.0f} characters"
+    )
+    console.print(
+        f"answer contains the evidence: {_fmt(s['answer_contains_evidence'])} "
+        f"(overlaps it: {_fmt(s['answer_overlaps_evidence'])}; inside it: {_fmt(s['evidence_contains_answer'])})"
     )
     na = s["no_answer"]
     console.print(
@@ -167,11 +172,21 @@ def write_html(result: EvalResult, documents: dict[str, Document], path: Path) -
         if r.answer:
             a = r.answer
             verdict = "holds the evidence" if r.answer_contains_evidence else "does not hold the evidence"
+            verdict += f", F1 {r.answer_f1:.2f}" + (", exact" if r.answer_exact_match else "")
             shown = "withheld: no answer" if r.flagged_no_answer else "shown"
+            doc = documents[a["doc_id"]]
+            start, end = a.get("sentence_start", a["char_start"]), a.get("sentence_end", a["char_end"])
+            evidence = spans_by_doc.get(a["doc_id"], [])
+            # The answer's words in bold inside their sentence, the evidence marked.
+            sentence = (
+                _highlighted(doc, start, a["char_start"], evidence)
+                + f"<strong>{_highlighted(doc, a['char_start'], a['char_end'], evidence)}</strong>"
+                + _highlighted(doc, a["char_end"], end, evidence)
+            )
             answer = (
                 f'<div class="passage"><span class="meta">answer ({shown}, confidence {r.confidence:.3f}, '
                 f"{verdict}) · {html.escape(a['doc_id'])} [{a['char_start']}:{a['char_end']}]</span><br>"
-                f"{_highlighted(documents[a['doc_id']], a['char_start'], a['char_end'], spans_by_doc.get(a['doc_id'], []))}</div>"
+                f"{sentence}</div>"
             )
             passages.insert(0, answer)
         tags = ", ".join(r.tags)
@@ -191,13 +206,15 @@ covers the evidence span.</p>
 <table class="summary"><tr>{head}</tr><tr>{cells}</tr></table>
 <p>Latency p50 {s["latency_ms"]["p50"]:.1f} ms, p95 {s["latency_ms"]["p95"]:.1f} ms (in process).
 {len(failing)} answerable questions do not get a relevant passage first; {s["uncoverable"]} have evidence
-that no chunk covers whole. The answer sentence holds the evidence for {_fmt(s["answer_contains_evidence"])} of
-answerable questions; "no answer" is said for {_fmt(s["no_answer"]["unanswerable_flagged"])} of unanswerable and
+that no chunk covers whole. The answer ({"the reader's words" if result.index.get("read") else "the best sentence"},
+in bold inside its sentence below) matches the evidence for {_fmt(s["answer_matches_evidence"])} of answerable
+questions (exact match {_fmt(s["answer_exact_match"])}, character F1 {_fmt(s["answer_f1"])}, median
+{s["answer_median_chars"]:.0f} characters) and holds it for {_fmt(s["answer_contains_evidence"])}; "no answer" is said for {_fmt(s["no_answer"]["unanswerable_flagged"])} of unanswerable and
 {_fmt(s["no_answer"]["answerable_flagged"])} of answerable questions.</p>
 <h2>hit@k</h2>{_curve_svg(s["hit_curve"])}
 <h2>Questions</h2>
 <label><input type="checkbox" id="only-failing"> show only questions without a relevant passage first</label>
-<table><tr><th>id</th><th>question</th><th>gold evidence</th><th>answer sentence and top three passages (evidence highlighted)</th>
+<table><tr><th>id</th><th>question</th><th>gold evidence</th><th>answer (bold, in its sentence) and top three passages (evidence highlighted)</th>
 <th>result</th></tr>
 {"".join(rows)}
 </table><script>{SCRIPT}</script></body></html>

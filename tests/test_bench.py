@@ -17,11 +17,12 @@ from tests.helpers import index_config, make_retriever
 
 def test_bench_reports_build_throughput_and_latency_percentiles(bundled_documents):
     load = Workload("bundled", bundled_documents, ["ครม. มีมติอะไร", "ASEAN Digital Hub คืออะไร"])
-    report = run_bench(Settings(), FakeEmbedder(), load, requests=30, http=False)
+    report = run_bench(Settings(reader=False), FakeEmbedder(), load, requests=30, http=False)
     build = report["build"]
     assert build["documents"] == 5 and build["passages"] > 5
     assert build["passages_per_s"] == pytest.approx(build["passages"] / build["seconds"])
-    latency = report["in_process"]
+    assert set(report["in_process"]) == {"unread"}, "no reader: only the unread path is measured"
+    latency = report["in_process"]["unread"]
     assert latency["requests"] == 30
     assert 0 < latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"]
     assert report["machine"]["cores"] >= 1 and "http" not in report
@@ -33,7 +34,7 @@ def test_a_kept_copy_is_used_again_only_for_the_same_request(tmp_path, bundled_d
 
     def bench(passages):
         report = run_bench(
-            Settings(), FakeEmbedder(), load, requests=3, http=False, replicate=passages, keep_replica=kept
+            Settings(reader=False), FakeEmbedder(), load, requests=3, http=False, replicate=passages, keep_replica=kept
         )
         return report["searched"]["passages"], "replicated_s" in report["build"]
 
@@ -58,8 +59,10 @@ def test_bench_command_measures_the_real_service_over_http(tmp_path, real_model_
     )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(out.read_text("utf-8"))
-    runs = {run["clients"]: run for run in report["http"]["runs"]}
-    assert set(runs) == {1, 8}
+    # With the reader and without, at 1 and 8 clients, in one run.
+    runs = {(run["read"], run["clients"]): run for run in report["http"]["runs"]}
+    assert set(runs) == {(True, 1), (True, 8), (False, 1), (False, 8)}
+    assert set(report["in_process"]) == {"read", "unread"}
     assert all(run["errors"] == 0 and run["requests"] == 16 for run in runs.values())
     assert all(run["minor_faults_per_request"] >= 0 for run in runs.values())
     assert report["http"]["peak_rss_mib"] > 100 and report["http"]["ready_s"] > 0
