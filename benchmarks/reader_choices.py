@@ -35,7 +35,7 @@ from eval.datasets import GOLD, load_dataset, load_gold
 from eval.pipeline import index_for
 from index.encoders.factory import load_embedder
 from index.reader.export import ensure_reader_export
-from index.reader.runtime import Reader, Window
+from index.reader.runtime import Reader
 from index.search import Retriever, reading_window
 from service.settings import Settings
 
@@ -151,16 +151,7 @@ def gold_passage_given(reader: Reader, eval_set, documents: dict) -> dict:
         piece = q.evidence[0]
         text = documents[piece.doc_id].text
         gold = text[piece.spans[0][0] : piece.spans[0][1]]
-        question_ids = reader.tokenizer.question(q.question)
-        budget = reader.tokenizer.context_budget(question_ids)
-        encoded = reader.tokenizer.encode(text)
-        windows = []
-        for first in range(0, max(1, len(encoded) - budget // 2), max(1, budget // 2)):
-            last = min(len(encoded), first + budget) - 1
-            start, end = int(encoded.offsets[first, 0]), int(encoded.offsets[last, 1])
-            windows.append(Window(text, start, end, start))
-        spans = [s for s in reader.read(q.question, windows) if s is not None]
-        best = max(spans, key=lambda s: s.score)
+        best = reader.read_passage(q.question, text)
         answer = text[best.char_start : best.char_end]
         em.append(metrics.exact_match(answer, gold))
         f1.append(metrics.char_f1(answer, gold))

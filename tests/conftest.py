@@ -127,6 +127,18 @@ def real_embedder(real_model_dir):
 
 
 @pytest.fixture(scope="session")
+def real_reader(real_model_dir):
+    """The shipped reader through its ONNX export, as the service loads it (exported here if the
+    set-up has not)."""
+    from index.reader.export import ensure_reader_export
+    from index.reader.runtime import Reader
+
+    config = Settings(models_dir=real_model_dir.parent).reader_config()
+    ensure_reader_export(config.weights, config.encoder_dir, config.export_dir)
+    return Reader(config)
+
+
+@pytest.fixture(scope="session")
 def real_index(tmp_path_factory, real_embedder) -> Path:
     """The bundled corpus indexed with the real model and the default chunking (built once)."""
     documents, _ = read_folder(BUNDLED_CORPUS)

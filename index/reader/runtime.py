@@ -13,6 +13,7 @@ from typing import Literal
 
 import numpy as np
 
+from corpus.text import normalize_text
 from index.reader.export import FILES, read_export
 from index.reader.features import Encoded, ReaderTokenizer, Span, best_spans
 from index.reader.weights import ReaderWeightsError
@@ -74,11 +75,28 @@ class Reader:
         part = Encoded(encoded.ids[first : first + budget], encoded.offsets[first : first + budget])
         return part, window.char_start
 
+    def read_passage(self, question: str, text: str, char_start: int = 0, char_end: int | None = None) -> Span | None:
+        """The best span of a passage of any length: windows of a row's size, half a window
+        apart, read in one call; the best-scoring span wins."""
+        char_end = len(text) if char_end is None else char_end
+        budget = self.tokenizer.context_budget(self.tokenizer.question(normalize_text(question)))
+        encoded = self.tokenizer.encode(text[char_start:char_end])
+        windows = []
+        for first in range(0, max(1, len(encoded) - budget // 2), max(1, budget // 2)):
+            last = min(len(encoded), first + budget) - 1
+            if last < first:
+                break
+            start, end = char_start + int(encoded.offsets[first, 0]), char_start + int(encoded.offsets[last, 1])
+            windows.append(Window(text, start, end, start))
+        spans = [s for s in self.read(question, windows) if s is not None]
+        return max(spans, key=lambda s: s.score, default=None)
+
     def read(self, question: str, windows: list[Window]) -> list[Span | None]:
         """Each window's best span (document characters) and its margin over "no answer"."""
         if not windows:
             return []
-        question_ids = self.tokenizer.question(question)
+        # Idempotent: the search passes a normalised question already, other callers may not.
+        question_ids = self.tokenizer.question(normalize_text(question))
         budget = self.tokenizer.context_budget(question_ids)
         rows = self.tokenizer.rows(question_ids, [self._window(w, budget) for w in windows])
         start, end = self._session.run(
