@@ -99,7 +99,9 @@ def reading(real_embedder, real_index, real_reader):
     from index.search import Retriever
     from service.settings import Settings
 
-    return Retriever(real_embedder, load_index(real_index, real_embedder), Settings().search_config(), reader=real_reader)
+    return Retriever(
+        real_embedder, load_index(real_index, real_embedder), Settings().search_config(), reader=real_reader
+    )
 
 
 GOLD_ANSWERS = {
