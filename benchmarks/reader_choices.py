@@ -144,6 +144,22 @@ def score(questions: list[Asked], readings: list[list], n: int, w: float) -> dic
     }
 
 
+def sweep(iapp_asked, iapp_read, gold_asked, gold_read, n: int, w: float) -> list[dict]:
+    """For no-answer margins from -4 to 4: the shares flagged of iApp's answerable questions, of the
+    same with their documents silent, and of the gold set's answerable and unanswerable ones."""
+    i, g = score(iapp_asked, iapp_read, n, w)["margins"], score(gold_asked, gold_read, n, w)["margins"]
+    return [
+        {
+            "margin": float(m),
+            "iapp_answerable_flagged": _flagged(i["answerable"], m),
+            "iapp_silent_flagged": _flagged(i["silent"], m),
+            "gold_answerable_flagged": _flagged(g["answerable"], m),
+            "gold_unanswerable_flagged": _flagged(g["unanswerable"], m),
+        }
+        for m in np.arange(-4.0, 4.01, 0.5)
+    ]
+
+
 def gold_passage_given(reader: Reader, eval_set, documents: dict) -> dict:
     """The reader alone: windows over the whole gold passage (half a window's stride), best span."""
     em, f1 = [], []
@@ -175,6 +191,8 @@ def main() -> None:
     p.add_argument("--lengths", default="160,224", help="tokens a row holds, comma-separated")
     p.add_argument("--precisions", default="int8,fp32")
     p.add_argument("--depth", type=int, default=10, help="passages retrieved and read")
+    p.add_argument("--reads", type=int, default=3, help="passages read, for the margin sweep")
+    p.add_argument("--weight", type=float, default=0.5, help="the blend weight, for the margin sweep")
     args = p.parse_args()
     settings = Settings()
     base = settings.reader_config()
@@ -231,6 +249,7 @@ def main() -> None:
                         },
                     }
             figures["table"] = table
+            figures["margin_sweep"] = sweep(iapp_asked, iapp_read, gold_asked, gold_read, args.reads, args.weight)
             result["configs"][name] = figures
             print(
                 f"\n== {name}: reader alone EM {alone['em']:.3f} F1 {alone['f1']:.3f}; "
@@ -240,6 +259,13 @@ def main() -> None:
                 f"{'n/w':>8} | {'iApp hit@1':>10} {'EM':>6} {'F1':>6} {'AUC':>6} {'silent':>7} | "
                 f"{'gold hit@1':>10} {'match':>6} {'chars':>6} {'AUC':>6} {'unans':>6} {'ans':>6}"
             )
+            print(f"no-answer margin ({args.reads} read, weight {args.weight}): flagged shares")
+            for row in figures["margin_sweep"]:
+                print(
+                    f"  {row['margin']:+.1f}: iApp answerable {row['iapp_answerable_flagged']:.3f}, silent "
+                    f"{row['iapp_silent_flagged']:.3f}; gold answerable {row['gold_answerable_flagged']:.3f}, "
+                    f"unanswerable {row['gold_unanswerable_flagged']:.3f}"
+                )
             for key, row in table.items():
                 i, g = row["iapp"], row["gold"]
                 print(

@@ -174,14 +174,14 @@ class Settings(BaseSettings):
         "sentence, and three markers.",
     )
     reader_weight: float = Field(
-        default=0.75,
+        default=0.5,
         ge=0.0,
         le=1.0,
         description="The read passages' order: w × the reader's score + (1 − w) × retrieval's, each as "
         "z-scores over the passages read.",
     )
     no_answer_margin: float = Field(
-        default=0.0,
+        default=-2.5,
         ge=-100.0,
         le=100.0,
         description="With the reader: the best span's score over the reader's no-answer score below which the "

@@ -22,8 +22,8 @@ needs_iapp = pytest.mark.skipif(not IAPP.is_dir(), reason=f"the iApp dataset is 
 pytestmark = pytest.mark.slow
 
 # Floors a little under the shipped weights' measured figures (docs/decisions/017-reader.md).
-READER_ALONE_F1_FLOOR = 0.0
-GOLD_FLOORS = {"hit@1": 0.0, "hit@5": 0.0, "matches": 0.0, "answerable_flagged": 1.0}
+READER_ALONE_F1_FLOOR = 0.60  # measured 0.722 on all 742 valid questions
+GOLD_FLOORS = {"hit@1": 0.69, "hit@5": 0.90, "matches": 0.50, "answerable_flagged": 0.36}
 
 
 @needs_iapp
