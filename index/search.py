@@ -91,12 +91,18 @@ class SearchResult:
     expanded_with: tuple[str, ...] = ()
     index_version: int = 0  # the index version that answered (every hit comes from it)
     read: bool = False  # whether the reader read the top passages
+    # The best sentence's score and its threshold, which a read answer must pass too: it catches
+    # the questions the documents do not touch, where the reader can still find a likely span.
+    sentence_confidence: float = float("inf")
+    sentence_threshold: float = float("-inf")
 
     @property
     def best(self) -> RankedPassage | None:
-        """The answer; None when the confidence is below the threshold (the documents probably do
-        not answer the question)."""
-        return self.candidate if self.candidate and self.confidence >= self.threshold else None
+        """The answer; None when the confidence is below the threshold, or (read) the best
+        sentence below its own (the documents probably do not answer the question)."""
+        if self.candidate is None or self.confidence < self.threshold:
+            return None
+        return self.candidate if self.sentence_confidence >= self.sentence_threshold else None
 
 
 def fuse(
@@ -320,6 +326,7 @@ class Retriever:
             hit = RankedPassage(len(hits) + 1, score, chunk, self.index.documents[chunk.doc_id], best_sentence(found))
             hits.append(hit)
         if reading:
+            sentence_confidence = max((h.highlight.score for h in hits if h.highlight), default=0.0)
             hits, confidence = self._read(query, hits, sentences)
             candidate = hits[0] if hits and hits[0].reader_score is not None else None
             return SearchResult(
@@ -330,6 +337,8 @@ class Retriever:
                 expansion.added,
                 self.index.version,
                 True,
+                sentence_confidence,
+                self.config.answer_threshold,
             )
         scored = [h for h in hits if h.highlight is not None]
         candidate = max(scored, key=lambda h: h.highlight.score, default=None)

@@ -113,8 +113,9 @@ class AskResponse(BaseModel):
     mode: str
     answer: Answer | None = Field(description="The answer; null when nothing answers.")
     no_answer: bool = Field(
-        description="True when the documents probably do not answer the question: read, the reader's best span "
-        "does not beat its no-answer score by `KHAMTOP_NO_ANSWER_MARGIN`; else no sentence is similar enough."
+        description="True when the documents probably do not answer the question: no sentence is similar enough "
+        "(`KHAMTOP_ANSWER_THRESHOLD`), or, read, the reader's best span falls short of its no-answer score by more "
+        "than `KHAMTOP_NO_ANSWER_MARGIN` allows."
     )
     confidence: float = Field(
         description="What is compared to the no-answer threshold: read, the best span's margin over no answer; "

@@ -132,7 +132,7 @@ class Settings(BaseSettings):
         default=0.85,
         ge=-1.0,
         le=2.0,
-        description="The best sentence's score below which the response says nothing answers "
+        description="The best sentence's score below which the response says nothing answers, read or not "
         "(docs/decisions/011-answer-threshold.md).",
     )
     dedup: bool = Field(default=True, description="Drop a passage that repeats a higher-ranked one.")
@@ -181,11 +181,11 @@ class Settings(BaseSettings):
         "z-scores over the passages read.",
     )
     no_answer_margin: float = Field(
-        default=-2.5,
+        default=-5.4,
         ge=-100.0,
         le=100.0,
         description="With the reader: the best span's score over the reader's no-answer score below which the "
-        "response says nothing answers.",
+        "response says nothing answers (docs/decisions/017-reader.md).",
     )
     reader_max_answer_tokens: int = Field(
         default=30, ge=1, le=200, description="The longest answer the reader gives, in tokens."

@@ -19,7 +19,7 @@ ANSWER = "4 รางวัล"
 
 def test_the_answer_is_the_readers_exact_words_inside_their_sentence_and_passage(make_client):
     reader = FakeReader([ANSWER])
-    client = make_client(reader=reader)
+    client = make_client(reader=reader, answer_threshold=-1.0)
     body = client.post("/v1/ask", json={"question": QUESTION, "top_k": 3}).json()
     assert body["read"] is True and body["no_answer"] is False
     answer = body["answer"]
@@ -74,15 +74,26 @@ def test_the_reader_reads_its_candidates_even_when_fewer_passages_are_asked_for(
 
 @pytest.mark.parametrize(("margin", "answered"), [(0.0, True), (6.0, False)])
 def test_no_answer_follows_the_readers_margin(make_client, margin, answered):
-    client = make_client(reader=FakeReader([ANSWER]), no_answer_margin=margin)
+    client = make_client(reader=FakeReader([ANSWER]), no_answer_margin=margin, answer_threshold=-1.0)
     body = client.post("/v1/ask", json={"question": QUESTION}).json()
     assert body["no_answer"] is not answered and body["confidence"] == pytest.approx(5.0)
     assert (body["answer"] is not None) is answered
     assert body["passages"], "the passages are returned either way"
 
 
+def test_a_read_answer_needs_a_close_enough_sentence_too(make_client):
+    # The reader is sure (+5), but no sentence reaches the sentence threshold: off-topic.
+    client = make_client(reader=FakeReader([ANSWER]), no_answer_margin=0.0, answer_threshold=1.9)
+    body = client.post("/v1/ask", json={"question": QUESTION}).json()
+    assert body["no_answer"] is True and body["answer"] is None and body["confidence"] == pytest.approx(5.0)
+
+
 def test_a_question_no_window_answers_is_flagged(make_client):
-    body = make_client(reader=FakeReader(["ไม่มีในเอกสารใดเลย"])).post("/v1/ask", json={"question": QUESTION}).json()
+    body = (
+        make_client(reader=FakeReader(["ไม่มีในเอกสารใดเลย"]), no_answer_margin=0.0)
+        .post("/v1/ask", json={"question": QUESTION})
+        .json()
+    )
     assert body["no_answer"] is True and body["answer"] is None and body["confidence"] == pytest.approx(-5.0)
 
 
@@ -173,3 +184,21 @@ def test_the_enclosing_sentences_of_a_span():
     assert enclosing(sentences, 12, 15) == (10, 20)
     assert enclosing(sentences, 8, 12) == (0, 20), "a span across a boundary takes both sentences"
     assert enclosing([], 3, 5) == (3, 5)
+
+
+def test_the_evaluation_scores_the_readers_order_not_the_retrieval_scores(fake_index, fake_embedder):
+    from eval.datasets import EvalQuestion, EvalSet, EvidencePiece
+    from eval.runner import run
+    from index.search import Retriever
+
+    index = load_index(fake_index, fake_embedder)
+    third = Retriever(fake_embedder, index, search_config()).search(QUESTION, top_k=5, read=False).passages[2]
+    words = third.passage.text.strip()[:30]
+    start = third.document.text.index(words, third.passage.char_start)
+    evidence = EvidencePiece(third.passage.doc_id, words, ((start, start + len(words)),))
+    eval_set = EvalSet("t", [EvalQuestion("q", QUESTION, True, (evidence,))])
+    read = Retriever(fake_embedder, index, search_config(read_weight=0.9), reader=FakeReader([words]))
+    (result,) = run(eval_set, read).questions
+    assert result.first_relevant_rank == 1 and result.answer_exact_match and result.answer_f1 == 1.0
+    (unread,) = run(eval_set, read, read=False).questions
+    assert unread.first_relevant_rank == 3
