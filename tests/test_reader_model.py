@@ -21,9 +21,10 @@ IAPP = SHARED / "datasets" / "iapp-wiki-qa-dev"
 needs_iapp = pytest.mark.skipif(not IAPP.is_dir(), reason=f"the iApp dataset is not at {IAPP}")
 pytestmark = pytest.mark.slow
 
-# Floors a little under the shipped weights' measured figures (docs/decisions/017-reader.md).
+# Floors a little under the shipped weights' measured figures (docs/decisions/017-reader.md):
+# gold hit@1 0.722, hit@5 0.951, matches 0.506, answerable flagged 0.136.
 READER_ALONE_F1_FLOOR = 0.60  # measured 0.722 on all 742 valid questions
-GOLD_FLOORS = {"hit@1": 0.69, "hit@5": 0.90, "matches": 0.50, "answerable_flagged": 0.36}
+GOLD_FLOORS = {"hit@1": 0.68, "hit@5": 0.90, "matches": 0.46, "answerable_flagged": 0.17}
 
 
 @needs_iapp
