@@ -120,7 +120,6 @@ def ensure_export(model_path: Path) -> dict:
 
 def _export(st, folder: Path) -> None:
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     class TokenStates(torch.nn.Module):
         def __init__(self, inner):
@@ -147,17 +146,17 @@ def _export(st, folder: Path) -> None:
         opset_version=OPSET,
         dynamo=False,
     )
-    # Per-channel int8 weights of the matrix products only (the word embedding table is then
-    # stored in float16 by half_embedding_table). Quantising every op as well lowered the
-    # vectors' agreement with torch for little speed (docs/decisions/005-embedding-backend.md).
-    quantize_dynamic(
-        folder / FILES["onnx"],
-        folder / FILES["onnx-int8"],
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        op_types_to_quantize=["MatMul"],
-    )
-    half_embedding_table(folder / FILES["onnx-int8"])
+    quantize_int8(folder / FILES["onnx"], folder / FILES["onnx-int8"])
+
+
+def quantize_int8(fp32: Path, int8: Path) -> None:
+    """Per-channel int8 weights of the matrix products only, and the word embedding table in
+    float16 (``half_embedding_table``). Quantising every op as well lowered the vectors'
+    agreement with torch for little speed (docs/decisions/005-embedding-backend.md)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"])
+    half_embedding_table(int8)
 
 
 def half_embedding_table(path: Path) -> None:

@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 from index.atomic import staged_dir
-from index.encoders.onnx_export import half_embedding_table, source_key
+from index.encoders.onnx_export import quantize_int8, source_key
 from index.reader.weights import read_record
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,6 @@ def ensure_reader_export(weights: Path, encoder_dir: Path, folder: Path) -> dict
     if record is not None:
         return record
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from index.reader.weights import assemble
 
@@ -78,14 +77,7 @@ def ensure_reader_export(weights: Path, encoder_dir: Path, folder: Path) -> dict
                 opset_version=OPSET,
                 dynamo=False,
             )
-            quantize_dynamic(
-                tmp / FILES["fp32"],
-                tmp / FILES["int8"],
-                weight_type=QuantType.QInt8,
-                per_channel=True,
-                op_types_to_quantize=["MatMul"],
-            )
-            half_embedding_table(tmp / FILES["int8"])
+            quantize_int8(tmp / FILES["fp32"], tmp / FILES["int8"])
             record = {
                 "format": EXPORT_FORMAT,
                 "source": _identity(weights, encoder_dir),
