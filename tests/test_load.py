@@ -25,6 +25,7 @@ def test_overload_is_shed_fast_and_the_service_recovers(real_fp32_index, real_mo
         KHAMTOP_EMBEDDING_BACKEND="torch",
         KHAMTOP_SEARCH_CONCURRENCY="1",
         KHAMTOP_QUERY_BATCH_MAX="1",
+        KHAMTOP_READER="false",  # the configuration the shedding was measured in (no reader then)
     )
     print(report)
     capacity, overload, recovery = report["capacity"], report["overload"], report["recovery"]
