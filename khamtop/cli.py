@@ -343,10 +343,8 @@ def ask_command(
         fail(f"question: {too_long(request.question, settings.max_question_chars)}")
     embedder = _embedder(settings)
     try:
-        reader = reader_for(settings) if read else None
-        retriever = Retriever(
-            embedder, load_index(settings.index_dir, embedder), settings.search_config(), reader=reader
-        )
+        index = load_index(settings.index_dir, embedder)  # the index first: its error is the likelier one
+        retriever = Retriever(embedder, index, settings.search_config(), reader=reader_for(settings) if read else None)
     except (IndexLoadError, AbbreviationFileError, ReaderWeightsError) as exc:
         fail(str(exc))
     response = answer_question(retriever, request).response

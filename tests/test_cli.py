@@ -18,6 +18,9 @@ runner = CliRunner()
 @pytest.fixture(autouse=True)
 def fake_model(monkeypatch):
     monkeypatch.setattr(index.encoders.factory, "load_embedder", lambda settings: FakeEmbedder())
+    # The fake embedder's home has no reader export; the reader's commands are tested in
+    # test_reader_model.py and the reading path in test_reading.py.
+    monkeypatch.setenv("KHAMTOP_READER", "false")
 
 
 def test_index_build_then_ask_answers_with_citations(tmp_path):
@@ -179,3 +182,12 @@ def test_index_add_and_remove_make_new_versions_and_name_what_changed(tmp_path):
     missing = runner.invoke(app, ["index", "remove", "ไม่มี", "--index", str(out)])
     assert missing.exit_code == 2 and "no document with id 'ไม่มี' to remove" in missing.output
     assert runner.invoke(app, ["index", "add", str(tmp_path / "nope.txt"), "--index", str(out)]).exit_code == 2
+
+
+def test_ask_without_the_readers_export_says_how_to_make_it(fake_index, monkeypatch):
+    monkeypatch.setenv("KHAMTOP_READER", "true")
+    result = runner.invoke(app, ["ask", "ASEAN ICT Award", "--index", str(fake_index)])
+    assert result.exit_code == 2 and "no reader export" in result.output and "khamtop model prepare" in result.output
+    assert "Traceback" not in result.output
+    unread = runner.invoke(app, ["ask", "ASEAN ICT Award", "--no-read", "--index", str(fake_index)])
+    assert unread.exit_code == 0, unread.output
