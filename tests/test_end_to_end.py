@@ -107,9 +107,19 @@ def test_service_answers_thai_questions_over_http_with_exact_citations(live_serv
     assert evidence["text"] in top["text"]
     doc = httpx.get(f"{live_service}/v1/documents/{top['citation']['doc_id']}", timeout=10).json()
     assert doc["text"][top["citation"]["char_start"] : top["citation"]["char_end"]] == top["text"]
+    # Read (the default): the reader's words, exact, inside their sentence inside the first passage.
     answer = body["answer"]
-    assert body["no_answer"] is False and evidence["text"] in answer["text"]
-    assert doc["text"][answer["citation"]["char_start"] : answer["citation"]["char_end"]] == answer["text"]
+    assert body["read"] is True and body["no_answer"] is False and answer["passage_rank"] == 1
+    assert doc["text"][answer["char_start"] : answer["char_end"]] == answer["text"]
+    sentence = answer["sentence"]
+    assert doc["text"][sentence["char_start"] : sentence["char_end"]] == sentence["text"]
+    assert sentence["char_start"] <= answer["char_start"] < answer["char_end"] <= sentence["char_end"]
+    assert answer["citation"] == top["citation"] and len(answer["text"]) < len(sentence["text"])
+    # Not read: the best sentence, which holds the evidence, as before the reader.
+    unread = httpx.post(
+        f"{live_service}/v1/ask", json={"question": question["question"], "top_k": 3, "read": False}, timeout=30
+    ).json()
+    assert unread["read"] is False and evidence["text"] in unread["answer"]["text"]
 
 
 def test_service_rejects_bad_input_over_http(live_service):
