@@ -191,7 +191,7 @@ def served(tmp_path, _fake_index_once):
     def start(**overrides) -> str:
         index = tmp_path / f"index{len(servers)}"
         shutil.copytree(_fake_index_once, index)
-        settings = Settings(home=tmp_path, index_dir=index, reload_interval_s=0, **overrides)
+        settings = Settings(home=tmp_path, index_dir=index, reload_interval_s=0, reader=False, **overrides)
         port = free_port()
         app = create_app(settings, embedder_factory=lambda config: FakeEmbedder())
         config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **server_options(settings))
