@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from eval.live import free_port, wait_ready
 from service.app import create_app
 from service.settings import Settings
-from tests.fakes import FakeEmbedder
+from tests.fakes import FakeEmbedder, FakeReader
 
 ADMIN = "admin-key-0123456789abcdef"
 EXAMPLES = 25
@@ -37,7 +37,10 @@ def base_url(tmp_path_factory, _fake_index_once):
         home=index.parent, index_dir=index, admin_key=ADMIN, rate_limit_per_minute=0, reload_interval_s=0
     )
     port = free_port()
-    app = create_app(service_settings, embedder_factory=lambda s: FakeEmbedder())
+    # Reading on, with the fake reader: the read path's responses are fuzzed too.
+    app = create_app(
+        service_settings, embedder_factory=lambda s: FakeEmbedder(), reader_factory=lambda c: FakeReader(["รางวัล"])
+    )
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
