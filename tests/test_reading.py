@@ -151,6 +151,14 @@ def test_a_span_is_trimmed_of_the_spaces_its_tokens_carry():
     assert (span.char_start, span.char_end) == (1, 3), 'tokens 0-1 are " ab ": the spaces go'
 
 
+def test_a_span_of_spaces_alone_is_not_trimmed_to_nothing():
+    rows = _rows(3)
+    start, end = np.zeros((1, 7)), np.zeros((1, 7))
+    start[0, 3], end[0, 3] = 5.0, 5.0
+    (span,) = best_spans(rows, start, end, 5, texts=["  ab  "])
+    assert (span.char_start, span.char_end) == (0, 2)
+
+
 def test_token_span_finds_the_tokens_of_a_character_span():
     offsets = np.array([[0, 3], [3, 5], [6, 9]])
     assert token_span(offsets, 3, 9) == (1, 2)

@@ -120,15 +120,20 @@ def best_spans(
         band[upper] = (s[:, None] + e[None, :])[upper]
         a, b = np.unravel_index(int(np.argmax(band)), band.shape)
         char_start, char_end = int(offsets[a, 0]), int(offsets[b, 1])
-        if texts is not None:
+        if texts is not None and text_has_visible(texts[i], char_start, char_end):
             text = texts[i]
-            while char_start < char_end and text[char_start].isspace():
+            while text[char_start].isspace():
                 char_start += 1
-            while char_end > char_start and text[char_end - 1].isspace():
+            while text[char_end - 1].isspace():
                 char_end -= 1
         null = float(start_logits[i, 0]) + float(end_logits[i, 0])
         spans.append(Span(char_start, char_end, float(band[a, b]), null))
     return spans
+
+
+def text_has_visible(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` holds more than whitespace (a span of spaces is left as it is)."""
+    return any(not ch.isspace() for ch in text[start:end])
 
 
 def token_span(offsets: np.ndarray, char_start: int, char_end: int) -> tuple[int, int] | None:
