@@ -91,9 +91,6 @@ def test_a_version_no_check_foresaw_is_refused_and_the_watcher_goes_on(
 
     client = make_client(reload_interval_s=0.05)
     served = client.get("/readyz").json()["index_version"]
-    update_index(settings.index_dir, fake_embedder, index_config(), upsert=[Document("a", "เอกสารที่หนึ่ง", "a")])
-    odd = versions.current_path(settings.index_dir) / "manifest.json"
-    odd.write_text(odd.read_text().replace('"model": {', '"model": "oops", "was": {', 1))
     real_load = service.state.load_index
     calls = []
 
@@ -103,8 +100,15 @@ def test_a_version_no_check_foresaw_is_refused_and_the_watcher_goes_on(
             raise ZeroDivisionError("a bug")
         return real_load(*args, **kwargs)
 
+    # Patched before the odd version exists: otherwise the watcher could load (and refuse) it
+    # before the patch, and the bug would hit the good version written next.
     monkeypatch.setattr(service.state, "load_index", first_one_breaks)
-    time.sleep(0.5)
+    update_index(settings.index_dir, fake_embedder, index_config(), upsert=[Document("a", "เอกสารที่หนึ่ง", "a")])
+    odd = versions.current_path(settings.index_dir) / "manifest.json"
+    odd.write_text(odd.read_text().replace('"model": {', '"model": "oops", "was": {', 1))
+    deadline = time.monotonic() + 10
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert client.get("/readyz").json()["index_version"] == served, "the odd version is refused"
     build_index(bundled_documents, fake_embedder, index_config(), settings.index_dir)  # `khamtop index build`
     deadline = time.monotonic() + 10
