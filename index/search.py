@@ -31,6 +31,9 @@ MODES: tuple[Mode, ...] = ("dense", "keyword", "hybrid")
 Fusion = Literal["weighted", "rrf"]
 # How many candidates each list contributes before rescoring and fusing.
 CANDIDATES = 100
+# The confidence of a read search in which the reader found no span at all: below any margin,
+# and finite, so that it can be compared, averaged and written as JSON.
+NOTHING_READ = -1e6
 # Two passages whose character 4-grams overlap this much (Jaccard) are the same passage.
 DUPLICATE_JACCARD = 0.8
 
@@ -354,7 +357,7 @@ class Retriever:
         others after them, as they were), and the best span's margin over "no answer"."""
         n = min(self.config.read_candidates, len(hits))
         if n == 0:
-            return hits, float("-inf")
+            return hits, NOTHING_READ
         spans = self.reader.read(query, [reading_window(hit) for hit in hits[:n]])
         read = []
         for hit, span, found in zip(hits[:n], spans, sentences[:n]):
@@ -371,7 +374,7 @@ class Retriever:
         margins = [h.reader_score if h.reader_score is not None else float("-inf") for h in read]
         finite = [m for m in margins if m != float("-inf")]
         if not finite:
-            return hits, float("-inf")
+            return hits, NOTHING_READ
         floor = min(finite)
         order = blend(
             [h.score for h in read], [m if m != float("-inf") else floor for m in margins], self.config.read_weight

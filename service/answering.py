@@ -79,7 +79,7 @@ def _response(question: str, mode: str, answer: SearchResult, took_ms: float) ->
         mode=mode,
         answer=shown,
         no_answer=shown is None,
-        confidence=round(answer.confidence, 6) if answer.confidence != float("-inf") else 0.0,
+        confidence=round(answer.confidence, 6),
         read=answer.read,
         expanded_with=list(answer.expanded_with),
         passages=[_passage(h) for h in answer.passages],

@@ -142,3 +142,12 @@ def test_gold_set_quality_with_the_reader_does_not_regress(reading):
     assert s["answer_matches_evidence"] >= GOLD_FLOORS["matches"], s["answer_matches_evidence"]
     assert s["answer_median_chars"] <= 80, s["answer_median_chars"]
     assert s["no_answer"]["answerable_flagged"] <= GOLD_FLOORS["answerable_flagged"], s["no_answer"]
+
+
+def test_rows_too_short_for_the_readers_question_are_refused(real_reader):
+    import dataclasses
+
+    from index.reader.runtime import Reader
+
+    with pytest.raises(ReaderWeightsError, match="KHAMTOP_READER_MAX_LENGTH is 40"):
+        Reader(dataclasses.replace(real_reader.config, max_length=40))

@@ -151,12 +151,11 @@ def test_a_span_is_trimmed_of_the_spaces_its_tokens_carry():
     assert (span.char_start, span.char_end) == (1, 3), 'tokens 0-1 are " ab ": the spaces go'
 
 
-def test_a_span_of_spaces_alone_is_not_trimmed_to_nothing():
+def test_a_span_of_spaces_alone_is_no_answer_from_that_row():
     rows = _rows(3)
     start, end = np.zeros((1, 7)), np.zeros((1, 7))
     start[0, 3], end[0, 3] = 5.0, 5.0
-    (span,) = best_spans(rows, start, end, 5, texts=["  ab  "])
-    assert (span.char_start, span.char_end) == (0, 2)
+    assert best_spans(rows, start, end, 5, texts=["  ab  "]) == [None]
 
 
 def test_token_span_finds_the_tokens_of_a_character_span():
@@ -210,3 +209,10 @@ def test_the_evaluation_scores_the_readers_order_not_the_retrieval_scores(fake_i
     assert result.first_relevant_rank == 1 and result.answer_exact_match and result.answer_f1 == 1.0
     (unread,) = run(eval_set, read, read=False).questions
     assert unread.first_relevant_rank == 3
+
+
+def test_a_read_search_with_nothing_to_read_has_a_finite_confidence(make_client):
+    client = make_client(reader=FakeReader([ANSWER]))
+    body = client.post("/v1/ask", json={"question": "qqqzzzxxyy", "mode": "keyword"}).json()
+    assert body["passages"] == [] and body["no_answer"] is True and body["read"] is True
+    assert body["confidence"] < -1000, "below any margin, and valid JSON"

@@ -77,8 +77,8 @@ class ReaderTokenizer:
         return self.encode(text).ids[: self.max_question_tokens]
 
     def context_budget(self, question_ids: np.ndarray) -> int:
-        """How many context tokens fit in a row beside this question."""
-        return self.max_length - len(question_ids) - 3
+        """How many context tokens fit in a row beside this question (at least one)."""
+        return max(1, self.max_length - len(question_ids) - 3)
 
     def rows(self, question_ids: np.ndarray, contexts: list[tuple[Encoded, int]]) -> Rows:
         """One row per (context tokens, base character offset); contexts longer than the budget are
@@ -120,7 +120,10 @@ def best_spans(
         band[upper] = (s[:, None] + e[None, :])[upper]
         a, b = np.unravel_index(int(np.argmax(band)), band.shape)
         char_start, char_end = int(offsets[a, 0]), int(offsets[b, 1])
-        if texts is not None and text_has_visible(texts[i], char_start, char_end):
+        if texts is not None and not text_has_visible(texts[i], char_start, char_end):
+            spans.append(None)  # a space, or nothing: no answer from this row
+            continue
+        if texts is not None:
             text = texts[i]
             while text[char_start].isspace():
                 char_start += 1

@@ -19,6 +19,7 @@ from index.reader.features import Encoded, ReaderTokenizer, Span, best_spans
 from index.reader.weights import ReaderWeightsError
 
 Precision = Literal["fp32", "int8"]
+MIN_CONTEXT_TOKENS = 16
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,12 @@ class Reader:
                 "run `khamtop model prepare` (or set KHAMTOP_READER=false)"
             )
         self.config = config
+        least = int(record["max_question_tokens"]) + 3 + MIN_CONTEXT_TOKENS
+        if config.max_length < least:
+            raise ReaderWeightsError(
+                f"KHAMTOP_READER_MAX_LENGTH is {config.max_length}; this reader needs at least {least} "
+                f"(its {record['max_question_tokens']} question tokens, three markers and some passage)"
+            )
         self.tokenizer = ReaderTokenizer(
             config.encoder_dir / "tokenizer.json", config.max_length, int(record["max_question_tokens"])
         )
