@@ -132,21 +132,26 @@ def _export(st, folder: Path) -> None:
     # eval(): a fresh wrapper is in training mode, and its dropout would be exported with it.
     wrapper = TokenStates(st._model[0].auto_model).eval()
     sample = st._model.tokenizer(["query: ตัวอย่าง sample"], return_tensors="pt")
+    export_graph(wrapper, (sample["input_ids"], sample["attention_mask"]), folder / FILES["onnx"], ["token_states"])
+    quantize_int8(folder / FILES["onnx"], folder / FILES["onnx-int8"])
+
+
+def export_graph(module, inputs: tuple, path: Path, outputs: list[str]) -> None:
+    """``module(input_ids, attention_mask)`` traced to ONNX at ``path``, batch and length dynamic
+    in every input and output."""
+    import torch
+
+    dynamic = {name: {0: "batch", 1: "tokens"} for name in ["input_ids", "attention_mask", *outputs]}
     torch.onnx.export(
-        wrapper,
-        (sample["input_ids"], sample["attention_mask"]),
-        str(folder / FILES["onnx"]),
+        module,
+        inputs,
+        str(path),
         input_names=["input_ids", "attention_mask"],
-        output_names=["token_states"],
-        dynamic_axes={
-            "input_ids": {0: "batch", 1: "tokens"},
-            "attention_mask": {0: "batch", 1: "tokens"},
-            "token_states": {0: "batch", 1: "tokens"},
-        },
+        output_names=outputs,
+        dynamic_axes=dynamic,
         opset_version=OPSET,
         dynamo=False,
     )
-    quantize_int8(folder / FILES["onnx"], folder / FILES["onnx-int8"])
 
 
 def quantize_int8(fp32: Path, int8: Path) -> None:

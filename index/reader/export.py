@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 from index.atomic import staged_dir
-from index.encoders.onnx_export import quantize_int8, source_key
+from index.encoders.onnx_export import export_graph, quantize_int8, source_key
 from index.reader.weights import read_record
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 EXPORT_FORMAT = "khamtop-reader-onnx/1"
 EXPORT_FILE = "export.json"
 FILES = {"fp32": "reader.onnx", "int8": "reader-int8.onnx"}
-OPSET = 17
 FOLDER_NAME = "khamtop-reader.onnx"
 
 
@@ -62,21 +61,8 @@ def ensure_reader_export(weights: Path, encoder_dir: Path, folder: Path) -> dict
         root.setLevel(logging.ERROR)
         with staged_dir(folder) as tmp, warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the tracer's advice is about other models
-            torch.onnx.export(
-                model,
-                (sample_ids, torch.ones_like(sample_ids)),
-                str(tmp / FILES["fp32"]),
-                input_names=["input_ids", "attention_mask"],
-                output_names=["start_logits", "end_logits"],
-                dynamic_axes={
-                    "input_ids": {0: "batch", 1: "tokens"},
-                    "attention_mask": {0: "batch", 1: "tokens"},
-                    "start_logits": {0: "batch", 1: "tokens"},
-                    "end_logits": {0: "batch", 1: "tokens"},
-                },
-                opset_version=OPSET,
-                dynamo=False,
-            )
+            inputs = (sample_ids, torch.ones_like(sample_ids))
+            export_graph(model, inputs, tmp / FILES["fp32"], ["start_logits", "end_logits"])
             quantize_int8(tmp / FILES["fp32"], tmp / FILES["int8"])
             record = {
                 "format": EXPORT_FORMAT,
