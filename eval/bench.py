@@ -32,6 +32,7 @@ from index.reader.runtime import Reader
 from index.search import Retriever
 from index.write import IndexConfig, build_index
 from index.load import load_index
+from service.state import engine_for
 
 
 @dataclass
@@ -296,7 +297,9 @@ def run_bench(
         index = index or load_index(index_dir, embedder)
         manifest, corpus = index.manifest, index.manifest["corpus"]
         reader = Reader(settings.reader_config()) if settings.reader else None
-        retriever = Retriever(embedder, index, settings.search_config(), reader=reader)
+        retriever = Retriever(
+            embedder, index, settings.search_config(), reader=reader, engine=engine_for(settings, index)
+        )
         # With the reader and without (a request's `read: false`): today's path, at today's speed.
         reads = (True, False) if reader is not None else (False,)
         in_process = {}

@@ -19,8 +19,9 @@ from index.layout import IndexLoadError
 from index.write import build_index
 from index.embed import corpus_checksum
 from index.load import load_index, stale_reason
+from index.qdrant_edge import layout_mismatch
 from service.settings import Settings
-from service.state import reader_for
+from service.state import engine_for, reader_for
 
 
 @dataclass
@@ -38,6 +39,8 @@ def _matching_index(path: Path, documents: list[Document], embedder: Embedder, s
     try:
         loaded = load_index(path, embedder)
     except IndexLoadError:
+        return None
+    if layout_mismatch(loaded.manifest, settings.edge_layout()) is not None:
         return None
     return loaded if loaded.manifest["corpus"]["checksum"] == corpus_checksum(documents) else None
 
@@ -94,7 +97,13 @@ def evaluate(
             )
         result = run(
             eval_set,
-            Retriever(embedder, loaded, settings.search_config(), reader=reader_for(settings) if read else None),
+            Retriever(
+                embedder,
+                loaded,
+                settings.search_config(),
+                reader=reader_for(settings) if read else None,
+                engine=engine_for(settings, loaded),
+            ),
             progress=progress,
             mode=mode or settings.search_mode,
             expand=expand,

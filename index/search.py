@@ -20,6 +20,7 @@ from index.encoders.base import Embedder
 from index.keyword import match_form
 from index.query import Expansion, QueryExpander
 from index.load import LoadedIndex
+from index.qdrant_edge import EdgeEngine
 from index.reader.runtime import Reader, Window
 from index.reading import blend, enclosing
 from index.spans import Passage
@@ -147,9 +148,14 @@ class Retriever:
         config: SearchConfig,
         batcher: QueryBatcher | None = None,
         reader: Reader | None = None,
+        engine: EdgeEngine | None = None,
     ) -> None:
         self.embedder = embedder
         self.reader = reader
+        # Where candidates are proposed and scored: None, the version's own files (FAISS and
+        # BM25, the backend "embedded"); else Qdrant's engine over the same version's shards.
+        # Everything after the ranking (duplicates, sentences, the reader) is the same for both.
+        self.engine = engine
         self.index = index
         self.config = config
         self.expander = QueryExpander.from_file(config.expansion_file) if config.expansion_file else None
@@ -170,6 +176,8 @@ class Retriever:
 
     def _nearest(self, vector: np.ndarray, k: int) -> list[int]:
         """The ``k`` chunks nearest the question (FAISS), nearest first."""
+        if self.engine is not None:
+            return self.engine.nearest(vector, min(k, len(self.index.chunks)))
         _, ids = self.index.faiss_index.search(vector, min(k, len(self.index.chunks)))
         # FAISS pads with -1 when it has fewer than k results.
         return [int(i) for i in ids[0] if i >= 0]
@@ -197,6 +205,8 @@ class Retriever:
         """
         if not chunk_ids:
             return {}
+        if self.engine is not None:
+            return self.engine.dense_scores(vector, chunk_ids, self.config.sentence_weight)
         q = vector[0]
         parts = [read] if read is not None else []
         done = len(read.ids) if read is not None else 0
@@ -219,6 +229,11 @@ class Retriever:
             best[has] = np.maximum.reduceat(sims, np.concatenate(([0], np.cumsum(sizes[has])[:-1])))
         blended = (1 - self.config.sentence_weight) * cosines + self.config.sentence_weight * best
         return dict(zip(chunk_ids, blended.tolist()))
+
+    def _keyword(self, query: str, k: int, words: list[str] | None) -> list[tuple[int, float]]:
+        if self.engine is None:
+            return self.index.keyword.search(query, k, words)
+        return self.engine.keyword(self.index.keyword.tokenize(query) if words is None else words, k)
 
     @staticmethod
     def _sorted(scores: dict[int, float]) -> list[tuple[int, float]]:
@@ -306,10 +321,11 @@ class Retriever:
         # The question is segmented once: for keyword search (unless expansion added words) and
         # for the answer sentence's word share.
         keyword_words = words if keyword_query == query else None
-        keyword = self.index.keyword.search(keyword_query, depth, keyword_words) if mode != "dense" else []
+        keyword = self._keyword(keyword_query, depth, keyword_words) if mode != "dense" else []
         # Still waiting for the vector: read the keyword candidates' stored vectors and texts.
         keyword_ids = [c for c, _ in keyword]
-        gathered = self._gather(keyword_ids) if mode == "hybrid" and self.config.fusion == "weighted" else None
+        overlap = mode == "hybrid" and self.config.fusion == "weighted" and self.engine is None
+        gathered = self._gather(keyword_ids) if overlap else None
         known = dict(zip(keyword_ids, self.index.chunks.texts(keyword_ids))) if self.config.dedup else {}
         vector = pending.result()
         if mode == "dense":

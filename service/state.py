@@ -18,6 +18,7 @@ from index.encoders.base import Embedder, ModelLoadError
 from index.query import AbbreviationFileError
 from index.reader.runtime import Reader
 from index.reader.weights import ReaderWeightsError
+from index.qdrant_edge import EdgeEngine
 from index.search import Retriever
 from index.layout import IndexLoadError
 from index.write import UpdateResult, update_index
@@ -125,7 +126,15 @@ def _reload(settings: Settings, state: ServiceState, name: str) -> bool:
 
 
 def _retriever(settings: Settings, state: ServiceState, index) -> Retriever:
-    return Retriever(state.embedder, index, settings.search_config(), state.batcher, state.reader)
+    return Retriever(
+        state.embedder, index, settings.search_config(), state.batcher, state.reader, engine_for(settings, index)
+    )
+
+
+def engine_for(settings: Settings, index) -> EdgeEngine | None:
+    """The engine that searches ``index`` under the backend setting: None for the embedded one
+    (the version's own files); raises IndexLoadError when the version has no shards for it."""
+    return EdgeEngine(index.path) if settings.backend == "qdrant-edge" else None
 
 
 def swap(state: ServiceState, name: str | None, retriever: Retriever) -> None:

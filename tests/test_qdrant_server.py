@@ -1,0 +1,117 @@
+"""A version as a Qdrant collection behind an alias (index.qdrant_server): in qdrant-client's
+local mode, and against a real server when KHAMTOP_TEST_QDRANT_URL names one."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import threading
+
+import pytest
+
+from eval.datasets import GOLD
+from index.load import load_index
+from index.qdrant_server import QdrantEngine, collection_name, live, publish
+from index.search import Retriever
+from index.sparse import WordIds
+from index.write import update_index
+from tests.helpers import index_config, make_retriever, search_config
+
+try:
+    from qdrant_client import QdrantClient
+except ImportError:
+    if os.environ.get("KHAMTOP_REQUIRE_SCALE"):
+        raise
+    pytest.skip("qdrant-client is not installed: pip install -e '.[scale]'", allow_module_level=True)
+
+# Local mode searches by brute force and says so whenever search parameters are given.
+pytestmark = pytest.mark.filterwarnings("ignore:Local mode performs exact:UserWarning")
+QUESTIONS = [json.loads(line)["question"] for line in GOLD.read_text("utf-8").splitlines()][::8]
+SERVER = os.environ.get("KHAMTOP_TEST_QDRANT_URL")
+
+
+@pytest.fixture(params=["local", "server"])
+def client(request, tmp_path):
+    if request.param == "local":
+        client = QdrantClient(path=str(tmp_path / "qdrant"))
+    elif SERVER:
+        client = QdrantClient(url=SERVER, api_key=os.environ.get("KHAMTOP_TEST_QDRANT_API_KEY"))
+    else:
+        pytest.skip("no Qdrant server: set KHAMTOP_TEST_QDRANT_URL (and KHAMTOP_TEST_QDRANT_API_KEY) to run these")
+    yield client
+    for c in client.get_collections().collections:
+        if c.name.startswith("khamtop-test"):
+            client.delete_collection(c.name)
+    client.close()
+
+
+def engine_of(client, index) -> QdrantEngine:
+    words = WordIds.empty().assign(index.keyword.bm25.vocab_dict)
+    return QdrantEngine(client, live(client, "khamtop-test"), words)
+
+
+def test_a_published_version_is_its_own_collection_and_the_alias_names_it(client, fake_index, fake_embedder):
+    index = load_index(fake_index, fake_embedder)
+    name = publish(client, index, "khamtop-test")
+    assert name == collection_name("khamtop-test", index.version)
+    assert live(client, "khamtop-test") == name
+    assert client.count(name).count == len(index.chunks)
+
+
+def test_the_collection_ranks_thai_questions_as_the_embedded_files_do(client, fake_index, fake_embedder):
+    index = load_index(fake_index, fake_embedder)
+    publish(client, index, "khamtop-test")
+    embedded = make_retriever(fake_embedder, index)
+    remote = Retriever(fake_embedder, index, search_config(), engine=engine_of(client, index))
+    for question in QUESTIONS:
+        want, got = embedded.search(question, 10, read=False), remote.search(question, 10, read=False)
+        assert [p.passage.id for p in got.passages] == [p.passage.id for p in want.passages]
+        for a, b in zip(want.passages, got.passages):
+            assert a.score == pytest.approx(b.score, abs=1e-5)
+
+
+def test_every_answer_names_one_version_while_the_alias_moves(client, fake_index, fake_embedder, bundled_documents):
+    first = load_index(fake_index, fake_embedder)
+    publish(client, first, "khamtop-test")
+    changed = dataclasses.replace(bundled_documents[0], text=bundled_documents[0].text + "\nย่อหน้าใหม่ของฉบับที่สอง")
+    update_index(fake_index, fake_embedder, index_config(), upsert=[changed])
+    second = load_index(fake_index, fake_embedder)
+    words = WordIds.empty().assign(first.keyword.bm25.vocab_dict)
+    seen: list[tuple[str, set[int]]] = []
+    stop, asking = threading.Event(), threading.Event()
+
+    def ask() -> None:
+        after = 0  # answers begun after the swap: the loop ends five of them later
+        while after < 5:
+            after += stop.is_set()
+            collection = live(client, "khamtop-test")  # the alias, resolved once per question
+            engine = QdrantEngine(client, collection, words)
+            ids = [c for c, _ in engine.keyword(["กระทรวง", "ดิจิทัล"], 10)]
+            points = client.retrieve(collection, ids, with_payload=["version"])
+            seen.append((collection, {p.payload["version"] for p in points}))
+            if len(seen) == 3:
+                asking.set()
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    assert asking.wait(timeout=60)  # the loop is answering from the first version: now swap
+    publish(client, second, "khamtop-test")
+    stop.set()
+    asker.join(timeout=60)
+    assert not asker.is_alive()
+    names = {name for name, _ in seen}
+    assert names == {collection_name("khamtop-test", first.version), collection_name("khamtop-test", second.version)}
+    for name, versions in seen:
+        assert versions == {int(name[-6:])}, (name, versions)
+    assert seen[-1][0] == collection_name("khamtop-test", second.version)
+
+
+def test_only_the_newest_three_collections_are_kept(client, fake_index, fake_embedder, bundled_documents):
+    for n in range(4):
+        changed = dataclasses.replace(bundled_documents[0], text=bundled_documents[0].text + f"\nฉบับที่ {n}")
+        update_index(fake_index, fake_embedder, index_config(), upsert=[changed])
+        publish(client, load_index(fake_index, fake_embedder), "khamtop-test")
+    names = sorted(c.name for c in client.get_collections().collections if c.name.startswith("khamtop-test-v"))
+    assert len(names) == 3
+    assert live(client, "khamtop-test") == names[-1]
