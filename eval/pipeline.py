@@ -19,7 +19,6 @@ from index.layout import IndexLoadError
 from index.write import build_index
 from index.embed import corpus_checksum
 from index.load import load_index, stale_reason
-from index.qdrant_edge import layout_mismatch
 from service.settings import Settings
 from service.state import engine_for, reader_for
 
@@ -40,7 +39,7 @@ def _matching_index(path: Path, documents: list[Document], embedder: Embedder, s
         loaded = load_index(path, embedder)
     except IndexLoadError:
         return None
-    if layout_mismatch(loaded.manifest, settings.edge_layout()) is not None:
+    if settings.index_config().engine_mismatch(loaded.manifest) is not None:
         return None
     return loaded if loaded.manifest["corpus"]["checksum"] == corpus_checksum(documents) else None
 

@@ -2,22 +2,10 @@
 (qdrant-edge-py): the backend ``qdrant-edge`` (docs/scale-out.md, docs/decisions/018-scale-out.md).
 
 The version folder stays what it is (texts, spans, the sentence vectors for highlights); beside
-its files, ``qdrant-edge/`` holds one or more Qdrant shards with, per passage (point id = chunk
-id, shard = chunk id mod the shard count):
-
-    passage    the passage's float32 vector (dot product; HNSW with int8 quantisation and
-               rescoring above the exact-search size, exact search below it, as index.ann)
-    sentences  its sentences' vectors as one multivector (MaxSim: its best sentence's cosine)
-    bm25       its BM25 weights over our own Thai words (index.sparse)
-    payload    its document and character span
-
-and ``layout.json`` says how it was written. The version folder is the collection and CURRENT
-its alias: a question is answered from the shards of the version its retriever was made for,
-so no answer mixes versions.
-
-The engine proposes candidates and scores them; the blend is the embedded retriever's
-(index.search), so the two backends give the same ranking: the candidates from both lists,
-(1 - w) x passage cosine + w x best sentence cosine, plus the keyword weight x BM25 / best BM25.
+its files, ``qdrant-edge/`` holds one or more Qdrant shards of its passages as Qdrant points
+(index.qdrant_points; shard = chunk id mod the shard count), with ``layout.json`` saying how
+they were written. The version folder is the collection and CURRENT its alias: a question is
+answered from the shards of the version its retriever was made for, so no answer mixes versions.
 """
 
 from __future__ import annotations
@@ -28,17 +16,24 @@ from pathlib import Path
 
 import numpy as np
 
-from index.keyword import KeywordIndex
 from index.layout import IndexLoadError
-from index.spans import ChunkSentences
+from index.qdrant_points import (
+    BM25,
+    HNSW_EF,
+    HNSW_EF_CONSTRUCT,
+    HNSW_M,
+    PASSAGE,
+    SENTENCES,
+    UPSERT_BATCH,
+    SearchPart,
+    blend_dense,
+    merge_top,
+    point_rows,
+)
 from index.sparse import IDF_MODES, IdfMode, WordIds, passage_vectors
-from index.vectors import Int8Rows
 
 EDGE_DIR = "qdrant-edge"
 LAYOUT_FILE = "layout.json"
-PASSAGE, SENTENCES, BM25 = "passage", "sentences", "bm25"
-HNSW_M, HNSW_EF_CONSTRUCT, HNSW_EF = 32, 80, 160  # as index.ann
-UPSERT_BATCH = 512
 FULL_SCAN_KB = 10_000  # Qdrant's default: a segment under this many KB of vectors is scanned, not graphed
 
 
@@ -107,108 +102,44 @@ def _config(q, dim: int, idf: IdfMode):
     )
 
 
-def previous_words(home: Path) -> WordIds:
-    """The word ids of the live version at ``home``, to keep them in the next one."""
-    from index import versions
-
-    try:
-        live = versions.current_path(Path(home))
-    except versions.VersionError:
-        return WordIds.empty()
-    return WordIds.load(live / EDGE_DIR) if live is not None else WordIds.empty()
-
-
-@dataclass(frozen=True)
-class PointRow:
-    """One passage as a Qdrant point, whichever Qdrant stores it."""
-
-    id: int  # the chunk id
-    passage: list[float]
-    sentences: list[list[float]] | None  # None: the passage has no sentence
-    bm25: tuple[list[int], list[float]]  # word ids and weights (index.sparse)
-    payload: dict
-
-
-def point_rows(vectors, sentence_vectors: Int8Rows, chunk_sentences: ChunkSentences, doc_ids, spans, sparse):
-    """Every passage of a version as a ``PointRow``, in chunk id order."""
-    for chunk_id in range(len(vectors)):
-        sentence_ids = chunk_sentences[chunk_id]
-        # The stored int8 sentence rows as the embedded retriever reads them (codes x scale).
-        sentences = sentence_vectors[np.asarray(sentence_ids)].tolist() if len(sentence_ids) else None
-        doc, start, end = (int(x) for x in spans[chunk_id][:3])
-        yield PointRow(
-            chunk_id,
-            vectors[chunk_id].tolist(),
-            sentences,
-            (sparse.indices[chunk_id].tolist(), sparse.values[chunk_id].tolist()),
-            {"doc_id": doc_ids[doc], "char_start": start, "char_end": end},
-        )
-
-
-def merge_top(lists: list[list[tuple[int, float]]], k: int) -> list[tuple[int, float]]:
-    """The best ``k`` of several engines' lists: best first, the lower id first among equals
-    (as the embedded retriever breaks ties)."""
-    return sorted((item for found in lists for item in found), key=lambda item: (-item[1], item[0]))[:k]
-
-
-def blend_dense(
-    chunk_ids: list[int], cosines: dict[int, float], best: dict[int, float], sentence_weight: float
-) -> dict[int, float]:
-    """(1 - w) x passage cosine + w x best sentence cosine (the passage cosine where it has no
-    sentence), as index.search blends them."""
-    w = sentence_weight
-    return {c: (1 - w) * cosines[c] + w * best.get(c, cosines[c]) for c in chunk_ids}
-
-
-def write_edge(
-    folder: Path,
-    vectors: np.ndarray,
-    sentence_vectors: Int8Rows,
-    chunk_sentences: ChunkSentences,
-    doc_ids: list[str],
-    spans: np.ndarray,
-    keyword: KeywordIndex,
-    layout: EdgeLayout,
-    words: WordIds,
-) -> dict:
+def write_edge(folder: Path, part: SearchPart, layout: EdgeLayout, words: WordIds) -> dict:
     """Write the shards of a version into ``folder/qdrant-edge``; returns what the manifest says."""
     q = _edge()
     out = Path(folder) / EDGE_DIR
     out.mkdir()
-    words = words.assign(keyword.bm25.vocab_dict)
-    sparse = passage_vectors(keyword, words, layout.idf)
+    words = words.assign(part.keyword.bm25.vocab_dict)
+    sparse = passage_vectors(part.keyword, words, layout.idf)
     shards = [
-        q.EdgeShard.create(str(out / f"shard-{i}"), _config(q, vectors.shape[1], layout.idf))
+        q.EdgeShard.create(str(out / f"shard-{i}"), _config(q, part.vectors.shape[1], layout.idf))
         for i in range(layout.shards)
     ]
     try:
         batch: list[list] = [[] for _ in shards]
-        rows = point_rows(vectors, sentence_vectors, chunk_sentences, doc_ids, spans, sparse)
-        for row in rows:
+        for row in point_rows(part, sparse):
             named = {PASSAGE: row.passage, BM25: q.SparseVector(*row.bm25)}
             if row.sentences is not None:
                 named[SENTENCES] = row.sentences
-            part = batch[row.id % len(shards)]
-            part.append(q.Point(row.id, named, row.payload))
-            if len(part) == UPSERT_BATCH:
-                shards[row.id % len(shards)].update(q.UpdateOperation.upsert_points(part))
-                part.clear()
-        for shard, part in zip(shards, batch):
-            if part:
-                shard.update(q.UpdateOperation.upsert_points(part))
+            pending = batch[row.id % len(shards)]
+            pending.append(q.Point(row.id, named, row.payload))
+            if len(pending) == UPSERT_BATCH:
+                shards[row.id % len(shards)].update(q.UpdateOperation.upsert_points(pending))
+                pending.clear()
+        for shard, pending in zip(shards, batch):
+            if pending:
+                shard.update(q.UpdateOperation.upsert_points(pending))
             shard.optimize()  # builds the HNSW graph now (above Qdrant's indexing threshold), not at the first question
             shard.flush()
     finally:
         for shard in shards:
             shard.close()
-    words.save(out)
+    words.save(folder)
     info = {
         "engine": "qdrant-edge",
         "qdrant_edge_py": _version("qdrant-edge-py"),
         "shards": layout.shards,
         "idf": layout.idf,
-        "exact": len(vectors) <= layout.exact_up_to,
-        "points": len(vectors),
+        "exact": len(part.vectors) <= layout.exact_up_to,
+        "points": len(part.vectors),
         "words": len(words.ids),
         "word_id_collisions": words.collisions,
     }
@@ -220,17 +151,7 @@ def mirror(index, folder: Path, layout: EdgeLayout) -> dict:
     """Write a loaded version's search part as shards into ``folder``, as a build with ``layout``
     would, without embedding again (for comparing layouts: the benchmarks and the tests)."""
     Path(folder).mkdir(parents=True, exist_ok=True)
-    return write_edge(
-        folder,
-        index.passage_vectors,
-        index.sentence_vectors,
-        index.chunk_sentences,
-        index.documents.doc_ids,
-        index.chunks.spans,
-        index.keyword,
-        layout,
-        WordIds.empty(),
-    )
+    return write_edge(folder, SearchPart.of(index), layout, WordIds.empty())
 
 
 def _version(package: str) -> str:
@@ -253,7 +174,7 @@ class EdgeEngine:
                 "KHAMTOP_BACKEND=qdrant-edge khamtop index build"
             )
         self.info = json.loads(layout.read_text("utf-8"))
-        self.words = WordIds.load(folder)
+        self.words = WordIds.load(folder.parent)
         try:
             self.shards = [q.EdgeShard.load(str(folder / f"shard-{i}")) for i in range(int(self.info["shards"]))]
         except Exception as exc:  # the engine's own errors are plain Exceptions

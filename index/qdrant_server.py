@@ -16,14 +16,94 @@ the API, not for the engine.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 
-from index.qdrant_edge import BM25, HNSW_EF, PASSAGE, SENTENCES, UPSERT_BATCH, blend_dense, merge_top, point_rows
+from index.qdrant_points import (
+    BM25,
+    HNSW_EF,
+    PASSAGE,
+    SENTENCES,
+    UPSERT_BATCH,
+    SearchPart,
+    blend_dense,
+    merge_top,
+    point_rows,
+)
 from index.sparse import IdfMode, WordIds, passage_vectors
 
 KEEP_COLLECTIONS = 3  # as index.versions keeps three version folders
+
+
+@dataclass(frozen=True)
+class ServerTarget:
+    """Where versions are published (``Settings.server_target``)."""
+
+    url: str  # http(s)://host:port, or a folder for qdrant-client's local mode
+    api_key: str | None = None
+    alias: str = "khamtop"  # collections are ALIAS-v000007
+    idf: IdfMode = "full"
+    exact_up_to: int = 20_000  # exact search up to this many points, HNSW above (as index.ann)
+
+
+_clients: dict[tuple[str, str | None], object] = {}
+_clients_lock = threading.Lock()
+
+
+def connect(url: str, api_key: str | None = None):
+    """One client per server and key in a process (thread-safe). A URL without a scheme is a
+    folder for qdrant-client's local mode, which one client at a time may open."""
+    with _clients_lock:
+        if (url, api_key) not in _clients:
+            try:
+                from qdrant_client import QdrantClient
+            except ImportError as exc:
+                raise RuntimeError("the qdrant backend needs qdrant-client: pip install -e '.[scale]'") from exc
+            if "://" in url:
+                _clients[url, api_key] = QdrantClient(url=url, api_key=api_key, timeout=30)
+            else:
+                _clients[url, api_key] = QdrantClient(path=url)
+        return _clients[url, api_key]
+
+
+def write_collection(part: SearchPart, target: ServerTarget, words: WordIds) -> dict:
+    """A version's collection, written whole but not yet live (``move_alias`` makes it so, once
+    the version's folder is committed); returns what the manifest says."""
+    name = publish(connect(target.url, target.api_key), part, target.alias, target.idf, words, move=False)
+    return {
+        "engine": "qdrant",
+        "collection": name,
+        "alias": target.alias,
+        "idf": target.idf,
+        "exact": len(part.vectors) <= target.exact_up_to,
+        "points": len(part.vectors),
+        "qdrant_client": _version("qdrant-client"),
+    }
+
+
+def target_mismatch(manifest: dict, target: ServerTarget) -> str | None:
+    """Why a version written with ``manifest`` is not served from ``target`` (None: it is)."""
+    engine = manifest.get("engine") or {}
+    if engine.get("engine") != "qdrant":
+        return "it was not published to Qdrant (it was built for another backend)"
+    have = (engine.get("alias"), engine.get("idf"))
+    if have != (target.alias, target.idf):
+        return f"it was published under {have[0]!r} with idf {have[1]!r}, not {target.alias!r} with {target.idf!r}"
+    return None
+
+
+def move_alias(target: ServerTarget, collection: str) -> None:
+    client = connect(target.url, target.api_key)
+    _point_alias(client, target.alias, collection)
+    _drop_old(client, target.alias)
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
 
 
 def collection_name(prefix: str, version: int) -> str:
@@ -38,13 +118,16 @@ def _models():
     return models
 
 
-def publish(client, index, prefix: str, idf: IdfMode = "full", words: WordIds | None = None) -> str:
-    """Write the loaded version ``index`` as its own collection, move the alias ``prefix`` to it,
-    and drop all but the newest ``KEEP_COLLECTIONS`` of this prefix; returns the collection's name.
+def publish(
+    client, part: SearchPart, prefix: str, idf: IdfMode = "full", words: WordIds | None = None, move: bool = True
+) -> str:
+    """Write the version ``part`` as its own collection, move the alias ``prefix`` to it (unless
+    not ``move``), and drop all but the newest ``KEEP_COLLECTIONS`` of this prefix; returns the
+    collection's name.
     An existing collection of the same version is replaced (a write that failed half-way)."""
     m = _models()
-    name = collection_name(prefix, index.version)
-    dim = index.passage_vectors.shape[1]
+    name = collection_name(prefix, part.version)
+    dim = part.vectors.shape[1]
     if client.collection_exists(name):
         client.delete_collection(name)
     client.create_collection(
@@ -67,29 +150,22 @@ def publish(client, index, prefix: str, idf: IdfMode = "full", words: WordIds | 
         },
         sparse_vectors_config={BM25: m.SparseVectorParams(modifier=m.Modifier.IDF if idf == "engine" else None)},
     )
-    words = (words or WordIds.empty()).assign(index.keyword.bm25.vocab_dict)
-    sparse = passage_vectors(index.keyword, words, idf)
-    rows = point_rows(
-        index.passage_vectors,
-        index.sentence_vectors,
-        index.chunk_sentences,
-        index.documents.doc_ids,
-        index.chunks.spans,
-        sparse,
-    )
+    words = (words or WordIds.empty()).assign(part.keyword.bm25.vocab_dict)
+    sparse = passage_vectors(part.keyword, words, idf)
     batch = []
-    for row in rows:
+    for row in point_rows(part, sparse):
         vector = {PASSAGE: row.passage, BM25: m.SparseVector(indices=row.bm25[0], values=row.bm25[1])}
         if row.sentences is not None:
             vector[SENTENCES] = row.sentences
-        batch.append(m.PointStruct(id=row.id, vector=vector, payload={**row.payload, "version": index.version}))
+        batch.append(m.PointStruct(id=row.id, vector=vector, payload={**row.payload, "version": part.version}))
         if len(batch) == UPSERT_BATCH:
             client.upsert(name, batch, wait=True)
             batch = []
     if batch:
         client.upsert(name, batch, wait=True)
-    _point_alias(client, prefix, name)
-    _drop_old(client, prefix)
+    if move:
+        _point_alias(client, prefix, name)
+        _drop_old(client, prefix)
     return name
 
 
@@ -113,6 +189,30 @@ def live(client, alias: str) -> str | None:
     """The collection the alias names now (None: none yet)."""
     found = [a.collection_name for a in client.get_aliases().aliases if a.alias_name == alias]
     return found[0] if found else None
+
+
+def open_engine(index, target: ServerTarget) -> QdrantEngine:
+    """The engine over the collection that a loaded version (index.load.LoadedIndex) was
+    published to; raises IndexLoadError when it is not there or not whole."""
+    from index.layout import IndexLoadError
+
+    info = index.manifest.get("engine") or {}
+    if info.get("engine") != "qdrant":
+        raise IndexLoadError(
+            f"index at {index.path} was not published to Qdrant; "
+            "rebuild it with KHAMTOP_BACKEND=qdrant khamtop index build"
+        )
+    client = connect(target.url, target.api_key)
+    name = info["collection"]
+    try:
+        points = client.count(name, exact=True).count
+    except Exception as exc:  # the client's errors: connection refused, unknown collection, ...
+        raise IndexLoadError(f"index at {index.path}: its Qdrant collection {name} cannot be read: {exc}") from exc
+    if points != info["points"]:
+        raise IndexLoadError(
+            f"index at {index.path}: its Qdrant collection {name} holds {points} points, not {info['points']}"
+        )
+    return QdrantEngine(client, name, WordIds.load(index.path), bool(info.get("exact", True)))
 
 
 @dataclass

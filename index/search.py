@@ -20,7 +20,7 @@ from index.encoders.base import Embedder
 from index.keyword import match_form
 from index.query import Expansion, QueryExpander
 from index.load import LoadedIndex
-from index.qdrant_edge import EdgeEngine
+from index.qdrant_points import Engine
 from index.reader.runtime import Reader, Window
 from index.reading import blend, enclosing
 from index.spans import Passage
@@ -148,12 +148,12 @@ class Retriever:
         config: SearchConfig,
         batcher: QueryBatcher | None = None,
         reader: Reader | None = None,
-        engine: EdgeEngine | None = None,
+        engine: Engine | None = None,
     ) -> None:
         self.embedder = embedder
         self.reader = reader
         # Where candidates are proposed and scored: None, the version's own files (FAISS and
-        # BM25, the backend "embedded"); else Qdrant's engine over the same version's shards.
+        # BM25, the backend "embedded"); else Qdrant's engine over the same version's points.
         # Everything after the ranking (duplicates, sentences, the reader) is the same for both.
         self.engine = engine
         self.index = index

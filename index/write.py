@@ -43,7 +43,9 @@ from index.layout import (
     read_manifest,
 )
 from index.load import LoadedIndex, load_folder, resolve
-from index.qdrant_edge import EdgeLayout, previous_words, write_edge
+from index.qdrant_edge import EdgeLayout, layout_mismatch, write_edge
+from index.qdrant_points import SearchPart, previous_words
+from index.qdrant_server import ServerTarget, move_alias, target_mismatch, write_collection
 from index.spans import ChunkSentences, Passage, Sentence, astuple_tail, spans_of
 from index.vectors import Int8Rows
 
@@ -57,6 +59,18 @@ class IndexConfig:
     # The backend qdrant-edge: the version's search part also written as Qdrant shards
     # (index.qdrant_edge); None: the embedded files only.
     edge: EdgeLayout | None = None
+    # The backend qdrant: the version's search part also published as a collection of a Qdrant
+    # server (index.qdrant_server), made live when the version is.
+    server: ServerTarget | None = None
+
+    def engine_mismatch(self, manifest: dict) -> str | None:
+        """Why a version written with ``manifest`` cannot serve this backend (None: it can; the
+        embedded backend serves any version)."""
+        if self.edge is not None:
+            return layout_mismatch(manifest, self.edge)
+        if self.server is not None:
+            return target_mismatch(manifest, self.server)
+        return None
 
 
 def _write_jsonl(path: Path, rows) -> None:
@@ -126,18 +140,23 @@ def _write_version(
     np.save(folder / SENTENCE_SCALES_FILE, sentence_vectors.scales, allow_pickle=False)
     keyword.save(folder / KEYWORD_DIR)
     engine = None
-    if config.edge is not None:
-        engine = write_edge(
-            folder,
+    if config.edge is not None or config.server is not None:
+        part = SearchPart(
+            number,
             vectors,
             sentence_vectors,
             ChunkSentences(chunk_spans, sentence_spans),
             [d.doc_id for d in documents],
             chunk_spans,
             keyword,
-            config.edge,
-            previous_words(folder.parent),
         )
+        words = previous_words(folder.parent)
+        if config.edge is not None:
+            engine = write_edge(folder, part, config.edge, words)
+        else:
+            words = words.assign(keyword.bm25.vocab_dict)
+            words.save(folder)  # the questions' word ids, read by every replica of this version
+            engine = write_collection(part, config.server, words)
     names = data_files(folder)
     manifest = {
         "format": FORMAT,
@@ -194,6 +213,10 @@ def commit(
         w.commit(
             lambda folder, number: manifests.append(_write_version(folder, parts, embedder, config, number, change))
         )
+        if config.server is not None:
+            # Only now, with the folder committed: a replica that follows the alias never finds a
+            # collection whose version the folder does not have.
+            move_alias(config.server, manifests[0]["engine"]["collection"])
         return manifests[0]
 
 

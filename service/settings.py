@@ -23,10 +23,11 @@ from index.reader.export import FOLDER_NAME as READER_EXPORT
 from index.reader.runtime import Precision, ReaderConfig
 from index.search import Fusion, Mode, SearchConfig
 from index.qdrant_edge import EdgeLayout
+from index.qdrant_server import ServerTarget
 from index.sparse import IdfMode
 from index.write import IndexConfig
 
-IndexBackend = Literal["embedded", "qdrant-edge"]
+IndexBackend = Literal["embedded", "qdrant-edge", "qdrant"]
 
 # The source checkout: settings default to folders inside it, so that the README's commands work
 # from a fresh clone. An installed service (the Docker image) sets KHAMTOP_HOME instead.
@@ -105,16 +106,29 @@ class Settings(BaseSettings):
     backend: IndexBackend = Field(
         default="embedded",
         description="`embedded`: the version folder's own files (FAISS and BM25). `qdrant-edge`: Qdrant's engine "
-        "in process, over shards written into each version (needs `pip install -e '.[scale]'`); a change needs "
+        "in process, over shards written into each version. `qdrant`: a Qdrant server at `KHAMTOP_QDRANT_URL`, a "
+        "collection per version. Both need `pip install -e '.[scale]'` (docs/scale-out.md); a change needs "
         "`khamtop index build`.",
+    )
+    qdrant_url: str | None = Field(
+        default=None,
+        description="qdrant: the server, `http(s)://host:port` (a folder instead: qdrant-client's local mode, "
+        "one process, for trials and tests).",
+    )
+    qdrant_api_key: SecretStr | None = Field(default=None, description="qdrant: the server's API key.")
+    qdrant_alias: str = Field(
+        default="khamtop",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="qdrant: the alias that names the live version; its collections are `ALIAS-v000007`.",
     )
     qdrant_shards: int = Field(
         default=1, ge=1, le=64, description="qdrant-edge: shards per version (passages spread by id); at build."
     )
     qdrant_idf: IdfMode = Field(
         default="full",
-        description="qdrant-edge: `full`: BM25 weights with the whole corpus's idf, sent by the build (exact at any "
-        "shard count); `engine`: Qdrant's own idf, counted per shard (docs/decisions/018-scale-out.md); at build.",
+        description="qdrant-edge and qdrant: `full`: BM25 weights with the whole corpus's idf, sent by the build "
+        "(exact at any shard count); `engine`: Qdrant's own idf, counted per shard "
+        "(docs/decisions/018-scale-out.md); at build.",
     )
 
     # Search
@@ -352,6 +366,8 @@ class Settings(BaseSettings):
                 f"chunk_overlap_tokens ({self.chunk_overlap_tokens}) must be under half of "
                 f"chunk_tokens ({self.chunk_tokens})"
             )
+        if self.backend == "qdrant" and not self.qdrant_url:
+            raise ValueError("KHAMTOP_QDRANT_URL must be set when KHAMTOP_BACKEND=qdrant")
         if self.environment == "production" and self.admin_key is None:
             raise ValueError("KHAMTOP_ADMIN_KEY must be set when KHAMTOP_ENVIRONMENT=production")
         # Folders default to places under `home`, so one setting moves all state.
@@ -389,7 +405,19 @@ class Settings(BaseSettings):
         return ChunkerConfig(chunk_tokens=self.chunk_tokens, overlap_tokens=self.chunk_overlap_tokens)
 
     def index_config(self) -> IndexConfig:
-        return IndexConfig(chunker=self.chunker_config(), exact_up_to=self.exact_search_up_to, edge=self.edge_layout())
+        return IndexConfig(
+            chunker=self.chunker_config(),
+            exact_up_to=self.exact_search_up_to,
+            edge=self.edge_layout(),
+            server=self.server_target(),
+        )
+
+    def server_target(self) -> ServerTarget | None:
+        """Where versions are published for the qdrant backend; None for the others."""
+        if self.backend != "qdrant":
+            return None
+        key = self.qdrant_api_key.get_secret_value() if self.qdrant_api_key else None
+        return ServerTarget(self.qdrant_url, key, self.qdrant_alias, self.qdrant_idf, self.exact_search_up_to)
 
     def edge_layout(self) -> EdgeLayout | None:
         """How versions are written for the qdrant-edge backend; None for the embedded one."""

@@ -19,6 +19,8 @@ from index.query import AbbreviationFileError
 from index.reader.runtime import Reader
 from index.reader.weights import ReaderWeightsError
 from index.qdrant_edge import EdgeEngine
+from index.qdrant_points import Engine
+from index.qdrant_server import open_engine
 from index.search import Retriever
 from index.layout import IndexLoadError
 from index.write import UpdateResult, update_index
@@ -131,10 +133,15 @@ def _retriever(settings: Settings, state: ServiceState, index) -> Retriever:
     )
 
 
-def engine_for(settings: Settings, index) -> EdgeEngine | None:
+def engine_for(settings: Settings, index) -> Engine | None:
     """The engine that searches ``index`` under the backend setting: None for the embedded one
-    (the version's own files); raises IndexLoadError when the version has no shards for it."""
-    return EdgeEngine(index.path) if settings.backend == "qdrant-edge" else None
+    (the version's own files); raises IndexLoadError when the version has no shards or
+    collection for it."""
+    if settings.backend == "qdrant-edge":
+        return EdgeEngine(index.path)
+    if settings.backend == "qdrant":
+        return open_engine(index, settings.server_target())
+    return None
 
 
 def swap(state: ServiceState, name: str | None, retriever: Retriever) -> None:

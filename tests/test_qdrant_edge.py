@@ -14,7 +14,7 @@ from eval.datasets import GOLD
 from index.layout import IndexLoadError
 from index.load import load_index
 from index.search import Retriever
-from index.qdrant_edge import EDGE_DIR, EdgeEngine, EdgeLayout, layout_mismatch, mirror
+from index.qdrant_edge import EdgeEngine, EdgeLayout, layout_mismatch, mirror
 from index.sparse import WordIds, hashed_id
 from index.write import build_index, update_index
 from tests.conftest import SHARED
@@ -114,10 +114,10 @@ def test_a_word_whose_hash_is_taken_gets_another_id_and_both_keep_theirs(monkeyp
 
 def test_word_ids_carry_from_version_to_version(edge_index, fake_embedder, bundled_documents, tmp_path):
     edge_index = shutil.copytree(edge_index, tmp_path / "index")
-    before = WordIds.load(load_index(edge_index, fake_embedder).path / EDGE_DIR)
+    before = WordIds.load(load_index(edge_index, fake_embedder).path)
     changed = dataclasses.replace(bundled_documents[0], text=bundled_documents[0].text + "\nคำใหม่ทดสอบ")
     update_index(edge_index, fake_embedder, edge_config(shards=3), upsert=[changed])
-    after = WordIds.load(load_index(edge_index, fake_embedder).path / EDGE_DIR)
+    after = WordIds.load(load_index(edge_index, fake_embedder).path)
     assert all(after.ids[w] == i for w, i in before.ids.items() if w in after.ids)
     assert len(after.ids) >= len(before.ids)
 

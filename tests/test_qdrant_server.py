@@ -12,6 +12,7 @@ import pytest
 
 from eval.datasets import GOLD
 from index.load import load_index
+from index.qdrant_points import SearchPart
 from index.qdrant_server import QdrantEngine, collection_name, live, publish
 from index.search import Retriever
 from index.sparse import WordIds
@@ -53,7 +54,7 @@ def engine_of(client, index) -> QdrantEngine:
 
 def test_a_published_version_is_its_own_collection_and_the_alias_names_it(client, fake_index, fake_embedder):
     index = load_index(fake_index, fake_embedder)
-    name = publish(client, index, "khamtop-test")
+    name = publish(client, SearchPart.of(index), "khamtop-test")
     assert name == collection_name("khamtop-test", index.version)
     assert live(client, "khamtop-test") == name
     assert client.count(name).count == len(index.chunks)
@@ -61,7 +62,7 @@ def test_a_published_version_is_its_own_collection_and_the_alias_names_it(client
 
 def test_the_collection_ranks_thai_questions_as_the_embedded_files_do(client, fake_index, fake_embedder):
     index = load_index(fake_index, fake_embedder)
-    publish(client, index, "khamtop-test")
+    publish(client, SearchPart.of(index), "khamtop-test")
     embedded = make_retriever(fake_embedder, index)
     remote = Retriever(fake_embedder, index, search_config(), engine=engine_of(client, index))
     for question in QUESTIONS:
@@ -73,7 +74,7 @@ def test_the_collection_ranks_thai_questions_as_the_embedded_files_do(client, fa
 
 def test_every_answer_names_one_version_while_the_alias_moves(client, fake_index, fake_embedder, bundled_documents):
     first = load_index(fake_index, fake_embedder)
-    publish(client, first, "khamtop-test")
+    publish(client, SearchPart.of(first), "khamtop-test")
     changed = dataclasses.replace(bundled_documents[0], text=bundled_documents[0].text + "\nย่อหน้าใหม่ของฉบับที่สอง")
     update_index(fake_index, fake_embedder, index_config(), upsert=[changed])
     second = load_index(fake_index, fake_embedder)
@@ -96,7 +97,7 @@ def test_every_answer_names_one_version_while_the_alias_moves(client, fake_index
     asker = threading.Thread(target=ask)
     asker.start()
     assert asking.wait(timeout=60)  # the loop is answering from the first version: now swap
-    publish(client, second, "khamtop-test")
+    publish(client, SearchPart.of(second), "khamtop-test")
     stop.set()
     asker.join(timeout=60)
     assert not asker.is_alive()
@@ -111,7 +112,59 @@ def test_only_the_newest_three_collections_are_kept(client, fake_index, fake_emb
     for n in range(4):
         changed = dataclasses.replace(bundled_documents[0], text=bundled_documents[0].text + f"\nฉบับที่ {n}")
         update_index(fake_index, fake_embedder, index_config(), upsert=[changed])
-        publish(client, load_index(fake_index, fake_embedder), "khamtop-test")
+        publish(client, SearchPart.of(load_index(fake_index, fake_embedder)), "khamtop-test")
     names = sorted(c.name for c in client.get_collections().collections if c.name.startswith("khamtop-test-v"))
     assert len(names) == 3
     assert live(client, "khamtop-test") == names[-1]
+
+
+def test_the_service_answers_from_its_versions_collection_and_an_admin_update_moves_the_alias(
+    make_client, tmp_path, bundled_documents, fake_embedder
+):
+    from index.qdrant_server import ServerTarget, connect
+    from index.write import build_index
+    from service.settings import Settings
+
+    folder = str(tmp_path / "qdrant-local")  # qdrant-client's local mode, opened once in this process
+    target = ServerTarget(folder, alias="khamtop-test")
+    build_index(bundled_documents, fake_embedder, dataclasses.replace(index_config(), server=target), tmp_path / "ix")
+    assert live(connect(folder), "khamtop-test") == collection_name("khamtop-test", 1)
+    admin_key = "admin-key-0123456789abcdef"
+    service = make_client(
+        index_dir=tmp_path / "ix",
+        backend="qdrant",
+        qdrant_url=folder,
+        qdrant_alias="khamtop-test",
+        admin_key=Settings(admin_key=admin_key).admin_key,
+    )
+    embedded = make_retriever(fake_embedder, load_index(tmp_path / "ix", fake_embedder))
+    body = service.post("/v1/ask", json={"question": QUESTIONS[0], "top_k": 5, "read": False}).json()
+    want = embedded.search(QUESTIONS[0], 5, read=False)
+    assert [p["citation"]["char_start"] for p in body["passages"]] == [p.passage.char_start for p in want.passages]
+
+    new = {"doc_id": "ข่าว/ใหม่", "text": "กระทรวงดิจิทัลเปิดศูนย์ข้อมูลขนาดใหญ่แห่งใหม่ที่จังหวัดขอนแก่น", "title": "ศูนย์ข้อมูลขอนแก่น"}
+    added = service.post("/v1/documents", json=new, headers={"Authorization": f"Bearer {admin_key}"})
+    assert added.status_code == 201, added.text
+    assert live(connect(folder), "khamtop-test") == collection_name("khamtop-test", 2)
+    after = service.post("/v1/ask", json={"question": "ศูนย์ข้อมูลขอนแก่น", "top_k": 3, "read": False}).json()
+    assert after["index_version"] == 2
+    assert after["passages"][0]["citation"]["doc_id"] == "ข่าว/ใหม่"
+
+
+def test_a_version_that_was_not_published_is_refused_with_the_command_that_fixes_it(
+    fake_index, fake_embedder, tmp_path
+):
+    from index.layout import IndexLoadError
+    from index.qdrant_server import ServerTarget, open_engine
+
+    with pytest.raises(IndexLoadError, match="KHAMTOP_BACKEND=qdrant khamtop index build"):
+        open_engine(load_index(fake_index, fake_embedder), ServerTarget(str(tmp_path / "q")))
+
+
+def test_the_qdrant_backend_needs_a_url():
+    from pydantic import ValidationError
+
+    from service.settings import Settings
+
+    with pytest.raises(ValidationError, match="KHAMTOP_QDRANT_URL"):
+        Settings(backend="qdrant")

@@ -1,0 +1,125 @@
+"""A version's passages as Qdrant points, and the blend of what Qdrant gives back: what the two
+Qdrant backends share (index.qdrant_edge in process, index.qdrant_server over the network).
+
+Per passage, one point whose id is its chunk id:
+
+    passage    the passage's float32 vector (dot product; int8 quantisation with rescoring,
+               HNSW above the exact-search size, exact search below it, as index.ann)
+    sentences  its sentences' vectors as one multivector (MaxSim: its best sentence's cosine)
+    bm25       its BM25 weights over our own Thai words (index.sparse)
+    payload    its document and character span (and, in a server collection, its version)
+
+The engine proposes candidates and scores them; the blend is the embedded retriever's
+(index.search), so every backend gives the same ranking: the candidates from both lists,
+(1 - w) x passage cosine + w x best sentence cosine, plus the keyword weight x BM25 / best BM25.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from index.keyword import KeywordIndex
+from index.spans import ChunkSentences
+from index.sparse import WordIds
+from index.vectors import Int8Rows
+
+PASSAGE, SENTENCES, BM25 = "passage", "sentences", "bm25"
+HNSW_M, HNSW_EF_CONSTRUCT, HNSW_EF = 32, 80, 160  # as index.ann
+UPSERT_BATCH = 512
+
+
+class Engine(Protocol):
+    """What the retriever (index.search) asks of an engine that holds a version's search part."""
+
+    def keyword(self, words: list[str], k: int) -> list[tuple[int, float]]:
+        """BM25's best ``k`` (chunk id, score) for the question's words, best first."""
+
+    def nearest(self, vector: np.ndarray, k: int) -> list[int]:
+        """The ``k`` chunks whose passage vectors are nearest ``vector``, nearest first."""
+
+    def dense_scores(self, vector: np.ndarray, chunk_ids: list[int], sentence_weight: float) -> dict[int, float]:
+        """Each chunk's blend of its passage cosine and best sentence cosine (``blend_dense``)."""
+
+
+@dataclass(frozen=True)
+class SearchPart:
+    """What Qdrant holds of a version: its passages' vectors, sentences and words."""
+
+    version: int
+    vectors: np.ndarray  # float32, row i for chunk i
+    sentence_vectors: Int8Rows
+    chunk_sentences: ChunkSentences
+    doc_ids: list[str]  # a span's document index -> its id
+    spans: np.ndarray  # the chunks' spans: document index, char_start, char_end, ...
+    keyword: KeywordIndex
+
+    @classmethod
+    def of(cls, index) -> SearchPart:
+        """A loaded version's (index.load.LoadedIndex)."""
+        return cls(
+            index.version,
+            index.passage_vectors,
+            index.sentence_vectors,
+            index.chunk_sentences,
+            index.documents.doc_ids,
+            index.chunks.spans,
+            index.keyword,
+        )
+
+
+@dataclass(frozen=True)
+class PointRow:
+    """One passage as a Qdrant point, whichever Qdrant stores it."""
+
+    id: int  # the chunk id
+    passage: list[float]
+    sentences: list[list[float]] | None  # None: the passage has no sentence
+    bm25: tuple[list[int], list[float]]  # word ids and weights (index.sparse)
+    payload: dict
+
+
+def point_rows(part: SearchPart, sparse):
+    """Every passage of a version as a ``PointRow``, in chunk id order (``sparse``:
+    ``index.sparse.passage_vectors``)."""
+    for chunk_id in range(len(part.vectors)):
+        sentence_ids = part.chunk_sentences[chunk_id]
+        # The stored int8 sentence rows as the embedded retriever reads them (codes x scale).
+        sentences = part.sentence_vectors[np.asarray(sentence_ids)].tolist() if len(sentence_ids) else None
+        doc, start, end = (int(x) for x in part.spans[chunk_id][:3])
+        yield PointRow(
+            chunk_id,
+            part.vectors[chunk_id].tolist(),
+            sentences,
+            (sparse.indices[chunk_id].tolist(), sparse.values[chunk_id].tolist()),
+            {"doc_id": part.doc_ids[doc], "char_start": start, "char_end": end},
+        )
+
+
+def merge_top(lists: list[list[tuple[int, float]]], k: int) -> list[tuple[int, float]]:
+    """The best ``k`` of several engines' lists: best first, the lower id first among equals
+    (as the embedded retriever breaks ties)."""
+    return sorted((item for found in lists for item in found), key=lambda item: (-item[1], item[0]))[:k]
+
+
+def blend_dense(
+    chunk_ids: list[int], cosines: dict[int, float], best: dict[int, float], sentence_weight: float
+) -> dict[int, float]:
+    """(1 - w) x passage cosine + w x best sentence cosine (the passage cosine where it has no
+    sentence), as index.search blends them."""
+    w = sentence_weight
+    return {c: (1 - w) * cosines[c] + w * best.get(c, cosines[c]) for c in chunk_ids}
+
+
+def previous_words(home: Path) -> WordIds:
+    """The word ids of the live version at ``home``, to keep them in the next one."""
+    from index import versions
+
+    try:
+        live = versions.current_path(Path(home))
+    except versions.VersionError:
+        return WordIds.empty()
+    return WordIds.load(live) if live is not None else WordIds.empty()
