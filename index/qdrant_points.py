@@ -22,6 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
+from corpus.document import Document
 from index.keyword import KeywordIndex
 from index.spans import ChunkSentences
 from index.sparse import WordIds
@@ -54,8 +55,10 @@ class SearchPart:
     sentence_vectors: Int8Rows
     chunk_sentences: ChunkSentences
     doc_ids: list[str]  # a span's document index -> its id
-    spans: np.ndarray  # the chunks' spans: document index, char_start, char_end, ...
+    spans: np.ndarray  # the chunks' spans: document index, char_start, char_end, n_tokens
     keyword: KeywordIndex
+    documents: list[Document]  # in the spans' document order
+    sentence_spans: np.ndarray  # the sentences': document index, char_start, char_end
 
     @classmethod
     def of(cls, index) -> SearchPart:
@@ -68,6 +71,8 @@ class SearchPart:
             index.documents.doc_ids,
             index.chunks.spans,
             index.keyword,
+            [index.documents[d] for d in index.documents.doc_ids],
+            index.sentences.spans,
         )
 
 

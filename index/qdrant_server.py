@@ -17,7 +17,8 @@ the API, not for the engine.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+import uuid
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from index.qdrant_points import (
     merge_top,
     point_rows,
 )
-from index.sparse import IdfMode, WordIds, passage_vectors
+from index.sparse import IdfMode, WordIds, document_frequencies, passage_vectors
 
 KEEP_COLLECTIONS = 3  # as index.versions keeps three version folders
 
@@ -94,8 +95,12 @@ def target_mismatch(manifest: dict, target: ServerTarget) -> str | None:
     return None
 
 
-def move_alias(target: ServerTarget, collection: str) -> None:
+def move_alias(target: ServerTarget, collection: str, manifest: dict | None = None) -> None:
+    """Make ``collection`` the live version; ``manifest``: the version's, kept in the collection's
+    metadata for replicas (index.qdrant_remote)."""
     client = connect(target.url, target.api_key)
+    if manifest is not None:
+        client.update_collection(collection, metadata={"manifest": manifest})
     _point_alias(client, target.alias, collection)
     _drop_old(client, target.alias)
 
@@ -157,16 +162,55 @@ def publish(
         vector = {PASSAGE: row.passage, BM25: m.SparseVector(indices=row.bm25[0], values=row.bm25[1])}
         if row.sentences is not None:
             vector[SENTENCES] = row.sentences
-        batch.append(m.PointStruct(id=row.id, vector=vector, payload={**row.payload, "version": part.version}))
+        payload = {**row.payload, **_replica_payload(part, row.id), "version": part.version}
+        batch.append(m.PointStruct(id=row.id, vector=vector, payload=payload))
         if len(batch) == UPSERT_BATCH:
             client.upsert(name, batch, wait=True)
             batch = []
     if batch:
         client.upsert(name, batch, wait=True)
+    _write_companions(client, name, part, words)
     if move:
         _point_alias(client, prefix, name)
         _drop_old(client, prefix)
     return name
+
+
+def _replica_payload(part: SearchPart, chunk_id: int) -> dict:
+    """What a replica without the version folder needs of a passage (index.qdrant_remote): its
+    text, its token count, and its sentences' spans (their vectors are the multivector)."""
+    doc, start, end, n_tokens = (int(x) for x in part.spans[chunk_id][:4])
+    sentences = part.chunk_sentences[chunk_id]
+    spans = part.sentence_spans[sentences.start : sentences.stop, 1:3].tolist() if len(sentences) else []
+    return {
+        "text": part.documents[doc].text[start:end],
+        "n_tokens": n_tokens,
+        "sentence_first": sentences.start,
+        "sentence_spans": spans,
+    }
+
+
+def document_point_id(doc_id: str) -> str:
+    """A document's point id in a version's documents collection: a UUID of its id, so that a
+    replica finds it by id alone."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"khamtop:{doc_id}"))
+
+
+def _write_companions(client, name: str, part: SearchPart, words: WordIds) -> None:
+    """``NAME-documents`` (each document: its text and metadata) and ``NAME-words`` (each word's
+    id and passage count): what a replica reads instead of the version folder."""
+    m = _models()
+    df = document_frequencies(part.keyword)
+    for companion in (f"{name}-documents", f"{name}-words"):
+        if client.collection_exists(companion):
+            client.delete_collection(companion)
+        client.create_collection(companion, vectors_config={})
+    documents = [m.PointStruct(id=document_point_id(d.doc_id), vector={}, payload=asdict(d)) for d in part.documents]
+    for start in range(0, len(documents), 64):
+        client.upsert(f"{name}-documents", documents[start : start + 64], wait=True)
+    known = [m.PointStruct(id=i, vector={}, payload={"word": w, "df": df.get(w, 0)}) for w, i in words.ids.items()]
+    for start in range(0, len(known), UPSERT_BATCH * 8):
+        client.upsert(f"{name}-words", known[start : start + UPSERT_BATCH * 8], wait=True)
 
 
 def _point_alias(client, alias: str, collection: str) -> None:
@@ -178,11 +222,14 @@ def _point_alias(client, alias: str, collection: str) -> None:
 
 
 def _drop_old(client, prefix: str) -> None:
-    names = sorted(c.name for c in client.get_collections().collections if c.name.startswith(f"{prefix}-v"))
+    existing = {c.name for c in client.get_collections().collections}
+    names = sorted(n for n in existing if n.startswith(f"{prefix}-v") and n[len(prefix) + 2 :].isdigit())
     serving = live(client, prefix)
     for name in names[:-KEEP_COLLECTIONS]:
         if name != serving:
-            client.delete_collection(name)
+            for doomed in (name, f"{name}-documents", f"{name}-words"):
+                if doomed in existing:
+                    client.delete_collection(doomed)
 
 
 def live(client, alias: str) -> str | None:

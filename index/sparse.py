@@ -95,6 +95,13 @@ class WordIds:
         return cls(ids, int(body.get("collisions", 0)))
 
 
+def document_frequencies(keyword: KeywordIndex) -> dict[str, int]:
+    """How many passages hold each word of the keyword index."""
+    indptr = keyword.bm25.scores["indptr"]
+    df = np.diff(indptr).tolist()
+    return {w: (df[c] if c < len(df) else 0) for w, c in keyword.bm25.vocab_dict.items()}
+
+
 def lucene_idf(df: np.ndarray, n_docs: int) -> np.ndarray:
     """bm25s's idf, float32 as it stores it: log(1 + (N - df + 0.5) / (df + 0.5))."""
     return np.array([math.log(1 + (n_docs - d + 0.5) / (d + 0.5)) for d in df.tolist()], dtype=np.float32)

@@ -149,6 +149,8 @@ def _write_version(
             [d.doc_id for d in documents],
             chunk_spans,
             keyword,
+            documents,
+            sentence_spans,
         )
         words = previous_words(folder.parent)
         if config.edge is not None:
@@ -216,7 +218,7 @@ def commit(
         if config.server is not None:
             # Only now, with the folder committed: a replica that follows the alias never finds a
             # collection whose version the folder does not have.
-            move_alias(config.server, manifests[0]["engine"]["collection"])
+            move_alias(config.server, manifests[0]["engine"]["collection"], manifests[0])
         return manifests[0]
 
 

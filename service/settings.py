@@ -116,6 +116,11 @@ class Settings(BaseSettings):
         "one process, for trials and tests).",
     )
     qdrant_api_key: SecretStr | None = Field(default=None, description="qdrant: the server's API key.")
+    qdrant_replica: bool = Field(
+        default=False,
+        description="qdrant: serve the version the alias names from the server alone, with no index folder "
+        "(a stateless replica behind a load balancer; it follows the alias; the admin API is off).",
+    )
     qdrant_alias: str = Field(
         default="khamtop",
         pattern=r"^[A-Za-z0-9_-]{1,64}$",

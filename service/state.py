@@ -24,6 +24,7 @@ from index.qdrant_server import open_engine
 from index.search import Retriever
 from index.layout import IndexLoadError
 from index.write import UpdateResult, update_index
+from index.compat import Wanted, mismatch
 from index.load import load_index
 from service.settings import Settings
 
@@ -52,8 +53,8 @@ def load(settings: Settings, embedder_factory, state: ServiceState, reader_facto
         state.embedder = embedder
         state.batcher = QueryBatcher(embedder.embed_queries, settings.query_batch_max)
         state.reader = reader_factory(settings.reader_config()) if settings.reader else None
-        current = versions.read_current(settings.index_dir)
-        retriever = _retriever(settings, state, load_index(settings.index_dir, embedder))
+        current = _live_name(settings)
+        retriever = _retriever(settings, state, _load(settings, embedder))
     except (ModelLoadError, IndexLoadError, AbbreviationFileError, versions.VersionError) as exc:
         state.error = str(exc)
         state.public_error = _PUBLIC.get(type(exc), "the index cannot be served") + "; the service's log says why"
@@ -98,8 +99,8 @@ def reload_if_changed(settings: Settings, state: ServiceState) -> bool:
     if state.embedder is None or (state.retriever is None and state.error is None):
         return False  # still starting: the start-up load is reading the live version already
     try:
-        name = versions.read_current(settings.index_dir)
-    except versions.VersionError as exc:
+        name = _live_name(settings)
+    except (versions.VersionError, IndexLoadError) as exc:
         name = f"damaged: {exc}"
     if name is None or name == state.current or name == state.refused:
         return False
@@ -111,9 +112,43 @@ def reload_if_changed(settings: Settings, state: ServiceState) -> bool:
         state.write_lock.release()
 
 
+def _live_name(settings: Settings) -> str | None:
+    """What names the live version: CURRENT, or on a replica the collection the alias names."""
+    if _replica(settings):
+        from index.qdrant_server import connect, live
+
+        try:
+            return live(connect(settings.qdrant_url, _key(settings)), settings.qdrant_alias)
+        except Exception as exc:  # the client's errors: the server is down, refused the key, ...
+            raise IndexLoadError(f"the Qdrant server cannot be read: {exc}") from exc
+    return versions.read_current(settings.index_dir)
+
+
+def _load(settings: Settings, embedder: Embedder):
+    """The live version: from the index folder, or on a replica from the server alone."""
+    if _replica(settings):
+        from index.qdrant_remote import open_replica
+        from index.qdrant_server import connect
+
+        index = open_replica(connect(settings.qdrant_url, _key(settings)), settings.qdrant_alias)
+        reason = mismatch(index.manifest, Wanted.of_embedder(embedder))
+        if reason is not None:
+            raise IndexLoadError(f"the Qdrant collection {index.collection} cannot be served: {reason}")
+        return index
+    return load_index(settings.index_dir, embedder)
+
+
+def _replica(settings: Settings) -> bool:
+    return settings.backend == "qdrant" and settings.qdrant_replica
+
+
+def _key(settings: Settings) -> str | None:
+    return settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+
+
 def _reload(settings: Settings, state: ServiceState, name: str) -> bool:
     try:
-        index = load_index(settings.index_dir, state.embedder)
+        index = _load(settings, state.embedder)
         retriever = _retriever(settings, state, index)
     except (IndexLoadError, AbbreviationFileError, OSError) as exc:
         state.refused = name
@@ -140,7 +175,7 @@ def engine_for(settings: Settings, index) -> Engine | None:
     if settings.backend == "qdrant-edge":
         return EdgeEngine(index.path)
     if settings.backend == "qdrant":
-        return open_engine(index, settings.server_target())
+        return index.engine() if _replica(settings) else open_engine(index, settings.server_target())
     return None
 
 

@@ -7,9 +7,11 @@ import dataclasses
 import json
 import os
 import threading
+import time
 
 import pytest
 
+from corpus.document import Document
 from eval.datasets import GOLD
 from index.load import load_index
 from index.qdrant_points import SearchPart
@@ -17,7 +19,7 @@ from index.qdrant_server import QdrantEngine, collection_name, live, publish
 from index.search import Retriever
 from index.sparse import WordIds
 from index.write import update_index
-from tests.helpers import index_config, make_retriever, search_config
+from tests.helpers import index_config, make_retriever, search_config, wait_ready
 
 try:
     from qdrant_client import QdrantClient
@@ -114,8 +116,10 @@ def test_only_the_newest_three_collections_are_kept(client, fake_index, fake_emb
         update_index(fake_index, fake_embedder, index_config(), upsert=[changed])
         publish(client, SearchPart.of(load_index(fake_index, fake_embedder)), "khamtop-test")
     names = sorted(c.name for c in client.get_collections().collections if c.name.startswith("khamtop-test-v"))
-    assert len(names) == 3
-    assert live(client, "khamtop-test") == names[-1]
+    versions = [n for n in names if n[-6:].isdigit()]
+    assert len(versions) == 3, names
+    assert len(names) == 9, "each kept version with its documents and words, and no other"
+    assert live(client, "khamtop-test") == versions[-1]
 
 
 def test_the_service_answers_from_its_versions_collection_and_an_admin_update_moves_the_alias(
@@ -168,3 +172,77 @@ def test_the_qdrant_backend_needs_a_url():
 
     with pytest.raises(ValidationError, match="KHAMTOP_QDRANT_URL"):
         Settings(backend="qdrant")
+
+
+def _published(tmp_path, documents, embedder, alias="khamtop-test"):
+    """The bundled corpus built with its search part published to qdrant-client's local mode."""
+    from index.qdrant_server import ServerTarget
+    from index.write import build_index
+
+    target = ServerTarget(str(tmp_path / "qdrant-local"), alias=alias)
+    build_index(documents, embedder, dataclasses.replace(index_config(), server=target), tmp_path / "ix")
+    return target
+
+
+def test_a_replica_with_no_index_folder_answers_as_the_folder_does_and_follows_the_alias(
+    make_client, tmp_path, bundled_documents, fake_embedder
+):
+    target = _published(tmp_path, bundled_documents, fake_embedder)
+    folder = make_client(index_dir=tmp_path / "ix")
+    replica = make_client(
+        index_dir=tmp_path / "no-such-folder",
+        backend="qdrant",
+        qdrant_url=target.url,
+        qdrant_alias=target.alias,
+        qdrant_replica=True,
+        reload_interval_s=0.05,
+    )
+    for question in QUESTIONS:
+        ask = {"question": question, "top_k": 5, "read": False}
+        want, got = folder.post("/v1/ask", json=ask).json(), replica.post("/v1/ask", json=ask).json()
+        for a, b in zip(want["passages"], got["passages"], strict=True):
+            assert (a["citation"], a["text"]) == (b["citation"], b["text"]), question
+            assert {**a["highlight"], "score": 0} == {**b["highlight"], "score": 0}, question
+            assert a["highlight"]["score"] == pytest.approx(b["highlight"]["score"], abs=1e-5)
+            assert a["score"] == pytest.approx(b["score"], abs=1e-5)
+        assert want["answer"] == got["answer"] or want["answer"]["score"] == pytest.approx(got["answer"]["score"])
+    doc_id = bundled_documents[0].doc_id
+    assert replica.get(f"/v1/documents/{doc_id}").json()["text"] == bundled_documents[0].text
+
+    # A writer elsewhere publishes a new version: the replica moves to it with the alias.
+    changed = Document("ข่าว/ใหม่", "กระทรวงดิจิทัลเปิดศูนย์ข้อมูลขนาดใหญ่แห่งใหม่ที่จังหวัดขอนแก่น", "ศูนย์ข้อมูลขอนแก่น")
+    update_index(tmp_path / "ix", fake_embedder, dataclasses.replace(index_config(), server=target), upsert=[changed])
+    deadline = time.monotonic() + 20
+    while replica.get("/readyz").json()["index_version"] == 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    after = replica.post("/v1/ask", json={"question": "ศูนย์ข้อมูลขอนแก่น", "top_k": 3, "read": False}).json()
+    assert after["index_version"] == 2
+    assert after["passages"][0]["citation"]["doc_id"] == "ข่าว/ใหม่"
+
+
+def test_a_replica_refuses_admin_changes_and_names_where_they_go(
+    make_client, tmp_path, bundled_documents, fake_embedder
+):
+    from service.settings import Settings
+
+    target = _published(tmp_path, bundled_documents, fake_embedder)
+    admin_key = "admin-key-0123456789abcdef"
+    replica = make_client(
+        index_dir=tmp_path / "no-such-folder",
+        backend="qdrant",
+        qdrant_url=target.url,
+        qdrant_alias=target.alias,
+        qdrant_replica=True,
+        admin_key=Settings(admin_key=admin_key).admin_key,
+    )
+    response = replica.delete(f"/v1/documents/{bundled_documents[0].doc_id}", headers={"X-API-Key": admin_key})
+    assert response.status_code == 403
+    assert "replica" in response.json()["detail"]
+
+
+def test_a_replica_with_no_published_version_is_not_ready_and_says_why(make_client, tmp_path):
+    replica = make_client(
+        ready=False, index_dir=tmp_path / "x", backend="qdrant", qdrant_url=str(tmp_path / "empty"), qdrant_replica=True
+    )
+    response = wait_ready(replica)
+    assert response.status_code == 503

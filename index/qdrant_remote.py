@@ -1,0 +1,294 @@
+"""A version read from a Qdrant server alone, with no version folder: what a stateless replica
+serves (``KHAMTOP_QDRANT_REPLICA=true``, docs/scale-out.md).
+
+The retriever reads a version through a handful of tables (index.load.LoadedIndex): passages,
+documents, sentences and their vectors, the keyword words' document counts. Here each is read
+from the version's collections (index.qdrant_server.publish) when a question first needs it, and
+kept in bounded caches: passages from ``NAME`` (text, spans, sentences' spans, with the sentences'
+multivector), documents from ``NAME-documents``, words from ``NAME-words``, the manifest from
+``NAME``'s metadata. A replica opens one collection by name (the alias resolved once), so every
+answer comes from one version.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from corpus.document import Document
+from index.keyword import Tokenizer
+from index.layout import IndexLoadError
+from index.qdrant_points import SENTENCES
+from index.qdrant_server import QdrantEngine, document_point_id
+from index.sparse import hashed_id
+from index.spans import Passage, Sentence
+
+PASSAGE_CACHE = 8_192  # passages (text, spans, sentence vectors: ~10 KB each)
+DOCUMENT_CACHE = 256  # whole documents
+WORD_CACHE = 65_536
+
+
+class _Bounded:
+    """A thread-safe least-recently-used map of at most ``size`` entries."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get_many(self, keys) -> dict:
+        with self.lock:
+            found = {}
+            for k in keys:
+                if k in self.items:
+                    self.items.move_to_end(k)
+                    found[k] = self.items[k]
+            return found
+
+    def put_many(self, items: dict) -> None:
+        with self.lock:
+            self.items.update(items)
+            for k in items:
+                self.items.move_to_end(k)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class _Point:
+    passage: Passage
+    sentence_first: int
+    sentence_spans: list[tuple[int, int]]
+    sentence_vectors: np.ndarray | None  # float32, a row per sentence; None: not read yet
+
+
+class RemoteIndex:
+    """The tables of one published version, read from its collections on demand."""
+
+    def __init__(self, client, collection: str) -> None:
+        self.client, self.collection = client, collection
+        try:
+            info = client.get_collection(collection)
+        except Exception as exc:  # the client's errors: connection refused, unknown collection, ...
+            raise IndexLoadError(f"the Qdrant collection {collection} cannot be read: {exc}") from exc
+        manifest = (info.config.metadata or {}).get("manifest")
+        if not isinstance(manifest, dict):
+            raise IndexLoadError(f"the Qdrant collection {collection} has no manifest: it was not published whole")
+        self.manifest = manifest
+        self.path = Path(f"qdrant:{collection}")  # for messages: there is no folder
+        self._points = _Bounded(PASSAGE_CACHE)
+        self._documents = _Bounded(DOCUMENT_CACHE)
+        self.chunks = _Chunks(self)
+        self.documents = _Documents(self)
+        self.chunk_sentences = _ChunkSentences(self)
+        self.sentences = _Sentences(self)
+        self.sentence_vectors = _SentenceVectors(self)
+        self.keyword = RemoteKeyword(client, f"{collection}-words", int(manifest["corpus"]["chunks"]))
+
+    @property
+    def version(self) -> int:
+        return int(self.manifest.get("version", 0))
+
+    def engine(self) -> QdrantEngine:
+        info = self.manifest["engine"]
+        return QdrantEngine(self.client, self.collection, self.keyword, bool(info.get("exact", True)))
+
+    def points(self, ids: list[int]) -> dict[int, _Point]:
+        """Passages ``ids`` (their payload), read from the collection where not cached: a
+        question's duplicate check reads a hundred or more, and needs only their texts."""
+        found = self._points.get_many(ids)
+        missing = [i for i in dict.fromkeys(ids) if i not in found]
+        if missing:
+            records = self.client.retrieve(self.collection, missing, with_payload=True)
+            fresh = {}
+            for r in records:
+                p = r.payload
+                passage = Passage(int(r.id), p["doc_id"], p["char_start"], p["char_end"], p["n_tokens"], p["text"])
+                fresh[int(r.id)] = _Point(
+                    passage, int(p["sentence_first"]), [tuple(x) for x in p["sentence_spans"]], None
+                )
+            if len(fresh) != len(missing):
+                raise IndexLoadError(f"the Qdrant collection {self.collection} lacks passages it was published with")
+            self._points.put_many(fresh)
+            found.update(fresh)
+        return found
+
+    def with_sentences(self, chunk_id: int) -> _Point:
+        """Passage ``chunk_id`` with its sentences' vectors (read for the passages shown only)."""
+        point = self.points([chunk_id])[chunk_id]
+        if point.sentence_vectors is None:
+            vector = {}
+            if point.sentence_spans:
+                (record,) = self.client.retrieve(self.collection, [chunk_id], with_vectors=[SENTENCES])
+                vector = record.vector or {}
+            rows = np.asarray(vector.get(SENTENCES) or np.zeros((0, 0)), dtype=np.float32)
+            point = _Point(point.passage, point.sentence_first, point.sentence_spans, rows)
+            self._points.put_many({chunk_id: point})
+        self.sentences.remember(point)
+        self.sentence_vectors.remember(point)
+        return point
+
+    def document(self, doc_id: str) -> Document | None:
+        cached = self._documents.get_many([doc_id])
+        if doc_id in cached:
+            return cached[doc_id]
+        records = self.client.retrieve(f"{self.collection}-documents", [document_point_id(doc_id)], with_payload=True)
+        if not records:
+            return None
+        document = Document(**records[0].payload)
+        self._documents.put_many({doc_id: document})
+        return document
+
+
+class _Chunks:
+    def __init__(self, index: RemoteIndex) -> None:
+        self.index = index
+
+    def __len__(self) -> int:
+        return int(self.index.manifest["corpus"]["chunks"])
+
+    def __getitem__(self, chunk_id: int) -> Passage:
+        return self.index.points([int(chunk_id)])[int(chunk_id)].passage
+
+    def texts(self, ids) -> list[str]:
+        found = self.index.points([int(i) for i in ids])
+        return [found[int(i)].passage.text for i in ids]
+
+
+class _Documents:
+    def __init__(self, index: RemoteIndex) -> None:
+        self.index = index
+
+    def __len__(self) -> int:
+        return int(self.index.manifest["corpus"]["documents"])
+
+    def get(self, doc_id: str, default=None):
+        found = self.index.document(doc_id)
+        return default if found is None else found
+
+    def __getitem__(self, doc_id: str) -> Document:
+        found = self.index.document(doc_id)
+        if found is None:
+            raise KeyError(doc_id)
+        return found
+
+    def __contains__(self, doc_id) -> bool:
+        return self.index.document(doc_id) is not None
+
+    def text_span(self, doc_id: str, start: int, end: int) -> str:
+        return self[doc_id].text[max(start, 0) : end]
+
+
+class _ChunkSentences:
+    """chunk id -> its sentences' ids (a range, as in index.spans.ChunkSentences)."""
+
+    def __init__(self, index: RemoteIndex) -> None:
+        self.index = index
+
+    def __getitem__(self, chunk_id: int) -> range:
+        point = self.index.with_sentences(int(chunk_id))
+        return range(point.sentence_first, point.sentence_first + len(point.sentence_spans))
+
+
+class _Sentences:
+    """sentence id -> Sentence, for the sentences of passages whose ``chunk_sentences`` were
+    asked for (the retriever asks for those first)."""
+
+    def __init__(self, index: RemoteIndex) -> None:
+        self.index = index
+        self.known: _Bounded = _Bounded(PASSAGE_CACHE * 8)
+
+    def remember(self, point: _Point) -> None:
+        doc = point.passage.doc_id
+        self.known.put_many({point.sentence_first + j: (doc, s, e) for j, (s, e) in enumerate(point.sentence_spans)})
+
+    def __getitem__(self, sentence_id: int) -> Sentence:
+        found = self.known.get_many([int(sentence_id)])
+        if not found:
+            raise KeyError(f"sentence {sentence_id} of a passage not read yet")
+        doc, start, end = found[int(sentence_id)]
+        return Sentence(int(sentence_id), doc, start, end)
+
+
+class _SentenceVectors:
+    """sentence ids -> float32 rows, from the multivectors of the passages that hold them."""
+
+    def __init__(self, index: RemoteIndex) -> None:
+        self.index = index
+        self.rows: _Bounded = _Bounded(PASSAGE_CACHE * 8)
+
+    def remember(self, point: _Point) -> None:
+        self.rows.put_many({point.sentence_first + j: row for j, row in enumerate(point.sentence_vectors)})
+
+    def __getitem__(self, ids) -> np.ndarray:
+        ids = [int(i) for i in np.atleast_1d(ids)]
+        found = self.rows.get_many(ids)
+        return np.stack([found[i] for i in ids]) if ids else np.zeros((0, 0), np.float32)
+
+
+class RemoteKeyword:
+    """The keyword side of a published version: our own tokenizer, and each word's id and passage
+    count from ``NAME-words`` (a word's id is its hash, or a later probe's where the hash was taken)."""
+
+    def __init__(self, client, collection: str, num_docs: int) -> None:
+        self.client, self.collection, self.num_docs = client, collection, num_docs
+        self.tokenize = Tokenizer()
+        self._words = _Bounded(WORD_CACHE)  # word -> (id, df), or None when no passage has it
+
+    def lookup(self, words) -> dict[str, tuple[int, int] | None]:
+        words = list(dict.fromkeys(words))
+        found = self._words.get_many(words)
+        pending = {w: 0 for w in words if w not in found}
+        while pending:
+            ids = {hashed_id(w, probe): w for w, probe in pending.items()}
+            records = {
+                int(r.id): r.payload for r in self.client.retrieve(self.collection, list(ids), with_payload=True)
+            }
+            fresh = {}
+            for i, w in ids.items():
+                payload = records.get(i)
+                if payload is None:  # an empty slot: the version has no such word
+                    fresh[w] = None
+                elif payload["word"] == w:
+                    fresh[w] = (i, int(payload["df"]))
+            self._words.put_many(fresh)
+            found.update(fresh)
+            pending = {w: probe + 1 for w, probe in pending.items() if w not in fresh}
+        return found
+
+    def query(self, words: list[str]) -> tuple[list[int], list[float]]:
+        """As index.sparse.WordIds.query: each known word's id with its count."""
+        known = self.lookup(words)
+        counts: dict[int, float] = {}
+        for w in words:
+            if known.get(w) is not None:
+                counts[known[w][0]] = counts.get(known[w][0], 0.0) + 1.0
+        pairs = sorted(counts.items())
+        return [i for i, _ in pairs], [v for _, v in pairs]
+
+    def idf(self, word: str) -> float:
+        """As index.keyword's: log(1 + N / (1 + df))."""
+        found = self.lookup([word]).get(word)
+        return float(np.log1p(self.num_docs / (1 + (found[1] if found else 0))))
+
+    def coverage(self, query_words: set[str], text_words: set[str]) -> float:
+        self.lookup(query_words)  # one request for all of them
+        total = sum(self.idf(w) for w in query_words)
+        return sum(self.idf(w) for w in query_words & text_words) / total if total else 0.0
+
+
+def open_replica(client, alias: str) -> RemoteIndex:
+    """The version the alias names now, opened by its collection's name."""
+    from index.qdrant_server import live
+
+    try:
+        name = live(client, alias)
+    except Exception as exc:
+        raise IndexLoadError(f"the Qdrant server cannot be read: {exc}") from exc
+    if name is None:
+        raise IndexLoadError(
+            f"no Qdrant alias {alias!r}: publish a version with KHAMTOP_BACKEND=qdrant khamtop index build"
+        )
+    return RemoteIndex(client, name)
