@@ -1,6 +1,7 @@
 # khamtop: the service with its model and the bundled index baked in (no network at run time).
 #   docker build -t khamtop .
 #   docker run --rm -p 8000:8000 -e KHAMTOP_ADMIN_KEY="$(openssl rand -hex 24)" khamtop
+#   docker build --build-arg KHAMTOP_EXTRAS=scale -t khamtop .   # with Ray and Qdrant (docs/scale-out.md)
 # It runs in production mode: it will not start without an admin key. To keep documents added
 # through the admin API across containers, mount a volume on /var/lib/khamtop/data.
 FROM python:3.11-slim
@@ -16,6 +17,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     KHAMTOP_READER_WEIGHTS=/app/weights/reader
 
 WORKDIR /app
+# Optional parts of pyproject.toml to install: "scale" adds Ray and the Qdrant clients.
+ARG KHAMTOP_EXTRAS=
 
 # The CPU build of torch first: from PyPI, pip would pull the multi-GB CUDA build.
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
@@ -25,7 +28,7 @@ COPY pyproject.toml README.md ./
 RUN mkdir -p corpus index/encoders index/reader service eval training khamtop \
     && touch corpus/__init__.py index/__init__.py index/encoders/__init__.py index/reader/__init__.py \
        service/__init__.py eval/__init__.py training/__init__.py khamtop/__init__.py \
-    && pip install . \
+    && pip install ".${KHAMTOP_EXTRAS:+[$KHAMTOP_EXTRAS]}" \
     && pip uninstall -y khamtop
 
 COPY corpus ./corpus
