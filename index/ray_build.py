@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,8 +27,6 @@ from index.layout import IndexLoadError
 from index.load import index_exists, load_index
 from index.spans import Passage
 from index.write import IndexConfig, build_index, chunker_record, parts_of
-
-log = logging.getLogger(__name__)
 
 # embed_texts' batch: the batches are the vectors' context, so they must be the same
 # (tests/test_ray_build.py checks the plan against embed_texts itself).
@@ -66,12 +65,16 @@ def assemble(texts: Sequence[str], distinct: list[str], batches: list[list[int]]
     return found[[row[t] for t in texts]] if texts else found
 
 
-def require_ray() -> None:
+def check_ray(address: str) -> None:
+    """Ray is installed and something answers at ``address``: said at once, before any work."""
     try:
         import ray  # noqa: F401
         import ray.data  # noqa: F401
     except ImportError as exc:
         raise RayBuildError(f"Ray is not installed ({exc}); {INSTALL}") from exc
+    refused = _unreachable(address)
+    if refused is not None:
+        raise RayBuildError(f"cannot reach the Ray cluster at {address}: {refused}")
 
 
 class ChunkActor:
@@ -121,7 +124,7 @@ class EncodeActor:
 
 def _connect(address: str, actors: int):
     """``ray`` connected to the cluster at ``address``, checked to have room for ``actors``."""
-    require_ray()
+    check_ray(address)
     import ray
 
     try:
@@ -135,7 +138,7 @@ def _connect(address: str, actors: int):
         raise RayBuildError(f"cannot reach the Ray cluster at {address}: {_first_line(exc)}") from exc
     cpus = int(ray.cluster_resources().get("CPU", 0))
     # Each actor takes one logical CPU, and the Ray Data pipeline needs at least one more to
-    # feed them: actors holding every CPU left it waiting for ever.
+    # feed them: actors holding every CPU can leave it waiting for ever.
     if actors >= cpus:
         ray.shutdown()
         raise RayBuildError(
@@ -143,6 +146,20 @@ def _connect(address: str, actors: int):
             f"(each actor takes one, and the pipeline needs one more); start its nodes with more --num-cpus"
         )
     return ray
+
+
+def _unreachable(address: str) -> str | None:
+    """Why nothing answers at ``address`` (host:port), if so: ray.init retries an address where
+    nothing listens for about ten minutes before it gives up. Other forms (ray://, auto) are
+    left to Ray."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "/" in address:
+        return None
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        return exc.strerror or str(exc) or type(exc).__name__
+    return None
 
 
 def _first_line(exc: BaseException) -> str:

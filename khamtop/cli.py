@@ -178,10 +178,10 @@ def index_build(
 
     settings = settings_from(index_dir=out)
     if ray_address is not None:
-        from index.ray_build import RayBuildError, require_ray
+        from index.ray_build import RayBuildError, check_ray
 
         try:
-            require_ray()  # before the corpus is read and the model loaded
+            check_ray(ray_address)  # before the corpus is read and the model loaded
         except RayBuildError as exc:
             fail(str(exc))
     if if_missing:
@@ -258,10 +258,9 @@ def _engine_mismatch(settings) -> str | None:
     """Why the live version cannot serve the backend setting (the embedded one serves any)."""
     from index.layout import IndexLoadError, read_manifest
     from index.load import resolve
-    from index.qdrant_edge import layout_mismatch
 
     try:
-        return layout_mismatch(read_manifest(resolve(settings.index_dir)), settings.edge_layout())
+        return settings.index_config().engine_mismatch(read_manifest(resolve(settings.index_dir)))
     except IndexLoadError as exc:
         return str(exc)
 
