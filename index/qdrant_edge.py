@@ -99,6 +99,9 @@ def _config(q, dim: int, idf: IdfMode):
         # A version is written once, then only read, by any number of processes: no write-ahead
         # log (its lock would let one process open the shard), and a flush before the rename.
         wal_enabled=False,
+        # A question's search runs on one thread, beside the encoder's (docs/decisions/007-question-threads.md):
+        # a pool per shard, one thread per core, would compete with it for the two cores.
+        max_search_threads=1,
     )
 
 
