@@ -69,6 +69,7 @@ def evaluate(
     expand: bool = True,
     read: bool = True,
     split: str | None = None,
+    ray: tuple[str, int] | None = None,
 ) -> EvalOutput:
     if dataset is not None:
         eval_set: EvalSet = load_dataset(dataset).of_split(split)
@@ -89,7 +90,13 @@ def evaluate(
             note = f"using the index at {cache}"
         else:
             target = cache if (dataset is not None or index is not None) else Path(tmp) / "index"
-            build_index(documents, embedder, settings.index_config(), target, progress=progress)
+            if ray is None:
+                build_index(documents, embedder, settings.index_config(), target, progress=progress)
+            else:  # the embedding on a Ray cluster: (address, actors)
+                from index.ray_build import build_index_ray
+
+                config = settings.index_config()
+                build_index_ray(documents, embedder, settings.encoder_config(), config, target, *ray, progress)
             loaded = load_index(target, embedder)
             note = f"built an index of {len(documents)} documents at {target}" + (
                 " (temporary)" if target.is_relative_to(tmp) else ""

@@ -91,10 +91,16 @@ def checksums(folder: Path, names: list[str]) -> list[str]:
         return list(pool.map(lambda name: sha256(folder / name), names))
 
 
+# Written for the Qdrant backends only (index.sparse): covered by the checksums where it is there.
+WORD_IDS_FILE = "word-ids.json"
+OPTIONAL_FILES = (WORD_IDS_FILE,)
+
+
 def data_files(folder: Path) -> list[str]:
     """Every file the manifest covers, as paths relative to the index folder."""
     keyword = sorted(p.relative_to(folder).as_posix() for p in (folder / KEYWORD_DIR).iterdir())
-    return [*DATA_FILES, *keyword]
+    optional = [name for name in OPTIONAL_FILES if (folder / name).is_file()]
+    return [*DATA_FILES, *keyword, *optional]
 
 
 def read_manifest(folder: Path) -> dict:

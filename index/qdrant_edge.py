@@ -26,6 +26,7 @@ from index.qdrant_points import (
     SENTENCES,
     UPSERT_BATCH,
     SearchPart,
+    TopK,
     blend_dense,
     merge_top,
     point_rows,
@@ -163,7 +164,7 @@ def _version(package: str) -> str:
     return version(package)
 
 
-class EdgeEngine:
+class EdgeEngine(TopK):
     """A version's shards, opened for questions (thread-safe: Qdrant's shards are)."""
 
     def __init__(self, folder: Path) -> None:
@@ -177,7 +178,7 @@ class EdgeEngine:
                 "KHAMTOP_BACKEND=qdrant-edge khamtop index build"
             )
         self.info = json.loads(layout.read_text("utf-8"))
-        self.words = WordIds.load(folder.parent)
+        self.words = WordIds.load(folder.parent, required=True)
         try:
             self.shards = [q.EdgeShard.load(str(folder / f"shard-{i}")) for i in range(int(self.info["shards"]))]
         except Exception as exc:  # the engine's own errors are plain Exceptions
@@ -188,10 +189,14 @@ class EdgeEngine:
                 f"index at {folder.parent}: its shards hold {points} points, not {self.info['points']}"
             )
         exact = bool(self.info["exact"])
-        self._dense_params = q.SearchParams(
-            exact=exact,
-            hnsw_ef=None if exact else HNSW_EF,
-            quantization=q.QuantizationSearchParams(rescore=True, oversampling=2.0),
+        # Exact: every stored vector, unquantised, as FAISS's flat index; else HNSW over the int8
+        # codes, rescored with the stored vectors.
+        self._dense_params = (
+            q.SearchParams(exact=True, quantization=q.QuantizationSearchParams(ignore=True))
+            if exact
+            else q.SearchParams(
+                hnsw_ef=HNSW_EF, quantization=q.QuantizationSearchParams(rescore=True, oversampling=2.0)
+            )
         )
         # Scoring chosen candidates: their stored vectors, not the quantised ones.
         self._score_params = q.SearchParams(exact=True, quantization=q.QuantizationSearchParams(ignore=True))
@@ -218,15 +223,11 @@ class EdgeEngine:
                 return found[:k]
             limit *= 4
 
-    def keyword(self, words: list[str], k: int) -> list[tuple[int, float]]:
-        """BM25's best ``k`` for the question's words (those the version knows)."""
-        indices, values = self.words.query(words)
-        if not indices or k <= 0:
-            return []
-        return self._top(self.q.SparseVector(indices, values), BM25, k)
+    def _sparse(self, indices: list[int], values: list[float]):
+        return self.q.SparseVector(indices, values)
 
-    def nearest(self, vector: np.ndarray, k: int) -> list[int]:
-        return [i for i, _ in self._top(vector[0].tolist(), PASSAGE, k, self._dense_params)]
+    def _nearest_params(self):
+        return self._dense_params
 
     def dense_scores(self, vector: np.ndarray, chunk_ids: list[int], sentence_weight: float) -> dict[int, float]:
         """Each candidate's (1 - w) x passage cosine + w x best sentence cosine (its passage

@@ -24,11 +24,19 @@ import numpy as np
 
 from corpus.document import Document
 from index.keyword import KeywordIndex
+from index.layout import IndexLoadError
 from index.spans import ChunkSentences
 from index.sparse import WordIds
 from index.vectors import Int8Rows
 
 PASSAGE, SENTENCES, BM25 = "passage", "sentences", "bm25"
+
+
+class EngineUnavailable(IndexLoadError):
+    """The engine that holds a version cannot be asked now (a Qdrant server down or refusing):
+    503 for a question, a one-line error for a command."""
+
+
 HNSW_M, HNSW_EF_CONSTRUCT, HNSW_EF = 32, 80, 160  # as index.ann
 UPSERT_BATCH = 512
 
@@ -44,6 +52,43 @@ class Engine(Protocol):
 
     def dense_scores(self, vector: np.ndarray, chunk_ids: list[int], sentence_weight: float) -> dict[int, float]:
         """Each chunk's blend of its passage cosine and best sentence cosine (``blend_dense``)."""
+
+
+def guarded(call, *args, **kwargs):
+    """A call to a Qdrant server; its failures (down, refusing the key, a collection gone) become
+    ``EngineUnavailable``."""
+    try:
+        return call(*args, **kwargs)
+    except EngineUnavailable:
+        raise
+    except Exception as exc:  # qdrant-client raises httpx, grpc and its own errors
+        raise EngineUnavailable(f"the Qdrant server cannot be asked: {exc}") from exc
+
+
+class TopK:
+    """An engine's keyword and dense top k, from its ``_top(query, using, k, params)``: what the
+    two Qdrant engines share. ``words``: the version's word ids (``query(words)``)."""
+
+    words: object
+
+    def _sparse(self, indices: list[int], values: list[float]):
+        raise NotImplementedError
+
+    def _top(self, query, using: str, k: int, params=None) -> list[tuple[int, float]]:
+        raise NotImplementedError
+
+    def _nearest_params(self):
+        return None
+
+    def keyword(self, words: list[str], k: int) -> list[tuple[int, float]]:
+        """BM25's best ``k`` for the question's words (those the version knows)."""
+        indices, values = self.words.query(words)
+        if not indices or k <= 0:
+            return []
+        return self._top(self._sparse(indices, values), BM25, k)
+
+    def nearest(self, vector: np.ndarray, k: int) -> list[int]:
+        return [i for i, _ in self._top(vector[0].tolist(), PASSAGE, k, self._nearest_params())]
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import numpy as np
 from corpus.document import Document
 from index.keyword import Tokenizer
 from index.layout import IndexLoadError
-from index.qdrant_points import SENTENCES
+from index.qdrant_points import SENTENCES, EngineUnavailable, guarded
 from index.qdrant_server import QdrantEngine, document_point_id
 from index.sparse import hashed_id
 from index.spans import Passage, Sentence
@@ -59,7 +59,6 @@ class _Bounded:
 @dataclass(frozen=True)
 class _Point:
     passage: Passage
-    sentence_first: int
     sentence_spans: list[tuple[int, int]]
     sentence_vectors: np.ndarray | None  # float32, a row per sentence; None: not read yet
 
@@ -83,7 +82,7 @@ class RemoteIndex:
         self.chunks = _Chunks(self)
         self.documents = _Documents(self)
         self.chunk_sentences = _ChunkSentences(self)
-        self.sentences = _Sentences(self)
+        self.sentences = _Sentences(self)  # ids: see SENTENCES_PER_PASSAGE
         self.sentence_vectors = _SentenceVectors(self)
         self.keyword = RemoteKeyword(client, f"{collection}-words", int(manifest["corpus"]["chunks"]))
 
@@ -101,16 +100,14 @@ class RemoteIndex:
         found = self._points.get_many(ids)
         missing = [i for i in dict.fromkeys(ids) if i not in found]
         if missing:
-            records = self.client.retrieve(self.collection, missing, with_payload=True)
+            records = guarded(self.client.retrieve, self.collection, missing, with_payload=True)
             fresh = {}
             for r in records:
                 p = r.payload
                 passage = Passage(int(r.id), p["doc_id"], p["char_start"], p["char_end"], p["n_tokens"], p["text"])
-                fresh[int(r.id)] = _Point(
-                    passage, int(p["sentence_first"]), [tuple(x) for x in p["sentence_spans"]], None
-                )
+                fresh[int(r.id)] = _Point(passage, [tuple(x) for x in p["sentence_spans"]], None)
             if len(fresh) != len(missing):
-                raise IndexLoadError(f"the Qdrant collection {self.collection} lacks passages it was published with")
+                raise EngineUnavailable(f"the Qdrant collection {self.collection} lacks passages it was published with")
             self._points.put_many(fresh)
             found.update(fresh)
         return found
@@ -121,20 +118,22 @@ class RemoteIndex:
         if point.sentence_vectors is None:
             vector = {}
             if point.sentence_spans:
-                (record,) = self.client.retrieve(self.collection, [chunk_id], with_vectors=[SENTENCES])
-                vector = record.vector or {}
+                records = guarded(self.client.retrieve, self.collection, [chunk_id], with_vectors=[SENTENCES])
+                if not records:
+                    raise EngineUnavailable(f"the Qdrant collection {self.collection} lost passage {chunk_id}")
+                vector = records[0].vector or {}
             rows = np.asarray(vector.get(SENTENCES) or np.zeros((0, 0)), dtype=np.float32)
-            point = _Point(point.passage, point.sentence_first, point.sentence_spans, rows)
+            point = _Point(point.passage, point.sentence_spans, rows)
             self._points.put_many({chunk_id: point})
-        self.sentences.remember(point)
-        self.sentence_vectors.remember(point)
         return point
 
     def document(self, doc_id: str) -> Document | None:
         cached = self._documents.get_many([doc_id])
         if doc_id in cached:
             return cached[doc_id]
-        records = self.client.retrieve(f"{self.collection}-documents", [document_point_id(doc_id)], with_payload=True)
+        records = guarded(
+            self.client.retrieve, f"{self.collection}-documents", [document_point_id(doc_id)], with_payload=True
+        )
         if not records:
             return None
         document = Document(**records[0].payload)
@@ -181,35 +180,33 @@ class _Documents:
         return self[doc_id].text[max(start, 0) : end]
 
 
+# A replica's sentence id: its passage's id times this, plus its place in the passage (a passage
+# of at most a few hundred tokens has far fewer sentences). The passage is then found from the
+# id alone, so no second table can lose a sentence between two reads of one question.
+SENTENCES_PER_PASSAGE = 1 << 16
+
+
 class _ChunkSentences:
-    """chunk id -> its sentences' ids (a range, as in index.spans.ChunkSentences)."""
+    """chunk id -> its sentences' ids."""
 
     def __init__(self, index: RemoteIndex) -> None:
         self.index = index
 
     def __getitem__(self, chunk_id: int) -> range:
         point = self.index.with_sentences(int(chunk_id))
-        return range(point.sentence_first, point.sentence_first + len(point.sentence_spans))
+        first = int(chunk_id) * SENTENCES_PER_PASSAGE
+        return range(first, first + len(point.sentence_spans))
 
 
 class _Sentences:
-    """sentence id -> Sentence, for the sentences of passages whose ``chunk_sentences`` were
-    asked for (the retriever asks for those first)."""
-
     def __init__(self, index: RemoteIndex) -> None:
         self.index = index
-        self.known: _Bounded = _Bounded(PASSAGE_CACHE * 8)
-
-    def remember(self, point: _Point) -> None:
-        doc = point.passage.doc_id
-        self.known.put_many({point.sentence_first + j: (doc, s, e) for j, (s, e) in enumerate(point.sentence_spans)})
 
     def __getitem__(self, sentence_id: int) -> Sentence:
-        found = self.known.get_many([int(sentence_id)])
-        if not found:
-            raise KeyError(f"sentence {sentence_id} of a passage not read yet")
-        doc, start, end = found[int(sentence_id)]
-        return Sentence(int(sentence_id), doc, start, end)
+        chunk_id, j = divmod(int(sentence_id), SENTENCES_PER_PASSAGE)
+        point = self.index.with_sentences(chunk_id)
+        start, end = point.sentence_spans[j]
+        return Sentence(int(sentence_id), point.passage.doc_id, start, end)
 
 
 class _SentenceVectors:
@@ -217,15 +214,13 @@ class _SentenceVectors:
 
     def __init__(self, index: RemoteIndex) -> None:
         self.index = index
-        self.rows: _Bounded = _Bounded(PASSAGE_CACHE * 8)
-
-    def remember(self, point: _Point) -> None:
-        self.rows.put_many({point.sentence_first + j: row for j, row in enumerate(point.sentence_vectors)})
 
     def __getitem__(self, ids) -> np.ndarray:
-        ids = [int(i) for i in np.atleast_1d(ids)]
-        found = self.rows.get_many(ids)
-        return np.stack([found[i] for i in ids]) if ids else np.zeros((0, 0), np.float32)
+        rows = []
+        for sentence_id in np.atleast_1d(ids).tolist():
+            chunk_id, j = divmod(int(sentence_id), SENTENCES_PER_PASSAGE)
+            rows.append(self.index.with_sentences(chunk_id).sentence_vectors[j])
+        return np.stack(rows) if rows else np.zeros((0, 0), np.float32)
 
 
 class RemoteKeyword:
@@ -242,19 +237,21 @@ class RemoteKeyword:
         found = self._words.get_many(words)
         pending = {w: 0 for w in words if w not in found}
         while pending:
-            ids = {hashed_id(w, probe): w for w, probe in pending.items()}
-            records = {
-                int(r.id): r.payload for r in self.client.retrieve(self.collection, list(ids), with_payload=True)
-            }
+            asking: dict[int, list[str]] = {}  # two words may ask for the same slot in one round
+            for w, probe in pending.items():
+                asking.setdefault(hashed_id(w, probe), []).append(w)
+            records = {int(r.id): r.payload for r in guarded(self.client.retrieve, self.collection, list(asking))}
             fresh = {}
-            for i, w in ids.items():
+            for i, asked in asking.items():
                 payload = records.get(i)
-                if payload is None:  # an empty slot: the version has no such word
-                    fresh[w] = None
-                elif payload["word"] == w:
-                    fresh[w] = (i, int(payload["df"]))
+                for w in asked:
+                    if payload is None:  # an empty slot: the version has no such word
+                        fresh[w] = None
+                    elif payload["word"] == w:
+                        fresh[w] = (i, int(payload["df"]))
             self._words.put_many(fresh)
             found.update(fresh)
+            # A word whose slot another word holds asks for its next probe.
             pending = {w: probe + 1 for w, probe in pending.items() if w not in fresh}
         return found
 
@@ -279,14 +276,9 @@ class RemoteKeyword:
         return sum(self.idf(w) for w in query_words & text_words) / total if total else 0.0
 
 
-def open_replica(client, alias: str) -> RemoteIndex:
-    """The version the alias names now, opened by its collection's name."""
-    from index.qdrant_server import live
-
-    try:
-        name = live(client, alias)
-    except Exception as exc:
-        raise IndexLoadError(f"the Qdrant server cannot be read: {exc}") from exc
+def open_replica(client, alias: str, name: str | None) -> RemoteIndex:
+    """The version in collection ``name``: what the alias named when it was resolved (None: the
+    alias names nothing yet)."""
     if name is None:
         raise IndexLoadError(
             f"no Qdrant alias {alias!r}: publish a version with KHAMTOP_BACKEND=qdrant khamtop index build"

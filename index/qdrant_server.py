@@ -16,24 +16,33 @@ the API, not for the engine.
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 import uuid
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from index.layout import IndexLoadError
 from index.qdrant_points import (
     BM25,
     HNSW_EF,
+    HNSW_EF_CONSTRUCT,
+    HNSW_M,
     PASSAGE,
     SENTENCES,
     UPSERT_BATCH,
     SearchPart,
+    TopK,
     blend_dense,
+    guarded,
     merge_top,
     point_rows,
 )
 from index.sparse import IdfMode, WordIds, document_frequencies, passage_vectors
+
+log = logging.getLogger("khamtop")
 
 KEEP_COLLECTIONS = 3  # as index.versions keeps three version folders
 
@@ -61,7 +70,7 @@ def connect(url: str, api_key: str | None = None):
             try:
                 from qdrant_client import QdrantClient
             except ImportError as exc:
-                raise RuntimeError("the qdrant backend needs qdrant-client: pip install -e '.[scale]'") from exc
+                raise IndexLoadError("the qdrant backend needs qdrant-client: pip install -e '.[scale]'") from exc
             if "://" in url:
                 _clients[url, api_key] = QdrantClient(url=url, api_key=api_key, timeout=30)
             else:
@@ -72,7 +81,8 @@ def connect(url: str, api_key: str | None = None):
 def write_collection(part: SearchPart, target: ServerTarget, words: WordIds) -> dict:
     """A version's collection, written whole but not yet live (``move_alias`` makes it so, once
     the version's folder is committed); returns what the manifest says."""
-    name = publish(connect(target.url, target.api_key), part, target.alias, target.idf, words, move=False)
+    client = connect(target.url, target.api_key)
+    name = guarded(publish, client, part, target.alias, target.idf, words, move=False)
     return {
         "engine": "qdrant",
         "collection": name,
@@ -100,9 +110,26 @@ def move_alias(target: ServerTarget, collection: str, manifest: dict | None = No
     metadata for replicas (index.qdrant_remote)."""
     client = connect(target.url, target.api_key)
     if manifest is not None:
-        client.update_collection(collection, metadata={"manifest": manifest})
-    _point_alias(client, target.alias, collection)
-    _drop_old(client, target.alias)
+        guarded(client.update_collection, collection, metadata={"manifest": manifest})
+    guarded(_point_alias, client, target.alias, collection)
+    try:
+        _drop_old(client, target.alias)
+    except Exception as exc:  # the new version is live: old ones are dropped next time
+        log.warning("old Qdrant collections not dropped: %s", exc)
+
+
+def reconcile(target: ServerTarget, manifest: dict | None) -> None:
+    """Make the live folder's collection (``manifest``: its version's) live, if the alias names
+    another: the alias move of the last write failed after its folder was committed."""
+    engine = (manifest or {}).get("engine") or {}
+    if engine.get("engine") != "qdrant" or engine.get("alias") != target.alias:
+        return
+    client = connect(target.url, target.api_key)
+    if guarded(live, client, target.alias) != engine["collection"] and guarded(
+        client.collection_exists, engine["collection"]
+    ):
+        log.warning("the Qdrant alias %s did not name the live version; moving it now", target.alias)
+        move_alias(target, engine["collection"], manifest)
 
 
 def _version(package: str) -> str:
@@ -112,14 +139,23 @@ def _version(package: str) -> str:
 
 
 def collection_name(prefix: str, version: int) -> str:
-    return f"{prefix}-v{version:06d}"
+    """A new collection's name: the version, and a token of its own, so that two index folders
+    publishing under one alias (a rebuilt writer, a second home) never write into, or drop, each
+    other's collections."""
+    return f"{prefix}-v{version:06d}-{uuid.uuid4().hex[:8]}"
+
+
+def _version_of(prefix: str, name: str) -> int | None:
+    """The version in a collection's name, if it is one of ``prefix``'s versions (not a companion)."""
+    found = re.fullmatch(rf"{re.escape(prefix)}-v(\d{{6}})-[0-9a-f]{{8}}", name)
+    return int(found.group(1)) if found else None
 
 
 def _models():
     try:
         from qdrant_client import models
     except ImportError as exc:  # the "scale" extra
-        raise RuntimeError("the qdrant backend needs qdrant-client: pip install -e '.[scale]'") from exc
+        raise IndexLoadError("the qdrant backend needs qdrant-client: pip install -e '.[scale]'") from exc
     return models
 
 
@@ -129,18 +165,17 @@ def publish(
     """Write the version ``part`` as its own collection, move the alias ``prefix`` to it (unless
     not ``move``), and drop all but the newest ``KEEP_COLLECTIONS`` of this prefix; returns the
     collection's name.
-    An existing collection of the same version is replaced (a write that failed half-way)."""
+    A write that fails half-way leaves a collection no alias names; it is dropped with the old ones."""
     m = _models()
     name = collection_name(prefix, part.version)
     dim = part.vectors.shape[1]
-    if client.collection_exists(name):
-        client.delete_collection(name)
     client.create_collection(
         name,
         vectors_config={
             PASSAGE: m.VectorParams(
                 size=dim,
                 distance=m.Distance.DOT,
+                hnsw_config=m.HnswConfigDiff(m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT),
                 quantization_config=m.ScalarQuantization(
                     scalar=m.ScalarQuantizationConfig(type=m.ScalarType.INT8, quantile=0.99, always_ram=True)
                 ),
@@ -202,8 +237,6 @@ def _write_companions(client, name: str, part: SearchPart, words: WordIds) -> No
     m = _models()
     df = document_frequencies(part.keyword)
     for companion in (f"{name}-documents", f"{name}-words"):
-        if client.collection_exists(companion):
-            client.delete_collection(companion)
         client.create_collection(companion, vectors_config={})
     documents = [m.PointStruct(id=document_point_id(d.doc_id), vector={}, payload=asdict(d)) for d in part.documents]
     for start in range(0, len(documents), 64):
@@ -223,9 +256,9 @@ def _point_alias(client, alias: str, collection: str) -> None:
 
 def _drop_old(client, prefix: str) -> None:
     existing = {c.name for c in client.get_collections().collections}
-    names = sorted(n for n in existing if n.startswith(f"{prefix}-v") and n[len(prefix) + 2 :].isdigit())
+    versions = sorted((v, n) for n in existing if (v := _version_of(prefix, n)) is not None)
     serving = live(client, prefix)
-    for name in names[:-KEEP_COLLECTIONS]:
+    for _, name in versions[:-KEEP_COLLECTIONS]:
         if name != serving:
             for doomed in (name, f"{name}-documents", f"{name}-words"):
                 if doomed in existing:
@@ -241,7 +274,6 @@ def live(client, alias: str) -> str | None:
 def open_engine(index, target: ServerTarget) -> QdrantEngine:
     """The engine over the collection that a loaded version (index.load.LoadedIndex) was
     published to; raises IndexLoadError when it is not there or not whole."""
-    from index.layout import IndexLoadError
 
     info = index.manifest.get("engine") or {}
     if info.get("engine") != "qdrant":
@@ -259,11 +291,11 @@ def open_engine(index, target: ServerTarget) -> QdrantEngine:
         raise IndexLoadError(
             f"index at {index.path}: its Qdrant collection {name} holds {points} points, not {info['points']}"
         )
-    return QdrantEngine(client, name, WordIds.load(index.path), bool(info.get("exact", True)))
+    return QdrantEngine(client, name, WordIds.load(index.path, required=True), bool(info.get("exact", True)))
 
 
 @dataclass
-class QdrantEngine:
+class QdrantEngine(TopK):
     """One collection (one version) of a Qdrant server, asked as the retriever asks an engine."""
 
     client: object
@@ -280,8 +312,8 @@ class QdrantEngine:
     def _top(self, query, using: str, k: int, params=None) -> list[tuple[int, float]]:
         limit = k + 16
         while True:
-            points = self.client.query_points(
-                self.collection, query=query, using=using, limit=limit, search_params=params
+            points = guarded(
+                self.client.query_points, self.collection, query=query, using=using, limit=limit, search_params=params
             ).points
             found = merge_top([[(int(p.id), float(p.score)) for p in points]], limit)
             # Asked for more while the k-th could tie past the end (ties go to the lower id).
@@ -289,14 +321,11 @@ class QdrantEngine:
                 return found[:k]
             limit *= 4
 
-    def keyword(self, words: list[str], k: int) -> list[tuple[int, float]]:
-        indices, values = self.words.query(words)
-        if not indices or k <= 0:
-            return []
-        return self._top(_models().SparseVector(indices=indices, values=values), BM25, k)
+    def _sparse(self, indices: list[int], values: list[float]):
+        return _models().SparseVector(indices=indices, values=values)
 
-    def nearest(self, vector: np.ndarray, k: int) -> list[int]:
-        return [i for i, _ in self._top(vector[0].tolist(), PASSAGE, k, self._params(self.exact))]
+    def _nearest_params(self):
+        return self._params(self.exact)
 
     def dense_scores(self, vector: np.ndarray, chunk_ids: list[int], sentence_weight: float) -> dict[int, float]:
         if not chunk_ids:
@@ -305,7 +334,8 @@ class QdrantEngine:
         v = vector[0].tolist()
         only = m.Filter(must=[m.HasIdCondition(has_id=list(chunk_ids))])
         params = self._params(True)
-        passages, sentences = self.client.query_batch_points(
+        passages, sentences = guarded(
+            self.client.query_batch_points,
             self.collection,
             [
                 m.QueryRequest(query=v, using=PASSAGE, filter=only, limit=len(chunk_ids), params=params),

@@ -3,11 +3,11 @@ each with a stable id, and each passage's BM25 weights taken from the keyword in
 
 Qdrant's own text index segments Thai itself, wrongly (docs/decisions/018-scale-out.md), so the
 words are ours (``index.keyword.Tokenizer``) and only their ids and weights go to the engine.
-A word's id is a hash of the word, so it is the same in every build and on every machine with no
-shared table to consult; two words whose hashes collide are told apart by a probe, and the
-table of which word holds which id travels from version to version, so an id once given never
-moves. The weights are bm25s's own (the embedded keyword index), so the engine's sums are the
-same BM25 scores.
+A word's id is a hash of the word, found with no shared table; two words whose hashes collide
+are told apart by a probe (so then an id depends on which word came first), and the table of
+which word holds which id travels from one Qdrant-backed version to the next, so an id once
+given stays. The weights are bm25s's own (the embedded keyword index), so the engine's sums are
+the same BM25 scores.
 
 Two ways to send the inverse document frequency:
 - ``full``: each weight is BM25's whole share, idf included, computed over the whole corpus at
@@ -30,10 +30,10 @@ from typing import Literal
 import numpy as np
 
 from index.keyword import KeywordIndex
+from index.layout import WORD_IDS_FILE, IndexLoadError
 
 IdfMode = Literal["full", "engine"]
 IDF_MODES: tuple[IdfMode, ...] = ("full", "engine")
-WORD_IDS_FILE = "word-ids.json"
 # Qdrant's sparse indices are unsigned 32-bit integers.
 ID_SPACE = 1 << 32
 
@@ -84,15 +84,23 @@ class WordIds:
         (Path(folder) / WORD_IDS_FILE).write_text(json.dumps(body, ensure_ascii=False, sort_keys=True), "utf-8")
 
     @classmethod
-    def load(cls, folder: Path) -> WordIds:
+    def load(cls, folder: Path, required: bool = False) -> WordIds:
+        """The table in a version folder; none there: an empty one, or (``required``, a version
+        written for a Qdrant backend) IndexLoadError, as for a damaged one."""
         path = Path(folder) / WORD_IDS_FILE
         if not path.is_file():
+            if required:
+                raise IndexLoadError(f"index at {folder} is damaged: {WORD_IDS_FILE} is missing")
             return cls.empty()
-        body = json.loads(path.read_text(encoding="utf-8"))
-        ids = {str(w): int(i) for w, i in body["ids"].items()}
-        if len(set(ids.values())) != len(ids):
-            raise ValueError(f"{path} gives two words the same id")
-        return cls(ids, int(body.get("collisions", 0)))
+        try:
+            body = json.loads(path.read_text(encoding="utf-8"))
+            ids = {str(w): int(i) for w, i in body["ids"].items()}
+            collisions = int(body.get("collisions", 0))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise IndexLoadError(f"index at {folder} is damaged: {WORD_IDS_FILE}: {exc}") from exc
+        if len(set(ids.values())) != len(ids) or any(not 0 <= i < ID_SPACE for i in ids.values()):
+            raise IndexLoadError(f"index at {folder} is damaged: {WORD_IDS_FILE} gives two words one id")
+        return cls(ids, collisions)
 
 
 def document_frequencies(keyword: KeywordIndex) -> dict[str, int]:

@@ -45,7 +45,7 @@ from index.layout import (
 from index.load import LoadedIndex, load_folder, resolve
 from index.qdrant_edge import EdgeLayout, layout_mismatch, write_edge
 from index.qdrant_points import SearchPart, previous_words
-from index.qdrant_server import ServerTarget, move_alias, target_mismatch, write_collection
+from index.qdrant_server import ServerTarget, move_alias, reconcile, target_mismatch, write_collection
 from index.spans import ChunkSentences, Passage, Sentence, astuple_tail, spans_of
 from index.vectors import Int8Rows
 
@@ -207,6 +207,8 @@ def commit(
     """Under the write lock: ``build(base)`` gives the new version's parts (None: nothing to do).
     ``served`` and ``fresh``: see ``versions.writer``."""
     with versions.writer(Path(home), served, fresh) as w:
+        if config.server is not None and w.base is not None:
+            reconcile(config.server, read_manifest(w.base))
         planned = build(w.base)
         if planned is None:
             return None

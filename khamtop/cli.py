@@ -174,6 +174,7 @@ def index_build(
     from corpus.reader import CorpusError, read_folder
     from index.write import build_index
     from index.compat import Wanted
+    from index.layout import IndexLoadError
     from index.load import stale_reason
 
     settings = settings_from(index_dir=out)
@@ -210,6 +211,8 @@ def index_build(
         manifest = build_index(documents, embedder, settings.index_config(), settings.index_dir, progress=True)
     except OSError as exc:
         fail(f"cannot write the index to {settings.index_dir}: {exc}")
+    except IndexLoadError as exc:  # the engine that takes the version: not installed, or not reachable
+        fail(f"cannot write the index: {exc}")
     seconds = time.perf_counter() - started
     corpus = manifest["corpus"]
     typer.echo(
@@ -219,6 +222,7 @@ def index_build(
 
 
 def _build_on_ray(documents, embedder, settings: Settings, address: str, actors: int) -> None:
+    from index.layout import IndexLoadError
     from index.ray_build import RayBuildError, build_index_ray
 
     started = time.perf_counter()
@@ -235,6 +239,8 @@ def _build_on_ray(documents, embedder, settings: Settings, address: str, actors:
         )
     except RayBuildError as exc:
         fail(str(exc))
+    except IndexLoadError as exc:  # the engine that takes the version: not installed, or not reachable
+        fail(f"cannot write the index: {exc}")
     except OSError as exc:
         fail(f"cannot write the index to {settings.index_dir}: {exc}")
     seconds = time.perf_counter() - started
@@ -263,6 +269,16 @@ def _engine_mismatch(settings) -> str | None:
         return settings.index_config().engine_mismatch(read_manifest(resolve(settings.index_dir)))
     except IndexLoadError as exc:
         return str(exc)
+
+
+def _no_shared_server(settings, command: str) -> None:
+    """Evaluations and benchmarks build indexes of their own: never into the Qdrant server that
+    replicas serve from (their versions would become the live one)."""
+    if settings.backend == "qdrant":
+        fail(
+            f"khamtop {command} does not write to a shared Qdrant server; measure Qdrant's engine with "
+            "KHAMTOP_BACKEND=qdrant-edge (the same engine and layout, in process)"
+        )
 
 
 def _report_update(result, seconds: float, index_dir: Path) -> None:
@@ -444,6 +460,11 @@ def eval_command(
     ] = True,
     read: Annotated[bool, typer.Option("--read/--no-read", help="Read the top passages with the reader")] = True,
     split: Annotated[str | None, typer.Option(help="Only this split of --dataset (train, valid)")] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray", metavar="ADDRESS", help="Embed the index it builds on the Ray cluster at ADDRESS"),
+    ] = None,
+    ray_actors: Annotated[int, typer.Option("--ray-actors", min=1, help="With --ray: encoder actors")] = 1,
 ) -> None:
     """Measure answer quality: hit@k, MRR, nDCG, evidence recall, the answer's exact match and F1, latency;
     table, JSON and HTML report."""
@@ -454,12 +475,19 @@ def eval_command(
     from index.search import MODES
     from index.layout import IndexLoadError
     from index.reader.weights import ReaderWeightsError
+    from index.ray_build import RayBuildError, check_ray
 
     if gold and dataset:
         fail("give --gold or --dataset, not both")
     if mode is not None and mode not in MODES:
         fail(f"--mode must be {', '.join(MODES[:-1])} or {MODES[-1]}, not {mode!r}")
+    if ray_address is not None:
+        try:
+            check_ray(ray_address)  # before the model is loaded
+        except RayBuildError as exc:
+            fail(str(exc))
     settings = settings_from()
+    _no_shared_server(settings, "eval")
     embedder = _embedder(settings)
     try:
         output = evaluate(
@@ -477,8 +505,9 @@ def eval_command(
             expand=expand,
             read=read,
             split=split,
+            ray=(ray_address, ray_actors) if ray_address else None,
         )
-    except (DatasetError, IndexLoadError, AbbreviationFileError, ReaderWeightsError, OSError) as exc:
+    except (DatasetError, IndexLoadError, AbbreviationFileError, ReaderWeightsError, OSError, RayBuildError) as exc:
         fail(str(exc))
     typer.echo(output.index_note)
     print_summary(output.result)
@@ -511,6 +540,7 @@ def bench(
     from eval.datasets import DatasetError
 
     settings = settings_from()
+    _no_shared_server(settings, "bench")
     try:
         load = workload(settings.corpus_dir, dataset, passages)
     except DatasetError as exc:

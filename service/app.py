@@ -22,6 +22,7 @@ from starlette.routing import Match
 
 from index.encoders.base import Embedder, EncoderConfig
 from index.encoders.factory import load_embedder
+from index.qdrant_points import EngineUnavailable
 from index.reader.runtime import Reader, ReaderConfig
 from service import apidocs
 from service import state as live
@@ -115,6 +116,14 @@ async def _http_error(request: Request, exc: StarletteHTTPException):
     return await http_exception_handler(request, exc)
 
 
+async def _engine_unavailable(request: Request, exc: EngineUnavailable) -> JSONResponse:
+    """The Qdrant server behind a question or a document cannot be asked: the service is fine,
+    the engine is not; retry (the reason is in the log, not in the answer)."""
+    log.error("the search engine cannot be asked: %s", exc)
+    detail = "the search engine cannot be reached; retry later"
+    return JSONResponse(status_code=503, content={"detail": detail}, headers={"Retry-After": "2"})
+
+
 def _schema_with_settings(app: FastAPI, settings: Settings) -> None:
     """The OpenAPI schema states this service's own question limit (a setting), not the ceiling."""
     plain = app.openapi
@@ -182,6 +191,7 @@ def create_app(
     app.state.admission = None  # set by the lifespan
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(EngineUnavailable, _engine_unavailable)
     app.include_router(router)
     app.include_router(web_router)
     # Middleware, innermost first. Outermost, the request log sees every response (413, 429

@@ -257,6 +257,12 @@ async def delete_document(doc_id: str, request: Request, retriever: RetrieverDep
 
 async def _change(request: Request, upsert=(), remove=()):
     settings, state = request.app.state.settings, request.app.state.khamtop
+    if settings.backend == "qdrant" and settings.qdrant_replica:
+        raise HTTPException(
+            status_code=403,
+            detail="a replica (KHAMTOP_QDRANT_REPLICA) takes no changes: send them to the service that "
+            "writes the index folder",
+        )
     try:
         return await run_in_threadpool(live.apply_update, settings, state, upsert, remove)
     except UpdateError as exc:

@@ -373,6 +373,8 @@ class Settings(BaseSettings):
             )
         if self.backend == "qdrant" and not self.qdrant_url:
             raise ValueError("KHAMTOP_QDRANT_URL must be set when KHAMTOP_BACKEND=qdrant")
+        if self.qdrant_replica and self.backend != "qdrant":
+            raise ValueError("KHAMTOP_QDRANT_REPLICA needs KHAMTOP_BACKEND=qdrant (a replica serves a Qdrant server)")
         if self.environment == "production" and self.admin_key is None:
             raise ValueError("KHAMTOP_ADMIN_KEY must be set when KHAMTOP_ENVIRONMENT=production")
         # Folders default to places under `home`, so one setting moves all state.

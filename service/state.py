@@ -54,7 +54,7 @@ def load(settings: Settings, embedder_factory, state: ServiceState, reader_facto
         state.batcher = QueryBatcher(embedder.embed_queries, settings.query_batch_max)
         state.reader = reader_factory(settings.reader_config()) if settings.reader else None
         current = _live_name(settings)
-        retriever = _retriever(settings, state, _load(settings, embedder))
+        retriever = _retriever(settings, state, _load(settings, embedder, current))
     except (ModelLoadError, IndexLoadError, AbbreviationFileError, versions.VersionError) as exc:
         state.error = str(exc)
         state.public_error = _PUBLIC.get(type(exc), "the index cannot be served") + "; the service's log says why"
@@ -124,13 +124,14 @@ def _live_name(settings: Settings) -> str | None:
     return versions.read_current(settings.index_dir)
 
 
-def _load(settings: Settings, embedder: Embedder):
-    """The live version: from the index folder, or on a replica from the server alone."""
+def _load(settings: Settings, embedder: Embedder, name: str | None):
+    """The live version: from the index folder, or on a replica from the server alone (``name``:
+    the collection the alias named when it was resolved)."""
     if _replica(settings):
         from index.qdrant_remote import open_replica
         from index.qdrant_server import connect
 
-        index = open_replica(connect(settings.qdrant_url, _key(settings)), settings.qdrant_alias)
+        index = open_replica(connect(settings.qdrant_url, _key(settings)), settings.qdrant_alias, name)
         reason = mismatch(index.manifest, Wanted.of_embedder(embedder))
         if reason is not None:
             raise IndexLoadError(f"the Qdrant collection {index.collection} cannot be served: {reason}")
@@ -148,7 +149,7 @@ def _key(settings: Settings) -> str | None:
 
 def _reload(settings: Settings, state: ServiceState, name: str) -> bool:
     try:
-        index = _load(settings, state.embedder)
+        index = _load(settings, state.embedder, name)
         retriever = _retriever(settings, state, index)
     except (IndexLoadError, AbbreviationFileError, OSError) as exc:
         state.refused = name
@@ -175,7 +176,13 @@ def engine_for(settings: Settings, index) -> Engine | None:
     if settings.backend == "qdrant-edge":
         return EdgeEngine(index.path)
     if settings.backend == "qdrant":
-        return index.engine() if _replica(settings) else open_engine(index, settings.server_target())
+        if _replica(settings):
+            from index.qdrant_remote import RemoteIndex
+
+            if not isinstance(index, RemoteIndex):
+                raise IndexLoadError("a replica (KHAMTOP_QDRANT_REPLICA) only serves; run commands on the writer")
+            return index.engine()
+        return open_engine(index, settings.server_target())
     return None
 
 

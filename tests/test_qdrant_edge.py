@@ -149,6 +149,7 @@ def assert_parity(index, embedder, questions, layout, tmp_path) -> None:
     differ = []
     for question in questions:
         want, got = embedded.search(question, 10, read=False), edge.search(question, 10, read=False)
+        assert len(want.passages) == len(got.passages), question
         for a, b in zip(want.passages, got.passages):
             assert a.score == pytest.approx(b.score, abs=1e-5), question
             if a.passage.id != b.passage.id and not near_tie(a, b, embedded.search(question, 20, read=False)):
@@ -190,3 +191,13 @@ def test_the_real_model_ranks_every_gold_question_the_same_on_qdrant_edge(real_i
 def test_the_real_model_ranks_500_iapp_questions_the_same_on_qdrant_edge(real_iapp, real_embedder, layout, tmp_path):
     index, questions = real_iapp
     assert_parity(index, real_embedder, questions, layout, tmp_path)
+
+
+def test_a_damaged_word_table_is_refused_as_a_damaged_index(edge_index, fake_embedder, tmp_path):
+    edge_index = shutil.copytree(edge_index, tmp_path / "index")
+    folder = load_index(edge_index, fake_embedder).path
+    (folder / "word-ids.json").write_text("{not json", "utf-8")
+    with pytest.raises(IndexLoadError, match="damaged"):
+        load_index(edge_index, fake_embedder)  # its checksum is in the manifest
+    with pytest.raises(IndexLoadError, match="word-ids.json"):
+        EdgeEngine(folder)

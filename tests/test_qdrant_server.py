@@ -15,7 +15,7 @@ from corpus.document import Document
 from eval.datasets import GOLD
 from index.load import load_index
 from index.qdrant_points import SearchPart
-from index.qdrant_server import QdrantEngine, collection_name, live, publish
+from index.qdrant_server import QdrantEngine, live, publish
 from index.search import Retriever
 from index.sparse import WordIds
 from index.write import update_index
@@ -57,8 +57,9 @@ def engine_of(client, index) -> QdrantEngine:
 def test_a_published_version_is_its_own_collection_and_the_alias_names_it(client, fake_index, fake_embedder):
     index = load_index(fake_index, fake_embedder)
     name = publish(client, SearchPart.of(index), "khamtop-test")
-    assert name == collection_name("khamtop-test", index.version)
+    assert name.startswith(f"khamtop-test-v{index.version:06d}-")
     assert live(client, "khamtop-test") == name
+    assert publish(client, SearchPart.of(index), "khamtop-test") != name, "each write has a collection of its own"
     assert client.count(name).count == len(index.chunks)
 
 
@@ -76,7 +77,7 @@ def test_the_collection_ranks_thai_questions_as_the_embedded_files_do(client, fa
 
 def test_every_answer_names_one_version_while_the_alias_moves(client, fake_index, fake_embedder, bundled_documents):
     first = load_index(fake_index, fake_embedder)
-    publish(client, SearchPart.of(first), "khamtop-test")
+    first_name = publish(client, SearchPart.of(first), "khamtop-test")
     changed = dataclasses.replace(bundled_documents[0], text=bundled_documents[0].text + "\nย่อหน้าใหม่ของฉบับที่สอง")
     update_index(fake_index, fake_embedder, index_config(), upsert=[changed])
     second = load_index(fake_index, fake_embedder)
@@ -99,15 +100,15 @@ def test_every_answer_names_one_version_while_the_alias_moves(client, fake_index
     asker = threading.Thread(target=ask)
     asker.start()
     assert asking.wait(timeout=60)  # the loop is answering from the first version: now swap
-    publish(client, SearchPart.of(second), "khamtop-test")
+    second_name = publish(client, SearchPart.of(second), "khamtop-test")
     stop.set()
     asker.join(timeout=60)
     assert not asker.is_alive()
     names = {name for name, _ in seen}
-    assert names == {collection_name("khamtop-test", first.version), collection_name("khamtop-test", second.version)}
+    assert names == {first_name, second_name}
     for name, versions in seen:
-        assert versions == {int(name[-6:])}, (name, versions)
-    assert seen[-1][0] == collection_name("khamtop-test", second.version)
+        assert versions == {first.version if name == first_name else second.version}, (name, versions)
+    assert seen[-1][0] == second_name
 
 
 def test_only_the_newest_three_collections_are_kept(client, fake_index, fake_embedder, bundled_documents):
@@ -116,7 +117,7 @@ def test_only_the_newest_three_collections_are_kept(client, fake_index, fake_emb
         update_index(fake_index, fake_embedder, index_config(), upsert=[changed])
         publish(client, SearchPart.of(load_index(fake_index, fake_embedder)), "khamtop-test")
     names = sorted(c.name for c in client.get_collections().collections if c.name.startswith("khamtop-test-v"))
-    versions = [n for n in names if n[-6:].isdigit()]
+    versions = [n for n in names if not n.endswith(("-documents", "-words"))]
     assert len(versions) == 3, names
     assert len(names) == 9, "each kept version with its documents and words, and no other"
     assert live(client, "khamtop-test") == versions[-1]
@@ -132,7 +133,7 @@ def test_the_service_answers_from_its_versions_collection_and_an_admin_update_mo
     folder = str(tmp_path / "qdrant-local")  # qdrant-client's local mode, opened once in this process
     target = ServerTarget(folder, alias="khamtop-test")
     build_index(bundled_documents, fake_embedder, dataclasses.replace(index_config(), server=target), tmp_path / "ix")
-    assert live(connect(folder), "khamtop-test") == collection_name("khamtop-test", 1)
+    assert live(connect(folder), "khamtop-test").startswith("khamtop-test-v000001-")
     admin_key = "admin-key-0123456789abcdef"
     service = make_client(
         index_dir=tmp_path / "ix",
@@ -149,7 +150,7 @@ def test_the_service_answers_from_its_versions_collection_and_an_admin_update_mo
     new = {"doc_id": "ข่าว/ใหม่", "text": "กระทรวงดิจิทัลเปิดศูนย์ข้อมูลขนาดใหญ่แห่งใหม่ที่จังหวัดขอนแก่น", "title": "ศูนย์ข้อมูลขอนแก่น"}
     added = service.post("/v1/documents", json=new, headers={"Authorization": f"Bearer {admin_key}"})
     assert added.status_code == 201, added.text
-    assert live(connect(folder), "khamtop-test") == collection_name("khamtop-test", 2)
+    assert live(connect(folder), "khamtop-test").startswith("khamtop-test-v000002-")
     after = service.post("/v1/ask", json={"question": "ศูนย์ข้อมูลขอนแก่น", "top_k": 3, "read": False}).json()
     assert after["index_version"] == 2
     assert after["passages"][0]["citation"]["doc_id"] == "ข่าว/ใหม่"
@@ -184,19 +185,24 @@ def _published(tmp_path, documents, embedder, alias="khamtop-test"):
     return target
 
 
-def test_a_replica_with_no_index_folder_answers_as_the_folder_does_and_follows_the_alias(
-    make_client, tmp_path, bundled_documents, fake_embedder
-):
-    target = _published(tmp_path, bundled_documents, fake_embedder)
-    folder = make_client(index_dir=tmp_path / "ix")
-    replica = make_client(
+def replica_of(make_client, target, tmp_path, **overrides):
+    """A service that serves ``target``'s live version with no index folder."""
+    return make_client(
         index_dir=tmp_path / "no-such-folder",
         backend="qdrant",
         qdrant_url=target.url,
         qdrant_alias=target.alias,
         qdrant_replica=True,
-        reload_interval_s=0.05,
+        **overrides,
     )
+
+
+def test_a_replica_with_no_index_folder_answers_as_the_folder_does_and_follows_the_alias(
+    make_client, tmp_path, bundled_documents, fake_embedder
+):
+    target = _published(tmp_path, bundled_documents, fake_embedder)
+    folder = make_client(index_dir=tmp_path / "ix")
+    replica = replica_of(make_client, target, tmp_path, reload_interval_s=0.05)
     for question in QUESTIONS:
         ask = {"question": question, "top_k": 5, "read": False}
         want, got = folder.post("/v1/ask", json=ask).json(), replica.post("/v1/ask", json=ask).json()
@@ -227,14 +233,7 @@ def test_a_replica_refuses_admin_changes_and_names_where_they_go(
 
     target = _published(tmp_path, bundled_documents, fake_embedder)
     admin_key = "admin-key-0123456789abcdef"
-    replica = make_client(
-        index_dir=tmp_path / "no-such-folder",
-        backend="qdrant",
-        qdrant_url=target.url,
-        qdrant_alias=target.alias,
-        qdrant_replica=True,
-        admin_key=Settings(admin_key=admin_key).admin_key,
-    )
+    replica = replica_of(make_client, target, tmp_path, admin_key=Settings(admin_key=admin_key).admin_key)
     response = replica.delete(f"/v1/documents/{bundled_documents[0].doc_id}", headers={"X-API-Key": admin_key})
     assert response.status_code == 403
     assert "replica" in response.json()["detail"]
@@ -246,3 +245,44 @@ def test_a_replica_with_no_published_version_is_not_ready_and_says_why(make_clie
     )
     response = wait_ready(replica)
     assert response.status_code == 503
+
+
+def test_a_replica_whose_server_fails_answers_503_not_500(make_client, tmp_path, bundled_documents, fake_embedder):
+    from index.qdrant_server import connect
+
+    target = _published(tmp_path, bundled_documents, fake_embedder)
+    replica = replica_of(make_client, target, tmp_path)
+    client = connect(target.url)
+
+    def down(*args, **kwargs):
+        raise ConnectionError("connection refused")
+
+    original = client.query_points
+    client.query_points = down
+    try:
+        response = replica.post("/v1/ask", json={"question": QUESTIONS[0], "read": False})
+    finally:
+        client.query_points = original
+    assert response.status_code == 503, response.text
+    assert "search engine" in response.json()["detail"] and response.headers["retry-after"]
+
+
+def test_two_words_asking_for_one_slot_are_both_found(client, monkeypatch):
+    from qdrant_client import models
+
+    import index.qdrant_remote as remote
+    from index.qdrant_remote import RemoteKeyword
+
+    real = remote.hashed_id
+    # "ข" asks first for the slot "ก" holds, as a hash collision would make it.
+    monkeypatch.setattr(remote, "hashed_id", lambda w, probe=0: real("ก") if (w, probe) == ("ข", 0) else real(w, probe))
+    client.create_collection("khamtop-test-words", vectors_config={})
+    client.upsert(
+        "khamtop-test-words",
+        [
+            models.PointStruct(id=real("ก"), vector={}, payload={"word": "ก", "df": 3}),
+            models.PointStruct(id=real("ข", 1), vector={}, payload={"word": "ข", "df": 5}),
+        ],
+    )
+    found = RemoteKeyword(client, "khamtop-test-words", num_docs=10).lookup(["ก", "ข", "ค"])
+    assert found == {"ก": (real("ก"), 3), "ข": (real("ข", 1), 5), "ค": None}

@@ -94,13 +94,14 @@ def test_a_build_on_ray_without_ray_installed_says_how_to_install_it(monkeypatch
     assert "Traceback" not in result.output
 
 
-def test_a_build_on_ray_at_an_address_where_nothing_listens_fails_at_once_with_one_line():
+@pytest.mark.parametrize("command", [["index", "build"], ["eval"]], ids=["index-build", "eval"])
+def test_a_build_on_ray_at_an_address_where_nothing_listens_fails_at_once_with_one_line(command):
     _need_ray()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens there once it is closed
     started = time.monotonic()
-    result = CliRunner().invoke(app, ["index", "build", "--ray", f"127.0.0.1:{port}"])
+    result = CliRunner().invoke(app, [*command, "--ray", f"127.0.0.1:{port}"])
     assert result.exit_code == 2, result.output
     assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in result.output
     assert "Traceback" not in result.output
@@ -234,6 +235,15 @@ def ray_index(cluster, tmp_path_factory) -> tuple[Path, str]:
 def test_the_ray_build_writes_the_local_builds_index_byte_for_byte(ray_index, local_index):
     out, printed = ray_index
     assert "with 1 actor: encoded 5 documents" in printed and "passages/s" in printed, printed
+    assert contents(out) == contents(local_index)
+
+
+@pytest.mark.slow
+def test_an_evaluation_that_builds_its_index_on_ray_gets_the_local_builds_index(cluster, local_index, tmp_path):
+    out = tmp_path / "index"
+    args = ["eval", "--index", out, "--ray", cluster.address, "--no-read", "--limit", 5, "--no-html"]
+    printed = khamtop(cluster, *args, "--out", tmp_path / "eval")
+    assert "hit@1" in printed, printed
     assert contents(out) == contents(local_index)
 
 
