@@ -16,6 +16,7 @@ the API, not for the engine.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import re
 import threading
@@ -66,6 +67,9 @@ def connect(url: str, api_key: str | None = None):
     """One client per server and key in a process (thread-safe). A URL without a scheme is a
     folder for qdrant-client's local mode, which one client at a time may open."""
     with _clients_lock:
+        if not _clients:
+            # Closed while the interpreter can still do it (local mode flushes and unlocks).
+            atexit.register(close_all)
         if (url, api_key) not in _clients:
             try:
                 from qdrant_client import QdrantClient
@@ -76,6 +80,18 @@ def connect(url: str, api_key: str | None = None):
             else:
                 _clients[url, api_key] = QdrantClient(path=url)
         return _clients[url, api_key]
+
+
+def close_all() -> None:
+    """Close every client ``connect`` opened (a local-mode folder is then free for another)."""
+    with _clients_lock:
+        clients = list(_clients.values())
+        _clients.clear()
+    for client in clients:
+        try:
+            client.close()
+        except Exception as exc:  # closing is best-effort: the process is ending or moving on
+            log.warning("a Qdrant client did not close: %s", exc)
 
 
 def write_collection(part: SearchPart, target: ServerTarget, words: WordIds) -> dict:

@@ -34,6 +34,16 @@ QUESTIONS = [json.loads(line)["question"] for line in GOLD.read_text("utf-8").sp
 SERVER = os.environ.get("KHAMTOP_TEST_QDRANT_URL")
 
 
+@pytest.fixture(autouse=True)
+def _clients_closed():
+    """Each test's local-mode folders are closed with it (index.qdrant_server keeps one client
+    per folder for the process)."""
+    from index.qdrant_server import close_all
+
+    yield
+    close_all()
+
+
 @pytest.fixture(params=["local", "server"])
 def client(request, tmp_path):
     if request.param == "local":
@@ -96,6 +106,9 @@ def test_every_answer_names_one_version_while_the_alias_moves(client, fake_index
             seen.append((collection, {p.payload["version"] for p in points}))
             if len(seen) == 3:
                 asking.set()
+            # Local mode is pure Python under one lock: a loop that never pauses starves the
+            # publish it is waiting for.
+            time.sleep(0.005)
 
     asker = threading.Thread(target=ask)
     asker.start()
