@@ -118,6 +118,8 @@ def target_mismatch(manifest: dict, target: ServerTarget) -> str | None:
     have = (engine.get("alias"), engine.get("idf"))
     if have != (target.alias, target.idf):
         return f"it was published under {have[0]!r} with idf {have[1]!r}, not {target.alias!r} with {target.idf!r}"
+    if not guarded(connect(target.url, target.api_key).collection_exists, engine["collection"]):
+        return f"its collection {engine['collection']} is not on the Qdrant server at {target.url}"
     return None
 
 

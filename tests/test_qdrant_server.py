@@ -299,3 +299,43 @@ def test_two_words_asking_for_one_slot_are_both_found(client, monkeypatch):
     )
     found = RemoteKeyword(client, "khamtop-test-words", num_docs=10).lookup(["ก", "ข", "ค"])
     assert found == {"ก": (real("ก"), 3), "ข": (real("ข", 1), 5), "ค": None}
+
+
+def test_a_publish_that_fails_half_way_changes_neither_the_folder_nor_the_alias(
+    tmp_path, bundled_documents, fake_embedder
+):
+    from index import versions
+    from index.layout import IndexLoadError
+    from index.qdrant_server import connect
+
+    target = _published(tmp_path, bundled_documents, fake_embedder)
+    client = connect(target.url)
+    before = (versions.read_current(tmp_path / "ix"), live(client, target.alias))
+    calls = {"n": 0}
+    original = client.upsert
+
+    def fails_on_the_second(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ConnectionError("connection reset")
+        return original(*args, **kwargs)
+
+    client.upsert = fails_on_the_second
+    changed = Document("ข่าว/ใหม่", "กระทรวงดิจิทัลเปิดศูนย์ข้อมูลแห่งใหม่", "ศูนย์ข้อมูล")
+    try:
+        with pytest.raises(IndexLoadError, match="cannot be asked"):
+            update_index(tmp_path / "ix", fake_embedder, dataclasses.replace(index_config(), server=target), [changed])
+    finally:
+        client.upsert = original
+    assert (versions.read_current(tmp_path / "ix"), live(client, target.alias)) == before
+
+
+def test_a_version_whose_collection_is_gone_from_the_server_must_be_rebuilt(tmp_path, bundled_documents, fake_embedder):
+    from index.qdrant_server import connect
+
+    target = _published(tmp_path, bundled_documents, fake_embedder)
+    config = dataclasses.replace(index_config(), server=target)
+    manifest = load_index(tmp_path / "ix", fake_embedder).manifest
+    assert config.engine_mismatch(manifest) is None
+    connect(target.url).delete_collection(manifest["engine"]["collection"])
+    assert "is not on the Qdrant server" in config.engine_mismatch(manifest)
