@@ -120,11 +120,8 @@ def write_edge(folder: Path, part: SearchPart, layout: EdgeLayout, words: WordId
     try:
         batch: list[list] = [[] for _ in shards]
         for row in point_rows(part, sparse):
-            named = {PASSAGE: row.passage, BM25: q.SparseVector(*row.bm25)}
-            if row.sentences is not None:
-                named[SENTENCES] = row.sentences
             pending = batch[row.id % len(shards)]
-            pending.append(q.Point(row.id, named, row.payload))
+            pending.append(q.Point(row.id, row.named(q.SparseVector(*row.bm25)), row.payload))
             if len(pending) == UPSERT_BATCH:
                 shards[row.id % len(shards)].update(q.UpdateOperation.upsert_points(pending))
                 pending.clear()

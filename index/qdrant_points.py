@@ -131,6 +131,13 @@ class PointRow:
     bm25: tuple[list[int], list[float]]  # word ids and weights (index.sparse)
     payload: dict
 
+    def named(self, sparse) -> dict:
+        """The point's named vectors, with ``sparse`` (its BM25 part in the client's own type)."""
+        vectors = {PASSAGE: self.passage, BM25: sparse}
+        if self.sentences is not None:
+            vectors[SENTENCES] = self.sentences
+        return vectors
+
 
 def point_rows(part: SearchPart, sparse):
     """Every passage of a version as a ``PointRow``, in chunk id order (``sparse``:

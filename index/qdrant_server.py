@@ -212,9 +212,7 @@ def publish(
     sparse = passage_vectors(part.keyword, words, idf)
     batch = []
     for row in point_rows(part, sparse):
-        vector = {PASSAGE: row.passage, BM25: m.SparseVector(indices=row.bm25[0], values=row.bm25[1])}
-        if row.sentences is not None:
-            vector[SENTENCES] = row.sentences
+        vector = row.named(m.SparseVector(indices=row.bm25[0], values=row.bm25[1]))
         payload = {**row.payload, **_replica_payload(part, row.id), "version": part.version}
         batch.append(m.PointStruct(id=row.id, vector=vector, payload=payload))
         if len(batch) == UPSERT_BATCH:

@@ -115,12 +115,11 @@ def reload_if_changed(settings: Settings, state: ServiceState) -> bool:
 def _live_name(settings: Settings) -> str | None:
     """What names the live version: CURRENT, or on a replica the collection the alias names."""
     if _replica(settings):
+        from index.qdrant_points import guarded
         from index.qdrant_server import connect, live
 
-        try:
-            return live(connect(settings.qdrant_url, _key(settings)), settings.qdrant_alias)
-        except Exception as exc:  # the client's errors: the server is down, refused the key, ...
-            raise IndexLoadError(f"the Qdrant server cannot be read: {exc}") from exc
+        target = settings.server_target()
+        return guarded(live, connect(target.url, target.api_key), target.alias)
     return versions.read_current(settings.index_dir)
 
 
@@ -131,7 +130,8 @@ def _load(settings: Settings, embedder: Embedder, name: str | None):
         from index.qdrant_remote import open_replica
         from index.qdrant_server import connect
 
-        index = open_replica(connect(settings.qdrant_url, _key(settings)), settings.qdrant_alias, name)
+        target = settings.server_target()
+        index = open_replica(connect(target.url, target.api_key), target.alias, name)
         reason = mismatch(index.manifest, Wanted.of_embedder(embedder))
         if reason is not None:
             raise IndexLoadError(f"the Qdrant collection {index.collection} cannot be served: {reason}")
@@ -141,10 +141,6 @@ def _load(settings: Settings, embedder: Embedder, name: str | None):
 
 def _replica(settings: Settings) -> bool:
     return settings.backend == "qdrant" and settings.qdrant_replica
-
-
-def _key(settings: Settings) -> str | None:
-    return settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
 
 
 def _reload(settings: Settings, state: ServiceState, name: str) -> bool:
