@@ -91,9 +91,11 @@ def checksums(folder: Path, names: list[str]) -> list[str]:
         return list(pool.map(lambda name: sha256(folder / name), names))
 
 
-# Written for the Qdrant backends only (index.sparse): covered by the checksums where it is there.
+# Written for the Qdrant backends only (index.sparse, index.qdrant_updates): covered by the
+# checksums where they are there.
 WORD_IDS_FILE = "word-ids.json"
-OPTIONAL_FILES = (WORD_IDS_FILE,)
+POINT_IDS_FILE = "point-ids.npy"  # each passage's Qdrant point id, kept across versions
+OPTIONAL_FILES = (WORD_IDS_FILE, POINT_IDS_FILE)
 
 
 def data_files(folder: Path) -> list[str]:

@@ -1,7 +1,8 @@
 """A version's passages as Qdrant points, and the blend of what Qdrant gives back: what the two
 Qdrant backends share (index.qdrant_edge in process, index.qdrant_server over the network).
 
-Per passage, one point whose id is its chunk id:
+Per passage, one point whose id is its chunk id (in a server collection, its point id: kept
+across versions, ``PointIds``):
 
     passage    the passage's float32 vector (dot product; int8 quantisation with rescoring,
                HNSW above the exact-search size, exact search below it, as index.ann)
@@ -80,12 +81,15 @@ class TopK:
     def _nearest_params(self):
         return None
 
+    def _keyword_params(self):
+        return None
+
     def keyword(self, words: list[str], k: int) -> list[tuple[int, float]]:
         """BM25's best ``k`` for the question's words (those the version knows)."""
         indices, values = self.words.query(words)
         if not indices or k <= 0:
             return []
-        return self._top(self._sparse(indices, values), BM25, k)
+        return self._top(self._sparse(indices, values), BM25, k, self._keyword_params())
 
     def nearest(self, vector: np.ndarray, k: int) -> list[int]:
         return [i for i, _ in self._top(vector[0].tolist(), PASSAGE, k, self._nearest_params())]
@@ -104,6 +108,10 @@ class SearchPart:
     keyword: KeywordIndex
     documents: list[Document]  # in the spans' document order
     sentence_spans: np.ndarray  # the sentences': document index, char_start, char_end
+    point_ids: np.ndarray | None = None  # chunk id -> its point's id (None: the same number)
+
+    def point_id(self, chunk_id: int) -> int:
+        return chunk_id if self.point_ids is None else int(self.point_ids[chunk_id])
 
     @classmethod
     def of(cls, index) -> SearchPart:
@@ -125,7 +133,7 @@ class SearchPart:
 class PointRow:
     """One passage as a Qdrant point, whichever Qdrant stores it."""
 
-    id: int  # the chunk id
+    id: int  # the point id (``SearchPart.point_id``)
     passage: list[float]
     sentences: list[list[float]] | None  # None: the passage has no sentence
     bm25: tuple[list[int], list[float]]  # word ids and weights (index.sparse)
@@ -139,21 +147,45 @@ class PointRow:
         return vectors
 
 
-def point_rows(part: SearchPart, sparse):
-    """Every passage of a version as a ``PointRow``, in chunk id order (``sparse``:
-    ``index.sparse.passage_vectors``)."""
-    for chunk_id in range(len(part.vectors)):
+def point_rows(part: SearchPart, sparse, chunk_ids=None):
+    """The version's passages ``chunk_ids`` (None: all of them, in order) as ``PointRow``s
+    (``sparse``: ``index.sparse.passage_vectors``)."""
+    for chunk_id in range(len(part.vectors)) if chunk_ids is None else chunk_ids:
         sentence_ids = part.chunk_sentences[chunk_id]
         # The stored int8 sentence rows as the embedded retriever reads them (codes x scale).
         sentences = part.sentence_vectors[np.asarray(sentence_ids)].tolist() if len(sentence_ids) else None
         doc, start, end = (int(x) for x in part.spans[chunk_id][:3])
         yield PointRow(
-            chunk_id,
+            part.point_id(chunk_id),
             part.vectors[chunk_id].tolist(),
             sentences,
             (sparse.indices[chunk_id].tolist(), sparse.values[chunk_id].tolist()),
             {"doc_id": part.doc_ids[doc], "char_start": start, "char_end": end},
         )
+
+
+class PointIds:
+    """A version's chunk ids and the ids of their points in a collection that several versions
+    share (index.qdrant_updates): an unchanged passage keeps its point from version to version
+    while its chunk id follows the version's document order."""
+
+    def __init__(self, ids: np.ndarray) -> None:
+        self.ids = np.asarray(ids, dtype=np.int64)
+        self._order = np.argsort(self.ids, kind="stable")
+        self._sorted = self.ids[self._order]
+
+    def points(self, chunk_ids) -> list[int]:
+        return self.ids[np.asarray(list(chunk_ids), dtype=np.int64)].tolist()
+
+    def chunks(self, point_ids) -> list[int]:
+        """Each point's chunk id; raises KeyError for a point the version does not hold."""
+        wanted = np.asarray(list(point_ids), dtype=np.int64)
+        at = np.searchsorted(self._sorted, wanted)
+        if len(wanted) and (
+            np.any(at >= len(self._sorted)) or np.any(self._sorted[np.minimum(at, len(self._sorted) - 1)] != wanted)
+        ):
+            raise KeyError("a point this version does not hold")
+        return self._order[at].tolist()
 
 
 def merge_top(lists: list[list[tuple[int, float]]], k: int) -> list[tuple[int, float]]:

@@ -6,8 +6,9 @@ documents, sentences and their vectors, the keyword words' document counts. Here
 from the version's collections (index.qdrant_server.publish) when a question first needs it, and
 kept in bounded caches: passages from ``NAME`` (text, spans, sentences' spans, with the sentences'
 multivector), documents from ``NAME-documents``, words from ``NAME-words``, the manifest from
-``NAME``'s metadata. A replica opens one collection by name (the alias resolved once), so every
-answer comes from one version.
+``NAME``'s metadata. A replica opens one collection by name (the alias resolved once) and asks
+for the version its metadata named then (``visible_at``), so every answer comes from one version
+while the writer updates the collection in place (index.qdrant_updates).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from corpus.document import Document
 from index.keyword import Tokenizer
 from index.layout import IndexLoadError
 from index.qdrant_points import SENTENCES, EngineUnavailable, guarded
-from index.qdrant_server import QdrantEngine, document_point_id
+from index.qdrant_server import SINCE, UNTIL, QdrantEngine, qdrant_models, visible_at
 from index.sparse import hashed_id
 from index.spans import Passage, Sentence
 
@@ -68,6 +69,7 @@ class RemoteIndex:
 
     def __init__(self, client, collection: str) -> None:
         self.client, self.collection = client, collection
+        # The metadata's manifest is the live version's: the one this replica serves.
         try:
             info = client.get_collection(collection)
         except Exception as exc:  # the client's errors: connection refused, unknown collection, ...
@@ -84,7 +86,7 @@ class RemoteIndex:
         self.chunk_sentences = _ChunkSentences(self)
         self.sentences = _Sentences(self)  # ids: see SENTENCES_PER_PASSAGE
         self.sentence_vectors = _SentenceVectors(self)
-        self.keyword = RemoteKeyword(client, f"{collection}-words", int(manifest["corpus"]["chunks"]))
+        self.keyword = RemoteKeyword(client, f"{collection}-words", int(manifest["corpus"]["chunks"]), self.version)
 
     @property
     def version(self) -> int:
@@ -92,7 +94,9 @@ class RemoteIndex:
 
     def engine(self) -> QdrantEngine:
         info = self.manifest["engine"]
-        return QdrantEngine(self.client, self.collection, self.keyword, bool(info.get("exact", True)))
+        return QdrantEngine(
+            self.client, self.collection, self.keyword, bool(info.get("exact", True)), self.version, None, info["idf"]
+        )
 
     def points(self, ids: list[int]) -> dict[int, _Point]:
         """Passages ``ids`` (their payload), read from the collection where not cached: a
@@ -131,12 +135,17 @@ class RemoteIndex:
         cached = self._documents.get_many([doc_id])
         if doc_id in cached:
             return cached[doc_id]
-        records = guarded(
-            self.client.retrieve, f"{self.collection}-documents", [document_point_id(doc_id)], with_payload=True
+        m = qdrant_models()
+        records, _ = guarded(
+            self.client.scroll,
+            f"{self.collection}-documents",
+            scroll_filter=visible_at(self.version, m.FieldCondition(key="doc_id", match=m.MatchValue(value=doc_id))),
+            limit=1,
+            with_payload=True,
         )
         if not records:
             return None
-        document = Document(**records[0].payload)
+        document = Document(**{k: v for k, v in records[0].payload.items() if k not in (SINCE, UNTIL)})
         self._documents.put_many({doc_id: document})
         return document
 
@@ -227,8 +236,8 @@ class RemoteKeyword:
     """The keyword side of a published version: our own tokenizer, and each word's id and passage
     count from ``NAME-words`` (a word's id is its hash, or a later probe's where the hash was taken)."""
 
-    def __init__(self, client, collection: str, num_docs: int) -> None:
-        self.client, self.collection, self.num_docs = client, collection, num_docs
+    def __init__(self, client, collection: str, num_docs: int, version: int) -> None:
+        self.client, self.collection, self.num_docs, self.version = client, collection, num_docs, version
         self.tokenize = Tokenizer()
         self._words = _Bounded(WORD_CACHE)  # word -> (id, df), or None when no passage has it
 
@@ -240,7 +249,7 @@ class RemoteKeyword:
             asking: dict[int, list[str]] = {}  # two words may ask for the same slot in one round
             for w, probe in pending.items():
                 asking.setdefault(hashed_id(w, probe), []).append(w)
-            records = {int(r.id): r.payload for r in guarded(self.client.retrieve, self.collection, list(asking))}
+            records = self._rows(list(asking))
             fresh = {}
             for i, asked in asking.items():
                 payload = records.get(i)
@@ -254,6 +263,15 @@ class RemoteKeyword:
             # A word whose slot another word holds asks for its next probe.
             pending = {w: probe + 1 for w, probe in pending.items() if w not in fresh}
         return found
+
+    def _rows(self, word_ids: list[int]) -> dict[int, dict]:
+        """The version's rows of ``word_ids``: word id -> {word, df}."""
+        m = qdrant_models()
+        only = visible_at(self.version, m.FieldCondition(key="word_id", match=m.MatchAny(any=word_ids)))
+        records, _ = guarded(
+            self.client.scroll, self.collection, scroll_filter=only, limit=len(word_ids), with_payload=True
+        )
+        return {int(r.payload["word_id"]): r.payload for r in records}
 
     def query(self, words: list[str]) -> tuple[list[int], list[float]]:
         """As index.sparse.WordIds.query: each known word's id with its count."""
@@ -277,10 +295,10 @@ class RemoteKeyword:
 
 
 def open_replica(client, alias: str, name: str | None) -> RemoteIndex:
-    """The version in collection ``name``: what the alias named when it was resolved (None: the
-    alias names nothing yet)."""
+    """The live version of the collection that ``name`` (``COLLECTION@VERSION``, from
+    index.qdrant_server.live_version) names (None: the alias names nothing yet)."""
     if name is None:
         raise IndexLoadError(
             f"no Qdrant alias {alias!r}: publish a version with KHAMTOP_BACKEND=qdrant khamtop index build"
         )
-    return RemoteIndex(client, name)
+    return RemoteIndex(client, name.rpartition("@")[0])

@@ -1,13 +1,16 @@
-"""An index version in a Qdrant server or cluster, through qdrant-client (docs/scale-out.md).
+"""Index versions in a Qdrant server or cluster, through qdrant-client (docs/scale-out.md).
 
-Each version is a collection of its own, ``PREFIX-v000007``, and one alias, ``PREFIX``, names
-the live one: publishing a version writes its collection whole, then moves the alias in one
-request (Qdrant applies an alias change atomically), the way ``CURRENT`` moves on disk. A
-question resolves the alias once (``live``) and asks that collection only, so no answer mixes
-versions. The points are those of the qdrant-edge shards (index.qdrant_edge: the same vectors,
-BM25 weights and payload, plus the version's number), and the engine's answers are blended the
-same way. Qdrant shards a collection itself; with the build's full idf, its shards' answers
-merge exactly.
+A build publishes its version as a collection of its own, ``PREFIX-v000007-<token>``, and one
+alias, ``PREFIX``, names the live collection: the build writes the collection whole, then moves
+the alias in one request (Qdrant applies an alias change atomically), the way ``CURRENT`` moves
+on disk. The admin updates that follow write into that collection in place
+(index.qdrant_updates), so each point says which versions hold it: ``since <= v < until``. The
+collection's metadata names its live version (``head``) and holds that version's manifest;
+a question asks for one version (``visible_at``), so no answer mixes versions.
+
+The points are those of the qdrant-edge shards (index.qdrant_edge: the same vectors, BM25
+weights and payload), and the engine's answers are blended the same way. Qdrant shards a
+collection itself; with the build's full idf, its shards' answers merge exactly.
 
 qdrant-client's local mode (``QdrantClient(path=...)``) takes the same calls: the tests use it
 for collections, aliases and swaps. It is pure Python and searches by brute force, a stand-in for
@@ -22,10 +25,11 @@ import re
 import threading
 import uuid
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
-from index.layout import IndexLoadError
+from index.layout import POINT_IDS_FILE, IndexLoadError
 from index.qdrant_points import (
     BM25,
     HNSW_EF,
@@ -34,6 +38,8 @@ from index.qdrant_points import (
     PASSAGE,
     SENTENCES,
     UPSERT_BATCH,
+    EngineUnavailable,
+    PointIds,
     SearchPart,
     TopK,
     blend_dense,
@@ -46,6 +52,9 @@ from index.sparse import IdfMode, WordIds, document_frequencies, passage_vectors
 log = logging.getLogger("khamtop")
 
 KEEP_COLLECTIONS = 3  # as index.versions keeps three version folders
+KEEP_VERSIONS = 3  # the versions of a collection whose points are kept (as its folders)
+SINCE, UNTIL = "since", "until"  # a point is in versions since <= v < until
+OPEN = 1_000_000_000  # ``until`` of a point that no version has removed yet
 
 
 @dataclass(frozen=True)
@@ -99,13 +108,16 @@ def write_collection(part: SearchPart, target: ServerTarget, words: WordIds) -> 
     the version's folder is committed); returns what the manifest says."""
     client = connect(target.url, target.api_key)
     name = guarded(publish, client, part, target.alias, target.idf, words, move=False)
+    points = len(part.vectors)
     return {
         "engine": "qdrant",
         "collection": name,
         "alias": target.alias,
         "idf": target.idf,
-        "exact": len(part.vectors) <= target.exact_up_to,
-        "points": len(part.vectors),
+        "exact": points <= target.exact_up_to,
+        "points": points,
+        "next_point": int(part.point_ids.max()) + 1 if part.point_ids is not None and points else points,
+        "written": {"kind": "collection", "points": points},
         "qdrant_client": _version("qdrant-client"),
     }
 
@@ -123,17 +135,54 @@ def target_mismatch(manifest: dict, target: ServerTarget) -> str | None:
     return None
 
 
-def move_alias(target: ServerTarget, collection: str, manifest: dict | None = None) -> None:
-    """Make ``collection`` the live version; ``manifest``: the version's, kept in the collection's
-    metadata for replicas (index.qdrant_remote)."""
+def move_alias(target: ServerTarget, collection: str, manifest: dict) -> None:
+    """Make version ``manifest`` (written to ``collection``) the live one: its number and manifest
+    go into the collection's metadata (what replicas read, index.qdrant_remote), then the alias
+    moves to the collection if it names another. Points that no kept version holds, and old
+    collections, are then deleted."""
     client = connect(target.url, target.api_key)
-    if manifest is not None:
-        guarded(client.update_collection, collection, metadata={"manifest": manifest})
-    guarded(_point_alias, client, target.alias, collection)
+    version = int(manifest["version"])
+    guarded(client.update_collection, collection, metadata={"manifest": manifest, "head": version})
+    if guarded(live, client, target.alias) != collection:
+        guarded(_point_alias, client, target.alias, collection)
     try:
+        _collect_garbage(client, collection, version)
         _drop_old(client, target.alias)
-    except Exception as exc:  # the new version is live: old ones are dropped next time
-        log.warning("old Qdrant collections not dropped: %s", exc)
+    except Exception as exc:  # the new version is live: the old ones go next time
+        log.warning("old Qdrant versions not deleted: %s", exc)
+
+
+def head(client, collection: str) -> int | None:
+    """The live version of ``collection`` (its metadata's; None: none made live yet)."""
+    value = (client.get_collection(collection).config.metadata or {}).get("head")
+    return int(value) if isinstance(value, int) else None
+
+
+def live_version(client, alias: str) -> str | None:
+    """``COLLECTION@VERSION``: what the alias names now and that collection's live version (None:
+    the alias names nothing yet). A replica polls it (service.state)."""
+    name = live(client, alias)
+    return None if name is None else f"{name}@{head(client, name)}"
+
+
+def visible_at(version: int, *more):
+    """The filter of a version's points (and of its documents and words): since <= v < until."""
+    m = qdrant_models()
+    return m.Filter(
+        must=[
+            m.FieldCondition(key=SINCE, range=m.Range(lte=version)),
+            m.FieldCondition(key=UNTIL, range=m.Range(gt=version)),
+            *more,
+        ]
+    )
+
+
+def _collect_garbage(client, collection: str, version: int) -> None:
+    """Delete what none of the newest ``KEEP_VERSIONS`` versions (up to ``version``) holds."""
+    m = qdrant_models()
+    dead = m.Filter(must=[m.FieldCondition(key=UNTIL, range=m.Range(lte=version - KEEP_VERSIONS + 1))])
+    for name in (collection, f"{collection}-documents", f"{collection}-words"):
+        client.delete(name, m.FilterSelector(filter=dead), wait=True)
 
 
 def reconcile(target: ServerTarget, manifest: dict | None) -> None:
@@ -143,11 +192,12 @@ def reconcile(target: ServerTarget, manifest: dict | None) -> None:
     if engine.get("engine") != "qdrant" or engine.get("alias") != target.alias:
         return
     client = connect(target.url, target.api_key)
-    if guarded(live, client, target.alias) != engine["collection"] and guarded(
-        client.collection_exists, engine["collection"]
-    ):
+    name = engine["collection"]
+    if not guarded(client.collection_exists, name):
+        return
+    if guarded(live, client, target.alias) != name or guarded(head, client, name) != manifest["version"]:
         log.warning("the Qdrant alias %s did not name the live version; moving it now", target.alias)
-        move_alias(target, engine["collection"], manifest)
+        move_alias(target, name, manifest)
 
 
 def _version(package: str) -> str:
@@ -169,7 +219,7 @@ def _version_of(prefix: str, name: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def _models():
+def qdrant_models():
     try:
         from qdrant_client import models
     except ImportError as exc:  # the "scale" extra
@@ -184,9 +234,23 @@ def publish(
     not ``move``), and drop all but the newest ``KEEP_COLLECTIONS`` of this prefix; returns the
     collection's name.
     A write that fails half-way leaves a collection no alias names; it is dropped with the old ones."""
-    m = _models()
     name = collection_name(prefix, part.version)
-    dim = part.vectors.shape[1]
+    create_collections(client, name, part.vectors.shape[1], idf)
+    words = (words or WordIds.empty()).assign(part.keyword.bm25.vocab_dict)
+    upsert_points(client, name, part, passage_vectors(part.keyword, words, idf))
+    df = document_frequencies(part.keyword)
+    upsert_documents(client, name, part.documents, part.version)
+    upsert_words(client, name, {i: (w, df.get(w, 0)) for w, i in words.ids.items()}, part.version)
+    if move:
+        client.update_collection(name, metadata={"head": part.version})
+        _point_alias(client, prefix, name)
+        _drop_old(client, prefix)
+    return name
+
+
+def create_collections(client, name: str, dim: int, idf: IdfMode) -> None:
+    """A new version's collection (the points) and its companions (documents and words), empty."""
+    m = qdrant_models()
     client.create_collection(
         name,
         vectors_config={
@@ -208,23 +272,35 @@ def publish(
         },
         sparse_vectors_config={BM25: m.SparseVectorParams(modifier=m.Modifier.IDF if idf == "engine" else None)},
     )
-    words = (words or WordIds.empty()).assign(part.keyword.bm25.vocab_dict)
-    sparse = passage_vectors(part.keyword, words, idf)
-    batch = []
-    for row in point_rows(part, sparse):
+    for companion in (f"{name}-documents", f"{name}-words"):
+        client.create_collection(companion, vectors_config={})
+    # Every question filters on the version range; a replica finds documents and words by field.
+    integer, keyword = m.PayloadSchemaType.INTEGER, m.PayloadSchemaType.KEYWORD
+    for collection, fields in (
+        (name, {SINCE: integer, UNTIL: integer}),
+        (f"{name}-documents", {SINCE: integer, UNTIL: integer, "doc_id": keyword}),
+        (f"{name}-words", {SINCE: integer, UNTIL: integer, "word_id": integer}),
+    ):
+        for field, schema in fields.items():
+            client.create_payload_index(collection, field, field_schema=schema, wait=True)
+
+
+def upsert_points(client, name: str, part: SearchPart, sparse, chunk_ids=None) -> int:
+    """Write the version's passages ``chunk_ids`` (None: all) as points that the version and those
+    after it hold; returns how many."""
+    m = qdrant_models()
+    batch, written = [], 0
+    chunk_ids = range(len(part.vectors)) if chunk_ids is None else list(chunk_ids)
+    for chunk_id, row in zip(chunk_ids, point_rows(part, sparse, chunk_ids)):
         vector = row.named(m.SparseVector(indices=row.bm25[0], values=row.bm25[1]))
-        payload = {**row.payload, **_replica_payload(part, row.id), "version": part.version}
+        payload = {**row.payload, **_replica_payload(part, chunk_id), SINCE: part.version, UNTIL: OPEN}
         batch.append(m.PointStruct(id=row.id, vector=vector, payload=payload))
         if len(batch) == UPSERT_BATCH:
             client.upsert(name, batch, wait=True)
-            batch = []
+            written, batch = written + len(batch), []
     if batch:
         client.upsert(name, batch, wait=True)
-    _write_companions(client, name, part, words)
-    if move:
-        _point_alias(client, prefix, name)
-        _drop_old(client, prefix)
-    return name
+    return written + len(batch)
 
 
 def _replica_payload(part: SearchPart, chunk_id: int) -> dict:
@@ -241,29 +317,49 @@ def _replica_payload(part: SearchPart, chunk_id: int) -> dict:
     }
 
 
-def document_point_id(doc_id: str) -> str:
-    """A document's point id in a version's documents collection: a UUID of its id, so that a
-    replica finds it by id alone."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"khamtop:{doc_id}"))
+def document_row_id(doc_id: str, since: int) -> str:
+    """A document's row in ``NAME-documents`` as version ``since`` wrote it (a replaced document
+    has a row per text; a replica finds it by ``doc_id`` and version)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"khamtop:{doc_id}@{since}"))
 
 
-def _write_companions(client, name: str, part: SearchPart, words: WordIds) -> None:
-    """``NAME-documents`` (each document: its text and metadata) and ``NAME-words`` (each word's
-    id and passage count): what a replica reads instead of the version folder."""
-    m = _models()
-    df = document_frequencies(part.keyword)
-    for companion in (f"{name}-documents", f"{name}-words"):
-        client.create_collection(companion, vectors_config={})
-    documents = [m.PointStruct(id=document_point_id(d.doc_id), vector={}, payload=asdict(d)) for d in part.documents]
-    for start in range(0, len(documents), 64):
-        client.upsert(f"{name}-documents", documents[start : start + 64], wait=True)
-    known = [m.PointStruct(id=i, vector={}, payload={"word": w, "df": df.get(w, 0)}) for w, i in words.ids.items()]
-    for start in range(0, len(known), UPSERT_BATCH * 8):
-        client.upsert(f"{name}-words", known[start : start + UPSERT_BATCH * 8], wait=True)
+def word_row_id(word_id: int, since: int) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"khamtop-word:{word_id}@{since}"))
+
+
+def upsert_documents(client, name: str, documents, version: int) -> None:
+    """``NAME-documents`` rows (each document: its text and metadata) that ``version`` and the
+    versions after it hold: what a replica reads instead of the version folder."""
+    m = qdrant_models()
+    rows = [
+        m.PointStruct(
+            id=document_row_id(d.doc_id, version), vector={}, payload={**asdict(d), SINCE: version, UNTIL: OPEN}
+        )
+        for d in documents
+    ]
+    for start in range(0, len(rows), 64):
+        client.upsert(f"{name}-documents", rows[start : start + 64], wait=True)
+
+
+def upsert_words(client, name: str, words: dict[int, tuple[str, int]], version: int) -> None:
+    """``NAME-words`` rows (word id -> the word and its passage count) from ``version`` on. A
+    word no passage holds any more keeps a row (count 0): a word whose hash it took finds its
+    slot taken, and probes on (index.qdrant_remote.RemoteKeyword)."""
+    m = qdrant_models()
+    rows = [
+        m.PointStruct(
+            id=word_row_id(i, version),
+            vector={},
+            payload={"word_id": i, "word": w, "df": df, SINCE: version, UNTIL: OPEN},
+        )
+        for i, (w, df) in words.items()
+    ]
+    for start in range(0, len(rows), UPSERT_BATCH * 8):
+        client.upsert(f"{name}-words", rows[start : start + UPSERT_BATCH * 8], wait=True)
 
 
 def _point_alias(client, alias: str, collection: str) -> None:
-    m = _models()
+    m = qdrant_models()
     operations = [m.CreateAliasOperation(create_alias=m.CreateAlias(collection_name=collection, alias_name=alias))]
     if live(client, alias) is not None:
         operations.insert(0, m.DeleteAliasOperation(delete_alias=m.DeleteAlias(alias_name=alias)))
@@ -298,47 +394,98 @@ def open_engine(index, target: ServerTarget) -> QdrantEngine:
             "rebuild it with KHAMTOP_BACKEND=qdrant khamtop index build"
         )
     client = connect(target.url, target.api_key)
-    name = info["collection"]
+    name, version = info["collection"], int(index.version)
     try:
-        points = client.count(name, exact=True).count
+        points = client.count(name, count_filter=visible_at(version), exact=True).count
     except Exception as exc:  # the client's errors: connection refused, unknown collection, ...
         raise IndexLoadError(f"index at {index.path}: its Qdrant collection {name} cannot be read: {exc}") from exc
     if points != info["points"]:
         raise IndexLoadError(
-            f"index at {index.path}: its Qdrant collection {name} holds {points} points, not {info['points']}"
+            f"index at {index.path}: its Qdrant collection {name} holds {points} points "
+            f"of version {version}, not {info['points']}"
         )
-    return QdrantEngine(client, name, WordIds.load(index.path, required=True), bool(info.get("exact", True)))
+    return QdrantEngine(
+        client,
+        name,
+        WordIds.load(index.path, required=True),
+        bool(info.get("exact", True)),
+        version,
+        load_point_ids(index.path),
+        info.get("idf", "full"),
+    )
+
+
+def load_point_ids(folder) -> PointIds:
+    """A version's point ids (``POINT_IDS_FILE``); raises IndexLoadError."""
+    path = Path(folder) / POINT_IDS_FILE
+    try:
+        return PointIds(np.load(path, allow_pickle=False))
+    except (OSError, ValueError) as exc:
+        raise IndexLoadError(
+            f"index at {folder} is damaged or was published by an older khamtop: {POINT_IDS_FILE}: {exc}; "
+            "rebuild it with KHAMTOP_BACKEND=qdrant khamtop index build"
+        ) from exc
 
 
 @dataclass
 class QdrantEngine(TopK):
-    """One collection (one version) of a Qdrant server, asked as the retriever asks an engine."""
+    """One version of a Qdrant collection, asked as the retriever asks an engine."""
 
     client: object
     collection: str
     words: WordIds
     exact: bool = True  # exact search (small collections), else HNSW with rescoring
+    version: int | None = None  # the version asked for (None: every point; a test's collection)
+    ids: PointIds | None = None  # chunk ids <-> point ids (None: the same numbers; a replica)
+    idf: IdfMode = "full"
+
+    def _filter(self):
+        return None if self.version is None else visible_at(self.version)
 
     def _params(self, exact: bool):
-        m = _models()
+        m = qdrant_models()
         if exact:
             return m.SearchParams(exact=True, quantization=m.QuantizationSearchParams(ignore=True))
         return m.SearchParams(hnsw_ef=HNSW_EF, quantization=m.QuantizationSearchParams(rescore=True, oversampling=2.0))
+
+    def _chunks(self, point_ids: list[int]) -> list[int]:
+        if self.ids is None:
+            return point_ids
+        try:
+            return self.ids.chunks(point_ids)
+        except KeyError as exc:
+            raise EngineUnavailable(
+                f"the Qdrant collection {self.collection} gave a point version {self.version} lacks"
+            ) from exc
 
     def _top(self, query, using: str, k: int, params=None) -> list[tuple[int, float]]:
         limit = k + 16
         while True:
             points = guarded(
-                self.client.query_points, self.collection, query=query, using=using, limit=limit, search_params=params
+                self.client.query_points,
+                self.collection,
+                query=query,
+                using=using,
+                query_filter=self._filter(),
+                limit=limit,
+                search_params=params,
             ).points
-            found = merge_top([[(int(p.id), float(p.score)) for p in points]], limit)
+            chunks = self._chunks([int(p.id) for p in points])
+            found = merge_top([[(c, float(p.score)) for c, p in zip(chunks, points)]], limit)
             # Asked for more while the k-th could tie past the end (ties go to the lower id).
             if len(points) < limit or found[k - 1][1] > found[-1][1]:
                 return found[:k]
             limit *= 4
 
     def _sparse(self, indices: list[int], values: list[float]):
-        return _models().SparseVector(indices=indices, values=values)
+        return qdrant_models().SparseVector(indices=indices, values=values)
+
+    def _keyword_params(self):
+        if self.idf != "engine" or self.version is None:
+            return None
+        m = qdrant_models()
+        # The engine's idf counted over the version's own points, not those removed or not yet live.
+        return m.SearchParams(idf=m.IdfCorpusParams(corpus=self._filter()))
 
     def _nearest_params(self):
         return self._params(self.exact)
@@ -346,18 +493,20 @@ class QdrantEngine(TopK):
     def dense_scores(self, vector: np.ndarray, chunk_ids: list[int], sentence_weight: float) -> dict[int, float]:
         if not chunk_ids:
             return {}
-        m = _models()
+        m = qdrant_models()
         v = vector[0].tolist()
-        only = m.Filter(must=[m.HasIdCondition(has_id=list(chunk_ids))])
-        params = self._params(True)
+        points = list(chunk_ids) if self.ids is None else self.ids.points(chunk_ids)
+        only = m.Filter(must=[m.HasIdCondition(has_id=points)])
+        params = m.SearchParams(exact=True, quantization=m.QuantizationSearchParams(ignore=True))
         passages, sentences = guarded(
             self.client.query_batch_points,
             self.collection,
             [
-                m.QueryRequest(query=v, using=PASSAGE, filter=only, limit=len(chunk_ids), params=params),
-                m.QueryRequest(query=[v], using=SENTENCES, filter=only, limit=len(chunk_ids), params=params),
+                m.QueryRequest(query=v, using=PASSAGE, filter=only, limit=len(points), params=params),
+                m.QueryRequest(query=[v], using=SENTENCES, filter=only, limit=len(points), params=params),
             ],
         )
-        cosines = {int(p.id): float(p.score) for p in passages.points}
-        best = {int(p.id): float(p.score) for p in sentences.points}
+        chunk_of = dict(zip(points, chunk_ids))
+        cosines = {chunk_of[int(p.id)]: float(p.score) for p in passages.points}
+        best = {chunk_of[int(p.id)]: float(p.score) for p in sentences.points}
         return blend_dense(chunk_ids, cosines, best, sentence_weight)

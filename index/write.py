@@ -45,7 +45,8 @@ from index.layout import (
 from index.load import LoadedIndex, load_folder, resolve
 from index.qdrant_edge import EdgeLayout, layout_mismatch, write_edge
 from index.qdrant_points import SearchPart, previous_words
-from index.qdrant_server import ServerTarget, move_alias, reconcile, target_mismatch, write_collection
+from index.qdrant_server import ServerTarget, move_alias, reconcile, target_mismatch
+from index.qdrant_updates import write_version
 from index.spans import ChunkSentences, Passage, Sentence, astuple_tail, spans_of
 from index.vectors import Int8Rows
 
@@ -100,8 +101,10 @@ def _write_version(
     config: IndexConfig,
     number: int,
     change: dict,
+    base: Path | None = None,
 ) -> dict:
-    """Assemble ``parts`` (in document id order, ids renumbered) and write them to ``folder``."""
+    """Assemble ``parts`` (in document id order, ids renumbered) and write them to ``folder``
+    (``base``: the version they were made from, if any)."""
     documents, chunks, sentences, vectors, codes, scales = [], [], [], [], [], []
     for doc_id in sorted(parts):
         p = parts[doc_id]
@@ -158,7 +161,7 @@ def _write_version(
         else:
             words = words.assign(keyword.bm25.vocab_dict)
             words.save(folder)  # the questions' word ids, read by every replica of this version
-            engine = write_collection(part, config.server, words)
+            engine = write_version(folder, part, config.server, words, base)
     names = data_files(folder)
     manifest = {
         "format": FORMAT,
@@ -215,7 +218,9 @@ def commit(
         parts, change = planned
         manifests = []
         w.commit(
-            lambda folder, number: manifests.append(_write_version(folder, parts, embedder, config, number, change))
+            lambda folder, number: manifests.append(
+                _write_version(folder, parts, embedder, config, number, change, w.base)
+            )
         )
         if config.server is not None:
             # Only now, with the folder committed: a replica that follows the alias never finds a

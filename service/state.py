@@ -113,13 +113,14 @@ def reload_if_changed(settings: Settings, state: ServiceState) -> bool:
 
 
 def _live_name(settings: Settings) -> str | None:
-    """What names the live version: CURRENT, or on a replica the collection the alias names."""
+    """What names the live version: CURRENT, or on a replica the collection the alias names and
+    that collection's live version."""
     if _replica(settings):
         from index.qdrant_points import guarded
-        from index.qdrant_server import connect, live
+        from index.qdrant_server import connect, live_version
 
         target = settings.server_target()
-        return guarded(live, connect(target.url, target.api_key), target.alias)
+        return guarded(live_version, connect(target.url, target.api_key), target.alias)
     return versions.read_current(settings.index_dir)
 
 

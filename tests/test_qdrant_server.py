@@ -15,7 +15,7 @@ from corpus.document import Document
 from eval.datasets import GOLD
 from index.load import load_index
 from index.qdrant_points import SearchPart
-from index.qdrant_server import QdrantEngine, live, publish
+from index.qdrant_server import QdrantEngine, head, live, publish
 from index.search import Retriever
 from index.sparse import WordIds
 from index.write import update_index
@@ -28,8 +28,11 @@ except ImportError:
         raise
     pytest.skip("qdrant-client is not installed: pip install -e '.[scale]'", allow_module_level=True)
 
-# Local mode searches by brute force and says so whenever search parameters are given.
-pytestmark = pytest.mark.filterwarnings("ignore:Local mode performs exact:UserWarning")
+# Local mode searches by brute force and has no payload indexes, and says so.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Local mode performs exact:UserWarning"),
+    pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning"),
+]
 QUESTIONS = [json.loads(line)["question"] for line in GOLD.read_text("utf-8").splitlines()][::8]
 SERVER = os.environ.get("KHAMTOP_TEST_QDRANT_URL")
 
@@ -102,8 +105,8 @@ def test_every_answer_names_one_version_while_the_alias_moves(client, fake_index
             collection = live(client, "khamtop-test")  # the alias, resolved once per question
             engine = QdrantEngine(client, collection, words)
             ids = [c for c, _ in engine.keyword(["กระทรวง", "ดิจิทัล"], 10)]
-            points = client.retrieve(collection, ids, with_payload=["version"])
-            seen.append((collection, {p.payload["version"] for p in points}))
+            points = client.retrieve(collection, ids, with_payload=["since"])
+            seen.append((collection, {p.payload["since"] for p in points}))
             if len(seen) == 3:
                 asking.set()
             # Local mode is pure Python under one lock: a loop that never pauses starves the
@@ -136,7 +139,7 @@ def test_only_the_newest_three_collections_are_kept(client, fake_index, fake_emb
     assert live(client, "khamtop-test") == versions[-1]
 
 
-def test_the_service_answers_from_its_versions_collection_and_an_admin_update_moves_the_alias(
+def test_the_service_answers_from_its_versions_collection_and_an_admin_update_writes_only_its_document(
     make_client, tmp_path, bundled_documents, fake_embedder
 ):
     from index.qdrant_server import ServerTarget, connect
@@ -146,7 +149,8 @@ def test_the_service_answers_from_its_versions_collection_and_an_admin_update_mo
     folder = str(tmp_path / "qdrant-local")  # qdrant-client's local mode, opened once in this process
     target = ServerTarget(folder, alias="khamtop-test")
     build_index(bundled_documents, fake_embedder, dataclasses.replace(index_config(), server=target), tmp_path / "ix")
-    assert live(connect(folder), "khamtop-test").startswith("khamtop-test-v000001-")
+    built = live(connect(folder), "khamtop-test")
+    assert built.startswith("khamtop-test-v000001-")
     admin_key = "admin-key-0123456789abcdef"
     service = make_client(
         index_dir=tmp_path / "ix",
@@ -163,7 +167,10 @@ def test_the_service_answers_from_its_versions_collection_and_an_admin_update_mo
     new = {"doc_id": "ข่าว/ใหม่", "text": "กระทรวงดิจิทัลเปิดศูนย์ข้อมูลขนาดใหญ่แห่งใหม่ที่จังหวัดขอนแก่น", "title": "ศูนย์ข้อมูลขอนแก่น"}
     added = service.post("/v1/documents", json=new, headers={"Authorization": f"Bearer {admin_key}"})
     assert added.status_code == 201, added.text
-    assert live(connect(folder), "khamtop-test").startswith("khamtop-test-v000002-")
+    assert live(connect(folder), "khamtop-test") == built, "an update is written into the live collection"
+    assert head(connect(folder), built) == 2
+    written = load_index(tmp_path / "ix", fake_embedder).manifest["engine"]["written"]
+    assert written == {"kind": "in place", "parent": 1, "points": 1, "ended": 0, "documents": 1, "words": written["words"]}
     after = service.post("/v1/ask", json={"question": "ศูนย์ข้อมูลขอนแก่น", "top_k": 3, "read": False}).json()
     assert after["index_version"] == 2
     assert after["passages"][0]["citation"]["doc_id"] == "ข่าว/ใหม่"
@@ -281,23 +288,16 @@ def test_a_replica_whose_server_fails_answers_503_not_500(make_client, tmp_path,
 
 
 def test_two_words_asking_for_one_slot_are_both_found(client, monkeypatch):
-    from qdrant_client import models
-
     import index.qdrant_remote as remote
+    from index.qdrant_server import upsert_words
     from index.qdrant_remote import RemoteKeyword
 
     real = remote.hashed_id
     # "ข" asks first for the slot "ก" holds, as a hash collision would make it.
     monkeypatch.setattr(remote, "hashed_id", lambda w, probe=0: real("ก") if (w, probe) == ("ข", 0) else real(w, probe))
     client.create_collection("khamtop-test-words", vectors_config={})
-    client.upsert(
-        "khamtop-test-words",
-        [
-            models.PointStruct(id=real("ก"), vector={}, payload={"word": "ก", "df": 3}),
-            models.PointStruct(id=real("ข", 1), vector={}, payload={"word": "ข", "df": 5}),
-        ],
-    )
-    found = RemoteKeyword(client, "khamtop-test-words", num_docs=10).lookup(["ก", "ข", "ค"])
+    upsert_words(client, "khamtop-test", {real("ก"): ("ก", 3), real("ข", 1): ("ข", 5)}, version=1)
+    found = RemoteKeyword(client, "khamtop-test-words", num_docs=10, version=1).lookup(["ก", "ข", "ค"])
     assert found == {"ก": (real("ก"), 3), "ข": (real("ข", 1), 5), "ค": None}
 
 
