@@ -27,6 +27,7 @@ points written, not for a server's speed.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import random
 import tempfile
 import time
@@ -35,9 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import IAPP, parser, write_result
+from benchmarks.common import IAPP, ROOT, parser, write_result
 
 IDF_MODES = ("full", "engine")
+# The product files whose code the figures measure: their checksums go into the result.
+SOURCES = ("index/write.py", "index/qdrant_updates.py", "index/qdrant_server.py", "index/qdrant_points.py")
 HELD_OUT = 10
 ADDED = 5
 ALIAS = "bench"
@@ -107,6 +110,9 @@ def run_mode(idf, kept, held_out, parts, embedder, settings, questions, seed, tm
                 "write_version_s": round(timed_write.last, 2),
                 "move_alias_s": round(timed_alias.last, 2),
                 "written": engine["written"],
+                # What the collection has changed since it was written whole (None: not recorded).
+                "whole": engine.get("whole"),
+                "changed": engine.get("changed"),
                 "passages": result.manifest["corpus"]["chunks"],
                 "points_visible": client.count(collection, count_filter=visible_at(result.version), exact=True).count,
                 "points_stored": client.count(collection, exact=True).count,
@@ -169,10 +175,11 @@ def main() -> None:
     from eval.datasets import load_dataset
     from eval.pipeline import index_for
     from index.encoders import factory
-    from index.qdrant_server import close_all
+    from index.qdrant_server import ServerTarget, close_all
     from index.write import parts_of
     from service.settings import Settings
 
+    sources = {name: hashlib.sha256((ROOT / name).read_bytes()).hexdigest()[:12] for name in SOURCES}
     began = time.perf_counter()
     settings = Settings(reader=False)
     embedder = factory.load_embedder(settings.encoder_config())
@@ -194,6 +201,8 @@ def main() -> None:
         "seed": args.seed,
         "built_documents": len(kept),
         "exact_up_to": settings.exact_search_up_to,
+        "rewrite_after": getattr(ServerTarget, "rewrite_after", None),
+        "sources": sources,
     }
     for idf in IDF_MODES:
         with tempfile.TemporaryDirectory(prefix=f"khamtop-qdrant-updates-{idf}-") as tmp:

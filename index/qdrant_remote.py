@@ -77,6 +77,11 @@ class RemoteIndex:
         manifest = (info.config.metadata or {}).get("manifest")
         if not isinstance(manifest, dict):
             raise IndexLoadError(f"the Qdrant collection {collection} has no manifest: it was not published whole")
+        if "next_point" not in (manifest.get("engine") or {}):
+            raise IndexLoadError(
+                f"the Qdrant collection {collection} was published by an older khamtop (no version ranges): "
+                "rebuild it with KHAMTOP_BACKEND=qdrant khamtop index build"
+            )
         self.manifest = manifest
         self.path = Path(f"qdrant:{collection}")  # for messages: there is no folder
         self._points = _Bounded(PASSAGE_CACHE)

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from index.layout import POINT_IDS_FILE, IndexLoadError
+from index.versions import KEEP_VERSIONS  # a collection keeps the points of the versions the folder keeps
 from index.qdrant_points import (
     BM25,
     HNSW_EF,
@@ -52,7 +53,6 @@ from index.sparse import IdfMode, WordIds, document_frequencies, passage_vectors
 log = logging.getLogger("khamtop")
 
 KEEP_COLLECTIONS = 3  # as index.versions keeps three version folders
-KEEP_VERSIONS = 3  # the versions of a collection whose points are kept (as its folders)
 SINCE, UNTIL = "since", "until"  # a point is in versions since <= v < until
 OPEN = 1_000_000_000  # ``until`` of a point that no version has removed yet
 
@@ -66,6 +66,9 @@ class ServerTarget:
     alias: str = "khamtop"  # collections are ALIAS-v000007
     idf: IdfMode = "full"
     exact_up_to: int = 20_000  # exact search up to this many points, HNSW above (as index.ann)
+    # Updates in place while what they changed stays within this share of the collection
+    # (index.qdrant_updates); 0: every version is a collection of its own.
+    rewrite_after: float = 0.01
 
 
 _clients: dict[tuple[str, str | None], object] = {}
@@ -117,6 +120,8 @@ def write_collection(part: SearchPart, target: ServerTarget, words: WordIds) -> 
         "exact": points <= target.exact_up_to,
         "points": points,
         "next_point": int(part.point_ids.max()) + 1 if part.point_ids is not None and points else points,
+        "whole": points,  # the points it was written with, and the points changed since then
+        "changed": 0,
         "written": {"kind": "collection", "points": points},
         "qdrant_client": _version("qdrant-client"),
     }
@@ -130,6 +135,8 @@ def target_mismatch(manifest: dict, target: ServerTarget) -> str | None:
     have = (engine.get("alias"), engine.get("idf"))
     if have != (target.alias, target.idf):
         return f"it was published under {have[0]!r} with idf {have[1]!r}, not {target.alias!r} with {target.idf!r}"
+    if "next_point" not in engine:
+        return "it was published by an older khamtop, without point ids kept across versions"
     if not guarded(connect(target.url, target.api_key).collection_exists, engine["collection"]):
         return f"its collection {engine['collection']} is not on the Qdrant server at {target.url}"
     return None
@@ -196,6 +203,7 @@ def reconcile(target: ServerTarget, manifest: dict | None) -> None:
     if not guarded(client.collection_exists, name):
         return
     if guarded(live, client, target.alias) != name or guarded(head, client, name) != manifest["version"]:
+        # Its points are written (the folder commits after them): the metadata and alias follow.
         log.warning("the Qdrant alias %s did not name the live version; moving it now", target.alias)
         move_alias(target, name, manifest)
 
@@ -312,7 +320,6 @@ def _replica_payload(part: SearchPart, chunk_id: int) -> dict:
     return {
         "text": part.documents[doc].text[start:end],
         "n_tokens": n_tokens,
-        "sentence_first": sentences.start,
         "sentence_spans": spans,
     }
 
@@ -393,6 +400,7 @@ def open_engine(index, target: ServerTarget) -> QdrantEngine:
             f"index at {index.path} was not published to Qdrant; "
             "rebuild it with KHAMTOP_BACKEND=qdrant khamtop index build"
         )
+    ids = load_point_ids(index.path)
     client = connect(target.url, target.api_key)
     name, version = info["collection"], int(index.version)
     try:
@@ -410,7 +418,7 @@ def open_engine(index, target: ServerTarget) -> QdrantEngine:
         WordIds.load(index.path, required=True),
         bool(info.get("exact", True)),
         version,
-        load_point_ids(index.path),
+        ids,
         info.get("idf", "full"),
     )
 

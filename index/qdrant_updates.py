@@ -10,11 +10,16 @@ collection:
 - a removed or changed document's points get ``until = v``;
 - the same for the document rows and the words whose passage counts changed.
 
-Nothing the live version holds is touched: it keeps answering from ``since <= live < until``
-while the update is written, and the new version goes live when the collection's metadata names
-it (index.qdrant_server.move_alias), after its folder is committed. What a write that failed
-half-way left (``since`` or ``until`` past the version it started from) is undone by the next
-write before it starts.
+Nothing the live version sees changes (it asks for ``since <= live < until``, and an update
+writes ``since`` and ``until`` past it). The new version goes live when the collection's
+metadata names it (index.qdrant_server.move_alias), after its folder is committed. What a write
+that failed half-way left (``since`` or ``until`` past the version it started from) is undone by
+the next write before it starts.
+
+A kept point keeps the BM25 weights it was written with: the idf (with ``full`` idf) and the
+length normalisation of the corpus of its day. So updates are written in place only while the
+passages they wrote and ended stay within ``ServerTarget.rewrite_after`` of the collection; the
+update past that writes a new collection, exact again (a batched rebuild, with no re-encoding).
 """
 
 from __future__ import annotations
@@ -64,17 +69,44 @@ class _Base:
         return int(self.manifest["version"])
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What an update writes into the collection: computed from the folders alone."""
+
+    ids: np.ndarray  # the new version's point id for each of its chunks
+    fresh_chunks: list[int]  # its chunks that become new points
+    fresh_docs: list[Document]  # its documents that are new or changed
+    ended_points: list[int]  # the base's points it does not hold
+    ended_docs: list[str]  # the base's documents it does not hold as they were
+    next_point: int
+
+    @property
+    def changed(self) -> int:
+        return len(self.fresh_chunks) + len(self.ended_points)
+
+
 def write_version(folder: Path, part: SearchPart, target: ServerTarget, words: WordIds, base: Path | None) -> dict:
     """Publish version ``part`` (being written to ``folder``, made from the version at ``base``):
-    into the live collection in place where ``base`` is its live version, else as a collection
-    of its own. Saves the version's point ids in ``folder``; returns the manifest's ``engine``."""
+    into the live collection in place where ``base`` is its live version and the collection has
+    not changed by more than ``target.rewrite_after`` of it since it was written whole, else as a
+    collection of its own. Saves the version's point ids in ``folder``; returns the manifest's
+    ``engine``."""
     client = connect(target.url, target.api_key)
     found = guarded(_in_place_base, client, target, base)
-    if found is None:
+    plan = _plan(part, found) if found is not None else None
+    if plan is not None:
+        engine = found.manifest["engine"]
+        if engine["changed"] + plan.changed > target.rewrite_after * engine["whole"]:
+            log.info(
+                "version %d changes too much of %s to write in place: a new collection", part.version, found.collection
+            )
+            plan = None
+    if plan is None:
         ids = np.arange(len(part.vectors), dtype=np.int64)
-        np.save(folder / POINT_IDS_FILE, ids, allow_pickle=False)
-        return write_collection(replace(part, point_ids=ids), target, words)
-    record, ids = guarded(_write_in_place, client, part, target, words, found)
+        record = write_collection(replace(part, point_ids=ids), target, words)
+    else:
+        ids = plan.ids
+        record = guarded(_write_in_place, client, part, target, words, found, plan)
     np.save(folder / POINT_IDS_FILE, ids, allow_pickle=False)
     return record
 
@@ -95,15 +127,12 @@ def _in_place_base(client, target: ServerTarget, base: Path | None) -> _Base | N
     return _Base(Path(base), manifest, name)
 
 
-def _write_in_place(client, part: SearchPart, target: ServerTarget, words: WordIds, base: _Base):
-    m = qdrant_models()
-    version, name = part.version, base.collection
-    _forget_after(client, name, base.version)
-
+def _plan(part: SearchPart, base: _Base) -> _Plan:
+    """Which points the new version keeps, which it adds and which it ends: a passage of a
+    document whose content is unchanged keeps its point."""
     base_ids = np.load(base.folder / POINT_IDS_FILE, allow_pickle=False)
     base_docs = DocumentTable.load(base.folder)
-    base_spans = np.load(base.folder / CHUNK_SPANS_FILE, allow_pickle=False)
-    base_chunks = _chunks_by_document(base_spans, len(base_docs))
+    base_chunks = _chunks_by_document(np.load(base.folder / CHUNK_SPANS_FILE, allow_pickle=False), len(base_docs))
     base_row = {doc_id: i for i, doc_id in enumerate(base_docs.doc_ids)}
 
     ids = np.zeros(len(part.vectors), dtype=np.int64)
@@ -122,20 +151,20 @@ def _write_in_place(client, part: SearchPart, target: ServerTarget, words: WordI
             next_point += len(chunks)
             fresh_chunks += chunks.tolist()
             fresh_docs.append(doc)
-    ended_points = np.setdiff1d(base_ids, ids).tolist()
-    ended_docs = [doc_id for doc_id in base_docs.doc_ids if doc_id not in kept_docs]
+    return _Plan(
+        ids,
+        fresh_chunks,
+        fresh_docs,
+        np.setdiff1d(base_ids, ids).tolist(),
+        [doc_id for doc_id in base_docs.doc_ids if doc_id not in kept_docs],
+        next_point,
+    )
 
-    part = replace(part, point_ids=ids)
-    for start in range(0, len(ended_points), SET_BATCH):
-        batch = ended_points[start : start + SET_BATCH]
-        client.set_payload(name, {UNTIL: version}, points=m.PointIdsList(points=batch), wait=True)
-    written = upsert_points(client, name, part, passage_vectors(part.keyword, words, target.idf), fresh_chunks)
 
-    _end_rows(client, f"{name}-documents", "doc_id", ended_docs, version)
-    upsert_documents(client, name, fresh_docs, version)
-
-    # Words whose passage count changed get a row from this version on (index.qdrant_remote
-    # reads a word's count as of its version).
+def _write_in_place(client, part: SearchPart, target: ServerTarget, words: WordIds, base: _Base, plan: _Plan) -> dict:
+    m = qdrant_models()
+    version, name = part.version, base.collection
+    # Word counts first, from the folders: nothing below may fail on a local file half-way.
     before_ids = WordIds.load(base.folder).ids
     before = document_frequencies(KeywordIndex.load(base.folder / KEYWORD_DIR))
     after = document_frequencies(part.keyword)
@@ -145,25 +174,37 @@ def _write_in_place(client, part: SearchPart, target: ServerTarget, words: WordI
         if w not in before_ids or after.get(w, 0) != before.get(w, 0)
     }
     known = set(before_ids.values())
+
+    _forget_after(client, name, base.version)
+    part = replace(part, point_ids=plan.ids)
+    for start in range(0, len(plan.ended_points), SET_BATCH):
+        batch = plan.ended_points[start : start + SET_BATCH]
+        client.set_payload(name, {UNTIL: version}, points=m.PointIdsList(points=batch), wait=True)
+    written = upsert_points(client, name, part, passage_vectors(part.keyword, words, target.idf), plan.fresh_chunks)
+    _end_rows(client, f"{name}-documents", "doc_id", plan.ended_docs, version)
+    upsert_documents(client, name, plan.fresh_docs, version)
+    # Words whose passage count changed get a row from this version on (index.qdrant_remote
+    # reads a word's count as of its version).
     _end_rows(client, f"{name}-words", "word_id", [i for i in changed if i in known], version)
     upsert_words(client, name, changed, version)
 
-    record = {
-        **base.manifest["engine"],
+    engine = base.manifest["engine"]
+    log.info("version %d written into %s: %d points new, %d ended", version, name, written, len(plan.ended_points))
+    return {
+        **engine,
         "exact": len(part.vectors) <= target.exact_up_to,
         "points": len(part.vectors),
-        "next_point": next_point,
+        "next_point": plan.next_point,
+        "changed": engine["changed"] + plan.changed,
         "written": {
             "kind": "in place",
             "parent": base.version,
             "points": written,
-            "ended": len(ended_points),
-            "documents": len(fresh_docs),
+            "ended": len(plan.ended_points),
+            "documents": len(plan.fresh_docs),
             "words": len(changed),
         },
     }
-    log.info("version %d written into %s: %d points new, %d ended", version, name, written, len(ended_points))
-    return record, ids
 
 
 def _chunks_by_document(spans: np.ndarray, documents: int) -> list[np.ndarray]:

@@ -135,6 +135,14 @@ class Settings(BaseSettings):
         "(exact at any shard count); `engine`: Qdrant's own idf, counted per shard "
         "(docs/decisions/018-scale-out.md); at build.",
     )
+    qdrant_rewrite_after: float = Field(
+        default=0.01,
+        ge=0.0,
+        le=1.0,
+        description="qdrant: admin updates are written into the live collection in place while the passages they "
+        "wrote and removed since it was written whole stay within this share of it; the update past it writes a "
+        "new collection, whose BM25 weights are exact again (docs/decisions/018-scale-out.md).",
+    )
 
     # Search
     search_mode: Mode = Field(
@@ -424,7 +432,9 @@ class Settings(BaseSettings):
         if self.backend != "qdrant":
             return None
         key = self.qdrant_api_key.get_secret_value() if self.qdrant_api_key else None
-        return ServerTarget(self.qdrant_url, key, self.qdrant_alias, self.qdrant_idf, self.exact_search_up_to)
+        return ServerTarget(
+            self.qdrant_url, key, self.qdrant_alias, self.qdrant_idf, self.exact_search_up_to, self.qdrant_rewrite_after
+        )
 
     def edge_layout(self) -> EdgeLayout | None:
         """How versions are written for the qdrant-edge backend; None for the embedded one."""

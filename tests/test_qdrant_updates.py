@@ -25,6 +25,7 @@ except ImportError:
         raise
     pytest.skip("qdrant-client is not installed: pip install -e '.[scale]'", allow_module_level=True)
 
+from index.qdrant_remote import RemoteIndex
 from index.qdrant_server import OPEN, ServerTarget, close_all, connect, head, live, open_engine, visible_at
 
 pytestmark = [
@@ -41,9 +42,12 @@ def _clients_closed():
     close_all()
 
 
-def published(tmp_path, documents, embedder, idf="full"):
+def published(tmp_path, documents, embedder, idf="full", **target):
     """The bundled corpus built as version 1 of a collection in local mode; its config and client."""
-    target = ServerTarget(str(tmp_path / "qdrant-local"), alias="khamtop-test", idf=idf)
+    # Every update in place: here one document is a fifth of the corpus.
+    target = ServerTarget(
+        str(tmp_path / "qdrant-local"), alias="khamtop-test", idf=idf, **{"rewrite_after": 1.0, **target}
+    )
     config = dataclasses.replace(index_config(), server=target)
     build_index(documents, embedder, config, tmp_path / "ix")
     return config, connect(target.url)
@@ -154,6 +158,9 @@ def test_what_a_failed_update_wrote_is_undone_by_the_next(tmp_path, bundled_docu
     }
     assert visible == set(index.documents.doc_ids), "neither the failed write's document nor its removal stayed"
     assert count(client, name, 2) == len(index.chunks)
+    replica = RemoteIndex(client, name)  # the documents' rows too: the failed write had ended one
+    assert bundled_documents[0].doc_id in replica.documents and NEW.doc_id not in replica.documents
+    assert replica.documents[other.doc_id].text == other.text
 
 
 def test_points_that_no_kept_version_holds_are_deleted(tmp_path, bundled_documents, fake_embedder):
@@ -177,11 +184,29 @@ def test_points_that_no_kept_version_holds_are_deleted(tmp_path, bundled_documen
         limit=100,
     )
     assert sorted(r.payload["since"] for r in rows) == [3, 4, 5]
+    words, _ = client.scroll(f"{name}-words", limit=100_000)
+    assert words and min(r.payload["until"] for r in words) > 3, "the words' rows of versions 1 and 2 are gone too"
+
+
+def test_an_update_past_the_share_written_in_place_writes_a_new_collection(tmp_path, bundled_documents, fake_embedder):
+    config, client = published(tmp_path, bundled_documents, fake_embedder, rewrite_after=0.1)
+    first = load_index(tmp_path / "ix", fake_embedder).manifest["engine"]
+    update_index(tmp_path / "ix", fake_embedder, config, upsert=[NEW])  # one passage of 82: in place
+    second = load_index(tmp_path / "ix", fake_embedder).manifest["engine"]
+    assert (second["collection"], second["changed"], second["written"]["kind"]) == (first["collection"], 1, "in place")
+    index = load_index(tmp_path / "ix", fake_embedder)
+    passages = {d: sum(c.doc_id == d for c in index.chunks) for d in index.documents.doc_ids}
+    biggest = max(passages, key=passages.get)
+    assert 1 + passages[biggest] > 0.1 * first["whole"], "removing it takes the changes past the share"
+    update_index(tmp_path / "ix", fake_embedder, config, remove=[biggest])
+    third = load_index(tmp_path / "ix", fake_embedder)
+    engine = third.manifest["engine"]
+    assert engine["collection"] != first["collection"] and engine["written"]["kind"] == "collection"
+    assert (engine["changed"], engine["whole"]) == (0, len(third.chunks)), "the share counts from the new collection"
+    assert live(client, "khamtop-test") == engine["collection"] and head(client, engine["collection"]) == 3
 
 
 def test_a_replica_reads_each_document_as_its_version_holds_it(tmp_path, bundled_documents, fake_embedder):
-    from index.qdrant_remote import RemoteIndex
-
     config, client = published(tmp_path, bundled_documents, fake_embedder)
     name = live(client, "khamtop-test")
     old = RemoteIndex(client, name)
