@@ -18,8 +18,9 @@ list's top-10 overlap. With idf "full", points written by an earlier version kee
 BM25 weights; with either mode, a point's length normalisation (avgdl) is that of the version
 that wrote it: small differences are expected in both.
 
-Local mode is pure Python and searches by brute force: the seconds stand for the number of
-points written, not for a server's speed.
+Local mode is pure Python, searches by brute force and checks every row against a filter (it
+has no payload indexes): its seconds are not a server's. What an update writes (engine.written)
+is what a server would be asked to write.
 
     .venv/bin/python -m benchmarks.qdrant_updates --out
 """
@@ -172,6 +173,7 @@ def main() -> None:
     args = ap.parse_args()
     warnings.filterwarnings("ignore", message="Local mode performs exact", category=UserWarning)
     warnings.filterwarnings("ignore", message="Payload indexes have no effect", category=UserWarning)
+    warnings.filterwarnings("ignore", message="Local mode is not recommended", category=UserWarning)
     from eval.datasets import load_dataset
     from eval.pipeline import index_for
     from index.encoders import factory
