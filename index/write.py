@@ -47,6 +47,7 @@ from index.qdrant_edge import EdgeLayout, layout_mismatch, write_edge
 from index.qdrant_points import SearchPart, previous_words
 from index.qdrant_server import ServerTarget, move_alias, reconcile, target_mismatch
 from index.qdrant_updates import write_version
+from index.sparse import WordIds
 from index.spans import ChunkSentences, Passage, Sentence, astuple_tail, spans_of
 from index.vectors import Int8Rows
 
@@ -155,7 +156,9 @@ def _write_version(
             documents,
             sentence_spans,
         )
-        words = previous_words(folder.parent)
+        # The word ids of the version this one is made from (a build: of the live one), which
+        # the points an update keeps were written with.
+        words = WordIds.load(base) if base is not None else previous_words(folder.parent)
         if config.edge is not None:
             engine = write_edge(folder, part, config.edge, words)
         else:

@@ -227,3 +227,27 @@ def test_a_replica_reads_each_document_as_its_version_holds_it(tmp_path, bundled
     assert {w: (found[1] if found else 0) for w, found in new.keyword.lookup(moved).items()} == {
         w: df_new.get(w, 0) for w in moved
     }
+
+
+def test_an_update_from_the_served_version_keeps_its_word_ids_when_current_is_lost(
+    tmp_path, bundled_documents, fake_embedder, monkeypatch
+):
+    import index.sparse as sparse
+    from index.sparse import WordIds
+
+    config, client = published(tmp_path, bundled_documents, fake_embedder)
+    before = WordIds.load(tmp_path / "ix" / "v000001", required=True).ids
+    thai = sorted(w for w in before if w and "\u0e00" <= w[0] <= "\u0e7f")[0]
+    real = sparse.hashed_id
+    # A new word that sorts first asks for the slot a kept word holds: only a table carried from
+    # the base keeps the kept word where its points have it.
+    monkeypatch.setattr(
+        sparse, "hashed_id", lambda w, probe=0: real(thai) if (w, probe) == ("aaaa", 0) else real(w, probe)
+    )
+    (tmp_path / "ix" / "CURRENT").unlink()  # the service still says what it serves
+    added = Document("ข่าว/aaaa", "aaaa คือคำใหม่ในฉบับที่สอง", "aaaa")
+    update_index(tmp_path / "ix", fake_embedder, config, upsert=[added], served="v000001")
+    after = WordIds.load(tmp_path / "ix" / "v000002", required=True)
+    assert load_index(tmp_path / "ix", fake_embedder).manifest["engine"]["written"]["kind"] == "in place"
+    assert "aaaa" in after.ids and after.ids["aaaa"] != real(thai)
+    assert {w: after.ids[w] for w in before} == before, "the kept points' words keep their ids"
