@@ -92,7 +92,7 @@ def write_version(folder: Path, part: SearchPart, target: ServerTarget, words: W
     collection of its own. Saves the version's point ids in ``folder``; returns the manifest's
     ``engine``."""
     client = connect(target.url, target.api_key)
-    found = guarded(_in_place_base, client, target, base)
+    found = _in_place_base(client, target, base)
     plan = _plan(part, found) if found is not None else None
     if plan is not None:
         engine = found.manifest["engine"]
@@ -115,16 +115,21 @@ def _in_place_base(client, target: ServerTarget, base: Path | None) -> _Base | N
     """The base version, if the update can be written into its collection (None: publish anew)."""
     if base is None or not (Path(base) / POINT_IDS_FILE).is_file():
         return None
-    manifest = read_manifest(base)
+    manifest = read_manifest(base)  # a local file: its errors are not the server's
     engine = manifest.get("engine") or {}
     if engine.get("engine") != "qdrant" or (engine.get("alias"), engine.get("idf")) != (target.alias, target.idf):
         return None
-    name = engine["collection"]
-    if "next_point" not in engine or not client.collection_exists(name):
-        return None
-    if live(client, target.alias) != name or head(client, name) != manifest["version"]:
-        return None  # commit() reconciles the alias first: the collection has moved on
-    return _Base(Path(base), manifest, name)
+    if any(key not in engine for key in ("next_point", "whole", "changed")):
+        return None  # written by an older khamtop: publish anew
+    found = _Base(Path(base), manifest, engine["collection"])
+    return found if guarded(_is_live, client, target.alias, found) else None
+
+
+def _is_live(client, alias: str, base: _Base) -> bool:
+    """Whether ``base`` is its collection's live version and the alias names that collection
+    (commit() reconciles them first, so otherwise the collection has moved on)."""
+    name = base.collection
+    return client.collection_exists(name) and live(client, alias) == name and head(client, name) == base.version
 
 
 def _plan(part: SearchPart, base: _Base) -> _Plan:
