@@ -123,6 +123,7 @@ def write_collection(part: SearchPart, target: ServerTarget, words: WordIds) -> 
         "whole": points,  # the points it was written with, and the points changed since then
         "changed": 0,
         "written": {"kind": "collection", "points": points},
+        "word_id_collisions": words.collisions,
         "qdrant_client": _version("qdrant-client"),
     }
 

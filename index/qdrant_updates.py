@@ -79,6 +79,8 @@ class _Plan:
     ended_points: list[int]  # the base's points it does not hold
     ended_docs: list[str]  # the base's documents it does not hold as they were
     next_point: int
+    words: dict[int, tuple[str, int]]  # the words whose passage counts it changes: id -> (word, count)
+    known_words: set[int]  # the word ids the base has rows for
 
     @property
     def changed(self) -> int:
@@ -93,10 +95,10 @@ def write_version(folder: Path, part: SearchPart, target: ServerTarget, words: W
     ``engine``."""
     client = connect(target.url, target.api_key)
     found = _in_place_base(client, target, base)
-    plan = _plan(part, found) if found is not None else None
+    plan = _plan(part, words, found) if found is not None else None
     if plan is not None:
         engine = found.manifest["engine"]
-        if engine["changed"] + plan.changed > target.rewrite_after * engine["whole"]:
+        if target.rewrite_after <= 0 or engine["changed"] + plan.changed > target.rewrite_after * engine["whole"]:
             log.info(
                 "version %d changes too much of %s to write in place: a new collection", part.version, found.collection
             )
@@ -132,9 +134,9 @@ def _is_live(client, alias: str, base: _Base) -> bool:
     return client.collection_exists(name) and live(client, alias) == name and head(client, name) == base.version
 
 
-def _plan(part: SearchPart, base: _Base) -> _Plan:
-    """Which points the new version keeps, which it adds and which it ends: a passage of a
-    document whose content is unchanged keeps its point."""
+def _plan(part: SearchPart, words: WordIds, base: _Base) -> _Plan:
+    """Which points the new version keeps, which it adds and which it ends (a passage of a
+    document whose content is unchanged keeps its point), and which words' counts change."""
     base_ids = np.load(base.folder / POINT_IDS_FILE, allow_pickle=False)
     base_docs = DocumentTable.load(base.folder)
     base_chunks = _chunks_by_document(np.load(base.folder / CHUNK_SPANS_FILE, allow_pickle=False), len(base_docs))
@@ -156,20 +158,6 @@ def _plan(part: SearchPart, base: _Base) -> _Plan:
             next_point += len(chunks)
             fresh_chunks += chunks.tolist()
             fresh_docs.append(doc)
-    return _Plan(
-        ids,
-        fresh_chunks,
-        fresh_docs,
-        np.setdiff1d(base_ids, ids).tolist(),
-        [doc_id for doc_id in base_docs.doc_ids if doc_id not in kept_docs],
-        next_point,
-    )
-
-
-def _write_in_place(client, part: SearchPart, target: ServerTarget, words: WordIds, base: _Base, plan: _Plan) -> dict:
-    m = qdrant_models()
-    version, name = part.version, base.collection
-    # Word counts first, from the folders: nothing below may fail on a local file half-way.
     before_ids = WordIds.load(base.folder).ids
     before = document_frequencies(KeywordIndex.load(base.folder / KEYWORD_DIR))
     after = document_frequencies(part.keyword)
@@ -178,8 +166,21 @@ def _write_in_place(client, part: SearchPart, target: ServerTarget, words: WordI
         for w, i in words.ids.items()
         if w not in before_ids or after.get(w, 0) != before.get(w, 0)
     }
-    known = set(before_ids.values())
+    return _Plan(
+        ids,
+        fresh_chunks,
+        fresh_docs,
+        np.setdiff1d(base_ids, ids).tolist(),
+        [doc_id for doc_id in base_docs.doc_ids if doc_id not in kept_docs],
+        next_point,
+        changed,
+        set(before_ids.values()),
+    )
 
+
+def _write_in_place(client, part: SearchPart, target: ServerTarget, words: WordIds, base: _Base, plan: _Plan) -> dict:
+    m = qdrant_models()
+    version, name = part.version, base.collection
     _forget_after(client, name, base.version)
     part = replace(part, point_ids=plan.ids)
     for start in range(0, len(plan.ended_points), SET_BATCH):
@@ -190,8 +191,8 @@ def _write_in_place(client, part: SearchPart, target: ServerTarget, words: WordI
     upsert_documents(client, name, plan.fresh_docs, version)
     # Words whose passage count changed get a row from this version on (index.qdrant_remote
     # reads a word's count as of its version).
-    _end_rows(client, f"{name}-words", "word_id", [i for i in changed if i in known], version)
-    upsert_words(client, name, changed, version)
+    _end_rows(client, f"{name}-words", "word_id", [i for i in plan.words if i in plan.known_words], version)
+    upsert_words(client, name, plan.words, version)
 
     engine = base.manifest["engine"]
     log.info("version %d written into %s: %d points new, %d ended", version, name, written, len(plan.ended_points))
@@ -207,8 +208,9 @@ def _write_in_place(client, part: SearchPart, target: ServerTarget, words: WordI
             "points": written,
             "ended": len(plan.ended_points),
             "documents": len(plan.fresh_docs),
-            "words": len(changed),
+            "words": len(plan.words),
         },
+        "word_id_collisions": words.collisions,
     }
 
 

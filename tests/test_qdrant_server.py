@@ -242,15 +242,28 @@ def test_a_replica_with_no_index_folder_answers_as_the_folder_does_and_follows_t
     doc_id = bundled_documents[0].doc_id
     assert replica.get(f"/v1/documents/{doc_id}").json()["text"] == bundled_documents[0].text
 
-    # A writer elsewhere publishes a new version: the replica moves to it with the alias.
+    # A writer elsewhere writes a new version into the collection in place, then one as a new
+    # collection: the replica follows both.
+    def update(share: float, **change) -> str:
+        config = dataclasses.replace(index_config(), server=dataclasses.replace(target, rewrite_after=share))
+        update_index(tmp_path / "ix", fake_embedder, config, **change)
+        return load_index(tmp_path / "ix", fake_embedder).manifest["engine"]["written"]["kind"]
+
+    def served_after(version: int) -> dict:
+        deadline = time.monotonic() + 20
+        while replica.get("/readyz").json()["index_version"] < version and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return replica.post("/v1/ask", json={"question": "ศูนย์ข้อมูลขอนแก่น", "top_k": 3, "read": False}).json()
+
     changed = Document("ข่าว/ใหม่", "กระทรวงดิจิทัลเปิดศูนย์ข้อมูลขนาดใหญ่แห่งใหม่ที่จังหวัดขอนแก่น", "ศูนย์ข้อมูลขอนแก่น")
-    update_index(tmp_path / "ix", fake_embedder, dataclasses.replace(index_config(), server=target), upsert=[changed])
-    deadline = time.monotonic() + 20
-    while replica.get("/readyz").json()["index_version"] == 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    after = replica.post("/v1/ask", json={"question": "ศูนย์ข้อมูลขอนแก่น", "top_k": 3, "read": False}).json()
+    assert update(1.0, upsert=[changed]) == "in place"
+    after = served_after(2)
     assert after["index_version"] == 2
     assert after["passages"][0]["citation"]["doc_id"] == "ข่าว/ใหม่"
+    assert update(0.0, remove=[changed.doc_id]) == "collection"
+    after = served_after(3)
+    assert after["index_version"] == 3
+    assert all(p["citation"]["doc_id"] != "ข่าว/ใหม่" for p in after["passages"])
 
 
 def test_a_replica_refuses_admin_changes_and_names_where_they_go(

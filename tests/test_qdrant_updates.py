@@ -58,6 +58,11 @@ def points_of(client, collection: str) -> dict[int, dict]:
     return {int(r.id): r.payload for r in records}
 
 
+def vectors_of(client, collection: str) -> dict[int, dict]:
+    records, _ = client.scroll(collection, limit=100_000, with_vectors=True)
+    return {int(r.id): r.vector for r in records}
+
+
 def count(client, collection: str, version: int) -> int:
     return client.count(collection, count_filter=visible_at(version), exact=True).count
 
@@ -68,7 +73,7 @@ def test_an_update_writes_only_its_documents_points_and_the_rest_keep_theirs(
     config, client = published(tmp_path, bundled_documents, fake_embedder)
     first = load_index(tmp_path / "ix", fake_embedder)
     name = first.manifest["engine"]["collection"]
-    before = points_of(client, name)
+    before, vectors = points_of(client, name), vectors_of(client, name)
     changed = dataclasses.replace(bundled_documents[0], text=bundled_documents[0].text + "\nย่อหน้าใหม่ของฉบับที่สอง")
     removed = bundled_documents[1].doc_id
     update_index(tmp_path / "ix", fake_embedder, config, upsert=[changed, NEW], remove=[removed])
@@ -85,6 +90,7 @@ def test_an_update_writes_only_its_documents_points_and_the_rest_keep_theirs(
         # An unchanged document's points are the same points, untouched; the others are ended.
         want = {**payload, "until": 2} if point_id in ended else payload
         assert after[point_id] == want
+    assert {p: v for p, v in vectors_of(client, name).items() if p in before} == vectors
     new_points = {p: payload for p, payload in after.items() if p not in before}
     assert {payload["doc_id"] for payload in new_points.values()} == {changed.doc_id, NEW.doc_id}
     assert all((payload["since"], payload["until"]) == (2, OPEN) for payload in new_points.values())
@@ -191,7 +197,7 @@ def test_points_that_no_kept_version_holds_are_deleted(tmp_path, bundled_documen
 def test_an_update_past_the_share_written_in_place_writes_a_new_collection(tmp_path, bundled_documents, fake_embedder):
     config, client = published(tmp_path, bundled_documents, fake_embedder, rewrite_after=0.1)
     first = load_index(tmp_path / "ix", fake_embedder).manifest["engine"]
-    update_index(tmp_path / "ix", fake_embedder, config, upsert=[NEW])  # one passage of 82: in place
+    update_index(tmp_path / "ix", fake_embedder, config, upsert=[NEW])  # one passage: within a tenth
     second = load_index(tmp_path / "ix", fake_embedder).manifest["engine"]
     assert (second["collection"], second["changed"], second["written"]["kind"]) == (first["collection"], 1, "in place")
     index = load_index(tmp_path / "ix", fake_embedder)
@@ -251,3 +257,22 @@ def test_an_update_from_the_served_version_keeps_its_word_ids_when_current_is_lo
     assert load_index(tmp_path / "ix", fake_embedder).manifest["engine"]["written"]["kind"] == "in place"
     assert "aaaa" in after.ids and after.ids["aaaa"] != real(thai)
     assert {w: after.ids[w] for w in before} == before, "the kept points' words keep their ids"
+
+
+@pytest.mark.parametrize("case", ["no share", "a manifest without the share counts"])
+def test_an_update_writes_a_new_collection_where_the_share_is_zero_or_cannot_be_counted(
+    tmp_path, bundled_documents, fake_embedder, case
+):
+    config, client = published(tmp_path, bundled_documents, fake_embedder)
+    if case == "no share":
+        config = dataclasses.replace(config, server=dataclasses.replace(config.server, rewrite_after=0.0))
+    else:  # as an older khamtop wrote it
+        path = tmp_path / "ix" / "v000001" / "manifest.json"
+        manifest = json.loads(path.read_text("utf-8"))
+        del manifest["engine"]["whole"], manifest["engine"]["changed"]
+        path.write_text(json.dumps(manifest), "utf-8")
+    first = live(client, "khamtop-test")
+    update_index(tmp_path / "ix", fake_embedder, config, upsert=[NEW])
+    engine = load_index(tmp_path / "ix", fake_embedder).manifest["engine"]
+    assert engine["written"]["kind"] == "collection" and engine["collection"] != first
+    assert live(client, "khamtop-test") == engine["collection"]
