@@ -4,7 +4,11 @@ default), and waiting for a service to load. Fixtures live in conftest.py; plain
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import os
 import time
+
+import pytest
 
 from index.chunking import ChunkerConfig
 from index.search import Retriever, SearchConfig
@@ -46,3 +50,21 @@ def wait_ready(client, timeout: float = 30.0):
             return response
         time.sleep(0.02)
     raise AssertionError("service did not finish loading")
+
+
+def scale_extra(module: str, package: str):
+    """``module``, from the scale extra; without it, the calling test module is skipped (or, where
+    KHAMTOP_REQUIRE_SCALE is set, as in CI, fails)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        if os.environ.get("KHAMTOP_REQUIRE_SCALE"):
+            raise
+        pytest.skip(f"{package} is not installed: pip install -e '.[scale]'", allow_module_level=True)
+
+
+# qdrant-client's local mode searches by brute force and has no payload indexes, and says so.
+LOCAL_MODE_WARNINGS = [
+    pytest.mark.filterwarnings("ignore:Local mode performs exact:UserWarning"),
+    pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning"),
+]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 
 import pytest
@@ -18,14 +17,9 @@ from index.qdrant_edge import EdgeEngine, EdgeLayout, layout_mismatch, mirror
 from index.sparse import WordIds, hashed_id
 from index.write import build_index, update_index
 from tests.conftest import SHARED
-from tests.helpers import index_config, make_retriever, search_config
+from tests.helpers import index_config, make_retriever, scale_extra, search_config
 
-try:
-    import qdrant_edge  # noqa: F401
-except ImportError:
-    if os.environ.get("KHAMTOP_REQUIRE_SCALE"):
-        raise
-    pytest.skip("qdrant-edge-py is not installed: pip install -e '.[scale]'", allow_module_level=True)
+scale_extra("qdrant_edge", "qdrant-edge-py")
 
 
 # Real Thai questions from the gold set (answered, unanswerable, English), every fourth.

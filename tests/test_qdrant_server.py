@@ -19,20 +19,11 @@ from index.qdrant_server import QdrantEngine, head, live, publish
 from index.search import Retriever
 from index.sparse import WordIds
 from index.write import update_index
-from tests.helpers import index_config, make_retriever, search_config, wait_ready
+from tests.helpers import LOCAL_MODE_WARNINGS, index_config, make_retriever, scale_extra, search_config, wait_ready
 
-try:
-    from qdrant_client import QdrantClient
-except ImportError:
-    if os.environ.get("KHAMTOP_REQUIRE_SCALE"):
-        raise
-    pytest.skip("qdrant-client is not installed: pip install -e '.[scale]'", allow_module_level=True)
+QdrantClient = scale_extra("qdrant_client", "qdrant-client").QdrantClient
 
-# Local mode searches by brute force and has no payload indexes, and says so.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:Local mode performs exact:UserWarning"),
-    pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning"),
-]
+pytestmark = LOCAL_MODE_WARNINGS
 QUESTIONS = [json.loads(line)["question"] for line in GOLD.read_text("utf-8").splitlines()][::8]
 SERVER = os.environ.get("KHAMTOP_TEST_QDRANT_URL")
 

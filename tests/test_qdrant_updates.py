@@ -6,32 +6,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 
 import pytest
 
 from corpus.document import Document
 from eval.datasets import GOLD
 from index.load import load_index
+from index.qdrant_remote import RemoteIndex
+from index.qdrant_server import OPEN, ServerTarget, close_all, connect, head, live, open_engine, visible_at
 from index.search import Retriever
 from index.sparse import document_frequencies
 from index.write import build_index, update_index
-from tests.helpers import index_config, make_retriever, search_config
+from tests.helpers import LOCAL_MODE_WARNINGS, index_config, make_retriever, scale_extra, search_config
 
-try:
-    from qdrant_client import models
-except ImportError:
-    if os.environ.get("KHAMTOP_REQUIRE_SCALE"):
-        raise
-    pytest.skip("qdrant-client is not installed: pip install -e '.[scale]'", allow_module_level=True)
+models = scale_extra("qdrant_client.models", "qdrant-client")
 
-from index.qdrant_remote import RemoteIndex
-from index.qdrant_server import OPEN, ServerTarget, close_all, connect, head, live, open_engine, visible_at
 
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:Local mode performs exact:UserWarning"),
-    pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning"),
-]
+pytestmark = LOCAL_MODE_WARNINGS
 QUESTIONS = [json.loads(line)["question"] for line in GOLD.read_text("utf-8").splitlines()][::10]
 NEW = Document("ข่าว/ใหม่", "กระทรวงดิจิทัลเปิดศูนย์ข้อมูลขนาดใหญ่แห่งใหม่ที่จังหวัดขอนแก่น", "ศูนย์ข้อมูลขอนแก่น")
 
