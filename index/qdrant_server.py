@@ -52,7 +52,7 @@ from index.sparse import IdfMode, WordIds, document_frequencies, passage_vectors
 
 log = logging.getLogger("khamtop")
 
-KEEP_COLLECTIONS = 3  # as index.versions keeps three version folders
+KEEP_COLLECTIONS = KEEP_VERSIONS  # collections kept, as the folder keeps version folders
 SINCE, UNTIL = "since", "until"  # a point is in versions since <= v < until
 OPEN = 1_000_000_000  # ``until`` of a point that no version has removed yet
 
