@@ -153,3 +153,55 @@ def passage_vectors(keyword: KeywordIndex, words: WordIds, idf: IdfMode) -> Spar
         [ids[bounds[i] : bounds[i + 1]] for i in range(n_docs)],
         [vals[bounds[i] : bounds[i + 1]] for i in range(n_docs)],
     )
+
+
+# bm25s's defaults, which KeywordIndex.build keeps: Lucene's BM25 with k1 1.5 and b 0.75.
+K1, B = 1.5, 0.75
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """What BM25 weighs a passage against: how many passages hold each word, how many passages
+    there are, and how many words they hold together (their average length)."""
+
+    df: dict[str, int]
+    passages: int
+    length: int  # words in all passages, repeats counted (bm25s's document length)
+
+    @property
+    def average_length(self) -> float:
+        return self.length / self.passages if self.passages else 0.0
+
+
+def passage_words(tokenize, texts) -> list[list[str]]:
+    """Each text's BM25 words, as KeywordIndex.build gives them to bm25s (a text with no word
+    at all holds the empty word, so that it still has a row)."""
+    seen: dict[str, list[str]] = {}
+    return [seen.get(t) or seen.setdefault(t, tokenize(t) or [""]) for t in texts]
+
+
+def counted_vectors(passages: list[list[str]], words: WordIds, corpus: Corpus, idf: IdfMode) -> SparseRows:
+    """The BM25 weights of ``passages`` (each its words) in ``corpus``, computed as bm25s computes
+    them (float32 idf, float32 weights), under the words' stable ids: a passage can be weighed
+    without the keyword index of the whole corpus (index.qdrant_updates)."""
+    if idf not in IDF_MODES:
+        raise ValueError(f"unknown idf mode {idf!r}; use one of {', '.join(IDF_MODES)}")
+    average = corpus.average_length
+    indices, values = [], []
+    for tokens in passages:
+        counts = Counter(tokens)
+        pairs = sorted((words.ids[w], w, n) for w, n in counts.items())
+        tf = np.array([n for _, _, n in pairs], dtype=np.float32)
+        weights = tf / (K1 * ((1 - B) + B * len(tokens) / average) + tf)
+        if idf == "full":
+            dfs = np.array([corpus.df[w] for _, w, _ in pairs])
+            weights = lucene_idf(dfs, corpus.passages) * weights
+        indices.append(np.array([i for i, _, _ in pairs], dtype=np.uint32))
+        values.append(weights.astype(np.float32))
+    return SparseRows(indices, values)
+
+
+def corpus_of(passages: list[list[str]]) -> Corpus:
+    """The counts of a whole corpus of passages (each its words)."""
+    df = Counter(w for tokens in passages for w in set(tokens))
+    return Corpus(dict(df), len(passages), sum(len(t) for t in passages))
