@@ -1,22 +1,23 @@
-"""Admin updates written into the live Qdrant collection in place: their cost, and the final version's ranking parity.
+"""The qdrant backend's writer: what admin updates cost, and how the final version ranks.
 
 The iApp valid documents (their vectors from the eval cache: nothing is embedded for the build)
 less ten held out at random are built with the qdrant backend into qdrant-client's local mode,
 once per idf mode ("full": the build's weights in each point; "engine": Qdrant's IDF over the
-version's own points). That build is a full publish, the copy-on-write cost the previous design
-paid on every update. Then a sequence of admin updates (update_index): five held-out documents
-added one at a time, one document replaced (a Thai sentence appended), one removed. For each:
-the wall seconds, the seconds inside index.write.write_version (the Qdrant write), what the
-manifest says was written (engine.written: points written and ended, document rows, word rows),
-the version's passages and the points the collection holds. For the last version, a full
-publish of the same version (write_collection under another alias) is timed for comparison.
+version's own points). The version folder is a ledger (index.ledger). Then a sequence of admin
+updates (update_index), each written into the collection in place: five held-out documents
+added one at a time, one document replaced (a Thai sentence appended), one removed. Then one
+more removal with ``rewrite_after`` 0: the batched rebuild, a new collection copied from the
+live one (vectors read back, BM25 weighed again). For each step: the wall seconds, the seconds
+inside the Qdrant write (index.qdrant_updates.write_build / write_update) and the alias move,
+what the manifest says was written (engine.written), the passages, the points the collection
+holds, and the ledger folder's bytes.
 
-Then the final version's rankings: the embedded retriever against the Qdrant engine over the
-same version, on a seeded sample of iApp valid questions (read: false, top 10): the share of
-identical top-10 id lists, the largest score difference over matched ranks, and the keyword
-list's top-10 overlap. With idf "full", points written by an earlier version keep that version's
-BM25 weights; with either mode, a point's length normalisation (avgdl) is that of the version
-that wrote it: small differences are expected in both.
+Then the rankings of the version after the in-place updates and of the rewritten one: the
+writer's retriever (over the collection) against the embedded retriever over an embedded build
+of the same documents, on a seeded sample of iApp valid questions (read: false, top 10): the
+share of identical top-10 lists of (document, span), the largest score difference over matched
+ranks, and the keyword list's top-10 overlap. Points an update kept keep the BM25 weights of the
+version that wrote them (with "full" idf, that version's idf; with either, its average length).
 
 Local mode is pure Python, searches by brute force and checks every row against a filter (it
 has no payload indexes): its seconds are not a server's. What an update writes (engine.written)
@@ -35,13 +36,18 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 from benchmarks.common import IAPP, ROOT, parser, write_result
 
 IDF_MODES = ("full", "engine")
 # The product files whose code the figures measure: their checksums go into the result.
-SOURCES = ("index/write.py", "index/qdrant_updates.py", "index/qdrant_server.py", "index/qdrant_points.py")
+SOURCES = (
+    "index/write.py",
+    "index/ledger.py",
+    "index/sparse.py",
+    "index/qdrant_updates.py",
+    "index/qdrant_server.py",
+    "index/qdrant_remote.py",
+)
 HELD_OUT = 10
 ADDED = 5
 ALIAS = "bench"
@@ -64,107 +70,156 @@ class Timer:
             self.total += self.last
 
 
+def folder_bytes(home: Path) -> int:
+    from index.load import resolve
+
+    return sum(p.stat().st_size for p in resolve(home).rglob("*") if p.is_file())
+
+
 def run_mode(idf, kept, held_out, parts, embedder, settings, questions, seed, tmp: Path) -> dict:
     import index.write as write
-    from index.load import load_index
-    from index.qdrant_points import SearchPart
-    from index.qdrant_server import ServerTarget, close_all, connect, open_engine, visible_at, write_collection
-    from index.sparse import WordIds
+    from index.embed import embed_documents
+    from index.qdrant_server import ServerTarget, close_all, connect, visible_at
 
     home = tmp / "index"
     target = ServerTarget(str(tmp / "qdrant"), alias=ALIAS, idf=idf, exact_up_to=settings.exact_search_up_to)
     config = dataclasses.replace(settings.index_config(), server=target)
-    timed_write, timed_alias = Timer(write.write_version), Timer(write.move_alias)
-    write.write_version, write.move_alias = timed_write, timed_alias
+    timed = {name: Timer(getattr(write, name)) for name in ("write_build", "write_update", "move_alias")}
+    for name, timer in timed.items():
+        setattr(write, name, timer)
     try:
         started = time.perf_counter()
         manifest = write.build_index(kept, embedder, config, home, parts={d.doc_id: parts[d.doc_id] for d in kept})
         build = {
             "seconds": round(time.perf_counter() - started, 2),
-            "write_version_s": round(timed_write.last, 2),
-            "move_alias_s": round(timed_alias.last, 2),
+            "qdrant_write_s": round(timed["write_build"].last, 2),
+            "move_alias_s": round(timed["move_alias"].last, 2),
             "documents": manifest["corpus"]["documents"],
             "passages": manifest["corpus"]["chunks"],
             "written": manifest["engine"]["written"],
+            "ledger_bytes": folder_bytes(home),
         }
         print(f"[{idf}] build: {build}", flush=True)
 
         rng = random.Random(seed)
-        replaced, removed = rng.sample(sorted(d.doc_id for d in kept), 2)
+        replaced, removed, rewritten = rng.sample(sorted(d.doc_id for d in kept), 3)
         by_id = {d.doc_id: d for d in kept}
-        steps = [(f"add {d.doc_id}", [d], []) for d in held_out[:ADDED]]
         changed = dataclasses.replace(by_id[replaced], text=by_id[replaced].text + APPENDED)
-        steps += [(f"replace {replaced}", [changed], []), (f"remove {removed}", [], [removed])]
+        steps = [(f"add {d.doc_id}", [d], [], config) for d in held_out[:ADDED]]
+        steps += [(f"replace {replaced}", [changed], [], config), (f"remove {removed}", [], [removed], config)]
+        rewrite = dataclasses.replace(config, server=dataclasses.replace(target, rewrite_after=0.0))
+        steps += [(f"remove {rewritten} (rewrite_after 0: a new collection)", [], [rewritten], rewrite)]
         client = connect(target.url, target.api_key)
-        updates = []
-        for name, upsert, remove in steps:
-            timed_write.last = timed_alias.last = 0.0
+        updates, parity = [], {}
+        final = {d.doc_id: d for d in kept} | {d.doc_id: d for d in held_out[:ADDED]}
+        for name, upsert, remove, step_config in steps:
+            if step_config is rewrite:  # the in-place updates' version, before it is written whole again
+                parity["in place"] = compare(home, final, parts, embedder, settings, questions, tmp)
+                print(f"[{idf}] parity after the updates in place: {parity['in place']}", flush=True)
+            for timer in timed.values():
+                timer.last = 0.0
             started = time.perf_counter()
-            result = write.update_index(home, embedder, config, upsert=upsert, remove=remove)
+            result = write.update_index(home, embedder, step_config, upsert=upsert, remove=remove)
             seconds = time.perf_counter() - started
+            for doc in upsert:
+                final[doc.doc_id] = doc
+            for doc_id in remove:
+                del final[doc_id]
             engine = result.manifest["engine"]
             collection = engine["collection"]
             step = {
                 "step": name,
                 "version": result.version,
                 "seconds": round(seconds, 2),
-                "write_version_s": round(timed_write.last, 2),
-                "move_alias_s": round(timed_alias.last, 2),
+                "qdrant_write_s": round(timed["write_update"].last, 2),
+                "move_alias_s": round(timed["move_alias"].last, 2),
                 "written": engine["written"],
-                # What the collection has changed since it was written whole (None: not recorded).
-                "whole": engine.get("whole"),
-                "changed": engine.get("changed"),
+                "whole": engine.get("whole"),  # the points the collection was written with
+                "changed": engine.get("changed"),  # and the points changed since
                 "passages": result.manifest["corpus"]["chunks"],
                 "points_visible": client.count(collection, count_filter=visible_at(result.version), exact=True).count,
                 "points_stored": client.count(collection, exact=True).count,
+                "ledger_bytes": folder_bytes(home),
             }
             updates.append(step)
             print(f"[{idf}] {step}", flush=True)
     finally:
-        write.write_version, write.move_alias = timed_write.call, timed_alias.call
-
-    loaded = load_index(home, embedder)
-    n = len(loaded.chunks)
-    other = dataclasses.replace(target, alias=f"{ALIAS}-full")
-    part = dataclasses.replace(SearchPart.of(loaded), point_ids=np.arange(n, dtype=np.int64))
-    started = time.perf_counter()
-    record = write_collection(part, other, WordIds.load(loaded.path))
-    full = {"seconds": round(time.perf_counter() - started, 2), "points": record["points"], "version": loaded.version}
-    for doomed in (record["collection"], f"{record['collection']}-documents", f"{record['collection']}-words"):
-        client.delete_collection(doomed)
-    print(f"[{idf}] full publish of version {loaded.version}: {full}", flush=True)
-
-    parity = compare(loaded, embedder, settings, open_engine(loaded, target), questions)
-    print(f"[{idf}] parity: {parity}", flush=True)
+        for name, timer in timed.items():
+            setattr(write, name, timer.call)
+    changed_parts = embed_documents([changed], embedder, settings.chunker_config())
+    parity["rewritten"] = compare(home, final, parts | changed_parts, embedder, settings, questions, tmp)
+    print(f"[{idf}] parity after the rewrite: {parity['rewritten']}", flush=True)
     close_all()
-    return {"build": build, "updates": updates, "full_publish_of_last": full, "parity": parity}
+    return {"build": build, "updates": updates, "parity": parity}
 
 
-def compare(loaded, embedder, settings, engine, questions: list[str]) -> dict:
+def compare(home, documents: dict, parts: dict, embedder, settings, questions: list[str], tmp: Path) -> dict:
+    """The writer's answers from the collection against an embedded build of the same documents."""
+    import shutil
+
+    from index.embed import embed_documents
+    from index.load import load_index
     from index.search import Retriever
+    from index.write import build_index
+    from service.state import open_index
 
+    wanted = dict(parts)
+    missing = [d for d in documents.values() if d.doc_id not in wanted]
+    wanted.update(embed_documents(missing, embedder, settings.chunker_config()) if missing else {})
+    twin_home = tmp / "embedded"
+    shutil.rmtree(twin_home, ignore_errors=True)
+    docs = sorted(documents.values(), key=lambda d: d.doc_id)
+    build_index(docs, embedder, settings.index_config(), twin_home, parts={d.doc_id: wanted[d.doc_id] for d in docs})
     config = settings.search_config()
-    embedded = Retriever(embedder, loaded, config)
-    qdrant = Retriever(embedder, loaded, config, engine=engine)
+    twin = load_index(twin_home, embedder)
+    embedded = Retriever(embedder, twin, config)
+    index = open_index(settings_for(settings, home), embedder)
+    qdrant = Retriever(embedder, index, config, engine=index.engine())
+
+    def cited(result) -> list[tuple[str, int, int]]:
+        return [(p.passage.doc_id, p.passage.char_start, p.passage.char_end) for p in result.passages]
+
+    def keyword(retriever, q) -> set[tuple[str, int]]:
+        chunks = retriever.index.chunks
+        return {(chunks[c].doc_id, chunks[c].char_start) for c, _ in retriever._keyword(q, 10, None)}
+
     same, worst, overlap, seconds = 0, 0.0, 0.0, 0.0
     for q in questions:
         want = embedded.search(q, 10, read=False)
         started = time.perf_counter()
         got = qdrant.search(q, 10, read=False)
         seconds += time.perf_counter() - started
-        same += [p.passage.id for p in got.passages] == [p.passage.id for p in want.passages]
+        same += cited(got) == cited(want)
         worst = max([worst] + [abs(a.score - b.score) for a, b in zip(got.passages, want.passages)])
-        kw_want = {c for c, _ in embedded._keyword(q, 10, None)}
-        kw_got = {c for c, _ in qdrant._keyword(q, 10, None)}
+        kw_want, kw_got = keyword(embedded, q), keyword(qdrant, q)
         overlap += len(kw_want & kw_got) / len(kw_want) if kw_want else 1.0
     return {
+        "version": index.version,
         "questions": len(questions),
-        "passages": len(loaded.chunks),
+        "passages": len(twin.chunks),
         "identical_top10": round(same / len(questions), 4),
         "max_score_diff": worst,
         "keyword_top10_overlap": round(overlap / len(questions), 4),
         "qdrant_search_ms": round(1000 * seconds / len(questions), 1),
     }
+
+
+def settings_for(settings, home: Path):
+    """The settings with which the writer serves ``home``'s ledger from the bench's local folder."""
+    from index.load import resolve
+    from index.layout import read_manifest
+
+    manifest = read_manifest(resolve(home))
+    url = str(home.parent / "qdrant")
+    return settings.model_copy(
+        update={
+            "index_dir": home,
+            "backend": "qdrant",
+            "qdrant_url": url,
+            "qdrant_alias": manifest["engine"]["alias"],
+            "qdrant_idf": manifest["engine"]["idf"],
+        }
+    )
 
 
 def main() -> None:

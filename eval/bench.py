@@ -105,7 +105,7 @@ def replicate_index(source: Path, out: Path, passages: int, embedder: Embedder, 
     import numpy as np
 
     from index.embed import DocumentParts
-    from index.write import commit, parts_of
+    from index.write import parts_of, write_parts
     from index.vectors import Int8Rows
 
     source_index = load_index(source, embedder)
@@ -139,7 +139,7 @@ def replicate_index(source: Path, out: Path, passages: int, embedder: Embedder, 
         "documents": len(parts),
         "replica_of": replica_key(source_index.manifest, passages, config.exact_up_to),
     }
-    return commit(out, lambda _: (parts, change), embedder, config, fresh=True)
+    return write_parts(out, parts, change, embedder, config)
 
 
 def replica_key(source_manifest: dict, passages: int, exact_up_to: int) -> dict:

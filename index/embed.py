@@ -149,3 +149,12 @@ def corpus_checksum(documents: Sequence[Document]) -> str:
         h.update(json.dumps(asdict(doc), ensure_ascii=False, sort_keys=True).encode())
         h.update(b"\n")
     return h.hexdigest()
+
+
+def checksum_of_hashes(hashes: dict[str, str]) -> str:
+    """One checksum of the documents' ids and content hashes (``document_hash``), in id order:
+    what a ledger can say of its corpus (index.ledger keeps no texts)."""
+    h = hashlib.sha256()
+    for doc_id in sorted(hashes):
+        h.update(f"{doc_id}\t{hashes[doc_id]}\n".encode())
+    return h.hexdigest()

@@ -91,11 +91,10 @@ def checksums(folder: Path, names: list[str]) -> list[str]:
         return list(pool.map(lambda name: sha256(folder / name), names))
 
 
-# Written for the Qdrant backends only (index.sparse, index.qdrant_updates): covered by the
-# checksums where they are there.
+# Written for the Qdrant backends only (index.sparse, index.ledger): covered by the checksums
+# where it is there.
 WORD_IDS_FILE = "word-ids.json"
-POINT_IDS_FILE = "point-ids.npy"  # each passage's Qdrant point id, kept across versions
-OPTIONAL_FILES = (WORD_IDS_FILE, POINT_IDS_FILE)
+OPTIONAL_FILES = (WORD_IDS_FILE,)
 
 
 def data_files(folder: Path) -> list[str]:

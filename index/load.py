@@ -89,6 +89,11 @@ def load_folder(path: Path, embedder: Embedder | None = None) -> LoadedIndex:
     """Load and verify the index version in ``path`` (see ``load_index``)."""
     path = Path(path)
     manifest = read_manifest(path)
+    if manifest.get("layout") == "ledger":  # index.ledger: no files to search, a collection has them
+        raise IndexLoadError(
+            f"index at {path} was written for the qdrant backend (its collection holds the passages): "
+            "serve it with KHAMTOP_BACKEND=qdrant, or build it again for this backend"
+        )
     files, model = manifest.get("files"), manifest.get("model")
     if not isinstance(files, dict) or not isinstance(model, dict):
         raise IndexLoadError(f"index at {path} has a damaged manifest: no files or model")

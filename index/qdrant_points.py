@@ -2,7 +2,7 @@
 Qdrant backends share (index.qdrant_edge in process, index.qdrant_server over the network).
 
 Per passage, one point whose id is its chunk id (in a server collection, its point id: kept
-across versions, ``PointIds``):
+across versions, index.qdrant_updates, and the chunk id a replica knows it by):
 
     passage    the passage's float32 vector (dot product; int8 quantisation with rescoring,
                HNSW above the exact-search size, exact search below it, as index.ann)
@@ -105,7 +105,7 @@ class SearchPart:
     chunk_sentences: ChunkSentences
     doc_ids: list[str]  # a span's document index -> its id
     spans: np.ndarray  # the chunks' spans: document index, char_start, char_end, n_tokens
-    keyword: KeywordIndex
+    keyword: KeywordIndex | None  # None: weighed from counts (index.sparse.counted_vectors)
     documents: list[Document]  # in the spans' document order
     sentence_spans: np.ndarray  # the sentences': document index, char_start, char_end
     point_ids: np.ndarray | None = None  # chunk id -> its point's id (None: the same number)
@@ -162,30 +162,6 @@ def point_rows(part: SearchPart, sparse, chunk_ids=None):
             (sparse.indices[chunk_id].tolist(), sparse.values[chunk_id].tolist()),
             {"doc_id": part.doc_ids[doc], "char_start": start, "char_end": end},
         )
-
-
-class PointIds:
-    """A version's chunk ids and the ids of their points in a collection that several versions
-    share (index.qdrant_updates): an unchanged passage keeps its point from version to version
-    while its chunk id follows the version's document order."""
-
-    def __init__(self, ids: np.ndarray) -> None:
-        self.ids = np.asarray(ids, dtype=np.int64)
-        self._order = np.argsort(self.ids, kind="stable")
-        self._sorted = self.ids[self._order]
-
-    def points(self, chunk_ids) -> list[int]:
-        return self.ids[np.asarray(list(chunk_ids), dtype=np.int64)].tolist()
-
-    def chunks(self, point_ids) -> list[int]:
-        """Each point's chunk id; raises KeyError for a point the version does not hold."""
-        wanted = np.asarray(list(point_ids), dtype=np.int64)
-        at = np.searchsorted(self._sorted, wanted)
-        if len(wanted) and (
-            np.any(at >= len(self._sorted)) or np.any(self._sorted[np.minimum(at, len(self._sorted) - 1)] != wanted)
-        ):
-            raise KeyError("a point this version does not hold")
-        return self._order[at].tolist()
 
 
 def merge_top(lists: list[list[tuple[int, float]]], k: int) -> list[tuple[int, float]]:

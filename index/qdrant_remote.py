@@ -67,14 +67,16 @@ class _Point:
 class RemoteIndex:
     """The tables of one published version, read from its collections on demand."""
 
-    def __init__(self, client, collection: str) -> None:
+    def __init__(self, client, collection: str, manifest: dict | None = None) -> None:
+        """``manifest``: the version to serve (the writer's, from its ledger: index.ledger);
+        None: the one the collection's metadata names live (a replica's)."""
         self.client, self.collection = client, collection
-        # The metadata's manifest is the live version's: the one this replica serves.
         try:
             info = client.get_collection(collection)
         except Exception as exc:  # the client's errors: connection refused, unknown collection, ...
             raise IndexLoadError(f"the Qdrant collection {collection} cannot be read: {exc}") from exc
-        manifest = (info.config.metadata or {}).get("manifest")
+        if manifest is None:
+            manifest = (info.config.metadata or {}).get("manifest")
         if not isinstance(manifest, dict):
             raise IndexLoadError(f"the Qdrant collection {collection} has no manifest: it was not published whole")
         if "next_point" not in (manifest.get("engine") or {}):
@@ -100,7 +102,7 @@ class RemoteIndex:
     def engine(self) -> QdrantEngine:
         info = self.manifest["engine"]
         return QdrantEngine(
-            self.client, self.collection, self.keyword, bool(info.get("exact", True)), self.version, None, info["idf"]
+            self.client, self.collection, self.keyword, bool(info.get("exact", True)), self.version, info["idf"]
         )
 
     def points(self, ids: list[int]) -> dict[int, _Point]:
@@ -297,6 +299,23 @@ class RemoteKeyword:
         self.lookup(query_words)  # one request for all of them
         total = sum(self.idf(w) for w in query_words)
         return sum(self.idf(w) for w in query_words & text_words) / total if total else 0.0
+
+
+def open_ledger(client, folder: Path, manifest: dict) -> RemoteIndex:
+    """The version whose ledger is at ``folder`` (``manifest``: its), as its collection holds it:
+    what the writer serves; raises IndexLoadError when the collection does not hold it whole."""
+    name, version = manifest["engine"]["collection"], int(manifest["version"])
+    try:
+        points = client.count(name, count_filter=visible_at(version), exact=True).count
+    except Exception as exc:  # the client's errors: connection refused, unknown collection, ...
+        raise IndexLoadError(f"index at {folder}: its Qdrant collection {name} cannot be read: {exc}") from exc
+    if points != manifest["corpus"]["chunks"]:
+        raise IndexLoadError(
+            f"index at {folder}: its Qdrant collection {name} holds {points} points "
+            f"of version {version}, not {manifest['corpus']['chunks']}; "
+            "rebuild it with KHAMTOP_BACKEND=qdrant khamtop index build"
+        )
+    return RemoteIndex(client, name, manifest)
 
 
 def open_replica(client, alias: str, name: str | None) -> RemoteIndex:

@@ -25,11 +25,11 @@ import re
 import threading
 import uuid
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
-from index.layout import POINT_IDS_FILE, IndexLoadError
+from index.layout import IndexLoadError
+from index.ledger import is_ledger
 from index.versions import KEEP_VERSIONS  # a collection keeps the points of the versions the folder keeps
 from index.qdrant_points import (
     BM25,
@@ -39,8 +39,6 @@ from index.qdrant_points import (
     PASSAGE,
     SENTENCES,
     UPSERT_BATCH,
-    EngineUnavailable,
-    PointIds,
     SearchPart,
     TopK,
     blend_dense,
@@ -106,11 +104,14 @@ def close_all() -> None:
             log.warning("a Qdrant client did not close: %s", exc)
 
 
-def write_collection(part: SearchPart, target: ServerTarget, words: WordIds) -> dict:
+def write_collection(part: SearchPart, target: ServerTarget, words: WordIds, weights, word_rows: dict) -> dict:
     """A version's collection, written whole but not yet live (``move_alias`` makes it so, once
-    the version's folder is committed); returns what the manifest says."""
+    the version's folder is committed): ``part``'s points with the BM25 ``weights``
+    (index.sparse.SparseRows) and ``word_rows`` (word id -> the word and its passage count);
+    returns what the manifest says."""
     client = connect(target.url, target.api_key)
-    name = guarded(publish, client, part, target.alias, target.idf, words, move=False)
+    name = collection_name(target.alias, part.version)
+    guarded(_write_whole, client, name, part, target.idf, weights, word_rows)
     points = len(part.vectors)
     return {
         "engine": "qdrant",
@@ -128,6 +129,13 @@ def write_collection(part: SearchPart, target: ServerTarget, words: WordIds) -> 
     }
 
 
+def _write_whole(client, name: str, part: SearchPart, idf: IdfMode, weights, word_rows: dict) -> None:
+    create_collections(client, name, part.vectors.shape[1], idf)
+    upsert_points(client, name, part, weights)
+    upsert_documents(client, name, part.documents, part.version)
+    upsert_words(client, name, word_rows, part.version)
+
+
 def target_mismatch(manifest: dict, target: ServerTarget) -> str | None:
     """Why a version written with ``manifest`` is not served from ``target`` (None: it is)."""
     engine = manifest.get("engine") or {}
@@ -136,8 +144,8 @@ def target_mismatch(manifest: dict, target: ServerTarget) -> str | None:
     have = (engine.get("alias"), engine.get("idf"))
     if have != (target.alias, target.idf):
         return f"it was published under {have[0]!r} with idf {have[1]!r}, not {target.alias!r} with {target.idf!r}"
-    if "next_point" not in engine:
-        return "it was published by an older khamtop, without point ids kept across versions"
+    if not is_ledger(manifest):
+        return "it was published by an older khamtop (its folder is not a ledger: index.ledger)"
     if not guarded(connect(target.url, target.api_key).collection_exists, engine["collection"]):
         return f"its collection {engine['collection']} is not on the Qdrant server at {target.url}"
     return None
@@ -236,24 +244,19 @@ def qdrant_models():
     return models
 
 
-def publish(
-    client, part: SearchPart, prefix: str, idf: IdfMode = "full", words: WordIds | None = None, move: bool = True
-) -> str:
-    """Write the version ``part`` as its own collection, move the alias ``prefix`` to it (unless
-    not ``move``), and drop all but the newest ``KEEP_COLLECTIONS`` of this prefix; returns the
-    collection's name.
-    A write that fails half-way leaves a collection no alias names; it is dropped with the old ones."""
+def publish(client, part: SearchPart, prefix: str, idf: IdfMode = "full", words: WordIds | None = None) -> str:
+    """Write the version ``part`` (a loaded version's: index.qdrant_points.SearchPart.of) as its
+    own collection, weighed by its keyword index, move the alias ``prefix`` to it, and drop all
+    but the newest ``KEEP_COLLECTIONS`` of this prefix; returns the collection's name. A write
+    that fails half-way leaves a collection no alias names; it is dropped with the old ones."""
     name = collection_name(prefix, part.version)
-    create_collections(client, name, part.vectors.shape[1], idf)
     words = (words or WordIds.empty()).assign(part.keyword.bm25.vocab_dict)
-    upsert_points(client, name, part, passage_vectors(part.keyword, words, idf))
     df = document_frequencies(part.keyword)
-    upsert_documents(client, name, part.documents, part.version)
-    upsert_words(client, name, {i: (w, df.get(w, 0)) for w, i in words.ids.items()}, part.version)
-    if move:
-        client.update_collection(name, metadata={"head": part.version})
-        _point_alias(client, prefix, name)
-        _drop_old(client, prefix)
+    rows = {i: (w, df.get(w, 0)) for w, i in words.ids.items()}
+    _write_whole(client, name, part, idf, passage_vectors(part.keyword, words, idf), rows)
+    client.update_collection(name, metadata={"head": part.version})
+    _point_alias(client, prefix, name)
+    _drop_old(client, prefix)
     return name
 
 
@@ -391,51 +394,6 @@ def live(client, alias: str) -> str | None:
     return found[0] if found else None
 
 
-def open_engine(index, target: ServerTarget) -> QdrantEngine:
-    """The engine over the collection that a loaded version (index.load.LoadedIndex) was
-    published to; raises IndexLoadError when it is not there or not whole."""
-
-    info = index.manifest.get("engine") or {}
-    if info.get("engine") != "qdrant":
-        raise IndexLoadError(
-            f"index at {index.path} was not published to Qdrant; "
-            "rebuild it with KHAMTOP_BACKEND=qdrant khamtop index build"
-        )
-    ids = load_point_ids(index.path)
-    client = connect(target.url, target.api_key)
-    name, version = info["collection"], int(index.version)
-    try:
-        points = client.count(name, count_filter=visible_at(version), exact=True).count
-    except Exception as exc:  # the client's errors: connection refused, unknown collection, ...
-        raise IndexLoadError(f"index at {index.path}: its Qdrant collection {name} cannot be read: {exc}") from exc
-    if points != info["points"]:
-        raise IndexLoadError(
-            f"index at {index.path}: its Qdrant collection {name} holds {points} points "
-            f"of version {version}, not {info['points']}"
-        )
-    return QdrantEngine(
-        client,
-        name,
-        WordIds.load(index.path, required=True),
-        bool(info.get("exact", True)),
-        version,
-        ids,
-        info.get("idf", "full"),
-    )
-
-
-def load_point_ids(folder) -> PointIds:
-    """A version's point ids (``POINT_IDS_FILE``); raises IndexLoadError."""
-    path = Path(folder) / POINT_IDS_FILE
-    try:
-        return PointIds(np.load(path, allow_pickle=False))
-    except (OSError, ValueError) as exc:
-        raise IndexLoadError(
-            f"index at {folder} is damaged or was published by an older khamtop: {POINT_IDS_FILE}: {exc}; "
-            "rebuild it with KHAMTOP_BACKEND=qdrant khamtop index build"
-        ) from exc
-
-
 @dataclass
 class QdrantEngine(TopK):
     """One version of a Qdrant collection, asked as the retriever asks an engine."""
@@ -445,7 +403,6 @@ class QdrantEngine(TopK):
     words: WordIds
     exact: bool = True  # exact search (small collections), else HNSW with rescoring
     version: int | None = None  # the version asked for (None: every point; a test's collection)
-    ids: PointIds | None = None  # chunk ids <-> point ids (None: the same numbers; a replica)
     idf: IdfMode = "full"
 
     def _filter(self):
@@ -456,16 +413,6 @@ class QdrantEngine(TopK):
         if exact:
             return m.SearchParams(exact=True, quantization=m.QuantizationSearchParams(ignore=True))
         return m.SearchParams(hnsw_ef=HNSW_EF, quantization=m.QuantizationSearchParams(rescore=True, oversampling=2.0))
-
-    def _chunks(self, point_ids: list[int]) -> list[int]:
-        if self.ids is None:
-            return point_ids
-        try:
-            return self.ids.chunks(point_ids)
-        except KeyError as exc:
-            raise EngineUnavailable(
-                f"the Qdrant collection {self.collection} gave a point version {self.version} lacks"
-            ) from exc
 
     def _top(self, query, using: str, k: int, params=None) -> list[tuple[int, float]]:
         limit = k + 16
@@ -479,8 +426,7 @@ class QdrantEngine(TopK):
                 limit=limit,
                 search_params=params,
             ).points
-            chunks = self._chunks([int(p.id) for p in points])
-            found = merge_top([[(c, float(p.score)) for c, p in zip(chunks, points)]], limit)
+            found = merge_top([[(int(p.id), float(p.score)) for p in points]], limit)
             # Asked for more while the k-th could tie past the end (ties go to the lower id).
             if len(points) < limit or found[k - 1][1] > found[-1][1]:
                 return found[:k]
@@ -504,7 +450,7 @@ class QdrantEngine(TopK):
             return {}
         m = qdrant_models()
         v = vector[0].tolist()
-        points = list(chunk_ids) if self.ids is None else self.ids.points(chunk_ids)
+        points = list(chunk_ids)
         only = m.Filter(must=[m.HasIdCondition(has_id=points)])
         params = m.SearchParams(exact=True, quantization=m.QuantizationSearchParams(ignore=True))
         passages, sentences = guarded(
@@ -515,7 +461,6 @@ class QdrantEngine(TopK):
                 m.QueryRequest(query=[v], using=SENTENCES, filter=only, limit=len(points), params=params),
             ],
         )
-        chunk_of = dict(zip(points, chunk_ids))
-        cosines = {chunk_of[int(p.id)]: float(p.score) for p in passages.points}
-        best = {chunk_of[int(p.id)]: float(p.score) for p in sentences.points}
+        cosines = {int(p.id): float(p.score) for p in passages.points}
+        best = {int(p.id): float(p.score) for p in sentences.points}
         return blend_dense(chunk_ids, cosines, best, sentence_weight)

@@ -1,221 +1,299 @@
-"""Admin updates written into the live Qdrant collection in place, so that a change of a few
-documents writes a few documents' points, whatever the collection holds (decision 018).
+"""Versions of the ``qdrant`` backend written to a Qdrant server: the collection holds the
+version whole, the version folder is a ledger (index.ledger), and an admin update of a few
+documents writes those documents' points, whatever the collection holds (decision 018).
 
-A build writes a collection whole (index.qdrant_server.publish). A version made from the
-collection's live version (``index add|remove``, the admin API) then writes into the same
-collection:
-- a passage of a document whose content is unchanged keeps its point (``PointIds``: its chunk
-  id follows the version's document order, its point id stays);
-- a new or changed document's passages become new points that hold ``since = v``;
-- a removed or changed document's points get ``until = v``;
-- the same for the document rows and the words whose passage counts changed.
+A build writes a collection whole (``write_build``). A version made from the collection's live
+version (``index add|remove``, the admin API) then writes into the same collection in place
+(``write_update``):
+- a passage of a document whose content hash is unchanged keeps its point;
+- a new or changed document's passages are encoded, weighed from the ledger's counts
+  (index.sparse.counted_vectors), and become new points that hold ``since = v``;
+- a removed or changed document's points get ``until = v``, and the words they held (read back
+  from their ``bm25`` vectors) count one passage less;
+- the same for the document rows and for the words whose passage counts changed.
 
 Nothing the live version sees changes (it asks for ``since <= live < until``, and an update
 writes ``since`` and ``until`` past it). The new version goes live when the collection's
 metadata names it (index.qdrant_server.move_alias), after its folder is committed. What a write
-that failed half-way left (``since`` or ``until`` past the version it started from) is undone by
-the next write before it starts.
+that failed half-way left is undone by the next write before it starts.
 
 A kept point keeps the BM25 weights it was written with: the idf (with ``full`` idf) and the
 length normalisation of the corpus of its day. So updates are written in place only while the
-passages they wrote and ended stay within ``ServerTarget.rewrite_after`` of the collection; the
-update past that writes a new collection, exact again (a batched rebuild, with no re-encoding).
+passages they wrote and ended stay within ``ServerTarget.rewrite_after`` of the collection. The
+update past that writes a new collection from the live one (a batched rebuild): the kept
+points' vectors are copied, their texts tokenised again and weighed with today's counts, so the
+new collection is exact again, and nothing is encoded again.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
 from corpus.document import Document
-from index.doctable import DocumentTable
-from index.keyword import KeywordIndex
-from index.layout import CHUNK_SPANS_FILE, KEYWORD_DIR, POINT_IDS_FILE, read_manifest
-from index.qdrant_points import SearchPart, guarded
+from index.embed import document_hash, indexed_text
+from index.keyword import Tokenizer
+from index.layout import IndexLoadError
+from index.ledger import Entry, Ledger
+from index.qdrant_points import BM25, UPSERT_BATCH, EngineUnavailable, SearchPart, guarded
 from index.qdrant_server import (
     OPEN,
     SINCE,
     UNTIL,
     ServerTarget,
-    qdrant_models,
+    collection_name,
     connect,
+    create_collections,
     head,
     live,
+    qdrant_models,
     upsert_documents,
     upsert_points,
     upsert_words,
+    visible_at,
     write_collection,
 )
-from index.sparse import WordIds, document_frequencies, passage_vectors
+from index.sparse import Corpus, WordIds, corpus_of, counted_vectors
 
 log = logging.getLogger("khamtop")
 
 SET_BATCH = 1_024  # ids or values in one request's filter
+COPY_BATCH = 256  # points read back and written again at once by a rewrite
 
 
 @dataclass(frozen=True)
-class _Base:
-    """The live version an update starts from, as its folder and its collection hold it."""
+class Base:
+    """The version an update starts from: its ledger, and its manifest's engine record."""
 
-    folder: Path
-    manifest: dict
-    collection: str
-
-    @property
-    def version(self) -> int:
-        return int(self.manifest["version"])
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """What an update writes into the collection: computed from the folders alone."""
-
-    ids: np.ndarray  # the new version's point id for each of its chunks
-    fresh_chunks: list[int]  # its chunks that become new points
-    fresh_docs: list[Document]  # its documents that are new or changed
-    ended_points: list[int]  # the base's points it does not hold
-    ended_docs: list[str]  # the base's documents it does not hold as they were
-    next_point: int
-    words: dict[int, tuple[str, int]]  # the words whose passage counts it changes: id -> (word, count)
-    known_words: set[int]  # the word ids the base has rows for
+    version: int
+    ledger: Ledger
+    engine: dict
 
     @property
-    def changed(self) -> int:
-        return len(self.fresh_chunks) + len(self.ended_points)
+    def collection(self) -> str:
+        return self.engine["collection"]
 
 
-def write_version(folder: Path, part: SearchPart, target: ServerTarget, words: WordIds, base: Path | None) -> dict:
-    """Publish version ``part`` (being written to ``folder``, made from the version at ``base``):
-    into the live collection in place where ``base`` is its live version and the collection has
-    not changed by more than ``target.rewrite_after`` of it since it was written whole, else as a
-    collection of its own. Saves the version's point ids in ``folder``; returns the manifest's
-    ``engine``."""
+def write_build(part: SearchPart, tokens: list[list[str]], target: ServerTarget, words: WordIds) -> tuple[dict, Ledger]:
+    """Version ``part`` (every document; ``tokens``: each passage's BM25 words) as a collection of
+    its own, not yet live; returns the manifest's ``engine`` and the version's ledger. ``words``:
+    the ids to keep (the live version's)."""
+    corpus = corpus_of(tokens)
+    words = words.assign(corpus.df)
+    part = replace(part, point_ids=np.arange(len(part.vectors), dtype=np.int64))
+    weights = counted_vectors(tokens, words, corpus, target.idf)
+    df = {w: corpus.df.get(w, 0) for w in words.ids}
+    record = write_collection(part, target, words, weights, {words.ids[w]: (w, n) for w, n in df.items()})
+    return record, Ledger(_entries(part, tokens), words, df)
+
+
+def write_update(
+    part: SearchPart, tokens: list[list[str]], target: ServerTarget, base: Base, ended: list[str], whole: bool = False
+) -> tuple[dict, Ledger]:
+    """Version ``part.version``, made from ``base``: the base's documents but ``ended`` (removed or
+    replaced), and ``part``'s (the new and changed ones; ``tokens``: their passages' words).
+    Into the base's collection in place where it is live and has not changed by more than
+    ``target.rewrite_after`` since it was written whole, else (and if ``whole``) a new collection
+    copied from it."""
     client = connect(target.url, target.api_key)
-    found = _in_place_base(client, target, base)
-    plan = _plan(part, words, found) if found is not None else None
-    if plan is not None:
-        engine = found.manifest["engine"]
-        if target.rewrite_after <= 0 or engine["changed"] + plan.changed > target.rewrite_after * engine["whole"]:
-            log.info(
-                "version %d changes too much of %s to write in place: a new collection", part.version, found.collection
-            )
-            plan = None
-    if plan is None:
-        ids = np.arange(len(part.vectors), dtype=np.int64)
-        record = write_collection(replace(part, point_ids=ids), target, words)
+    next_point = int(base.engine["next_point"])
+    part = replace(part, point_ids=np.arange(next_point, next_point + len(part.vectors), dtype=np.int64))
+    ended_points = [p for doc_id in ended for p in base.ledger.entries[doc_id].points]
+    word_of = {i: w for w, i in base.ledger.words.ids.items()}
+    held = Counter({word_of[i]: n for i, n in guarded(_words_of_points, client, base.collection, ended_points).items()})
+    fresh_entries = _entries(part, tokens)
+    words = base.ledger.words.assign(w for t in tokens for w in t)
+    df = dict(base.ledger.df)
+    for word, n in held.items():
+        df[word] -= n
+    fresh_df = Counter(w for t in tokens for w in set(t))
+    for word, n in fresh_df.items():
+        df[word] = df.get(word, 0) + n
+    gone = set(ended)
+    entries = {d: e for d, e in base.ledger.entries.items() if d not in gone} | fresh_entries
+    ledger = Ledger(entries, words, df)
+    corpus = ledger.corpus()
+    weights = counted_vectors(tokens, words, corpus, target.idf)
+    changed_words = {words.ids[w]: (w, df[w]) for w in held.keys() | fresh_df.keys()}
+    changed = len(part.vectors) + len(ended_points)
+    share = target.rewrite_after * int(base.engine.get("whole", 0))
+    if (
+        target.rewrite_after > 0
+        and base.engine["changed"] + changed <= share
+        and guarded(_is_live, client, target, base)
+    ):
+        record = guarded(
+            _write_in_place, client, part, weights, base, ended, ended_points, changed_words, base.ledger.words
+        )
+        record["changed"] = base.engine["changed"] + changed
     else:
-        ids = plan.ids
-        record = guarded(_write_in_place, client, part, target, words, found, plan)
-    np.save(folder / POINT_IDS_FILE, ids, allow_pickle=False)
-    return record
+        log.info("version %d rewrites %s whole, as a new collection", part.version, base.collection)
+        record = guarded(_rewrite, client, target, part, tokens, weights, base, ended_points, ledger, corpus)
+    record["next_point"] = next_point + len(part.vectors)
+    record["word_id_collisions"] = words.collisions
+    return record, ledger
 
 
-def _in_place_base(client, target: ServerTarget, base: Path | None) -> _Base | None:
-    """The base version, if the update can be written into its collection (None: publish anew)."""
-    if base is None or not (Path(base) / POINT_IDS_FILE).is_file():
-        return None
-    manifest = read_manifest(base)  # a local file: its errors are not the server's
-    engine = manifest.get("engine") or {}
-    if engine.get("engine") != "qdrant" or (engine.get("alias"), engine.get("idf")) != (target.alias, target.idf):
-        return None
-    if any(key not in engine for key in ("next_point", "whole", "changed")):
-        return None  # written by an older khamtop: publish anew
-    found = _Base(Path(base), manifest, engine["collection"])
-    return found if guarded(_is_live, client, target.alias, found) else None
-
-
-def _is_live(client, alias: str, base: _Base) -> bool:
-    """Whether ``base`` is its collection's live version and the alias names that collection
-    (commit() reconciles them first, so otherwise the collection has moved on)."""
-    name = base.collection
-    return client.collection_exists(name) and live(client, alias) == name and head(client, name) == base.version
-
-
-def _plan(part: SearchPart, words: WordIds, base: _Base) -> _Plan:
-    """Which points the new version keeps, which it adds and which it ends (a passage of a
-    document whose content is unchanged keeps its point), and which words' counts change."""
-    base_ids = np.load(base.folder / POINT_IDS_FILE, allow_pickle=False)
-    base_docs = DocumentTable.load(base.folder)
-    base_chunks = _chunks_by_document(np.load(base.folder / CHUNK_SPANS_FILE, allow_pickle=False), len(base_docs))
-    base_row = {doc_id: i for i, doc_id in enumerate(base_docs.doc_ids)}
-
-    ids = np.zeros(len(part.vectors), dtype=np.int64)
-    next_point = int(base.manifest["engine"]["next_point"])
-    fresh_chunks: list[int] = []
-    fresh_docs: list[Document] = []
-    kept_docs: set[str] = set()
-    for d, chunks in enumerate(_chunks_by_document(part.spans, len(part.documents))):
-        doc = part.documents[d]
-        row = base_row.get(doc.doc_id)
-        if row is not None and base_docs[doc.doc_id] == doc and len(base_chunks[row]) == len(chunks):
-            ids[chunks] = base_ids[base_chunks[row]]
-            kept_docs.add(doc.doc_id)
-        else:
-            ids[chunks] = np.arange(next_point, next_point + len(chunks))
-            next_point += len(chunks)
-            fresh_chunks += chunks.tolist()
-            fresh_docs.append(doc)
-    before_ids = WordIds.load(base.folder).ids
-    before = document_frequencies(KeywordIndex.load(base.folder / KEYWORD_DIR))
-    after = document_frequencies(part.keyword)
-    changed = {
-        i: (w, after.get(w, 0))
-        for w, i in words.ids.items()
-        if w not in before_ids or after.get(w, 0) != before.get(w, 0)
+def _entries(part: SearchPart, tokens: list[list[str]]) -> dict[str, Entry]:
+    """The ledger's entries of ``part``'s documents (its point ids given)."""
+    chunks = _chunks_by_document(part.spans, len(part.documents))
+    sentences = _chunks_by_document(part.sentence_spans, len(part.documents))
+    return {
+        doc.doc_id: Entry(
+            doc.doc_id,
+            document_hash(doc),
+            [part.point_id(int(c)) for c in chunks[d]],
+            [len(tokens[int(c)]) for c in chunks[d]],
+            len(sentences[d]),
+            len(doc.text),
+        )
+        for d, doc in enumerate(part.documents)
     }
-    return _Plan(
-        ids,
-        fresh_chunks,
-        fresh_docs,
-        np.setdiff1d(base_ids, ids).tolist(),
-        [doc_id for doc_id in base_docs.doc_ids if doc_id not in kept_docs],
-        next_point,
-        changed,
-        set(before_ids.values()),
+
+
+def _is_live(client, target: ServerTarget, base: Base) -> bool:
+    """Whether ``base`` is its collection's live version, the alias names that collection, and
+    its points are written with the target's idf (commit() reconciles the alias first, so
+    otherwise the collection has moved on)."""
+    name = base.collection
+    same = (base.engine.get("alias"), base.engine.get("idf")) == (target.alias, target.idf)
+    return (
+        same
+        and client.collection_exists(name)
+        and live(client, target.alias) == name
+        and head(client, name) == base.version
     )
 
 
-def _write_in_place(client, part: SearchPart, target: ServerTarget, words: WordIds, base: _Base, plan: _Plan) -> dict:
+def _words_of_points(client, collection: str, points: list[int]) -> Counter:
+    """How many of ``points`` hold each word, read back from their BM25 vectors (the ledger keeps
+    no passage's words)."""
+    found = Counter()
+    for start in range(0, len(points), UPSERT_BATCH):
+        batch = points[start : start + UPSERT_BATCH]
+        records = client.retrieve(collection, batch, with_vectors=[BM25])
+        if len(records) != len(batch):
+            raise EngineUnavailable(f"the Qdrant collection {collection} lacks points its version was written with")
+        for r in records:
+            found.update(int(i) for i in r.vector[BM25].indices)
+    return found
+
+
+def _write_in_place(client, part, weights, base: Base, ended: list[str], ended_points, words, before: WordIds) -> dict:
     m = qdrant_models()
     version, name = part.version, base.collection
     _forget_after(client, name, base.version)
-    part = replace(part, point_ids=plan.ids)
-    for start in range(0, len(plan.ended_points), SET_BATCH):
-        batch = plan.ended_points[start : start + SET_BATCH]
+    for start in range(0, len(ended_points), SET_BATCH):
+        batch = ended_points[start : start + SET_BATCH]
         client.set_payload(name, {UNTIL: version}, points=m.PointIdsList(points=batch), wait=True)
-    written = upsert_points(client, name, part, passage_vectors(part.keyword, words, target.idf), plan.fresh_chunks)
-    _end_rows(client, f"{name}-documents", "doc_id", plan.ended_docs, version)
-    upsert_documents(client, name, plan.fresh_docs, version)
+    written = upsert_points(client, name, part, weights)
+    _end_rows(client, f"{name}-documents", "doc_id", ended, version)
+    upsert_documents(client, name, part.documents, version)
     # Words whose passage count changed get a row from this version on (index.qdrant_remote
     # reads a word's count as of its version).
-    _end_rows(client, f"{name}-words", "word_id", [i for i in plan.words if i in plan.known_words], version)
-    upsert_words(client, name, plan.words, version)
-
-    engine = base.manifest["engine"]
-    log.info("version %d written into %s: %d points new, %d ended", version, name, written, len(plan.ended_points))
+    known = set(before.ids.values())
+    _end_rows(client, f"{name}-words", "word_id", [i for i in words if i in known], version)
+    upsert_words(client, name, words, version)
+    log.info("version %d written into %s: %d points new, %d ended", version, name, written, len(ended_points))
     return {
-        **engine,
-        "exact": len(part.vectors) <= target.exact_up_to,
-        "points": len(part.vectors),
-        "next_point": plan.next_point,
-        "changed": engine["changed"] + plan.changed,
+        **base.engine,
+        "points": base.ledger.passages - len(ended_points) + written,
         "written": {
             "kind": "in place",
             "parent": base.version,
             "points": written,
-            "ended": len(plan.ended_points),
-            "documents": len(plan.fresh_docs),
-            "words": len(plan.words),
+            "ended": len(ended_points),
+            "documents": len(part.documents),
+            "words": len(words),
         },
-        "word_id_collisions": words.collisions,
+    }
+
+
+def _rewrite(client, target: ServerTarget, part, tokens, weights, base, ended_points, ledger: Ledger, corpus: Corpus):
+    """The new version as a collection of its own: the base's kept points copied from its
+    collection (vectors as they are, BM25 weighed again from ``corpus``) and ``part``'s new ones."""
+    m = qdrant_models()
+    old, version = base.collection, part.version
+    if not client.collection_exists(old):
+        raise IndexLoadError(
+            f"the Qdrant collection {old} of version {base.version} is gone: "
+            "rebuild the index with KHAMTOP_BACKEND=qdrant khamtop index build"
+        )
+    name = collection_name(target.alias, version)
+    create_collections(client, name, part.vectors.shape[1], target.idf)
+    tokenize = Tokenizer()
+    ended = set(ended_points)
+    kept_docs = {}
+    offset = None
+    while True:  # the kept documents first: their titles are in their passages' BM25 text
+        records, offset = client.scroll(
+            f"{old}-documents",
+            scroll_filter=visible_at(base.version),
+            limit=COPY_BATCH,
+            offset=offset,
+            with_payload=True,
+        )
+        for r in records:
+            if r.payload["doc_id"] in ledger.entries:
+                kept_docs[r.payload["doc_id"]] = {k: v for k, v in r.payload.items() if k not in (SINCE, UNTIL)}
+        if offset is None:
+            break
+    recount, copied, offset = Counter(), 0, None
+    while True:
+        records, offset = client.scroll(
+            old,
+            scroll_filter=visible_at(base.version),
+            limit=COPY_BATCH,
+            offset=offset,
+            with_payload=True,
+            with_vectors=True,
+        )
+        kept = [r for r in records if int(r.id) not in ended]
+        texts = [indexed_text(kept_docs[r.payload["doc_id"]]["title"], r.payload["text"]) for r in kept]
+        words = [tokenize(t) or [""] for t in texts]
+        recount.update(w for t in words for w in set(t))
+        rows = counted_vectors(words, ledger.words, corpus, target.idf)
+        points = [
+            m.PointStruct(
+                id=r.id,
+                vector={**r.vector, BM25: m.SparseVector(indices=i.tolist(), values=v.tolist())},
+                payload={**r.payload, SINCE: version, UNTIL: OPEN},
+            )
+            for r, i, v in zip(kept, rows.indices, rows.values)
+        ]
+        if points:
+            client.upsert(name, points, wait=True)
+        copied += len(points)
+        if offset is None:
+            break
+    recount.update(w for t in tokens for w in set(t))
+    if {w: n for w, n in ledger.df.items() if n} != dict(recount):
+        raise IndexLoadError(
+            f"the word counts of version {base.version}'s ledger disagree with its collection {old}: "
+            "rebuild the index with KHAMTOP_BACKEND=qdrant khamtop index build"
+        )
+    written = upsert_points(client, name, part, weights)
+    upsert_documents(client, name, [Document(**d) for d in kept_docs.values()] + list(part.documents), version)
+    upsert_words(client, name, {ledger.words.ids[w]: (w, n) for w, n in ledger.df.items()}, version)
+    log.info("version %d written as %s: %d points copied, %d new", version, name, copied, written)
+    return {
+        **base.engine,
+        "collection": name,
+        "alias": target.alias,
+        "idf": target.idf,
+        "exact": ledger.passages <= target.exact_up_to,
+        "points": copied + written,
+        "whole": copied + written,
+        "changed": 0,
+        "written": {"kind": "collection", "parent": base.version, "points": written, "copied": copied},
     }
 
 
 def _chunks_by_document(spans: np.ndarray, documents: int) -> list[np.ndarray]:
-    """Each document's chunk ids (its index in the document order), in order."""
+    """Each document's rows of ``spans`` (their first column is the document's index), in order."""
     doc_of = spans[:, 0].astype(np.int64) if len(spans) else np.zeros(0, np.int64)
     order = np.argsort(doc_of, kind="stable")
     bounds = np.searchsorted(doc_of[order], np.arange(documents + 1))

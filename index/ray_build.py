@@ -26,7 +26,7 @@ from index.encoders.base import Embedder, EncoderConfig
 from index.layout import IndexLoadError
 from index.load import index_exists, load_index
 from index.spans import Passage
-from index.write import IndexConfig, build_index, chunker_record, parts_of
+from index.write import IndexConfig, build_index, build_reusing, chunker_record, parts_of
 
 # embed_texts' batch: the batches are the vectors' context, so they must be the same
 # (tests/test_ray_build.py checks the plan against embed_texts itself).
@@ -293,6 +293,8 @@ def build_index_ray(
     Documents unchanged since the live version (same ``document_hash``) keep its vectors, as
     ``index add`` keeps them; only new and changed ones go to the cluster. ``embedder``: the
     same model, loaded here, for the manifest and to check what comes back."""
+    if config.server is not None:  # the live version's vectors are in its collection
+        return _build_on_server(documents, embedder, encoder_config, config, out_dir, address, actors, progress)
     previous, base, note = reusable_parts(Path(out_dir), embedder, config)
     kept = {
         d.doc_id: previous[d.doc_id]
@@ -310,3 +312,22 @@ def build_index_ray(
     manifest = build_index(documents, embedder, config, out_dir, progress, parts=parts)
     passages = sum(len(parts[d.doc_id].chunks) for d in fresh)
     return RayBuild(manifest, sorted(d.doc_id for d in fresh), sorted(kept), passages, base if kept else None, note)
+
+
+def _build_on_server(documents, embedder, encoder_config, config, out_dir, address, actors, progress) -> RayBuild:
+    """``build_index_ray`` with the qdrant backend: the live version's unchanged documents keep
+    their points' vectors, copied from its collection into the new one (index.write.build_reusing)."""
+    passages = []
+
+    def embed(fresh: list[Document]) -> dict[str, DocumentParts]:
+        parts = embed_documents_ray(
+            fresh, encoder_config, config.chunker, address, actors, progress, fingerprint=embedder.fingerprint()
+        )
+        passages.append(sum(len(p.chunks) for p in parts.values()))
+        return parts
+
+    manifest, encoded = build_reusing(documents, embedder, config, Path(out_dir), embed)
+    kept = sorted({d.doc_id for d in documents} - set(encoded))
+    written = manifest["engine"]["written"]
+    note = None if kept else "the live version has no unchanged document in a collection to copy"
+    return RayBuild(manifest, encoded, kept, sum(passages), written.get("parent") if kept else None, note)

@@ -407,12 +407,11 @@ def ask_command(
     from index.search import Retriever
     from index.query import AbbreviationFileError
     from index.layout import IndexLoadError
-    from index.load import load_index
     from index.reader.weights import ReaderWeightsError
     from service.answering import answer_question
     from service.errors import error_message
     from service.schemas import AskRequest, too_long
-    from service.state import engine_for, reader_for
+    from service.state import engine_for, open_index, reader_for
 
     try:
         request = AskRequest(question=question, top_k=top_k, mode=mode, expand=expand, read=read)
@@ -423,7 +422,7 @@ def ask_command(
         fail(f"question: {too_long(request.question, settings.max_question_chars)}")
     embedder = _embedder(settings)
     try:
-        index = load_index(settings.index_dir, embedder)  # the index first: its error is the likelier one
+        index = open_index(settings, embedder)  # the index first: its error is the likelier one
         retriever = Retriever(
             embedder,
             index,

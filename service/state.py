@@ -20,12 +20,12 @@ from index.reader.runtime import Reader
 from index.reader.weights import ReaderWeightsError
 from index.qdrant_edge import EdgeEngine
 from index.qdrant_points import Engine
-from index.qdrant_server import open_engine
 from index.search import Retriever
 from index.layout import IndexLoadError
 from index.write import UpdateResult, update_index
 from index.compat import Wanted, mismatch
-from index.load import load_index
+from index.layout import read_manifest
+from index.load import load_index, resolve
 from service.settings import Settings
 
 log = logging.getLogger("khamtop")
@@ -137,7 +137,30 @@ def _load(settings: Settings, embedder: Embedder, name: str | None):
         if reason is not None:
             raise IndexLoadError(f"the Qdrant collection {index.collection} cannot be served: {reason}")
         return index
-    return load_index(settings.index_dir, embedder)
+    return open_index(settings, embedder)
+
+
+def open_index(settings: Settings, embedder: Embedder, home=None):
+    """The live version of the index at ``home`` (default: the settings'): its files, or with the
+    qdrant backend its collection, which the folder's ledger names (index.ledger); raises
+    IndexLoadError."""
+    home = settings.index_dir if home is None else home
+    if settings.backend != "qdrant":
+        return load_index(home, embedder)
+    from index.qdrant_remote import open_ledger
+    from index.qdrant_server import connect, target_mismatch
+
+    folder = resolve(home)
+    manifest = read_manifest(folder)
+    reason = mismatch(manifest, Wanted.of_embedder(embedder))
+    target = settings.server_target()
+    if reason is None:
+        reason = target_mismatch(manifest, target)
+    if reason is not None:
+        raise IndexLoadError(
+            f"index at {folder} cannot be served: {reason}; rebuild it with KHAMTOP_BACKEND=qdrant khamtop index build"
+        )
+    return open_ledger(connect(target.url, target.api_key), folder, manifest)
 
 
 def _replica(settings: Settings) -> bool:
@@ -173,13 +196,11 @@ def engine_for(settings: Settings, index) -> Engine | None:
     if settings.backend == "qdrant-edge":
         return EdgeEngine(index.path)
     if settings.backend == "qdrant":
-        if _replica(settings):
-            from index.qdrant_remote import RemoteIndex
+        from index.qdrant_remote import RemoteIndex
 
-            if not isinstance(index, RemoteIndex):
-                raise IndexLoadError("a replica (KHAMTOP_QDRANT_REPLICA) only serves; run commands on the writer")
-            return index.engine()
-        return open_engine(index, settings.server_target())
+        if not isinstance(index, RemoteIndex):
+            raise IndexLoadError(f"index at {index.path} is not a version of the qdrant backend")
+        return index.engine()
     return None
 
 
@@ -202,7 +223,7 @@ def apply_update(settings: Settings, state: ServiceState, upsert=(), remove=()) 
             served=state.current,
         )
         if result.changed:
-            index = load_index(settings.index_dir, state.embedder)
+            index = open_index(settings, state.embedder)
             swap(
                 state,
                 versions.read_current(settings.index_dir),

@@ -7,6 +7,7 @@ import dataclasses
 import importlib
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,11 @@ LOCAL_MODE_WARNINGS = [
     pytest.mark.filterwarnings("ignore:Local mode performs exact:UserWarning"),
     pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning"),
 ]
+
+
+def live_manifest(home: Path) -> dict:
+    """The manifest of the live version at ``home`` (a ledger's too: index.ledger)."""
+    from index.layout import read_manifest
+    from index.load import resolve
+
+    return read_manifest(resolve(home))

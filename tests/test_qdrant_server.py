@@ -19,7 +19,15 @@ from index.qdrant_server import QdrantEngine, head, live, publish
 from index.search import Retriever
 from index.sparse import WordIds
 from index.write import update_index
-from tests.helpers import LOCAL_MODE_WARNINGS, index_config, make_retriever, scale_extra, search_config, wait_ready
+from tests.helpers import (
+    LOCAL_MODE_WARNINGS,
+    index_config,
+    live_manifest,
+    make_retriever,
+    scale_extra,
+    search_config,
+    wait_ready,
+)
 
 QdrantClient = scale_extra("qdrant_client", "qdrant-client").QdrantClient
 
@@ -151,7 +159,8 @@ def test_the_service_answers_from_its_versions_collection_and_an_admin_update_wr
         qdrant_rewrite_after=1.0,  # one document is more than a hundredth of this corpus
         admin_key=Settings(admin_key=admin_key).admin_key,
     )
-    embedded = make_retriever(fake_embedder, load_index(tmp_path / "ix", fake_embedder))
+    build_index(bundled_documents, fake_embedder, index_config(), tmp_path / "embedded")
+    embedded = make_retriever(fake_embedder, load_index(tmp_path / "embedded", fake_embedder))
     body = service.post("/v1/ask", json={"question": QUESTIONS[0], "top_k": 5, "read": False}).json()
     want = embedded.search(QUESTIONS[0], 5, read=False)
     assert [p["citation"]["char_start"] for p in body["passages"]] == [p.passage.char_start for p in want.passages]
@@ -161,7 +170,7 @@ def test_the_service_answers_from_its_versions_collection_and_an_admin_update_wr
     assert added.status_code == 201, added.text
     assert live(connect(folder), "khamtop-test") == built, "an update is written into the live collection"
     assert head(connect(folder), built) == 2
-    written = load_index(tmp_path / "ix", fake_embedder).manifest["engine"]["written"]
+    written = live_manifest(tmp_path / "ix")["engine"]["written"]
     assert {k: written[k] for k in ("kind", "parent", "points", "ended", "documents")} == {
         "kind": "in place",
         "parent": 1,
@@ -178,10 +187,12 @@ def test_a_version_that_was_not_published_is_refused_with_the_command_that_fixes
     fake_index, fake_embedder, tmp_path
 ):
     from index.layout import IndexLoadError
-    from index.qdrant_server import ServerTarget, open_engine
+    from service.settings import Settings
+    from service.state import open_index
 
-    with pytest.raises(IndexLoadError, match="KHAMTOP_BACKEND=qdrant khamtop index build"):
-        open_engine(load_index(fake_index, fake_embedder), ServerTarget(str(tmp_path / "q")))
+    settings = Settings(index_dir=fake_index, backend="qdrant", qdrant_url=str(tmp_path / "q"))
+    with pytest.raises(IndexLoadError, match="not published to Qdrant.*KHAMTOP_BACKEND=qdrant khamtop index build"):
+        open_index(settings, fake_embedder)
 
 
 def test_the_qdrant_backend_needs_a_url():
@@ -218,8 +229,12 @@ def replica_of(make_client, target, tmp_path, **overrides):
 def test_a_replica_with_no_index_folder_answers_as_the_folder_does_and_follows_the_alias(
     make_client, tmp_path, bundled_documents, fake_embedder
 ):
+    from index.write import build_index
+
     target = _published(tmp_path, bundled_documents, fake_embedder)
-    folder = make_client(index_dir=tmp_path / "ix")
+    # The same documents in the embedded backend's files.
+    build_index(bundled_documents, fake_embedder, index_config(), tmp_path / "embedded")
+    folder = make_client(index_dir=tmp_path / "embedded")
     replica = replica_of(make_client, target, tmp_path, reload_interval_s=0.05)
     for question in QUESTIONS:
         ask = {"question": question, "top_k": 5, "read": False}
@@ -238,7 +253,7 @@ def test_a_replica_with_no_index_folder_answers_as_the_folder_does_and_follows_t
     def update(share: float, **change) -> str:
         config = dataclasses.replace(index_config(), server=dataclasses.replace(target, rewrite_after=share))
         update_index(tmp_path / "ix", fake_embedder, config, **change)
-        return load_index(tmp_path / "ix", fake_embedder).manifest["engine"]["written"]["kind"]
+        return live_manifest(tmp_path / "ix")["engine"]["written"]["kind"]
 
     def served_after(version: int) -> dict:
         deadline = time.monotonic() + 20
@@ -346,7 +361,7 @@ def test_a_version_whose_collection_is_gone_from_the_server_must_be_rebuilt(tmp_
 
     target = _published(tmp_path, bundled_documents, fake_embedder)
     config = dataclasses.replace(index_config(), server=target)
-    manifest = load_index(tmp_path / "ix", fake_embedder).manifest
+    manifest = live_manifest(tmp_path / "ix")
     assert config.engine_mismatch(manifest) is None
     connect(target.url).delete_collection(manifest["engine"]["collection"])
     assert "is not on the Qdrant server" in config.engine_mismatch(manifest)

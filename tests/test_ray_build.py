@@ -305,3 +305,47 @@ def test_a_ray_build_with_as_many_actors_as_the_cluster_has_cpus_is_refused(clus
     assert f"has {cluster.cpus} CPUs: --ray-actors must be below that" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "index").exists()
+
+
+@pytest.mark.slow
+def test_a_ray_build_for_a_qdrant_server_copies_the_unchanged_documents_points_and_encodes_the_rest(
+    cluster, tmp_path
+):
+    """With KHAMTOP_BACKEND=qdrant (qdrant-client's local mode as the server), the second build
+    encodes only the changed document: the others' vectors are copied from the live collection."""
+    import warnings
+
+    from index.ledger import Ledger
+
+    env = {**cluster.env, "KHAMTOP_BACKEND": "qdrant", "KHAMTOP_QDRANT_URL": str(tmp_path / "qdrant")}
+    qdrant = Cluster(cluster.netns, cluster.address, env, cluster.cpus)
+    out = tmp_path / "index"
+    printed = khamtop(qdrant, "index", "build", BUNDLED_CORPUS, "--ray", cluster.address, "--out", out)
+    assert "encoded 5 documents" in printed, printed
+    first = Ledger.load(resolve(out))
+    first_collection = json.loads((resolve(out) / MANIFEST_FILE).read_text("utf-8"))["engine"]["collection"]
+    corpus = tmp_path / "corpus"
+    shutil.copytree(BUNDLED_CORPUS, corpus)
+    changed = corpus / f"{CHANGED}.txt"
+    changed.write_text(changed.read_text("utf-8") + "\nการประชุมครั้งนี้มีผู้แทนจากทุกประเทศสมาชิกเข้าร่วม\n", "utf-8")
+    printed = khamtop(qdrant, "index", "build", corpus, "--ray", cluster.address, "--out", out)
+    assert "encoded 1 documents" in printed and "reused 4 unchanged from version 1" in printed, printed
+
+    from qdrant_client import QdrantClient
+
+    manifest = json.loads((resolve(out) / MANIFEST_FILE).read_text("utf-8"))
+    second = Ledger.load(resolve(out))
+    collection = manifest["engine"]["collection"]
+    assert collection != first_collection and manifest["change"]["kind"] == "build"
+    kept = [p for doc_id in second.entries if doc_id != CHANGED for p in second.entries[doc_id].points]
+    assert kept == [p for doc_id in first.entries if doc_id != CHANGED for p in first.entries[doc_id].points]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # local mode's own advice
+        client = QdrantClient(path=str(tmp_path / "qdrant"))
+        try:
+            before = {r.id: r.vector["passage"] for r in client.retrieve(first_collection, kept, with_vectors=True)}
+            after = {r.id: r.vector["passage"] for r in client.retrieve(collection, kept, with_vectors=True)}
+            assert after == before and len(after) == len(kept), "the unchanged documents' vectors, copied"
+            assert client.count(collection, exact=True).count == second.passages
+        finally:
+            client.close()
