@@ -131,7 +131,8 @@ def write_update(
         record["changed"] = base.engine["changed"] + changed
     else:
         log.info("version %d rewrites %s whole, as a new collection", part.version, base.collection)
-        record = guarded(_rewrite, client, target, part, tokens, weights, base, ended_points, ledger, corpus)
+        record = guarded(_rewrite, client, target, part, tokens, weights, base, gone, ledger, corpus)
+    record["exact"] = ledger.passages <= target.exact_up_to
     record["next_point"] = next_point + len(part.vectors)
     record["word_id_collisions"] = words.collisions
     return record, ledger
@@ -212,9 +213,12 @@ def _write_in_place(client, part, weights, base: Base, ended: list[str], ended_p
     }
 
 
-def _rewrite(client, target: ServerTarget, part, tokens, weights, base, ended_points, ledger: Ledger, corpus: Corpus):
-    """The new version as a collection of its own: the base's kept points copied from its
-    collection (vectors as they are, BM25 weighed again from ``corpus``) and ``part``'s new ones."""
+def _rewrite(
+    client, target: ServerTarget, part, tokens, weights, base, ended: set[str], ledger: Ledger, corpus: Corpus
+):
+    """The new version as a collection of its own: the base's points but those of the ``ended``
+    documents, copied from its collection (vectors as they are, BM25 weighed again from
+    ``corpus``), and ``part``'s new ones."""
     m = qdrant_models()
     old, version = base.collection, part.version
     if not client.collection_exists(old):
@@ -225,7 +229,6 @@ def _rewrite(client, target: ServerTarget, part, tokens, weights, base, ended_po
     name = collection_name(target.alias, version)
     create_collections(client, name, part.vectors.shape[1], target.idf)
     tokenize = Tokenizer()
-    ended = set(ended_points)
     kept_docs = {}
     offset = None
     while True:  # the kept documents first: their titles are in their passages' BM25 text
@@ -237,7 +240,7 @@ def _rewrite(client, target: ServerTarget, part, tokens, weights, base, ended_po
             with_payload=True,
         )
         for r in records:
-            if r.payload["doc_id"] in ledger.entries:
+            if r.payload["doc_id"] not in ended:
                 kept_docs[r.payload["doc_id"]] = {k: v for k, v in r.payload.items() if k not in (SINCE, UNTIL)}
         if offset is None:
             break
@@ -251,7 +254,7 @@ def _rewrite(client, target: ServerTarget, part, tokens, weights, base, ended_po
             with_payload=True,
             with_vectors=True,
         )
-        kept = [r for r in records if int(r.id) not in ended]
+        kept = [r for r in records if r.payload["doc_id"] not in ended]
         texts = [indexed_text(kept_docs[r.payload["doc_id"]]["title"], r.payload["text"]) for r in kept]
         words = [tokenize(t) or [""] for t in texts]
         recount.update(w for t in words for w in set(t))
@@ -284,7 +287,6 @@ def _rewrite(client, target: ServerTarget, part, tokens, weights, base, ended_po
         "collection": name,
         "alias": target.alias,
         "idf": target.idf,
-        "exact": ledger.passages <= target.exact_up_to,
         "points": copied + written,
         "whole": copied + written,
         "changed": 0,

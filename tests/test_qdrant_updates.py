@@ -349,14 +349,22 @@ def test_an_update_from_the_served_version_keeps_its_word_ids_when_current_is_lo
     assert {w: after.ids[w] for w in before} == before, "the kept points' words keep their ids"
 
 
-def test_an_update_with_no_share_writes_a_new_collection(tmp_path, bundled_documents, fake_embedder):
+def test_an_update_with_no_share_writes_a_new_collection_with_each_document_as_the_version_has_it(
+    tmp_path, bundled_documents, fake_embedder
+):
     config, client = published(tmp_path, bundled_documents, fake_embedder, rewrite_after=0.0)
     first = live(client, "khamtop-test")
-    update_index(tmp_path / "ix", fake_embedder, config, upsert=[NEW])
+    doc = bundled_documents[0]
+    changed = dataclasses.replace(doc, text=doc.text + "\nย่อหน้าใหม่ของฉบับที่สอง")
+    update_index(tmp_path / "ix", fake_embedder, config, upsert=[NEW, changed])
     engine = live_manifest(tmp_path / "ix")["engine"]
-    assert engine["written"]["kind"] == "collection" and engine["collection"] != first
-    assert live(client, "khamtop-test") == engine["collection"]
-    assert count(client, engine["collection"], 2) == live_manifest(tmp_path / "ix")["corpus"]["chunks"]
+    name = engine["collection"]
+    assert engine["written"]["kind"] == "collection" and name != first
+    assert live(client, "khamtop-test") == name
+    assert count(client, name, 2) == live_manifest(tmp_path / "ix")["corpus"]["chunks"]
+    replica = RemoteIndex(client, name)
+    assert replica.documents[doc.doc_id].text == changed.text and replica.documents[NEW.doc_id].text == NEW.text
+    assert client.count(f"{name}-documents", exact=True).count == len(bundled_documents) + 1
 
 
 def test_an_embedded_index_updated_with_the_qdrant_backend_becomes_a_ledger(tmp_path, bundled_documents, fake_embedder):
