@@ -70,10 +70,13 @@ class Timer:
             self.total += self.last
 
 
-def folder_bytes(home: Path) -> int:
+def folder_bytes(home: Path) -> dict:
+    """The live version folder's bytes: the ledger's documents, and its word tables."""
     from index.load import resolve
 
-    return sum(p.stat().st_size for p in resolve(home).rglob("*") if p.is_file())
+    sizes = {p.name: p.stat().st_size for p in resolve(home).rglob("*") if p.is_file()}
+    words = sizes.get("word-ids.json", 0) + sizes.get("word-counts.json", 0)
+    return {"total": sum(sizes.values()), "ledger.jsonl": sizes.get("ledger.jsonl", 0), "word tables": words}
 
 
 def run_mode(idf, kept, held_out, parts, embedder, settings, questions, seed, tmp: Path) -> dict:
@@ -111,10 +114,13 @@ def run_mode(idf, kept, held_out, parts, embedder, settings, questions, seed, tm
         steps += [(f"remove {rewritten} (rewrite_after 0: a new collection)", [], [rewritten], rewrite)]
         client = connect(target.url, target.api_key)
         updates, parity = [], {}
-        final = {d.doc_id: d for d in kept} | {d.doc_id: d for d in held_out[:ADDED]}
+        final = {d.doc_id: d for d in kept}
+        # The twin's parts: the built documents' from the cache, and each updated document
+        # embedded alone, as its update embeds it (the int8 encoder's vectors depend on their batch).
+        twin_parts = {d.doc_id: parts[d.doc_id] for d in kept}
         for name, upsert, remove, step_config in steps:
             if step_config is rewrite:  # the in-place updates' version, before it is written whole again
-                parity["in place"] = compare(home, final, parts, embedder, settings, questions, tmp)
+                parity["in place"] = compare(home, final, twin_parts, embedder, settings, questions, tmp)
                 print(f"[{idf}] parity after the updates in place: {parity['in place']}", flush=True)
             for timer in timed.values():
                 timer.last = 0.0
@@ -123,6 +129,7 @@ def run_mode(idf, kept, held_out, parts, embedder, settings, questions, seed, tm
             seconds = time.perf_counter() - started
             for doc in upsert:
                 final[doc.doc_id] = doc
+                twin_parts |= embed_documents([doc], embedder, settings.chunker_config())
             for doc_id in remove:
                 del final[doc_id]
             engine = result.manifest["engine"]
@@ -146,8 +153,7 @@ def run_mode(idf, kept, held_out, parts, embedder, settings, questions, seed, tm
     finally:
         for name, timer in timed.items():
             setattr(write, name, timer.call)
-    changed_parts = embed_documents([changed], embedder, settings.chunker_config())
-    parity["rewritten"] = compare(home, final, parts | changed_parts, embedder, settings, questions, tmp)
+    parity["rewritten"] = compare(home, final, twin_parts, embedder, settings, questions, tmp)
     print(f"[{idf}] parity after the rewrite: {parity['rewritten']}", flush=True)
     close_all()
     return {"build": build, "updates": updates, "parity": parity}
@@ -157,15 +163,12 @@ def compare(home, documents: dict, parts: dict, embedder, settings, questions: l
     """The writer's answers from the collection against an embedded build of the same documents."""
     import shutil
 
-    from index.embed import embed_documents
     from index.load import load_index
     from index.search import Retriever
     from index.write import build_index
     from service.state import open_index
 
-    wanted = dict(parts)
-    missing = [d for d in documents.values() if d.doc_id not in wanted]
-    wanted.update(embed_documents(missing, embedder, settings.chunker_config()) if missing else {})
+    wanted = parts
     twin_home = tmp / "embedded"
     shutil.rmtree(twin_home, ignore_errors=True)
     docs = sorted(documents.values(), key=lambda d: d.doc_id)

@@ -107,7 +107,8 @@ class Settings(BaseSettings):
         default="embedded",
         description="`embedded`: the version folder's own files (FAISS and BM25). `qdrant-edge`: Qdrant's engine "
         "in process, over shards written into each version. `qdrant`: a Qdrant server at `KHAMTOP_QDRANT_URL`, a "
-        "collection per build, admin updates written into it in place. Both need `pip install -e '.[scale]'` "
+        "collection per build, admin updates written into it in place, each version folder a ledger of it. "
+        "Both need `pip install -e '.[scale]'` "
         "(docs/scale-out.md); a change needs `khamtop index build`.",
     )
     qdrant_url: str | None = Field(

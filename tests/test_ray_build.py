@@ -308,9 +308,7 @@ def test_a_ray_build_with_as_many_actors_as_the_cluster_has_cpus_is_refused(clus
 
 
 @pytest.mark.slow
-def test_a_ray_build_for_a_qdrant_server_copies_the_unchanged_documents_points_and_encodes_the_rest(
-    cluster, tmp_path
-):
+def test_a_ray_build_for_a_qdrant_server_copies_the_unchanged_documents_points_and_encodes_the_rest(cluster, tmp_path):
     """With KHAMTOP_BACKEND=qdrant (qdrant-client's local mode as the server), the second build
     encodes only the changed document: the others' vectors are copied from the live collection."""
     import warnings
