@@ -60,7 +60,7 @@ def guarded(call, *args, **kwargs):
     ``EngineUnavailable``."""
     try:
         return call(*args, **kwargs)
-    except EngineUnavailable:
+    except IndexLoadError:  # said already (EngineUnavailable is one): a version that cannot be written or served
         raise
     except Exception as exc:  # qdrant-client raises httpx, grpc and its own errors
         raise EngineUnavailable(f"the Qdrant server cannot be asked: {exc}") from exc

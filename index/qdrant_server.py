@@ -158,14 +158,20 @@ def move_alias(target: ServerTarget, collection: str, manifest: dict) -> None:
     collections, are then deleted."""
     client = connect(target.url, target.api_key)
     version = int(manifest["version"])
-    guarded(client.update_collection, collection, metadata={"manifest": manifest, "head": version})
-    if guarded(live, client, target.alias) != collection:
-        guarded(_point_alias, client, target.alias, collection)
+    guarded(_make_live, client, target.alias, collection, version, manifest)
     try:
         _collect_garbage(client, collection, version)
-        _drop_old(client, target.alias)
+        _drop_old(client, target.alias, version)
     except Exception as exc:  # the new version is live: the old ones go next time
         log.warning("old Qdrant versions not deleted: %s", exc)
+
+
+def _make_live(client, alias: str, collection: str, version: int, manifest: dict | None = None) -> None:
+    """The collection's metadata names ``version`` live (with its manifest, what replicas read),
+    then the alias moves to the collection if it names another."""
+    client.update_collection(collection, metadata={"head": version, **({"manifest": manifest} if manifest else {})})
+    if live(client, alias) != collection:
+        _point_alias(client, alias, collection)
 
 
 def head(client, collection: str) -> int | None:
@@ -254,8 +260,7 @@ def publish(client, part: SearchPart, prefix: str, idf: IdfMode = "full", words:
     df = document_frequencies(part.keyword)
     rows = {i: (w, df.get(w, 0)) for w, i in words.ids.items()}
     _write_whole(client, name, part, idf, passage_vectors(part.keyword, words, idf), rows)
-    client.update_collection(name, metadata={"head": part.version})
-    _point_alias(client, prefix, name)
+    _make_live(client, prefix, name, part.version)
     _drop_old(client, prefix)
     return name
 
@@ -377,15 +382,35 @@ def _point_alias(client, alias: str, collection: str) -> None:
     client.update_collection_aliases(operations)  # one request: no moment without the alias
 
 
-def _drop_old(client, prefix: str) -> None:
+def _drop_old(client, prefix: str, live_version: int | None = None) -> None:
+    """Drop all but the newest ``KEEP_COLLECTIONS`` of ``prefix``'s collections, and (given the
+    version just made live) those of that version or later that the alias does not name: what
+    writes that failed or were killed before their commit left."""
     existing = {c.name for c in client.get_collections().collections}
     versions = sorted((v, n) for n in existing if (v := _version_of(prefix, n)) is not None)
     serving = live(client, prefix)
-    for _, name in versions[:-KEEP_COLLECTIONS]:
+    if live_version is not None:
+        orphans = [n for v, n in versions if v >= live_version and n != serving]
+        versions = [(v, n) for v, n in versions if n not in orphans]
+    else:
+        orphans = []
+    for name in orphans + [n for _, n in versions[:-KEEP_COLLECTIONS]]:
         if name != serving:
-            for doomed in (name, f"{name}-documents", f"{name}-words"):
-                if doomed in existing:
-                    client.delete_collection(doomed)
+            _drop(client, name, existing)
+
+
+def drop_collection(client, name: str) -> None:
+    """Drop a collection and its companions (what a failed write made), as far as it can."""
+    try:
+        _drop(client, name, {c.name for c in client.get_collections().collections})
+    except Exception as exc:  # the write's own error is the one to report; the next write drops it
+        log.warning("the Qdrant collection %s was not dropped: %s", name, exc)
+
+
+def _drop(client, name: str, existing: set[str]) -> None:
+    for doomed in (name, f"{name}-documents", f"{name}-words"):
+        if doomed in existing:
+            client.delete_collection(doomed)
 
 
 def live(client, alias: str) -> str | None:

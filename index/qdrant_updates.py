@@ -47,6 +47,7 @@ from index.qdrant_server import (
     collection_name,
     connect,
     create_collections,
+    drop_collection,
     head,
     live,
     qdrant_models,
@@ -99,16 +100,26 @@ def write_update(
     ``target.rewrite_after`` since it was written whole, else (and if ``whole``) a new collection
     copied from it."""
     client = connect(target.url, target.api_key)
+    if not guarded(client.collection_exists, base.collection):
+        raise IndexLoadError(
+            f"the Qdrant collection {base.collection} of version {base.version} is gone: "
+            "rebuild the index with KHAMTOP_BACKEND=qdrant khamtop index build"
+        )
     next_point = int(base.engine["next_point"])
     part = replace(part, point_ids=np.arange(next_point, next_point + len(part.vectors), dtype=np.int64))
     ended_points = [p for doc_id in ended for p in base.ledger.entries[doc_id].points]
     word_of = {i: w for w, i in base.ledger.words.ids.items()}
-    held = Counter({word_of[i]: n for i, n in guarded(_words_of_points, client, base.collection, ended_points).items()})
+    found = guarded(_words_of_points, client, base.collection, ended_points)
+    if not found.keys() <= word_of.keys():
+        raise _disagree(base)
+    held = Counter({word_of[i]: n for i, n in found.items()})
     fresh_entries = _entries(part, tokens)
     words = base.ledger.words.assign(w for t in tokens for w in t)
     df = dict(base.ledger.df)
     for word, n in held.items():
         df[word] -= n
+        if df[word] < 0:
+            raise _disagree(base)
     fresh_df = Counter(w for t in tokens for w in set(t))
     for word, n in fresh_df.items():
         df[word] = df.get(word, 0) + n
@@ -120,11 +131,8 @@ def write_update(
     changed_words = {words.ids[w]: (w, df[w]) for w in held.keys() | fresh_df.keys()}
     changed = len(part.vectors) + len(ended_points)
     share = target.rewrite_after * int(base.engine.get("whole", 0))
-    if (
-        target.rewrite_after > 0
-        and base.engine["changed"] + changed <= share
-        and guarded(_is_live, client, target, base)
-    ):
+    within = target.rewrite_after > 0 and base.engine["changed"] + changed <= share
+    if not whole and within and guarded(_is_live, client, target, base):
         record = guarded(
             _write_in_place, client, part, weights, base, ended, ended_points, changed_words, base.ledger.words
         )
@@ -136,6 +144,13 @@ def write_update(
     record["next_point"] = next_point + len(part.vectors)
     record["word_id_collisions"] = words.collisions
     return record, ledger
+
+
+def _disagree(base: Base) -> IndexLoadError:
+    return IndexLoadError(
+        f"the ledger of version {base.version} disagrees with its Qdrant collection {base.collection}: "
+        "rebuild the index with KHAMTOP_BACKEND=qdrant khamtop index build"
+    )
 
 
 def _entries(part: SearchPart, tokens: list[list[str]]) -> dict[str, Entry]:
@@ -218,16 +233,33 @@ def _rewrite(
 ):
     """The new version as a collection of its own: the base's points but those of the ``ended``
     documents, copied from its collection (vectors as they are, BM25 weighed again from
-    ``corpus``), and ``part``'s new ones."""
+    ``corpus``), and ``part``'s new ones. A rewrite that fails drops what it wrote."""
+    name = collection_name(target.alias, part.version)
+    create_collections(client, name, part.vectors.shape[1], target.idf)
+    try:
+        copied = _copy_kept(client, target, name, part, tokens, base, ended, ledger, corpus)
+        written = upsert_points(client, name, part, weights)
+    except BaseException:
+        drop_collection(client, name)
+        raise
+    log.info("version %d written as %s: %d points copied, %d new", part.version, name, copied, written)
+    return {
+        **base.engine,
+        "collection": name,
+        "alias": target.alias,
+        "idf": target.idf,
+        "points": copied + written,
+        "whole": copied + written,
+        "changed": 0,
+        "written": {"kind": "collection", "parent": base.version, "points": written, "copied": copied},
+    }
+
+
+def _copy_kept(client, target, name, part, tokens, base: Base, ended: set[str], ledger: Ledger, corpus: Corpus) -> int:
+    """Copy the base's kept points and document rows into ``name``, their BM25 weighed again;
+    write the version's word rows; check the ledger's counts against what was copied."""
     m = qdrant_models()
     old, version = base.collection, part.version
-    if not client.collection_exists(old):
-        raise IndexLoadError(
-            f"the Qdrant collection {old} of version {base.version} is gone: "
-            "rebuild the index with KHAMTOP_BACKEND=qdrant khamtop index build"
-        )
-    name = collection_name(target.alias, version)
-    create_collections(client, name, part.vectors.shape[1], target.idf)
     tokenize = Tokenizer()
     kept_docs = {}
     offset = None
@@ -244,7 +276,7 @@ def _rewrite(
                 kept_docs[r.payload["doc_id"]] = {k: v for k, v in r.payload.items() if k not in (SINCE, UNTIL)}
         if offset is None:
             break
-    recount, copied, offset = Counter(), 0, None
+    recount, length, copied, offset = Counter(), 0, 0, None
     while True:
         records, offset = client.scroll(
             old,
@@ -255,9 +287,14 @@ def _rewrite(
             with_vectors=True,
         )
         kept = [r for r in records if r.payload["doc_id"] not in ended]
+        if any(r.payload["doc_id"] not in kept_docs for r in kept):
+            raise _disagree(base)
         texts = [indexed_text(kept_docs[r.payload["doc_id"]]["title"], r.payload["text"]) for r in kept]
         words = [tokenize(t) or [""] for t in texts]
         recount.update(w for t in words for w in set(t))
+        length += sum(map(len, words))
+        if any(w not in ledger.words.ids for t in words for w in t):
+            raise _disagree(base)
         rows = counted_vectors(words, ledger.words, corpus, target.idf)
         points = [
             m.PointStruct(
@@ -273,25 +310,12 @@ def _rewrite(
         if offset is None:
             break
     recount.update(w for t in tokens for w in set(t))
-    if {w: n for w, n in ledger.df.items() if n} != dict(recount):
-        raise IndexLoadError(
-            f"the word counts of version {base.version}'s ledger disagree with its collection {old}: "
-            "rebuild the index with KHAMTOP_BACKEND=qdrant khamtop index build"
-        )
-    written = upsert_points(client, name, part, weights)
+    length += sum(map(len, tokens))
+    if {w: n for w, n in ledger.df.items() if n} != dict(recount) or length != corpus.length:
+        raise _disagree(base)
     upsert_documents(client, name, [Document(**d) for d in kept_docs.values()] + list(part.documents), version)
     upsert_words(client, name, {ledger.words.ids[w]: (w, n) for w, n in ledger.df.items()}, version)
-    log.info("version %d written as %s: %d points copied, %d new", version, name, copied, written)
-    return {
-        **base.engine,
-        "collection": name,
-        "alias": target.alias,
-        "idf": target.idf,
-        "points": copied + written,
-        "whole": copied + written,
-        "changed": 0,
-        "written": {"kind": "collection", "parent": base.version, "points": written, "copied": copied},
-    }
+    return copied
 
 
 def _chunks_by_document(spans: np.ndarray, documents: int) -> list[np.ndarray]:

@@ -326,8 +326,7 @@ def _build_on_server(documents, embedder, encoder_config, config, out_dir, addre
         passages.append(sum(len(p.chunks) for p in parts.values()))
         return parts
 
-    manifest, encoded = build_reusing(documents, embedder, config, Path(out_dir), embed)
+    manifest, encoded, note = build_reusing(documents, embedder, config, Path(out_dir), embed)
     kept = sorted({d.doc_id for d in documents} - set(encoded))
-    written = manifest["engine"]["written"]
-    note = None if kept else "the live version has no unchanged document in a collection to copy"
-    return RayBuild(manifest, encoded, kept, sum(passages), written.get("parent") if kept else None, note)
+    base = manifest["engine"]["written"].get("parent") if kept else None
+    return RayBuild(manifest, encoded, kept, sum(passages), base, note)

@@ -50,6 +50,7 @@ from index.layout import (
     package_version,
     read_manifest,
 )
+from index.compat import Wanted, mismatch
 from index.load import LoadedIndex, load_folder, resolve
 from index.qdrant_edge import EdgeLayout, layout_mismatch, write_edge
 from index.qdrant_points import SearchPart, previous_words
@@ -350,17 +351,19 @@ def build_reusing(
     config: IndexConfig,
     home: Path,
     embed: Callable[[list[Document]], dict[str, DocumentParts]],
-) -> tuple[dict, list[str]]:
+) -> tuple[dict, list[str], str | None]:
     """With the qdrant backend, ``documents`` as a new version written whole as a new
     collection, where the documents unchanged since the live version keep their vectors (read
     back from its collection) and only the others are embedded, by ``embed`` (a Ray cluster's:
-    index.ray_build); returns the manifest and the ids of the documents embedded."""
+    index.ray_build); returns the manifest, the ids of the documents embedded, and why none
+    could be kept, if so (as index.ray_build.reusable_parts: the same model and chunk settings)."""
     if config.server is None:
         raise ValueError("build_reusing writes the qdrant backend's versions")
     ids = [d.doc_id for d in documents]
     if not documents or len(set(ids)) != len(ids):
         raise ValueError("no documents to index" if not documents else "document ids must be unique")
     embedded: list[str] = []
+    note: list[str] = []
     change = {"kind": "build", "documents": len(documents)}
 
     def build(_) -> _Planned:
@@ -369,7 +372,21 @@ def build_reusing(
         except versions.VersionError:
             live = None  # a build starts afresh from a home it cannot read
         manifest = read_manifest(live) if live is not None else {}
-        if not is_ledger(manifest) or target_mismatch(manifest, config.server) is not None:
+        reason = (
+            "there is no index there yet"
+            if live is None
+            else "it is not a ledger of the qdrant backend"
+            if not is_ledger(manifest)
+            else mismatch(manifest, Wanted.of_embedder(embedder))
+            or target_mismatch(manifest, config.server)
+            or (
+                "its passages were cut with other settings"
+                if manifest.get("chunker") != chunker_record(config.chunker)
+                else None
+            )
+        )
+        if reason is not None:
+            note.append(reason)
             embedded.extend(ids)
             return _Planned(change, embed(list(documents)))
         ledger = Ledger.load(live)
@@ -382,7 +399,8 @@ def build_reusing(
         base = Base(int(manifest["version"]), ledger, manifest["engine"])
         return _Planned(change, fresh=embed(fresh) if fresh else {}, base=base, ended=tuple(ended), whole=True)
 
-    return commit(home, build, embedder, config, fresh=True), sorted(embedded)
+    manifest = commit(home, build, embedder, config, fresh=True)
+    return manifest, sorted(embedded), (note[0] if note else None)
 
 
 def write_parts(home: Path, parts: dict[str, DocumentParts], change: dict, embedder, config: IndexConfig) -> dict:
@@ -475,6 +493,11 @@ def update_index(
                 "to update it, or build the index again for this backend"
             )
         if ledger is not None:
+            reason = mismatch(manifest, Wanted.of_embedder(embedder))
+            if reason is not None:  # as load_folder refuses another model's files
+                raise IndexLoadError(
+                    f"index at {base} cannot be updated: {reason}; rebuild it with `khamtop index build`"
+                )
             parts, hashes = None, {doc_id: e.hash for doc_id, e in ledger.entries.items()}
         else:
             current = load_folder(base, embedder) if base is not None else None

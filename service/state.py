@@ -152,15 +152,17 @@ def open_index(settings: Settings, embedder: Embedder, home=None):
 
     folder = resolve(home)
     manifest = read_manifest(folder)
-    reason = mismatch(manifest, Wanted.of_embedder(embedder))
     target = settings.server_target()
-    if reason is None:
-        reason = target_mismatch(manifest, target)
-    if reason is not None:
-        raise IndexLoadError(
-            f"index at {folder} cannot be served: {reason}; rebuild it with KHAMTOP_BACKEND=qdrant khamtop index build"
-        )
-    return open_ledger(connect(target.url, target.api_key), folder, manifest)
+    try:
+        reason = mismatch(manifest, Wanted.of_embedder(embedder)) or target_mismatch(manifest, target)
+        if reason is not None:
+            raise IndexLoadError(
+                f"index at {folder} cannot be served: {reason}; "
+                "rebuild it with KHAMTOP_BACKEND=qdrant khamtop index build"
+            )
+        return open_ledger(connect(target.url, target.api_key), folder, manifest)
+    except (KeyError, TypeError, ValueError) as exc:  # a manifest that lacks what a ledger's holds
+        raise IndexLoadError(f"index at {folder} has a damaged manifest: {exc!r}") from exc
 
 
 def _replica(settings: Settings) -> bool:

@@ -163,7 +163,9 @@ def test_the_service_answers_from_its_versions_collection_and_an_admin_update_wr
     embedded = make_retriever(fake_embedder, load_index(tmp_path / "embedded", fake_embedder))
     body = service.post("/v1/ask", json={"question": QUESTIONS[0], "top_k": 5, "read": False}).json()
     want = embedded.search(QUESTIONS[0], 5, read=False)
-    assert [p["citation"]["char_start"] for p in body["passages"]] == [p.passage.char_start for p in want.passages]
+    got = [(p["citation"]["doc_id"], p["citation"]["char_start"], p["score"]) for p in body["passages"]]
+    assert [g[:2] for g in got] == [(p.passage.doc_id, p.passage.char_start) for p in want.passages]
+    assert [g[2] for g in got] == pytest.approx([p.score for p in want.passages], abs=1e-5)
 
     new = {"doc_id": "ข่าว/ใหม่", "text": "กระทรวงดิจิทัลเปิดศูนย์ข้อมูลขนาดใหญ่แห่งใหม่ที่จังหวัดขอนแก่น", "title": "ศูนย์ข้อมูลขอนแก่น"}
     added = service.post("/v1/documents", json=new, headers={"Authorization": f"Bearer {admin_key}"})

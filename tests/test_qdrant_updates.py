@@ -198,7 +198,8 @@ def test_with_the_engines_idf_an_updated_version_ranks_as_the_embedded_files_of_
             assert a.score == pytest.approx(b.score, abs=1e-4)
 
 
-def test_what_a_failed_update_wrote_is_undone_by_the_next(tmp_path, bundled_documents, fake_embedder):
+@pytest.mark.parametrize("failing", [2, 3], ids=["at the document rows", "at the word rows"])
+def test_what_a_failed_update_wrote_is_undone_by_the_next(tmp_path, bundled_documents, fake_embedder, failing):
     from index import versions
     from index.layout import IndexLoadError
 
@@ -209,7 +210,7 @@ def test_what_a_failed_update_wrote_is_undone_by_the_next(tmp_path, bundled_docu
 
     def fails_on_the_second(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 2:  # the points are written, the document rows are not
+        if calls["n"] == failing:  # the points are written (and at 3, the document rows)
             raise ConnectionError("connection reset")
         return original(*args, **kwargs)
 
@@ -237,6 +238,9 @@ def test_what_a_failed_update_wrote_is_undone_by_the_next(tmp_path, bundled_docu
     replica = RemoteIndex(client, name)  # the documents' rows too: the failed write had ended one
     assert bundled_documents[0].doc_id in replica.documents and NEW.doc_id not in replica.documents
     assert replica.documents[other.doc_id].text == other.text
+    # And the words' rows: each count as the ledger of version 2 has it.
+    words = sorted(w for w, n in ledger.df.items() if n)
+    assert {w: found[1] for w, found in replica.keyword.lookup(words).items()} == {w: ledger.df[w] for w in words}
 
 
 def test_points_that_no_kept_version_holds_are_deleted(tmp_path, bundled_documents, fake_embedder):
@@ -399,3 +403,60 @@ def test_a_damaged_ledger_is_refused_as_a_damaged_index(tmp_path, bundled_docume
     counts.write_text(counts.read_text("utf-8").replace(": 1,", ": 2,", 1), "utf-8")
     with pytest.raises(IndexLoadError, match="word-counts.json does not match its checksum"):
         update_index(tmp_path / "ix", fake_embedder, config, upsert=[NEW])
+
+
+def test_a_rewrite_that_fails_drops_its_collection_and_leaves_the_live_one(tmp_path, bundled_documents, fake_embedder):
+    from index import versions
+    from index.layout import IndexLoadError
+
+    config, client = published(tmp_path, bundled_documents, fake_embedder, rewrite_after=0.0)
+    before = sorted(c.name for c in client.get_collections().collections)
+    original = client.upsert
+
+    def fails(*args, **kwargs):
+        raise ConnectionError("connection reset")
+
+    client.upsert = fails
+    try:
+        with pytest.raises(IndexLoadError, match="cannot be asked"):
+            update_index(tmp_path / "ix", fake_embedder, config, upsert=[NEW])
+    finally:
+        client.upsert = original
+    assert sorted(c.name for c in client.get_collections().collections) == before
+    assert versions.read_current(tmp_path / "ix") == "v000001"
+
+
+def test_a_collection_a_killed_write_left_is_dropped_by_the_next_write(tmp_path, bundled_documents, fake_embedder):
+    from index.qdrant_server import collection_name, create_collections
+
+    config, client = published(tmp_path, bundled_documents, fake_embedder)
+    orphan = collection_name("khamtop-test", 2)  # version 2's, written before its folder was committed
+    create_collections(client, orphan, fake_embedder.dim, "full")
+    update_index(tmp_path / "ix", fake_embedder, config, upsert=[NEW])
+    names = {c.name for c in client.get_collections().collections}
+    assert not {orphan, f"{orphan}-documents", f"{orphan}-words"} & names
+    assert live(client, "khamtop-test") in names
+
+
+def test_an_update_of_a_ledger_with_another_model_is_refused(tmp_path, bundled_documents, fake_embedder):
+    from index.layout import IndexLoadError
+    from tests.fakes import FakeEmbedder
+
+    config, client = published(tmp_path, bundled_documents, fake_embedder)
+    other = FakeEmbedder(model_id="another-model")
+    with pytest.raises(IndexLoadError, match="another-model"):
+        update_index(tmp_path / "ix", other, config, upsert=[NEW])
+    assert live_manifest(tmp_path / "ix")["version"] == 1
+
+
+@pytest.mark.parametrize("change", ["add", "remove"])
+def test_an_update_whose_collection_is_gone_says_to_rebuild(tmp_path, bundled_documents, fake_embedder, change):
+    from index.layout import IndexLoadError
+    from index.qdrant_points import EngineUnavailable
+
+    config, client = published(tmp_path, bundled_documents, fake_embedder)
+    client.delete_collection(live_manifest(tmp_path / "ix")["engine"]["collection"])
+    asked = {"upsert": [NEW]} if change == "add" else {"remove": [bundled_documents[0].doc_id]}
+    with pytest.raises(IndexLoadError, match="is gone: rebuild the index") as raised:
+        update_index(tmp_path / "ix", fake_embedder, config, **asked)
+    assert not isinstance(raised.value, EngineUnavailable), "not a server that cannot be asked now (a 503)"

@@ -315,7 +315,13 @@ def test_a_ray_build_for_a_qdrant_server_copies_the_unchanged_documents_points_a
 
     from index.ledger import Ledger
 
-    env = {**cluster.env, "KHAMTOP_BACKEND": "qdrant", "KHAMTOP_QDRANT_URL": str(tmp_path / "qdrant")}
+    # Updates would go in place up to the whole collection: a build still writes a new one.
+    env = {
+        **cluster.env,
+        "KHAMTOP_BACKEND": "qdrant",
+        "KHAMTOP_QDRANT_URL": str(tmp_path / "qdrant"),
+        "KHAMTOP_QDRANT_REWRITE_AFTER": "1",
+    }
     qdrant = Cluster(cluster.netns, cluster.address, env, cluster.cpus)
     out = tmp_path / "index"
     printed = khamtop(qdrant, "index", "build", BUNDLED_CORPUS, "--ray", cluster.address, "--out", out)
