@@ -128,7 +128,8 @@ def write_update(
     ledger = Ledger(entries, words, df)
     corpus = ledger.corpus()
     weights = counted_vectors(tokens, words, corpus, target.idf)
-    changed_words = {words.ids[w]: (w, df[w]) for w in held.keys() | fresh_df.keys()}
+    # Word rows for the words whose passage count this version changes (and its new words).
+    changed_words = {words.ids[w]: (w, df[w]) for w in held.keys() | fresh_df.keys() if df[w] != base.ledger.df.get(w)}
     changed = len(part.vectors) + len(ended_points)
     share = target.rewrite_after * int(base.engine.get("whole", 0))
     within = target.rewrite_after > 0 and base.engine["changed"] + changed <= share

@@ -139,6 +139,9 @@ def test_an_update_writes_only_its_documents_points_and_the_rest_keep_theirs(
     assert count(client, name, 1) == first["corpus"]["chunks"] and count(client, name, 2) == second["corpus"]["chunks"]
     ledger = Ledger.load(resolve(tmp_path / "ix"))
     assert set(ledger.entries[NEW.doc_id].points) | set(ledger.entries[changed.doc_id].points) == set(new_points)
+    # Word rows for the words whose passage count changed, and no other.
+    before_df = Ledger.load(tmp_path / "ix" / "v000001").df
+    assert written["words"] == sum(n != before_df.get(w) for w, n in ledger.df.items()) > 0
 
 
 def test_the_ledgers_counts_after_updates_are_those_of_a_build_of_the_same_documents(
