@@ -57,7 +57,7 @@ from index.qdrant_server import (
     visible_at,
     write_collection,
 )
-from index.sparse import Corpus, WordIds, corpus_of, counted_vectors
+from index.sparse import Corpus, WordIds, corpus_of, counted_vectors, passage_words
 
 log = logging.getLogger("khamtop")
 
@@ -120,7 +120,7 @@ def write_update(
         df[word] -= n
         if df[word] < 0:
             raise _disagree(base)
-    fresh_df = Counter(w for t in tokens for w in set(t))
+    fresh_df = corpus_of(tokens).df
     for word, n in fresh_df.items():
         df[word] = df.get(word, 0) + n
     gone = set(ended)
@@ -263,35 +263,18 @@ def _copy_kept(client, target, name, part, tokens, base: Base, ended: set[str], 
     old, version = base.collection, part.version
     tokenize = Tokenizer()
     kept_docs = {}
-    offset = None
-    while True:  # the kept documents first: their titles are in their passages' BM25 text
-        records, offset = client.scroll(
-            f"{old}-documents",
-            scroll_filter=visible_at(base.version),
-            limit=COPY_BATCH,
-            offset=offset,
-            with_payload=True,
-        )
+    # The kept documents first: their titles are in their passages' BM25 text.
+    for records in _scroll(client, f"{old}-documents", base.version):
         for r in records:
             if r.payload["doc_id"] not in ended:
                 kept_docs[r.payload["doc_id"]] = {k: v for k, v in r.payload.items() if k not in (SINCE, UNTIL)}
-        if offset is None:
-            break
-    recount, length, copied, offset = Counter(), 0, 0, None
-    while True:
-        records, offset = client.scroll(
-            old,
-            scroll_filter=visible_at(base.version),
-            limit=COPY_BATCH,
-            offset=offset,
-            with_payload=True,
-            with_vectors=True,
-        )
+    recount, length, copied = Counter(), 0, 0
+    for records in _scroll(client, old, base.version, with_vectors=True):
         kept = [r for r in records if r.payload["doc_id"] not in ended]
         if any(r.payload["doc_id"] not in kept_docs for r in kept):
             raise _disagree(base)
         texts = [indexed_text(kept_docs[r.payload["doc_id"]]["title"], r.payload["text"]) for r in kept]
-        words = [tokenize(t) or [""] for t in texts]
+        words = passage_words(tokenize, texts)
         recount.update(w for t in words for w in set(t))
         length += sum(map(len, words))
         if any(w not in ledger.words.ids for t in words for w in t):
@@ -308,8 +291,6 @@ def _copy_kept(client, target, name, part, tokens, base: Base, ended: set[str], 
         if points:
             client.upsert(name, points, wait=True)
         copied += len(points)
-        if offset is None:
-            break
     recount.update(w for t in tokens for w in set(t))
     length += sum(map(len, tokens))
     if {w: n for w, n in ledger.df.items() if n} != dict(recount) or length != corpus.length:
@@ -317,6 +298,23 @@ def _copy_kept(client, target, name, part, tokens, base: Base, ended: set[str], 
     upsert_documents(client, name, [Document(**d) for d in kept_docs.values()] + list(part.documents), version)
     upsert_words(client, name, {ledger.words.ids[w]: (w, n) for w, n in ledger.df.items()}, version)
     return copied
+
+
+def _scroll(client, collection: str, version: int, with_vectors: bool = False):
+    """The rows of ``collection`` that ``version`` holds, ``COPY_BATCH`` at a time, with their payload."""
+    offset = None
+    while True:
+        records, offset = client.scroll(
+            collection,
+            scroll_filter=visible_at(version),
+            limit=COPY_BATCH,
+            offset=offset,
+            with_payload=True,
+            with_vectors=with_vectors,
+        )
+        yield records
+        if offset is None:
+            return
 
 
 def _chunks_by_document(spans: np.ndarray, documents: int) -> list[np.ndarray]:
