@@ -16,6 +16,7 @@ from index.compat import Wanted, mismatch
 from index.doctable import DocumentTable
 from index.encoders.base import Embedder
 from index.keyword import KeywordIndex
+from index.qdrant_edge import EDGE_DIR
 from index.layout import (
     CHUNK_SPANS_FILE,
     DATA_FILES,
@@ -100,7 +101,9 @@ def load_folder(path: Path, embedder: Embedder | None = None) -> LoadedIndex:
     reason = mismatch(manifest, Wanted.of_embedder(embedder) if embedder is not None else None)
     if reason is not None:
         raise IndexLoadError(f"index at {path} cannot be served: {reason}; rebuild it with `khamtop index build`")
-    names = sorted(set(DATA_FILES) | set(files))
+    # The qdrant-edge shards' files are checked by the engine as it copies them to open them
+    # (index.qdrant_edge): read once, and only where they are served.
+    names = sorted(set(DATA_FILES) | {name for name in files if not name.startswith(EDGE_DIR + "/")})
     missing = next((name for name in names if not (path / name).is_file()), None)
     if missing:
         raise IndexLoadError(f"index at {path} is damaged: {missing} is missing")

@@ -6,17 +6,33 @@ its files, ``qdrant-edge/`` holds one or more Qdrant shards of its passages as Q
 (index.qdrant_points; shard = chunk id mod the shard count), with ``layout.json`` saying how
 they were written. The version folder is the collection and CURRENT its alias: a question is
 answered from the shards of the version its retriever was made for, so no answer mixes versions.
+
+Every file of ``qdrant-edge/`` is covered by the manifest's checksums, like the version's other
+files. A published version is never written to, but qdrant-edge-py (0.9) has no read-only open:
+``EdgeShard.load`` rewrites the shard's config and segment files, deletes journals and maps its
+files for writing, so on a read-only mount it fails, and with the disk full it dies of SIGBUS.
+So ``EdgeEngine`` opens a private copy of the shards in the temporary folder (``TMPDIR``):
+each file checksummed as it is copied (holes stay holes), the copy opened, and removed when the
+engine is closed or collected; a copy left by a killed process is removed by the next open.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
+import os
+import shutil
+import tempfile
+import uuid
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from index.layout import IndexLoadError
+from index.layout import MANIFEST_FILE, WORD_IDS_FILE, IndexLoadError, checksums, read_manifest, sha256
 from index.qdrant_points import (
     BM25,
     HNSW_EF,
@@ -36,6 +52,11 @@ from index.sparse import IDF_MODES, IdfMode, WordIds, passage_vectors
 EDGE_DIR = "qdrant-edge"
 LAYOUT_FILE = "layout.json"
 FULL_SCAN_KB = 10_000  # Qdrant's default: a segment under this many KB of vectors is scanned, not graphed
+COPY_PREFIX = "khamtop-edge-"  # the private copies of opened shards, in the temporary folder
+# What the engine may add to a shard it opens, beyond its files (the third probe saw a version
+# grow from 1.3 to 35.9 MB when opened): room the copy's disk must have, so that a full disk is a
+# refusal at load rather than SIGBUS on a mapped page later.
+OPEN_HEADROOM = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -64,7 +85,25 @@ def layout_mismatch(manifest: dict, layout: EdgeLayout | None) -> str | None:
     have = (engine.get("shards"), engine.get("idf"))
     if have != (layout.shards, layout.idf):
         return f"its shards are {have[0]} with idf {have[1]!r}, not {layout.shards} with idf {layout.idf!r}"
+    if not edge_checksums(manifest):
+        return "its shards are not covered by its checksums (it was written by an older khamtop)"
     return None
+
+
+def edge_files(folder: Path) -> list[str]:
+    """Every file of a version's shards, as paths relative to the version folder (for the
+    manifest's checksums)."""
+    root = Path(folder) / EDGE_DIR
+    return sorted(p.relative_to(folder).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def edge_checksums(manifest: dict) -> dict[str, str]:
+    """The manifest's checksums of the shards' files, by path relative to ``qdrant-edge/``."""
+    files = manifest.get("files")
+    prefix = EDGE_DIR + "/"
+    if not isinstance(files, dict):
+        return {}
+    return {name[len(prefix) :]: digest for name, digest in files.items() if name.startswith(prefix)}
 
 
 def _edge():
@@ -150,9 +189,15 @@ def write_edge(folder: Path, part: SearchPart, layout: EdgeLayout, words: WordId
 
 def mirror(index, folder: Path, layout: EdgeLayout) -> dict:
     """Write a loaded version's search part as shards into ``folder``, as a build with ``layout``
-    would, without embedding again (for comparing layouts: the benchmarks and the tests)."""
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    return write_edge(folder, SearchPart.of(index), layout, WordIds.empty())
+    would, without embedding again (for comparing layouts: the benchmarks and the tests), with a
+    manifest of their checksums only (``EdgeEngine`` opens nothing unchecked)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    info = write_edge(folder, SearchPart.of(index), layout, WordIds.empty())
+    names = [*edge_files(folder), WORD_IDS_FILE]
+    manifest = {"engine": info, "files": dict(zip(names, checksums(folder, names)))}
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", "utf-8")
+    return info
 
 
 def _version(package: str) -> str:
@@ -161,30 +206,147 @@ def _version(package: str) -> str:
     return version(package)
 
 
-class EdgeEngine(TopK):
-    """A version's shards, opened for questions (thread-safe: Qdrant's shards are)."""
+_ZEROS = memoryview(bytes(1 << 20))
 
-    def __init__(self, folder: Path) -> None:
+
+def _copy_checked(source: Path, target: Path) -> str:
+    """Copy ``source`` to ``target``, leaving its runs of zeros as holes (the shards' files are
+    sparse: a few MB used of hundreds apparent); returns the sha256 of what was copied."""
+    digest = hashlib.sha256()
+    with source.open("rb") as src, target.open("wb") as out:
+        while block := src.read(len(_ZEROS)):
+            digest.update(block)
+            if _ZEROS[: len(block)] == block:
+                out.seek(len(block), os.SEEK_CUR)
+            else:
+                out.write(block)
+        out.truncate()  # a hole at the end: the file as long as its source
+    return digest.hexdigest()
+
+
+def _held(lock: Path) -> bool:
+    """Whether a process holds ``lock`` (a private copy's: the process that opened it)."""
+    try:
+        with lock.open("rb") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            return False
+    except OSError:
+        return True  # not ours to judge (another user's)
+
+
+def _sweep(scratch: Path) -> None:
+    """Remove the private copies that no process holds any more (one killed while serving)."""
+    for old in scratch.glob(COPY_PREFIX + "*"):
+        lock = old / ".lock"
+        if lock.is_file() and not _held(lock):
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _private_copy(version: Path, scratch: Path | None = None) -> tuple[Path, int]:
+    """A private copy of the version's ``qdrant-edge/``, each file checked against the
+    manifest's checksum; returns it and the open file descriptor of its lock (held while the
+    copy is in use). Raises IndexLoadError for a file that is missing, unlisted or altered, or
+    when the copy cannot be made (no room)."""
+    manifest = read_manifest(version)
+    want = edge_checksums(manifest)
+    source = version / EDGE_DIR
+    if not want:
+        raise IndexLoadError(
+            f"index at {version}: its qdrant-edge shards are not covered by its checksums (written by an "
+            "older khamtop); rebuild it with KHAMTOP_BACKEND=qdrant-edge khamtop index build"
+        )
+    have = {p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file()} if source.is_dir() else set()
+    problem = next(
+        (f"{EDGE_DIR}/{name} is missing" for name in sorted(want.keys() - have)),
+        next((f"{EDGE_DIR}/{name} is not in its manifest" for name in sorted(have - want.keys())), None),
+    )
+    if problem:
+        raise IndexLoadError(
+            f"index at {version} is damaged: {problem}; rebuild it with KHAMTOP_BACKEND=qdrant-edge khamtop index build"
+        )
+    scratch = Path(scratch or tempfile.gettempdir())
+    _sweep(scratch)
+    used = sum((source / name).stat().st_blocks * 512 for name in want)
+    shards = sum(1 for p in source.iterdir() if p.is_dir())
+    need = used + OPEN_HEADROOM * max(shards, 1)
+    free = shutil.disk_usage(scratch).free
+    if free < need:
+        raise IndexLoadError(
+            f"index at {version}: opening its qdrant-edge shards needs {need / 1e6:.1f} MB free in {scratch} "
+            f"(a private copy: the engine writes into what it opens), which has {free / 1e6:.1f} MB; "
+            "free some, or set TMPDIR to a folder with room"
+        )
+    copy = Path(tempfile.mkdtemp(prefix=COPY_PREFIX, dir=scratch))
+    # The lock is held before it has its name, so a sweep never finds a copy being made unheld.
+    pending = copy / f".lock-{uuid.uuid4().hex[:8]}"
+    fd = os.open(pending, os.O_CREAT | os.O_WRONLY, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.rename(pending, copy / ".lock")
+    try:
+        for folder in [source, *sorted(p for p in source.rglob("*") if p.is_dir())]:
+            (copy / folder.relative_to(source)).mkdir(parents=True, exist_ok=True)
+        for name in sorted(want):
+            if _copy_checked(source / name, copy / name) != want[name]:
+                raise IndexLoadError(
+                    f"index at {version} is damaged: {EDGE_DIR}/{name} does not match its checksum in the "
+                    "manifest; rebuild it with KHAMTOP_BACKEND=qdrant-edge khamtop index build"
+                )
+    except OSError as exc:  # no room, most likely
+        _release([], copy, fd)
+        raise IndexLoadError(
+            f"index at {version}: its qdrant-edge shards cannot be copied to {scratch}: {exc}"
+        ) from exc
+    except BaseException:
+        _release([], copy, fd)
+        raise
+    return copy, fd
+
+
+def _release(shards: list, copy: Path, fd: int) -> None:
+    """Close the shards and remove their private copy (``EdgeEngine.close``, or when collected)."""
+    for shard in shards:
+        with contextlib.suppress(Exception):  # the engine's error closing: nothing more to free
+            shard.close()
+    shutil.rmtree(copy, ignore_errors=True)
+    os.close(fd)
+
+
+class EdgeEngine(TopK):
+    """A version's shards, opened for questions (thread-safe: Qdrant's shards are), from a
+    private copy checked against the manifest: the version's own files are only read."""
+
+    def __init__(self, folder: Path, scratch: Path | None = None) -> None:
         q = _edge()
         self.q = q
-        folder = Path(folder) / EDGE_DIR
-        layout = folder / LAYOUT_FILE
-        if not layout.is_file():
+        version = Path(folder)
+        if not (version / EDGE_DIR / LAYOUT_FILE).is_file():
             raise IndexLoadError(
-                f"index at {folder.parent} has no qdrant-edge shards; rebuild it with "
+                f"index at {version} has no qdrant-edge shards; rebuild it with "
                 "KHAMTOP_BACKEND=qdrant-edge khamtop index build"
             )
-        self.info = json.loads(layout.read_text("utf-8"))
-        self.words = WordIds.load(folder.parent, required=True)
+        words = read_manifest(version).get("files", {}).get(WORD_IDS_FILE)
+        if (version / WORD_IDS_FILE).is_file() and sha256(version / WORD_IDS_FILE) != words:
+            raise IndexLoadError(
+                f"index at {version} is damaged: {WORD_IDS_FILE} does not match its checksum in the manifest"
+            )
+        self.words = WordIds.load(version, required=True)
+        copy, fd = _private_copy(version, scratch)
+        self.shards: list = []
+        self._release = weakref.finalize(self, _release, self.shards, copy, fd)
         try:
-            self.shards = [q.EdgeShard.load(str(folder / f"shard-{i}")) for i in range(int(self.info["shards"]))]
+            self.info = json.loads((copy / LAYOUT_FILE).read_text("utf-8"))
+            for i in range(int(self.info["shards"])):
+                self.shards.append(q.EdgeShard.load(str(copy / f"shard-{i}")))
         except Exception as exc:  # the engine's own errors are plain Exceptions
-            raise IndexLoadError(f"index at {folder.parent} has damaged qdrant-edge shards: {exc}") from exc
+            self.close()
+            raise IndexLoadError(f"index at {version} has damaged qdrant-edge shards: {exc}") from exc
         points = sum(s.info().points_count for s in self.shards)
         if points != self.info["points"]:
-            raise IndexLoadError(
-                f"index at {folder.parent}: its shards hold {points} points, not {self.info['points']}"
-            )
+            self.close()
+            raise IndexLoadError(f"index at {version}: its shards hold {points} points, not {self.info['points']}")
         exact = bool(self.info["exact"])
         # Exact: every stored vector, unquantised, as FAISS's flat index; else HNSW over the int8
         # codes, rescored with the stored vectors.
@@ -199,8 +361,8 @@ class EdgeEngine(TopK):
         self._score_params = q.SearchParams(exact=True, quantization=q.QuantizationSearchParams(ignore=True))
 
     def close(self) -> None:
-        for shard in self.shards:
-            shard.close()
+        """Close the shards and remove their private copy (also done when the engine is collected)."""
+        self._release()
 
     def _top(self, query, using: str, k: int, params=None) -> list[tuple[int, float]]:
         """The best ``k`` over all shards, best first and, among equals, the lower id first (as

@@ -52,7 +52,7 @@ from index.layout import (
 )
 from index.compat import Wanted, mismatch
 from index.load import LoadedIndex, load_folder, resolve
-from index.qdrant_edge import EdgeLayout, layout_mismatch, write_edge
+from index.qdrant_edge import EdgeLayout, edge_files, layout_mismatch, write_edge
 from index.qdrant_points import SearchPart, previous_words
 from index.qdrant_server import ServerTarget, move_alias, reconcile, target_mismatch
 from index.qdrant_updates import Base, write_build, write_update
@@ -220,7 +220,9 @@ def _write_version(
     }
     extra["faiss"] = faiss_info
     extra["keyword"] = {"library": "bm25s", "tokenizer": keyword.tokenize.describe()}
-    return _write_manifest(folder, data_files(folder), number, change, embedder, config, corpus, extra)
+    # The shards' files too: every file a version serves is checked (index.qdrant_edge copies them).
+    names = [*data_files(folder), *edge_files(folder)]
+    return _write_manifest(folder, names, number, change, embedder, config, corpus, extra)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,13 @@ The embedded retriever is the reference: the same input must give the same ranki
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +22,7 @@ from index.qdrant_edge import EdgeEngine, EdgeLayout, layout_mismatch, mirror
 from index.sparse import WordIds, hashed_id
 from index.write import build_index, update_index
 from tests.conftest import SHARED
-from tests.helpers import index_config, make_retriever, scale_extra, search_config
+from tests.helpers import index_config, make_retriever, scale_extra, search_config, wait_ready
 
 scale_extra("qdrant_edge", "qdrant-edge-py")
 
@@ -195,3 +200,107 @@ def test_a_damaged_word_table_is_refused_as_a_damaged_index(edge_index, fake_emb
         load_index(edge_index, fake_embedder)  # its checksum is in the manifest
     with pytest.raises(IndexLoadError, match="word-ids.json"):
         EdgeEngine(folder)
+
+
+def files_as_they_are(folder) -> dict[str, tuple[str, int, int]]:
+    """Every file and folder under ``folder``: its bytes' hash, its size and its mtime."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        stat = path.stat()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "folder"
+        found[path.relative_to(folder).as_posix()] = (digest, stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+def test_opening_a_version_and_answering_from_it_leaves_its_files_untouched(make_client, edge_index, tmp_path):
+    home = shutil.copytree(edge_index, tmp_path / "edge-copy")
+    version = load_index(home).path
+    before = files_as_they_are(version)
+    client = make_client(index_dir=home, backend="qdrant-edge")
+    assert client.post("/v1/ask", json={"question": QUESTIONS[0], "top_k": 3}).json()["passages"]
+    engine = client.app.state.khamtop.retriever.engine
+    assert files_as_they_are(version) == before, "serving a published version wrote into it"
+    engine.close()
+    assert files_as_they_are(version) == before
+
+
+def test_a_version_on_a_read_only_mount_opens_and_answers(edge_index, tmp_path):
+    """Tests run as root, whom chmod does not stop: the version is mounted read-only instead, in
+    a mount namespace of the child's own."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("mount") is None:
+        pytest.skip("a read-only bind mount needs root, unshare and mount")
+    home = shutil.copytree(edge_index, tmp_path / "edge-copy")
+    script = (
+        "import sys\n"
+        "from index.load import load_index\n"
+        "from index.qdrant_edge import EdgeEngine\n"
+        "from tests.fakes import FakeEmbedder\n"
+        "index = load_index(sys.argv[1], FakeEmbedder())\n"
+        "print('found', len(EdgeEngine(index.path).keyword(['กระทรวง'], 3)))\n"
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    command = 'mount --bind -o ro "$0" "$0" || exit 4; touch "$0/probe" 2>/dev/null && exit 4; exec "$1" -c "$2" "$0"'
+    run = subprocess.run(
+        ["unshare", "-m", "sh", "-c", command, str(home), sys.executable, script],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=120,
+    )
+    if run.returncode == 4 or run.stderr.startswith("unshare:"):
+        pytest.skip(f"no read-only bind mount here: {run.stderr.strip()[-200:]}")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "found 3" in run.stdout
+
+
+def test_too_little_room_to_open_the_shards_is_a_refusal_at_load_not_a_crash(edge_index, monkeypatch):
+    import index.qdrant_edge as edge
+
+    real = shutil.disk_usage
+    monkeypatch.setattr(edge.shutil, "disk_usage", lambda path: real(path)._replace(free=10 << 20))
+    with pytest.raises(IndexLoadError, match="TMPDIR"):
+        EdgeEngine(load_index(edge_index).path)
+
+
+def one_shard_file(version, part: str):
+    return next(p for p in sorted((version / "qdrant-edge").rglob("*")) if p.is_file() and part in p.as_posix())
+
+
+def shuffle_two_passage_vectors(version) -> None:
+    vectors = one_shard_file(version, "vector_storage-passage/vectors/chunk_0")
+    with vectors.open("r+b") as f:
+        first, second = f.read(1024), f.read(1024)
+        f.seek(0)
+        f.write(second + first)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        shuffle_two_passage_vectors,
+        lambda version: one_shard_file(version, "segment.json").unlink(),
+        lambda version: (one_shard_file(version, "segment.json").parent / "extra.dat").write_bytes(b"x"),
+        lambda version: (version / "qdrant-edge" / "layout.json").write_text("{}", "utf-8"),
+    ],
+    ids=["passage-vectors-shuffled", "a-file-missing", "a-file-added", "layout-altered"],
+)
+def test_a_damaged_shard_is_refused_as_a_damaged_index(make_client, edge_index, tmp_path, damage):
+    home = shutil.copytree(edge_index, tmp_path / "edge-copy")
+    version = load_index(home).path
+    damage(version)
+    with pytest.raises(IndexLoadError, match="is damaged: qdrant-edge/"):
+        EdgeEngine(version)
+    client = make_client(index_dir=home, backend="qdrant-edge", ready=False)
+    assert wait_ready(client).status_code == 503
+    assert "qdrant-edge/" in client.app.state.khamtop.error
+
+
+def test_a_version_whose_shards_have_no_checksums_must_be_rebuilt(edge_index, tmp_path):
+    home = shutil.copytree(edge_index, tmp_path / "edge-copy")
+    version = load_index(home).path
+    manifest = json.loads((version / "manifest.json").read_text("utf-8"))
+    manifest["files"] = {k: v for k, v in manifest["files"].items() if not k.startswith("qdrant-edge/")}
+    (version / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+    assert "checksums" in layout_mismatch(manifest, EdgeLayout(shards=3))
+    with pytest.raises(IndexLoadError, match="not covered by its checksums"):
+        EdgeEngine(version)
