@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from corpus.text import has_visible_text, lone_surrogate, normalize_text
+from corpus.text import has_visible_text, lone_surrogate
 from index.search import Mode
 
 # No question is longer, whatever the setting says (KHAMTOP_MAX_QUESTION_CHARS, checked by the route).
@@ -43,12 +43,13 @@ class AskRequest(BaseModel):
     def _question_has_text(cls, v: str) -> str:
         if (at := lone_surrogate(v)) is not None:
             raise ValueError(f"question holds a lone surrogate at character {at}, which is not text")
-        # Normalised first: a question of zero-width spaces, controls or bidi marks is as blank as
-        # an empty one.
-        if not has_visible_text(normalize_text(v)):
-            raise ValueError("question must not be empty or blank")
         if len(v) > QUESTION_CHARS_CEILING:
             raise ValueError(too_long(v, QUESTION_CHARS_CEILING))
+        # Not normalised here: this runs on the event loop, before the route's length check (the
+        # search normalises). A question of zero-width spaces, controls or bidi marks is as blank
+        # as an empty one, normalised or not.
+        if not has_visible_text(v):
+            raise ValueError("question must not be empty or blank")
         return v
 
 
