@@ -339,6 +339,13 @@ class Settings(BaseSettings):
                 "a key must be at least 16 characters, with no spaces or control characters and at least 8 "
                 "different ones (e.g. `openssl rand -hex 24`)"
             )
+        if not value.isascii():
+            # Not shown: it is a secret. Clients send headers as ASCII (or Latin-1 at best), so such a
+            # key could never be presented.
+            raise ValueError(
+                "a key must be ASCII letters, digits and punctuation: it travels in an HTTP header, which cannot "
+                "carry Thai or other non-ASCII letters (e.g. `openssl rand -hex 24`)"
+            )
         return key
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
@@ -386,6 +393,11 @@ class Settings(BaseSettings):
             raise ValueError("KHAMTOP_QDRANT_REPLICA needs KHAMTOP_BACKEND=qdrant (a replica serves a Qdrant server)")
         if self.environment == "production" and self.admin_key is None:
             raise ValueError("KHAMTOP_ADMIN_KEY must be set when KHAMTOP_ENVIRONMENT=production")
+        if self.search_key is not None and self.admin_key is not None and self.search_key == self.admin_key:
+            raise ValueError(
+                "KHAMTOP_SEARCH_KEY must differ from KHAMTOP_ADMIN_KEY: the search key is handed to browsers "
+                "(the widget's pages carry it), and the admin key changes the index"
+            )
         # Folders default to places under `home`, so one setting moves all state.
         if self.models_dir is None:
             self.models_dir = self.home / "models"

@@ -4,8 +4,17 @@ or that leak, and ids and titles that look like others. Each test failed before 
 
 from __future__ import annotations
 
+import httpx
+import pytest
+from pydantic import ValidationError
+from typer.testing import CliRunner
 
 import corpus.text as corpus_text
+import index.encoders.factory
+from khamtop.cli import app as cli_app
+from service.errors import error_message
+from service.settings import Settings
+from tests.fakes import FakeEmbedder
 
 # A tone mark typed before its vowel, thousands of times over: each pass of the old repair moved
 # every tone mark one place, so this took quadratic time (8,000 characters: 23 s, every request waiting).
@@ -27,3 +36,41 @@ def test_an_over_long_question_is_refused_before_it_is_normalised(make_client, m
     response = client.post("/v1/ask", json={"question": FREEZING_QUESTION[:3_000]})
     assert response.status_code == 200, response.text
     assert normalised
+
+
+# Keys --------------------------------------------------------------------------------------------
+
+THAI_KEY = "กุญแจลับของผู้ดูแลระบบสำนักงาน2567"  # long and varied enough, but in Thai letters
+ADMIN = "admin-key-0123456789abcdef"
+
+
+def test_a_key_in_thai_letters_is_refused_at_start_as_it_could_never_be_sent():
+    with pytest.raises(UnicodeEncodeError):  # what a client does with it: headers are not Unicode
+        httpx.Request("GET", "http://127.0.0.1/v1/ask", headers={"Authorization": f"Bearer {THAI_KEY}"})
+    for field in ("admin_key", "search_key"):
+        with pytest.raises(ValidationError, match="HTTP header, which cannot carry Thai") as refused:
+            Settings(**{field: THAI_KEY})
+        assert THAI_KEY not in error_message(refused.value.errors(), whole=None), "a key is never shown"
+
+
+def test_a_search_key_equal_to_the_admin_key_is_refused_at_start():
+    with pytest.raises(ValidationError, match="KHAMTOP_SEARCH_KEY must differ from KHAMTOP_ADMIN_KEY"):
+        Settings(admin_key=ADMIN, search_key=ADMIN)
+    Settings(admin_key=ADMIN, search_key="search-key-0123456789abcdef")  # two different keys are fine
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"KHAMTOP_ADMIN_KEY": THAI_KEY}, "invalid setting: admin_key: a key must be ASCII"),
+        ({"KHAMTOP_ADMIN_KEY": ADMIN, "KHAMTOP_SEARCH_KEY": ADMIN}, "KHAMTOP_SEARCH_KEY must differ"),
+    ],
+)
+def test_the_command_line_refuses_such_keys_with_the_reason(monkeypatch, fake_index, env, message):
+    monkeypatch.setattr(index.encoders.factory, "load_embedder", lambda settings: FakeEmbedder())
+    monkeypatch.setenv("KHAMTOP_READER", "false")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(cli_app, ["ask", "ใครเป็นประธานการประชุม", "--index", str(fake_index)])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert THAI_KEY not in result.output and ADMIN not in result.output
