@@ -35,6 +35,23 @@ def is_ledger(manifest: dict) -> bool:
     return manifest.get("layout") == LAYOUT
 
 
+def verify(folder: Path, manifest: dict) -> None:
+    """The ledger at ``folder`` checked against ``manifest``'s checksums (at load, as a version's
+    files are, and before a write reads it); raises IndexLoadError."""
+    if not is_ledger(manifest):
+        raise IndexLoadError(f"index at {folder} is not a ledger of the qdrant backend")
+    missing = next((name for name in FILES if not (Path(folder) / name).is_file()), None)
+    if missing:
+        raise IndexLoadError(f"index at {folder} is damaged: {missing} is missing")
+    files = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
+    for name, digest in zip(FILES, checksums(Path(folder), list(FILES))):
+        if digest != files.get(name):
+            raise IndexLoadError(
+                f"index at {folder} is damaged: {name} does not match its checksum in the manifest; "
+                "rebuild it with KHAMTOP_BACKEND=qdrant khamtop index build"
+            )
+
+
 @dataclass(frozen=True)
 class Entry:
     """One document of a version, as the ledger keeps it."""
@@ -88,19 +105,7 @@ class Ledger:
         """The ledger of the version at ``folder``, checked against its manifest's checksums;
         raises IndexLoadError."""
         folder = Path(folder)
-        manifest = read_manifest(folder)
-        if not is_ledger(manifest):
-            raise IndexLoadError(f"index at {folder} is not a ledger of the qdrant backend")
-        missing = next((name for name in FILES if not (folder / name).is_file()), None)
-        if missing:
-            raise IndexLoadError(f"index at {folder} is damaged: {missing} is missing")
-        files = manifest.get("files") or {}
-        for name, digest in zip(FILES, checksums(folder, list(FILES))):
-            if digest != files.get(name):
-                raise IndexLoadError(
-                    f"index at {folder} is damaged: {name} does not match its checksum in the manifest; "
-                    "rebuild it with `khamtop index build`"
-                )
+        verify(folder, read_manifest(folder))
         try:
             entries = {}
             with (folder / LEDGER_FILE).open(encoding="utf-8") as f:

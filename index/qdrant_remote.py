@@ -23,6 +23,7 @@ import numpy as np
 from corpus.document import Document
 from index.keyword import Tokenizer
 from index.layout import IndexLoadError
+from index.ledger import verify
 from index.qdrant_points import SENTENCES, EngineUnavailable, guarded
 from index.qdrant_server import SINCE, UNTIL, QdrantEngine, qdrant_models, visible_at
 from index.sparse import hashed_id
@@ -303,7 +304,10 @@ class RemoteKeyword:
 
 def open_ledger(client, folder: Path, manifest: dict) -> RemoteIndex:
     """The version whose ledger is at ``folder`` (``manifest``: its), as its collection holds it:
-    what the writer serves; raises IndexLoadError when the collection does not hold it whole."""
+    what the writer serves; raises IndexLoadError when the ledger is damaged (as a damaged
+    version's files are refused at load, not at the next write) or the collection does not hold
+    the version whole."""
+    verify(folder, manifest)
     name, version = manifest["engine"]["collection"], int(manifest["version"])
     try:
         points = client.count(name, count_filter=visible_at(version), exact=True).count

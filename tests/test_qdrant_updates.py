@@ -22,7 +22,15 @@ from index.embed import checksum_of_hashes, document_hash, indexed_text
 from index.keyword import Tokenizer
 from index.sparse import WordIds, document_frequencies, passage_vectors, passage_words
 from index.write import build_index, update_index
-from tests.helpers import LOCAL_MODE_WARNINGS, index_config, live_manifest, make_retriever, scale_extra, search_config
+from tests.helpers import (
+    LOCAL_MODE_WARNINGS,
+    index_config,
+    live_manifest,
+    make_retriever,
+    scale_extra,
+    search_config,
+    wait_ready,
+)
 
 models = scale_extra("qdrant_client.models", "qdrant-client")
 
@@ -463,3 +471,21 @@ def test_an_update_whose_collection_is_gone_says_to_rebuild(tmp_path, bundled_do
     with pytest.raises(IndexLoadError, match="is gone: rebuild the index") as raised:
         update_index(tmp_path / "ix", fake_embedder, config, **asked)
     assert not isinstance(raised.value, EngineUnavailable), "not a server that cannot be asked now (a 503)"
+
+
+@pytest.mark.parametrize("name", ["ledger.jsonl", "word-counts.json", "word-ids.json"])
+def test_a_service_over_a_damaged_ledger_is_not_ready_at_start(
+    make_client, tmp_path, bundled_documents, fake_embedder, name
+):
+    config, client = published(tmp_path, bundled_documents, fake_embedder)
+    damaged = resolve(tmp_path / "ix") / name
+    damaged.write_bytes(damaged.read_bytes().replace(b"1", b"2", 1))
+    service = make_client(
+        index_dir=tmp_path / "ix",
+        backend="qdrant",
+        qdrant_url=config.server.url,
+        qdrant_alias=config.server.alias,
+        ready=False,
+    )
+    assert wait_ready(service).status_code == 503
+    assert f"{name} does not match its checksum" in service.app.state.khamtop.error
