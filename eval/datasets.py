@@ -124,9 +124,30 @@ def _normalised_span(raw: str, start: int, end: int) -> tuple[int, int]:
     return new_start, new_start + len(normalize_text(raw[start:end]))
 
 
+def load_faq(path: Path) -> EvalSet:
+    """A question-answer file in thaigov-faq's format (``{"id", "question", "context", "answers":
+    [{"text", "start"}]}`` a line): each context is a document, each answer its evidence."""
+    documents, questions = [], []
+    for number, row in _read_jsonl(path):
+        try:
+            doc_id, raw = str(row["id"]), row["context"]
+            documents.append(Document(doc_id, normalize_text(raw), doc_id))
+            pieces = tuple(
+                EvidencePiece(doc_id, a["text"], (_normalised_span(raw, a["start"], a["start"] + len(a["text"])),))
+                for a in row["answers"]
+            )
+            questions.append(EvalQuestion(doc_id, row["question"], bool(pieces), pieces, split="valid"))
+        except (KeyError, TypeError) as exc:
+            raise DatasetError(f"{path.name}:{number}: missing field {exc}") from exc
+    return EvalSet(path.parent.name, questions, documents)
+
+
 def load_dataset(folder: Path) -> EvalSet:
     """An external dataset: ``contexts.jsonl`` (id, title, text) and ``retrieval.jsonl``
-    (id, question, gold_context_ids, answer_spans [{context_id, start, end, text}])."""
+    (id, question, gold_context_ids, answer_spans [{context_id, start, end, text}]); or a folder
+    with ``faq.jsonl`` (``load_faq``: every question in the split ``valid``)."""
+    if (folder / "faq.jsonl").is_file() and not (folder / "contexts.jsonl").exists():
+        return load_faq(folder / "faq.jsonl")
     contexts_path, questions_path = folder / "contexts.jsonl", folder / "retrieval.jsonl"
     for path in (contexts_path, questions_path):
         if not path.is_file():

@@ -47,6 +47,15 @@ def print_summary(result: EvalResult, console=None) -> None:
         f"answer contains the evidence: {_fmt(s['answer_contains_evidence'])} "
         f"(overlaps it: {_fmt(s['answer_overlaps_evidence'])}; inside it: {_fmt(s['evidence_contains_answer'])})"
     )
+    ladder = s.get("ladder")
+    if ladder:
+        a, u, acc = ladder["answerable_shares"], ladder["unanswerable_shares"], ladder["accuracy"]
+        console.print(
+            f"the ladder: the answer shown matches the evidence for {_fmt(ladder['answer_shown_matches'])} of "
+            f"answerable questions; answerable shown as words {_fmt(a['words'])} (right {_fmt(acc['words'])}), "
+            f"as a sentence {_fmt(a['sentence'])} (right {_fmt(acc['sentence'])}), none {_fmt(a['none'])}; "
+            f"unanswerable: words {_fmt(u['words'])}, sentence {_fmt(u['sentence'])}, none {_fmt(u['none'])}"
+        )
     na = s["no_answer"]
     console.print(
         f"flagged 'no answer' (threshold {result.index.get('answer_threshold')}): "

@@ -52,6 +52,10 @@ class QuestionResult:
     evidence_contains_answer: bool = False
     answer_exact_match: bool = False  # equal to a piece of evidence, whitespace aside
     answer_f1: float = 0.0  # the best character F1 against a piece of evidence
+    # The confidence ladder: what the response shows ("words", "sentence" or "none"), and whether
+    # what it shows (the words, or the sentence) matches the evidence.
+    answer_kind: str = "none"
+    shown_matches: bool = False
     passages: list[ReturnedPassage] = field(default_factory=list)
 
     def hit(self, k: int) -> bool:
@@ -147,6 +151,15 @@ def evaluate_question(
                 gold = by_doc_text(retriever, doc_id)[s:e]
                 exact |= metrics.exact_match(answer["text"], gold)
                 f1 = max(f1, metrics.char_f1(answer["text"], gold))
+    kind = result.kind
+    shown_matches = False
+    if kind != "none" and answer:
+        s0, e0 = (
+            (answer["char_start"], answer["char_end"])
+            if kind == "words"
+            else (answer["sentence_start"], answer["sentence_end"])
+        )
+        shown_matches = _matches(q, retriever, answer["doc_id"], s0, e0)
     returned = [metrics.Returned(h.passage.id, h.score) for h in hits]
     # Read, the service's order is the reader's blend, not the retrieval scores' order.
     ranked = returned if result.read else metrics.order(returned)
@@ -178,6 +191,8 @@ def evaluate_question(
         evidence_contains_answer=held,
         answer_exact_match=exact,
         answer_f1=f1,
+        answer_kind=kind,
+        shown_matches=shown_matches,
         passages=[
             ReturnedPassage(
                 rank,
@@ -191,6 +206,19 @@ def evaluate_question(
             for rank, r in enumerate(ranked, start=1)
         ],
     )
+
+
+def _matches(q: EvalQuestion, retriever: Retriever, doc_id: str, start: int, end: int) -> bool:
+    """Whether [start, end) of the document matches a piece of evidence (``answer_matches``' rule)."""
+    text = by_doc_text(retriever, doc_id)
+    for d, s, e in _spans(q):
+        if d != doc_id:
+            continue
+        if (start <= s and e <= end) or (s <= start and end <= e):
+            return True
+        if metrics.char_f1(text[start:end], text[s:e]) >= 0.5:
+            return True
+    return False
 
 
 def by_doc_text(retriever: Retriever, doc_id: str) -> str:
@@ -231,6 +259,15 @@ def summarise(results: list[QuestionResult]) -> dict:
     lengths = [r.answer["char_end"] - r.answer["char_start"] for r in answerable if r.answer]
     summary["answer_median_chars"] = metrics.percentile(lengths, 50) if lengths else 0.0
     unanswerable = [r for r in results if not r.answerable]
+    rungs = ("words", "sentence", "none")
+    summary["ladder"] = {
+        "answer_shown_matches": metrics.mean(float(r.shown_matches) for r in answerable),
+        "answerable_shares": {k: metrics.mean(float(r.answer_kind == k) for r in answerable) for k in rungs},
+        "unanswerable_shares": {k: metrics.mean(float(r.answer_kind == k) for r in unanswerable) for k in rungs},
+        "accuracy": {
+            k: metrics.mean(float(r.shown_matches) for r in answerable if r.answer_kind == k) for k in rungs[:2]
+        },
+    }
     summary["no_answer"] = {
         "unanswerable_flagged": metrics.mean(float(r.flagged_no_answer) for r in unanswerable),
         "answerable_flagged": metrics.mean(float(r.flagged_no_answer) for r in answerable),

@@ -15,14 +15,17 @@ import numpy as np
 from corpus.document import Document
 from corpus.text import normalize_text
 from index.answer import Highlight, best_sentence, sentence_highlights
+from index.answer_choice import AnswerKind, Candidate, ChoiceConfig, ReadPassage, choose
+from index.answer_kinds import asked_for
 from index.batching import QueryBatcher
 from index.encoders.base import Embedder
 from index.keyword import match_form
 from index.query import Expansion, QueryExpander
 from index.load import LoadedIndex
 from index.qdrant_points import Engine
+from index.reader.features import Span
 from index.reader.runtime import Reader, Window
-from index.reading import blend, enclosing
+from index.reading import enclosing
 from index.spans import Passage
 from index.threads import one_thread_per_search
 from index.vectors import dot_stored, stored_rows
@@ -55,6 +58,13 @@ class SearchConfig:
     read_candidates: int  # the reader reads this many of the top passages (docs/decisions/017-reader.md)
     read_weight: float  # new order = w x reader z-score + (1 - w) x retrieval z-score
     no_answer_margin: float  # read: the best span's margin over "no answer" below which nothing answers
+    # How the answer is chosen among the reader's spans, and the ladder (index.answer_choice).
+    answer_weight: float = 0.5
+    span_candidates: int = 1
+    kind_bonus: float = 0.0
+    kind_penalty: float = 0.0
+    copy_penalty: float = 0.0
+    words_margin: float = -100.0
 
 
 @dataclass(frozen=True)
@@ -99,14 +109,23 @@ class SearchResult:
     # the questions the documents do not touch, where the reader can still find a likely span.
     sentence_confidence: float = float("inf")
     sentence_threshold: float = float("-inf")
+    # Read: the confidence ladder's rung (index.answer_choice): the reader's exact words, the
+    # sentence that holds them, or nothing. Unread: the best sentence or nothing.
+    answer_kind: AnswerKind | None = None
+
+    @property
+    def kind(self) -> AnswerKind:
+        if self.read and self.answer_kind is not None:
+            return self.answer_kind
+        if self.candidate is None or self.confidence < self.threshold:
+            return "none"
+        return "sentence" if self.sentence_confidence >= self.sentence_threshold else "none"
 
     @property
     def best(self) -> RankedPassage | None:
-        """The answer; None when the confidence is below the threshold, or (read) the best
-        sentence below its own (the documents probably do not answer the question)."""
-        if self.candidate is None or self.confidence < self.threshold:
-            return None
-        return self.candidate if self.sentence_confidence >= self.sentence_threshold else None
+        """The answer; None when the ladder says nothing answers (the documents probably do not
+        answer the question)."""
+        return None if self.kind == "none" else self.candidate
 
 
 def fuse(
@@ -345,19 +364,16 @@ class Retriever:
             hit = RankedPassage(len(hits) + 1, score, chunk, self.index.documents[chunk.doc_id], best_sentence(found))
             hits.append(hit)
         if reading:
-            sentence_confidence = max((h.highlight.score for h in hits if h.highlight), default=0.0)
-            hits, confidence = self._read(query, hits, sentences)
-            candidate = hits[0] if hits and hits[0].reader_score is not None else None
+            hits, candidate, decision = self._read(query, hits, sentences)
             return SearchResult(
                 hits[:top_k],
                 candidate,
-                confidence,
+                NOTHING_READ if decision is None or candidate is None else decision.margin,
                 self.config.no_answer_margin,
                 expansion.added,
                 self.index.version,
                 True,
-                sentence_confidence,
-                self.config.answer_threshold,
+                answer_kind="none" if decision is None else decision.kind,
             )
         scored = [h for h in hits if h.highlight is not None]
         candidate = max(scored, key=lambda h: h.highlight.score, default=None)
@@ -368,36 +384,53 @@ class Retriever:
 
     def _read(
         self, query: str, hits: list[RankedPassage], sentences: list[list[Highlight]]
-    ) -> tuple[list[RankedPassage], float]:
-        """The reader's span in each of the first passages, those passages in a new order (the
-        others after them, as they were), and the best span's margin over "no answer"."""
+    ) -> tuple[list[RankedPassage], RankedPassage | None, object | None]:
+        """The reader's spans in each of the first passages, the answer chosen among them
+        (``index.answer_choice``), those passages in the order shown (the others after them, as
+        they were), the answer's passage and the decision."""
         n = min(self.config.read_candidates, len(hits))
         if n == 0:
-            return hits, NOTHING_READ
-        spans = self.reader.read(query, [reading_window(hit) for hit in hits[:n]])
+            return hits, None, None
+        found = self.reader.candidates(
+            query, [reading_window(hit) for hit in hits[:n]], self.config.span_candidates
+        )
+        passages = []
+        for hit, spans, sents in zip(hits[:n], found, sentences[:n]):
+            text = hit.document.text
+            candidates = [
+                Candidate(
+                    text[s.char_start : s.char_end],
+                    text[max(0, s.char_start - 16) : s.char_start],
+                    text[s.char_end : s.char_end + 16],
+                    s.score,
+                    s.null,
+                    s.char_start,
+                    s.char_end,
+                )
+                for s in spans
+            ]
+            passages.append(ReadPassage(hit.score, candidates, [(h.char_start, h.char_end, h.score) for h in sents]))
+        decision = choose(asked_for(query), passages, ChoiceConfig.from_search(self.config), query)
         read = []
-        for hit, span, found in zip(hits[:n], spans, sentences[:n]):
-            if span is None:
+        for hit, best, found_sentences in zip(hits[:n], decision.best, sentences[:n]):
+            if best is None:
                 read.append(hit)
                 continue
-            # The passage's highlight becomes the sentence that holds the span, marked inside it.
-            start, end = enclosing([(s.char_start, s.char_end) for s in found], span.char_start, span.char_end)
+            # The passage's highlight becomes the sentence that holds its best span, marked inside it.
+            bounds = [(s.char_start, s.char_end) for s in found_sentences]
+            start, end = enclosing(bounds, best.char_start, best.char_end)
             start, end = max(start, hit.passage.char_start), min(end, hit.passage.char_end)
-            same = next((s for s in found if (s.char_start, s.char_end) == (start, end)), None)
+            same = next((s for s in found_sentences if (s.char_start, s.char_end) == (start, end)), None)
             score = same.score if same else (hit.highlight.score if hit.highlight else 0.0)
+            span = Span(best.char_start, best.char_end, best.score, best.null)
             highlight = Highlight(start, end, score, span)
-            read.append(dataclasses.replace(hit, highlight=highlight, reader_score=span.margin))
-        margins = [h.reader_score if h.reader_score is not None else float("-inf") for h in read]
-        finite = [m for m in margins if m != float("-inf")]
-        if not finite:
-            return hits, NOTHING_READ
-        floor = min(finite)
-        order = blend(
-            [h.score for h in read], [m if m != float("-inf") else floor for m in margins], self.config.read_weight
-        )
-        ranked = [read[i] for i in sorted(range(n), key=lambda i: (-order[i], i))] + hits[n:]
+            read.append(dataclasses.replace(hit, highlight=highlight, reader_score=best.margin))
+        answer = read[decision.passage] if decision.passage is not None else None
+        ranked = [read[i] for i in decision.order] + hits[n:]
         ranked = [dataclasses.replace(h, rank=r) for r, h in enumerate(ranked, start=1)]
-        return ranked, max(finite)
+        if answer is not None:
+            answer = next(h for h in ranked if h.passage.id == answer.passage.id)
+        return ranked, answer, decision
 
     def document(self, doc_id: str) -> Document | None:
         return self.index.documents.get(doc_id)

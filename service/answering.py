@@ -54,13 +54,15 @@ def _passage(hit: RankedPassage) -> Passage:
     )
 
 
-def _answer(best: RankedPassage, read: bool) -> Answer | None:
+def _answer(best: RankedPassage, read: bool, kind: str) -> Answer | None:
     h = best.highlight
     if h is None:
         return None
     sentence = _text_span(best, h.char_start, h.char_end)
-    words = _text_span(best, h.span.char_start, h.span.char_end) if read and h.span else sentence
+    exact = read and kind == "words" and h.span is not None
+    words = _text_span(best, h.span.char_start, h.span.char_end) if exact else sentence
     return Answer(
+        kind="words" if exact else "sentence",
         text=words.text,
         char_start=words.char_start,
         char_end=words.char_end,
@@ -73,7 +75,7 @@ def _answer(best: RankedPassage, read: bool) -> Answer | None:
 
 def _response(question: str, mode: str, answer: SearchResult, took_ms: float) -> AskResponse:
     best = answer.best
-    shown = _answer(best, answer.read) if best is not None else None
+    shown = _answer(best, answer.read, answer.kind) if best is not None else None
     return AskResponse(
         question=question,
         mode=mode,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from corpus.text import has_visible_text, lone_surrogate
@@ -97,13 +99,19 @@ class Passage(BaseModel):
 
 
 class Answer(BaseModel):
+    kind: Literal["words", "sentence"] = Field(
+        description="How sure the answer is (the confidence ladder): `words`, the reader's exact words, confident "
+        "and of the kind the question asks for; `sentence`, the sentence that most likely holds the answer, when "
+        "the passage looks right but no span is sure enough to be shown alone (and whenever the passages are not "
+        "read). The third rung, nothing answers, is `answer: null` with `no_answer: true`."
+    )
     text: str = Field(
         description="The answer, exactly as in the document (extractive; nothing is generated): the reader's "
-        "words when read, else the best sentence."
+        "words (`kind` `words`), else the sentence."
     )
     char_start: int = Field(description="Offset of the answer's first character in the document text.")
     char_end: int = Field(description="Offset just past the answer (exclusive): `text` is the characters between.")
-    sentence: TextSpan = Field(description="The sentence around the answer (the answer itself when not read).")
+    sentence: TextSpan = Field(description="The sentence around the answer (the answer itself for `kind` `sentence`).")
     passage_rank: int = Field(description="The rank of the passage it comes from.")
     score: float = Field(description="Read: the reader's score over its no-answer score; else the sentence's score.")
     citation: Citation = Field(description="The passage the answer comes from.")

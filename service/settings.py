@@ -235,6 +235,46 @@ class Settings(BaseSettings):
         description="With the reader: the best span's score over the reader's no-answer score below which the "
         "response says nothing answers (docs/decisions/017-reader.md).",
     )
+    reader_answer_weight: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Which read passage the answer comes from: the same blend as `KHAMTOP_READER_WEIGHT`, with its "
+        "own weight, so that the answer can come from another passage than the first without reordering the list.",
+    )
+    reader_span_candidates: int = Field(
+        default=10,
+        ge=1,
+        le=50,
+        description="The reader's best spans kept in each passage read, among which the answer is chosen by kind.",
+    )
+    answer_kind_bonus: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=100.0,
+        description="Added to a span's margin when its kind (number, date, person, agency, place) is the kind the "
+        "question asks for (docs/decisions/019-answers.md).",
+    )
+    answer_kind_penalty: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=100.0,
+        description="Taken off a span's margin when its kind is plainly another than the question asks for.",
+    )
+    answer_copy_penalty: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=100.0,
+        description="Taken off a span's margin when it only repeats the question's own words.",
+    )
+    words_margin: float = Field(
+        default=-100.0,
+        ge=-100.0,
+        le=100.0,
+        description="The confidence ladder: the answer is the reader's exact words from this margin up; below it "
+        "(or when its kind contradicts the question) the answer is the sentence that holds them "
+        "(`answer.kind`: `words`, `sentence` or `none`).",
+    )
     reader_max_answer_tokens: int = Field(
         default=30, ge=1, le=200, description="The longest answer the reader gives, in tokens."
     )
@@ -289,6 +329,19 @@ class Settings(BaseSettings):
     parse_max_pages: int = Field(
         default=2_000, ge=1, le=1_000_000, description="The most pages an uploaded PDF may have."
     )
+    parse_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="Uploaded files read at once, each in its own process (up to `KHAMTOP_PARSE_MEMORY_MB` and "
+        "a core each); the others wait their turn, so that uploads leave cores for questions.",
+    )
+    parse_queue: int = Field(
+        default=8,
+        ge=0,
+        le=10_000,
+        description="Uploads allowed to wait for a reader; beyond them an upload gets 503 with Retry-After.",
+    )
     max_header_bytes: int = Field(
         default=32 * 1024,
         ge=1024,
@@ -296,13 +349,29 @@ class Settings(BaseSettings):
         description="The most bytes of headers a request may have (431 past them).",
     )
     header_timeout_s: float = Field(
-        default=10.0, gt=0, le=3600, description="A request's headers must arrive within this (408 past it)."
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="A request's headers must arrive within this, from the connection's start or the request's "
+        "first byte (408 past it): a connection that never finishes its headers holds a connection slot until then.",
     )
     body_timeout_s: float = Field(
         default=120.0, gt=0, le=3600, description="A request's body must arrive within this (408 past it)."
     )
     max_connections: int = Field(
-        default=512, ge=8, le=100_000, description="Open connections at most; beyond them a request gets 503."
+        default=512,
+        ge=8,
+        le=100_000,
+        description="Open connections at most; beyond them a request gets 503 (`/healthz` and `/readyz` are "
+        "still answered). At most half of them may be waiting for their request's headers: a new one past that "
+        "closes the oldest.",
+    )
+    max_pending_connections_per_client: int = Field(
+        default=8,
+        ge=1,
+        le=100_000,
+        description="Connections from one client address that may be waiting for their request's headers "
+        "(a slowloris attack opens many and never finishes them); a new one past this closes that address's oldest.",
     )
     rate_limit_per_minute: int = Field(
         default=120, ge=0, description="Requests per minute per client address (0: no limit)."
@@ -469,6 +538,12 @@ class Settings(BaseSettings):
             read_candidates=self.reader_candidates,
             read_weight=self.reader_weight,
             no_answer_margin=self.no_answer_margin,
+            answer_weight=self.reader_answer_weight,
+            span_candidates=self.reader_span_candidates,
+            kind_bonus=self.answer_kind_bonus,
+            kind_penalty=self.answer_kind_penalty,
+            copy_penalty=self.answer_copy_penalty,
+            words_margin=self.words_margin,
         )
 
     def reader_config(self) -> ReaderConfig:

@@ -63,16 +63,24 @@ class FakeReader:
         self.calls: list[tuple[str, list]] = []
 
     def read(self, question, windows):
+        return [c[0] for c in self.candidates(question, windows, 1)]
+
+    def candidates(self, question, windows, top):
+        """Each window's spans: every one of ``answers`` found in it, in their order (margins
+        +5, +4, ...), or else its first character (margin -5)."""
         from index.reader.features import Span
 
         self.calls.append((question, windows))
-        spans = []
+        out = []
         for w in windows:
             text = w.text[w.char_start : w.char_end]
-            found = next(((i, a) for i, a in enumerate(self.answers) if a in text), None)
-            if found is None:
-                spans.append(Span(w.char_start, w.char_start + 1, -5.0, 0.0))
-            else:
-                at = w.char_start + text.index(found[1])
-                spans.append(Span(at, at + len(found[1]), 5.0 - found[0], 0.0))
-        return spans
+            found = [(i, a) for i, a in enumerate(self.answers) if a in text]
+            if not found:
+                out.append([Span(w.char_start, w.char_start + 1, -5.0, 0.0)])
+                continue
+            spans = []
+            for i, a in found[:top]:
+                at = w.char_start + text.index(a)
+                spans.append(Span(at, at + len(a), 5.0 - i, 0.0))
+            out.append(spans)
+        return out

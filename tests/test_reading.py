@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from index.load import load_index
-from index.reader.features import Encoded, ReaderTokenizer, Rows, best_spans, token_span
+from index.reader.features import Encoded, ReaderTokenizer, Rows, best_spans, span_candidates, token_span
 from index.reading import blend, enclosing, zscores
 from tests.fakes import FakeReader
 from tests.helpers import search_config
@@ -151,11 +151,38 @@ def test_a_span_is_trimmed_of_the_spaces_its_tokens_carry():
     assert (span.char_start, span.char_end) == (1, 3), 'tokens 0-1 are " ab ": the spaces go'
 
 
-def test_a_span_of_spaces_alone_is_no_answer_from_that_row():
+def test_a_span_of_spaces_alone_is_passed_over_for_the_best_span_with_text():
     rows = _rows(3)
     start, end = np.zeros((1, 7)), np.zeros((1, 7))
-    start[0, 3], end[0, 3] = 5.0, 5.0
-    assert best_spans(rows, start, end, 5, texts=["  ab  "]) == [None]
+    start[0, 3], end[0, 3] = 5.0, 5.0  # token 0: "  " only
+    (span,) = best_spans(rows, start, end, 5, texts=["  ab  "])
+    assert (span.char_start, span.char_end) == (2, 4), "tokens 0-1 trimmed: the words, not the spaces"
+    # A row whose every span is spaces has no answer.
+    assert best_spans(_rows(1), start[:, :5], end[:, :5], 5, texts=["  "]) == [None]
+
+
+def test_a_span_never_crosses_a_line_break():
+    # Tokens of two characters: "ab", "19", " \n", "3.", "xy". The best-scoring span runs into
+    # the next line's list number ("โควิด-19\n3."); the answer stops at the line's end instead.
+    text = "ab19 \n3.xy"
+    rows = _rows(5)
+    start, end = np.zeros((1, 9)), np.zeros((1, 9))
+    start[0, 3 + 1], end[0, 3 + 3] = 6.0, 6.0  # tokens 1..3: "19 \n3."
+    end[0, 3 + 2] = 5.0  # tokens 1..2: "19 \n", "19" once trimmed
+    (span,) = best_spans(rows, start, end, 5, texts=[text])
+    assert "\n" not in text[span.char_start : span.char_end]
+    assert text[span.char_start : span.char_end] == "19"
+
+
+def test_span_candidates_are_distinct_and_best_first():
+    rows = _rows(6)
+    start, end = np.zeros((1, 10)), np.zeros((1, 10))
+    start[0, 3 + 1], end[0, 3 + 2] = 4.0, 3.0
+    start[0, 3 + 4], end[0, 3 + 4], end[0, 3 + 1] = 2.0, 2.0, -1.0
+    (found,) = span_candidates(rows, start, end, 2, texts=["abcdefghijkl"], top=3)
+    assert [(s.char_start, s.char_end) for s in found][:2] == [(2, 6), (8, 10)]
+    assert len({(s.char_start, s.char_end) for s in found}) == len(found) == 3
+    assert [s.score for s in found] == sorted((s.score for s in found), reverse=True)
 
 
 def test_token_span_finds_the_tokens_of_a_character_span():
@@ -204,7 +231,9 @@ def test_the_evaluation_scores_the_readers_order_not_the_retrieval_scores(fake_i
     start = third.document.text.index(words, third.passage.char_start)
     evidence = EvidencePiece(third.passage.doc_id, words, ((start, start + len(words)),))
     eval_set = EvalSet("t", [EvalQuestion("q", QUESTION, True, (evidence,))])
-    read = Retriever(fake_embedder, index, search_config(read_weight=0.9), reader=FakeReader([words]))
+    read = Retriever(
+        fake_embedder, index, search_config(read_weight=0.9, answer_weight=0.9), reader=FakeReader([words])
+    )
     (result,) = run(eval_set, read).questions
     assert result.first_relevant_rank == 1 and result.answer_exact_match and result.answer_f1 == 1.0
     (unread,) = run(eval_set, read, read=False).questions

@@ -99,39 +99,68 @@ class ReaderTokenizer:
         return Rows(input_ids, mask, np.full(len(pieces), start, dtype=np.int64), offsets)
 
 
-def best_spans(
-    rows: Rows, start_logits: np.ndarray, end_logits: np.ndarray, max_answer_tokens: int, texts: list[str] | None = None
-) -> list[Span | None]:
-    """Each row's best span (start <= end < start + ``max_answer_tokens``, inside the context),
-    or None for a row without context tokens. ``texts[i]``, when given, is row i's document text:
-    whitespace at the span's edges (a token's offsets may include the space before it) is trimmed."""
-    spans: list[Span | None] = []
+def span_candidates(
+    rows: Rows,
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    max_answer_tokens: int,
+    texts: list[str] | None = None,
+    top: int = 1,
+) -> list[list[Span]]:
+    """Each row's ``top`` best distinct spans, best first (start <= end < start +
+    ``max_answer_tokens``, inside the context); [] for a row without context tokens.
+
+    ``texts[i]``, when given, is row i's document text: whitespace at a span's edges (a token's
+    offsets may include the space before it) is trimmed, a span of whitespace is no answer, and
+    a span never crosses a line break. A line ends a list item, a heading or a table row, and an
+    answer running into the next line drags its list number or heading along."""
+    out: list[list[Span]] = []
     for i, offsets in enumerate(rows.offsets):
         n = len(offsets)
         if n == 0:
-            spans.append(None)
+            out.append([])
             continue
         first = int(rows.context_start[i])
         s = start_logits[i, first : first + n].astype(np.float64)
         e = end_logits[i, first : first + n].astype(np.float64)
         # scores[a, b] = s[a] + e[b] for b in [a, a + max_answer_tokens)
-        band = np.full((n, n), -np.inf)
         upper = np.triu(np.ones((n, n), dtype=bool)) & ~np.triu(np.ones((n, n), dtype=bool), k=max_answer_tokens)
-        band[upper] = (s[:, None] + e[None, :])[upper]
-        a, b = np.unravel_index(int(np.argmax(band)), band.shape)
-        char_start, char_end = int(offsets[a, 0]), int(offsets[b, 1])
-        if texts is not None and not text_has_visible(texts[i], char_start, char_end):
-            spans.append(None)  # a space, or nothing: no answer from this row
-            continue
-        if texts is not None:
-            text = texts[i]
-            while text[char_start].isspace():
-                char_start += 1
-            while text[char_end - 1].isspace():
-                char_end -= 1
+        band = np.where(upper, s[:, None] + e[None, :], -np.inf)
+        text = texts[i] if texts is not None else None
         null = float(start_logits[i, 0]) + float(end_logits[i, 0])
-        spans.append(Span(char_start, char_end, float(band[a, b]), null))
-    return spans
+        flat = band.ravel()
+        finite = np.flatnonzero(np.isfinite(flat))
+        # Best first; equal scores in the order of their (start, end) tokens.
+        picked = finite[np.lexsort((finite, -flat[finite]))]
+        found: list[Span] = []
+        seen: set[tuple[int, int]] = set()
+        for index in picked:
+            a, b = divmod(int(index), n)
+            char_start, char_end = int(offsets[a, 0]), int(offsets[b, 1])
+            if text is not None:
+                if not text_has_visible(text, char_start, char_end):
+                    continue  # a space, or nothing: no answer here
+                while text[char_start].isspace():
+                    char_start += 1
+                while text[char_end - 1].isspace():
+                    char_end -= 1
+                if "\n" in text[char_start:char_end]:
+                    continue
+            if (char_start, char_end) in seen:
+                continue
+            seen.add((char_start, char_end))
+            found.append(Span(char_start, char_end, float(flat[index]), null))
+            if len(found) == top:
+                break
+        out.append(found)
+    return out
+
+
+def best_spans(
+    rows: Rows, start_logits: np.ndarray, end_logits: np.ndarray, max_answer_tokens: int, texts: list[str] | None = None
+) -> list[Span | None]:
+    """Each row's best span (``span_candidates``' first), or None for a row without one."""
+    return [c[0] if c else None for c in span_candidates(rows, start_logits, end_logits, max_answer_tokens, texts)]
 
 
 def text_has_visible(text: str, start: int, end: int) -> bool:

@@ -15,7 +15,7 @@ import numpy as np
 
 from corpus.text import normalize_text
 from index.reader.export import FILES, read_export
-from index.reader.features import Encoded, ReaderTokenizer, Span, best_spans
+from index.reader.features import Encoded, ReaderTokenizer, Span, span_candidates
 from index.reader.weights import ReaderWeightsError
 
 Precision = Literal["fp32", "int8"]
@@ -100,6 +100,10 @@ class Reader:
 
     def read(self, question: str, windows: list[Window]) -> list[Span | None]:
         """Each window's best span (document characters) and its margin over "no answer"."""
+        return [c[0] if c else None for c in self.candidates(question, windows, 1)]
+
+    def candidates(self, question: str, windows: list[Window], top: int) -> list[list[Span]]:
+        """Each window's ``top`` best distinct spans, best first (``features.span_candidates``)."""
         if not windows:
             return []
         # Idempotent: the search passes a normalised question already, other callers may not.
@@ -109,4 +113,4 @@ class Reader:
         start, end = self._session.run(
             ["start_logits", "end_logits"], {"input_ids": rows.input_ids, "attention_mask": rows.attention_mask}
         )
-        return best_spans(rows, start, end, self.config.max_answer_tokens, [w.text for w in windows])
+        return span_candidates(rows, start, end, self.config.max_answer_tokens, [w.text for w in windows], top)

@@ -20,6 +20,7 @@
       empty: "กรุณาพิมพ์คำถามก่อน",
       busy: "กำลังค้นหาคำตอบ…",
       answer: "คำตอบ",
+      likely: "ประโยคที่น่าจะตอบคำถาม (ไม่แน่ใจคำตอบที่ตรงกว่านี้)",
       noAnswer: "ไม่พบประโยคที่ตอบคำถามนี้ได้ชัดเจน ข้อความที่ใกล้เคียงที่สุดคือ",
       none: "ไม่พบข้อความที่เกี่ยวข้องในเอกสาร",
       sources: "แหล่งอ้างอิง",
@@ -45,6 +46,7 @@
       empty: "Please type a question first.",
       busy: "Looking for an answer…",
       answer: "Answer",
+      likely: "The sentence most likely to answer (no exact words we are sure of)",
       noAnswer: "No sentence clearly answers this. The closest passages are:",
       none: "Nothing in the documents matches this question.",
       sources: "Sources",
@@ -236,8 +238,9 @@
     var answer = body.answer;
     if (answer) {
       var ans = el("div", { class: "ans" });
-      ans.appendChild(el("p", { class: "lbl" }, t.answer));
-      // The reader's words in bold inside their sentence; the best sentence alone when not read,
+      // The confidence ladder: exact words, or only the sentence that likely holds them.
+      ans.appendChild(el("p", { class: "lbl" }, answer.kind === "sentence" ? t.likely : t.answer));
+      // The reader's words in bold inside their sentence; the sentence alone when it is the answer,
       // and the words alone if the offsets do not check out.
       var quote = el("blockquote"), s = answer.sentence;
       var words = s && answer.text !== s.text && withStrong(quote, s.text, s.char_start, answer) ? answer : null;
@@ -404,7 +407,7 @@
           return r.json().catch(function () { return {}; }).then(function (body) {
             if (r.ok && body && Array.isArray(body.passages)) {
               renderAnswer(box, body);
-              var said = body.answer ? t.answer + ": " + body.answer.text : body.passages.length ? t.noAnswer : t.none;
+              var said = body.answer ? (body.answer.kind === "sentence" ? t.likely : t.answer) + ": " + body.answer.text : body.passages.length ? t.noAnswer : t.none;
               return announce(said + " " + t.found.replace("{n}", body.passages.length));
             }
             if (r.status === 503) return fail(t.loading, true);
