@@ -4,6 +4,8 @@ or that leak, and ids and titles that look like others. Each test failed before 
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from pydantic import ValidationError
@@ -11,9 +13,10 @@ from typer.testing import CliRunner
 
 import corpus.text as corpus_text
 import index.encoders.factory
+from index import versions
 from khamtop.cli import app as cli_app
 from service.errors import error_message
-from service.settings import Settings
+from service.settings import BUNDLED_CORPUS, PROJECT_ROOT, Settings
 from tests.fakes import FakeEmbedder
 
 # A tone mark typed before its vowel, thousands of times over: each pass of the old repair moved
@@ -74,3 +77,26 @@ def test_the_command_line_refuses_such_keys_with_the_reason(monkeypatch, fake_in
     result = CliRunner().invoke(cli_app, ["ask", "ใครเป็นประธานการประชุม", "--index", str(fake_index)])
     assert result.exit_code == 2 and message in result.output, result.output
     assert THAI_KEY not in result.output and ADMIN not in result.output
+
+
+# The docs' recovery advice -----------------------------------------------------------------------
+
+
+def test_only_index_build_recovers_a_damaged_index_as_the_docs_say(monkeypatch, settings, tmp_path):
+    monkeypatch.setattr(index.encoders.factory, "load_embedder", lambda settings: FakeEmbedder())
+    monkeypatch.setenv("KHAMTOP_READER", "false")
+    live = versions.current_path(settings.index_dir)
+    chunks = live / "chunks.jsonl"
+    chunks.write_text(chunks.read_text("utf-8").replace("ASEAN", "AAAAA", 1), "utf-8")
+    doc = tmp_path / "ประกาศ.md"
+    doc.write_text("ประกาศกระทรวงดิจิทัลเพื่อเศรษฐกิจและสังคม เรื่องศูนย์ข้อมูลภาครัฐ", "utf-8")
+    runner, where = CliRunner(), ["--index", str(settings.index_dir)]
+    added = runner.invoke(cli_app, ["index", "add", str(doc), *where])
+    assert added.exit_code == 2 and "is damaged" in added.output and "`khamtop index build`" in added.output
+    built = runner.invoke(cli_app, ["index", "build", str(BUNDLED_CORPUS), "--out", str(settings.index_dir)])
+    assert built.exit_code == 0, built.output
+    assert runner.invoke(cli_app, ["index", "add", str(doc), *where]).exit_code == 0
+    # What docs/api.md tells an operator whose service started on a damaged index.
+    api = " ".join((PROJECT_ROOT / "docs" / "api.md").read_text("utf-8").split())
+    (advice,) = re.findall(r"at start-up a damaged index.*?admin routes[^.]*\.", api)
+    assert "Only `khamtop index build` writes one" in advice and "`khamtop index add|remove` refuse" in advice
