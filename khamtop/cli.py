@@ -16,8 +16,14 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from pydantic import ValidationError
 
+from index.encoders.torch_cpu import cap_onednn_isa
+
 if TYPE_CHECKING:
     from service.settings import Settings
+
+# Every command that may run torch (builds, `model prepare`, `model train-reader`, `serve` with the
+# torch backend) has oneDNN capped at AVX2 before torch loads (index/encoders/torch_cpu.py).
+cap_onednn_isa()
 
 app = typer.Typer(
     name="khamtop",
