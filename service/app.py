@@ -27,7 +27,7 @@ from index.reader.runtime import Reader, ReaderConfig
 from service import apidocs
 from service import state as live
 from service.errors import error_items, error_message
-from service.limits import Admission, BodySizeLimit, RateLimit
+from service.limits import Admission, BodySizeLimit, RateLimit, UploadReaders
 from service.observe import Metrics, RequestLog
 from service.protocol import bounded_protocol
 from service.routes import router
@@ -144,11 +144,19 @@ def server_options(settings: Settings) -> dict:
     """uvicorn's options for ``khamtop serve``: forwarded headers are believed only from the
     configured proxies (uvicorn would otherwise trust 127.0.0.1, so anything on this machine could
     claim any client address and slip past the rate limit); headers and bodies are bounded in size
-    and time (service.protocol), and open connections in number."""
+    and time (service.protocol), open connections in number, and those still waiting for their
+    headers in number per client address and in all (service.protocol), with health checks
+    answered past the connection limit."""
     return {
         "proxy_headers": bool(settings.trusted_proxies),
         "forwarded_allow_ips": ",".join(settings.trusted_proxies) or "",
-        "http": bounded_protocol(settings.max_header_bytes, settings.header_timeout_s, settings.body_timeout_s),
+        "http": bounded_protocol(
+            settings.max_header_bytes,
+            settings.header_timeout_s,
+            settings.body_timeout_s,
+            max_pending_per_client=settings.max_pending_connections_per_client,
+            max_pending=settings.max_connections // 2,
+        ),
         "limit_concurrency": settings.max_connections,
     }
 
@@ -166,6 +174,9 @@ def create_app(
         state = live.ServiceState()
         app.state.khamtop = state
         app.state.admission = Admission(settings.search_concurrency, settings.search_queue, settings.request_timeout_s)
+        app.state.upload_readers = UploadReaders(
+            settings.parse_concurrency, settings.parse_queue, settings.parse_timeout_s
+        )
         tasks = [asyncio.create_task(asyncio.to_thread(live.load, settings, embedder_factory, state, reader_factory))]
         if settings.reload_interval_s > 0:
             tasks.append(asyncio.create_task(_watch(settings, state)))
@@ -189,6 +200,7 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics = Metrics()
     app.state.admission = None  # set by the lifespan
+    app.state.upload_readers = None  # set by the lifespan
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(EngineUnavailable, _engine_unavailable)

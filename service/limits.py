@@ -4,7 +4,9 @@
 - each client gets a token bucket of requests (429 with Retry-After);
 - searches run a few at a time; beyond a short queue they are refused at once (503 with
   Retry-After) instead of queueing without bound, and one that cannot finish within the deadline
-  gets 504 rather than hanging.
+  gets 504 rather than hanging;
+- uploaded files are read a few at a time, each in its own process; beyond a short queue an
+  upload gets 503 with Retry-After.
 """
 
 from __future__ import annotations
@@ -162,3 +164,52 @@ class Admission:
             return await asyncio.wait_for(asyncio.shield(future), remaining)
         except TimeoutError:
             raise DeadlineExceeded from None
+
+
+class ReadersBusy(Exception):
+    """Every upload reader is busy and as many uploads wait as may."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"retry in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+class UploadReaders:
+    """At most ``concurrency`` uploaded files are read at once (each in a child process of its
+    own, corpus.sandbox) and ``queue`` more may wait their turn; an upload beyond them is refused
+    at once (``ReadersBusy``). Each reading is stopped at ``seconds`` (``KHAMTOP_PARSE_TIMEOUT_S``),
+    so within that a reader frees up: that is the Retry-After. A reading whose caller has gone
+    keeps its place until its child has ended, so no more than ``concurrency`` ever run."""
+
+    def __init__(self, concurrency: int, queue: int, seconds: float) -> None:
+        self.slots = asyncio.Semaphore(concurrency)
+        self.concurrency, self.capacity = concurrency, concurrency + queue
+        self.retry_after_s = max(1, math.ceil(seconds))
+        self.inflight = 0  # reading or waiting to
+        self.reading = 0
+        self.peak = 0  # the most read at once so far
+
+    @property
+    def waiting(self) -> int:
+        return self.inflight - self.reading
+
+    async def run(self, fn: Callable, *args):
+        if self.inflight >= self.capacity:
+            raise ReadersBusy(self.retry_after_s)
+        self.inflight += 1
+        try:
+            await self.slots.acquire()
+        except BaseException:
+            self.inflight -= 1
+            raise
+        self.reading += 1
+        self.peak = max(self.peak, self.reading)
+        future = asyncio.ensure_future(run_in_threadpool(fn, *args))
+
+        def done(_) -> None:
+            self.reading -= 1
+            self.inflight -= 1
+            self.slots.release()
+
+        future.add_done_callback(done)
+        return await asyncio.shield(future)

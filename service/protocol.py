@@ -4,18 +4,73 @@ within ``header_timeout_s`` and hold at most ``max_header_bytes``, and its body 
 counted from the end of the request before (a request that begins in the same read as the one
 before it can pass the bound by what is left of that read, at most one read buffer). Without
 them a client that sends a few bytes a minute, or a header of megabytes, holds a connection (and
-CPU) for as long as it likes. ``limit_concurrency`` (uvicorn's own) bounds open connections."""
+CPU) for as long as it likes. ``limit_concurrency`` (uvicorn's own) bounds open connections.
+
+Connections whose request headers are unfinished (slowloris: open many, never finish) are bounded
+too, since each takes one of the ``limit_concurrency`` slots until its header timeout: at most
+``max_pending_per_client`` from one address and ``max_pending`` in all. A new connection past
+either bound closes the oldest unfinished one (of that address, or of all): a real client's
+headers arrive within milliseconds, so what is closed is the connection that has kept its slot
+longest without asking anything. A connection kept alive between requests is not unfinished
+until the next request starts to arrive (uvicorn's keep-alive timeout closes it before then).
+Health checks (``/healthz``, ``/readyz``) are answered even when every slot is taken: they cost
+nothing, and an orchestrator that cannot reach them restarts a service that is merely busy."""
 
 from __future__ import annotations
 
 from asyncio import TimerHandle
+from collections import OrderedDict
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 _END = b"\r\n\r\n"
+HEALTH_PATHS = frozenset({b"/healthz", b"/readyz"})
 
 
-def bounded_protocol(max_header_bytes: int, header_timeout_s: float, body_timeout_s: float) -> type:
+class _Unfinished:
+    """The connections whose request headers have not all arrived, oldest first, in all and by address."""
+
+    def __init__(self) -> None:
+        self.all: OrderedDict[object, None] = OrderedDict()
+        self.by_client: dict[str, OrderedDict[object, None]] = {}
+
+    def add(self, connection, client: str) -> None:
+        self.all[connection] = None
+        self.by_client.setdefault(client, OrderedDict())[connection] = None
+
+    def discard(self, connection, client: str) -> None:
+        self.all.pop(connection, None)
+        mine = self.by_client.get(client)
+        if mine is not None:
+            mine.pop(connection, None)
+            if not mine:
+                del self.by_client[client]
+
+    def oldest(self, client: str | None = None):
+        found = self.all if client is None else self.by_client.get(client) or {}
+        return next(iter(found), None)
+
+    def count(self, client: str | None = None) -> int:
+        return len(self.all) if client is None else len(self.by_client.get(client) or ())
+
+
+def _path(url: bytes) -> bytes | None:
+    try:
+        return httptools.parse_url(url).path
+    except httptools.HttpParserInvalidURLError:
+        return None  # uvicorn answers it 400 itself
+
+
+def bounded_protocol(
+    max_header_bytes: int,
+    header_timeout_s: float,
+    body_timeout_s: float,
+    max_pending_per_client: int | None = None,
+    max_pending: int | None = None,
+) -> type:
+    unfinished = _Unfinished()  # one server's connections: shared by every connection of it
+
     class BoundedHttpTools(HttpToolsProtocol):
         def connection_made(self, transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -23,7 +78,29 @@ def bounded_protocol(max_header_bytes: int, header_timeout_s: float, body_timeou
             self._tail = b""  # the last bytes seen, to find a header end split across reads
             self._in_headers = True
             self._deadline: TimerHandle | None = None
+            self._peer = self.client[0] if self.client else "unknown"
+            self._pending = False
+            self._start_pending()
             self._arm(header_timeout_s, b"request headers not received in time")
+
+        def _start_pending(self) -> None:
+            """This connection waits for a request's headers: make room for it by closing the
+            oldest unfinished connection of its address, or of all, past their bounds."""
+            if max_pending_per_client is not None and unfinished.count(self._peer) >= max_pending_per_client:
+                unfinished.oldest(self._peer)._evict()
+            if max_pending is not None and unfinished.count() >= max_pending:
+                unfinished.oldest()._evict()
+            unfinished.add(self, self._peer)
+            self._pending = True
+
+        def _stop_pending(self) -> None:
+            if self._pending:
+                unfinished.discard(self, self._peer)
+                self._pending = False
+
+        def _evict(self) -> None:
+            self._stop_pending()
+            self._refuse(408, b"request headers not received in time (too many unfinished requests)")
 
         def _arm(self, seconds: float, why: bytes) -> None:
             self._disarm()
@@ -36,6 +113,7 @@ def bounded_protocol(max_header_bytes: int, header_timeout_s: float, body_timeou
 
         def _refuse(self, status: int, why: bytes) -> None:
             self._deadline = None
+            self._stop_pending()
             if self.transport.is_closing():
                 return
             # A response may be written unless this connection is in the middle of another one.
@@ -51,6 +129,8 @@ def bounded_protocol(max_header_bytes: int, header_timeout_s: float, body_timeou
             if self._in_headers:
                 if self._deadline is None:  # a new request on a kept-alive connection
                     self._arm(header_timeout_s, b"request headers not received in time")
+                if not self._pending:
+                    self._start_pending()
                 seen = self._tail + data
                 end = seen.find(_END)
                 self._header_bytes += (end + len(_END) - len(self._tail)) if end >= 0 else len(data)
@@ -63,7 +143,14 @@ def bounded_protocol(max_header_bytes: int, header_timeout_s: float, body_timeou
         def on_headers_complete(self) -> None:
             self._in_headers = False
             self._header_bytes, self._tail = 0, b""
-            super().on_headers_complete()
+            self._stop_pending()
+            limit = self.limit_concurrency
+            if limit is not None and _path(self.url) in HEALTH_PATHS:
+                self.limit_concurrency = None  # a health check is answered past the connection limit
+            try:
+                super().on_headers_complete()
+            finally:
+                self.limit_concurrency = limit
             self._arm(body_timeout_s, b"request body not received in time")
 
         def on_message_complete(self) -> None:
@@ -76,6 +163,7 @@ def bounded_protocol(max_header_bytes: int, header_timeout_s: float, body_timeou
 
         def connection_lost(self, exc) -> None:
             self._disarm()
+            self._stop_pending()
             super().connection_lost(exc)
 
     return BoundedHttpTools

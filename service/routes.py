@@ -18,7 +18,7 @@ from index.layout import IndexLoadError
 from index.versions import VersionError
 from index.write import UpdateError
 from service import security
-from service.limits import DeadlineExceeded, Overloaded
+from service.limits import DeadlineExceeded, Overloaded, ReadersBusy
 from service import state as live
 from service.schemas import (
     AskRequest,
@@ -228,9 +228,17 @@ async def put_document(request: Request, response: Response, _ready: RetrieverDe
     doc_id, data, suffix, meta = await _upload(request)
     # Read in a child process with its own memory and time limits (corpus.sandbox): a hostile or
     # broken file costs that process, not the service's loop or memory.
+    # At most KHAMTOP_PARSE_CONCURRENCY such processes at once, the next few waiting their turn
+    # (service.limits.UploadReaders): a dozen slow uploads must not take every core from questions.
     limits = request.app.state.settings.parse_limits()
     try:
-        document = await run_in_threadpool(read_untrusted, data, doc_id, suffix, meta, limits)
+        document = await request.app.state.upload_readers.run(read_untrusted, data, doc_id, suffix, meta, limits)
+    except ReadersBusy as exc:
+        raise HTTPException(
+            status_code=503,
+            detail=f"{doc_id}: every upload reader is busy and the queue is full; retry in {exc.retry_after_s} s",
+            headers={"Retry-After": str(exc.retry_after_s)},
+        ) from None
     except FileRefused as exc:
         raise HTTPException(status_code=exc.status, detail=f"{doc_id}: {exc}") from None
     except ValueError as exc:
