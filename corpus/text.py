@@ -196,6 +196,24 @@ def has_visible_text(text: str) -> bool:
     return any(c not in _BLANK_LETTERS and unicodedata.category(c) not in _SHOW_NOTHING for c in text)
 
 
+# A question needs this many letters or digits to be answered (Thai vowels and tone marks that sit
+# above or below a letter are not counted: ที่ is one letter).
+MIN_QUESTION_LETTERS = 2
+
+
+def too_little_to_answer(question: str) -> bool:
+    """Whether ``question`` holds fewer than ``MIN_QUESTION_LETTERS`` letters and digits once
+    normalised (``a``, ``1``, ``ก``, an emoji, U+FFFC): it asks nothing a passage could answer,
+    however similar some sentence scores."""
+    letters = 0
+    for c in normalize_text(question):
+        if unicodedata.category(c)[0] in "LN":
+            letters += 1
+            if letters >= MIN_QUESTION_LETTERS:
+                return False
+    return True
+
+
 def lone_surrogate(text: str) -> int | None:
     """The offset of the first lone surrogate in ``text`` (JSON can carry ``"\\ud800"``, which is
     no character: nothing downstream can encode it), or None."""

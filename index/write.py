@@ -474,11 +474,13 @@ def update_index(
     remove: Sequence[str] = (),
     progress: bool = False,
     served: str | None = None,
+    check_base: Callable[[Path], None] | None = None,
 ) -> UpdateResult:
     """Add or replace ``upsert`` and delete ``remove`` (by id) as one new version, made from the
     live one (``served``: the version a service answers from, used when CURRENT cannot say).
     Documents whose content hash is unchanged keep their vectors; only new or changed ones are
-    embedded."""
+    embedded. ``check_base(folder)``, under the write lock, may refuse the version the update
+    would start from by raising (a service: one it cannot serve)."""
     ids = [d.doc_id for d in upsert]
     if len(set(ids)) != len(ids):
         raise UpdateError("document ids must be unique within one update")
@@ -487,6 +489,8 @@ def update_index(
     result = UpdateResult(None, [], [], [], sorted(set(remove)), None)
 
     def build(base: Path | None) -> _Planned | None:
+        if check_base is not None and base is not None:
+            check_base(base)
         manifest = read_manifest(base) if base is not None else None
         ledger = Ledger.load(base) if manifest is not None and is_ledger(manifest) else None
         if ledger is not None and config.server is None:

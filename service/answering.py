@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from corpus.text import too_little_to_answer
 from index.search import RankedPassage, Retriever, SearchResult
 from service.schemas import Answer, AskRequest, AskResponse, Citation, Highlight, Passage, TextSpan
 
@@ -75,7 +76,9 @@ def _answer(best: RankedPassage, read: bool, kind: str) -> Answer | None:
 
 def _response(question: str, mode: str, answer: SearchResult, took_ms: float) -> AskResponse:
     best = answer.best
-    shown = _answer(best, answer.read, answer.kind) if best is not None else None
+    # A question of one letter (or none) gets no answer, however well a sentence scores; its
+    # passages are still listed.
+    shown = _answer(best, answer.read, answer.kind) if best is not None and not too_little_to_answer(question) else None
     return AskResponse(
         question=question,
         mode=mode,

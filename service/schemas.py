@@ -124,7 +124,7 @@ class AskResponse(BaseModel):
     no_answer: bool = Field(
         description="True when the documents probably do not answer the question: no sentence is similar enough "
         "(`KHAMTOP_ANSWER_THRESHOLD`), or, read, the reader's best span falls short of its no-answer score by more "
-        "than `KHAMTOP_NO_ANSWER_MARGIN` allows."
+        "than `KHAMTOP_NO_ANSWER_MARGIN` allows; or the question has fewer than two letters or digits."
     )
     confidence: float = Field(
         description="What is compared to the no-answer threshold: read, the best span's margin over no answer; "

@@ -206,6 +206,32 @@ def engine_for(settings: Settings, index) -> Engine | None:
     return None
 
 
+def _servable(settings: Settings, state: ServiceState, base) -> None:
+    """Called under the index's write lock with the version an admin write would start from.
+    If it is not the one served (CURRENT moved: another process's write, a roll-back by hand, or
+    a version this service refused), it is loaded and served first, so the write starts from
+    what the service answers from. One that cannot be served refuses the write (VersionError:
+    503): a write from it would drop what the served version has that it lacks, and starting
+    from the served version instead would undo the operator's CURRENT unasked."""
+    name = base.name
+    if name != state.current:
+        try:
+            retriever = _retriever(settings, state, _load(settings, state.embedder, name))
+        except (IndexLoadError, AbbreviationFileError, OSError) as exc:
+            state.refused = name
+            log.error("index version %s refused, still serving version %s: %s", name, state.current, exc)
+            served = state.current or "the version this service serves"
+            raise versions.VersionError(
+                f"{settings.index_dir / versions.CURRENT_FILE} names {name}, which cannot be served ({exc}); this "
+                f"service still serves {served}, and a change made from {name} would drop what {served} has "
+                f"that {name} lacks, so nothing was written. Point CURRENT at a version that loads (`echo "
+                f"{served} > {settings.index_dir / versions.CURRENT_FILE}` keeps what is served), repair {name}, "
+                "or rebuild with `khamtop index build`; then send the change again"
+            ) from exc
+        swap(state, name, retriever)
+    log.info("admin change: a new version made from version %s", name)
+
+
 def swap(state: ServiceState, name: str | None, retriever: Retriever) -> None:
     old = state.retriever.index.version if state.retriever else None
     state.retriever, state.current, state.refused = retriever, name, None
@@ -214,7 +240,8 @@ def swap(state: ServiceState, name: str | None, retriever: Retriever) -> None:
 
 
 def apply_update(settings: Settings, state: ServiceState, upsert=(), remove=()) -> UpdateResult:
-    """An admin change: write the new version, then serve it before answering the admin."""
+    """An admin change: write the new version, then serve it before answering the admin. It
+    starts from the live version (CURRENT's) only if this service can serve it (``_servable``)."""
     with state.write_lock:
         result = update_index(
             settings.index_dir,
@@ -223,6 +250,7 @@ def apply_update(settings: Settings, state: ServiceState, upsert=(), remove=()) 
             upsert=upsert,
             remove=remove,
             served=state.current,
+            check_base=lambda base: _servable(settings, state, base),
         )
         if result.changed:
             index = open_index(settings, state.embedder)

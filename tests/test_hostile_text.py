@@ -100,3 +100,29 @@ def test_only_index_build_recovers_a_damaged_index_as_the_docs_say(monkeypatch, 
     api = " ".join((PROJECT_ROOT / "docs" / "api.md").read_text("utf-8").split())
     (advice,) = re.findall(r"at start-up a damaged index.*?admin routes[^.]*\.", api)
     assert "Only `khamtop index build` writes one" in advice and "`khamtop index add|remove` refuse" in advice
+
+
+# Questions with nothing to answer ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def answers_anything(make_client):
+    """The service with its answer threshold at the bottom: every question's best sentence would
+    be its answer (the real model scores one-letter questions that high)."""
+    return make_client(answer_threshold=-1.0)
+
+
+@pytest.mark.parametrize("question", ["a", "1", "ก", "ก่", "ที่", "ๆ", "😀", "\ufffc", "?!", "ก ?"])
+def test_a_question_of_one_letter_or_none_gets_no_answer_but_its_passages(answers_anything, question):
+    response = answers_anything.post("/v1/ask", json={"question": question})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["no_answer"] is True and body["answer"] is None
+    assert body["passages"], "the passages found are still listed"
+
+
+@pytest.mark.parametrize("question", ["AI", "5G", "ครม", "ASEAN Digital Hub คืออะไร"])
+def test_a_short_question_with_two_letters_or_more_is_answered(answers_anything, question):
+    response = answers_anything.post("/v1/ask", json={"question": question})
+    assert response.status_code == 200, response.text
+    assert response.json()["no_answer"] is False

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -304,3 +305,46 @@ def test_a_version_whose_shards_have_no_checksums_must_be_rebuilt(edge_index, tm
     assert "checksums" in layout_mismatch(manifest, EdgeLayout(shards=3))
     with pytest.raises(IndexLoadError, match="not covered by its checksums"):
         EdgeEngine(version)
+
+
+def test_an_admin_change_is_refused_while_current_names_a_version_the_service_cannot_serve(
+    make_client, edge_index, tmp_path
+):
+    from index.versions import CURRENT_FILE
+    from service.settings import Settings
+
+    home = shutil.copytree(edge_index, tmp_path / "edge-copy")
+    key = "admin-key-0123456789abcdef"
+    as_admin = {"Authorization": f"Bearer {key}"}
+    client = make_client(
+        index_dir=home,
+        backend="qdrant-edge",
+        qdrant_shards=3,
+        admin_key=Settings(admin_key=key).admin_key,
+        reload_interval_s=0.05,
+    )
+    first = {"doc_id": "ข่าว/แรก", "text": "กระทรวงดิจิทัลเปิดศูนย์ข้อมูลแห่งใหม่", "title": "ศูนย์ข้อมูล"}
+    assert client.post("/v1/documents", json=first, headers=as_admin).status_code == 201
+    state = client.app.state.khamtop
+    assert state.current == "v000002"
+    # Rolled back by hand to version 1, whose shards have since lost a file: the service refuses it.
+    one_shard_file(home / "v000001", "segment.json").unlink()
+    (home / CURRENT_FILE).write_text("v000001\n", "ascii")
+    deadline = time.monotonic() + 10
+    while state.refused != "v000001" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert state.refused == "v000001" and state.current == "v000002"
+
+    second = {"doc_id": "ข่าว/สอง", "text": "ศูนย์ข้อมูลแห่งที่สองเปิดที่เชียงใหม่", "title": "ศูนย์ข้อมูลสอง"}
+    response = client.post("/v1/documents", json=second, headers=as_admin)
+    assert response.status_code == 503, response.text
+    said = response.json()["detail"]
+    assert "names v000001, which cannot be served" in said and "echo v000002 >" in said
+    assert not (home / "v000003").exists(), "nothing was written"
+    assert client.get("/v1/documents/ข่าว/แรก").status_code == 200, "the served version keeps its document"
+
+    # Once CURRENT names the served version again, the change is made from it.
+    (home / CURRENT_FILE).write_text("v000002\n", "ascii")
+    assert client.post("/v1/documents", json=second, headers=as_admin).status_code == 201
+    assert client.get("/v1/documents/ข่าว/แรก").status_code == 200
+    assert client.get("/v1/documents/ข่าว/สอง").status_code == 200
