@@ -26,6 +26,8 @@ class ChunkerConfig:
     # index's manifest rather than settings.
     sentence_engine: str = "crfcut"
     word_engine: str = "newmm"
+    # The most characters one call of either engine reads (``MAX_RUN``, below).
+    max_run: int = 4_000
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -74,8 +76,58 @@ def _lines(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def split_sentences(text: str, engine: str = "crfcut") -> list[tuple[int, int]]:
-    """Sentence spans of ``text``: a line break always ends a sentence; within a line, PyThaiNLP.
+# The most characters one call of PyThaiNLP's sentence or word segmenter is given. Both cost more
+# than linear time in what they read, and the sentence model (crfcut) holds the GIL throughout: on a
+# single line of 1 MB without a space it stalled every question 4.6 s, and a 3 MB upload took 15
+# minutes (issue 26). A longer line is read a window at a time (``_line_sentences``), so the work is
+# linear and no call holds the GIL for more than a few milliseconds. The bundled documents' longest
+# line is 1,582 characters: lines this long are rare in prose, and lines within it are split exactly
+# as before.
+MAX_RUN = ChunkerConfig.max_run
+
+
+def _cut(text: str, start: int, end: int) -> int:
+    """Where to end a window of ``text[start:end]`` that must stop before ``end``: after its last
+    whitespace in the second half, else at its last Thai character cluster boundary (never inside
+    a cluster), else at ``end``."""
+    for i in range(end - 1, start + (end - start) // 2, -1):
+        if text[i].isspace():
+            return i + 1
+    # Clusters are a few characters long: a cluster segmentation of the last 64 characters agrees
+    # with the whole text's everywhere but in its first and last clusters.
+    tail = max(start, end - 64)
+    clusters = _cluster_spans(text, tail, end)
+    return clusters[-1][0] if len(clusters) > 2 else end
+
+
+def _line_sentences(text: str, start: int, end: int, engine: str, max_run: int) -> tuple[list[tuple[int, int]], set]:
+    """The sentence model's pieces of the line ``text[start:end]``, read at most ``max_run``
+    characters at a time, and the starts of the pieces cut there only because a window ended.
+
+    A window's last sentence may go on past it, so it is read again at the start of the next
+    window (its other sentences are kept); a window that is one sentence throughout ends a piece
+    where it was cut (after a space if it has one), which no later rule undoes."""
+    pieces: list[tuple[int, int]] = []
+    forced: set = set()
+    pos = start
+    while True:
+        stop = end if end - pos <= max_run else _cut(text, pos, pos + max_run)
+        # PyThaiNLP needs a string (it ignores crfcut when given a list of words).
+        found = _pieces_to_spans(text, pos, sent_tokenize(text[pos:stop], engine=engine)) or [(pos, stop)]
+        if stop == end:
+            return pieces + found, forced
+        found = found[:-1]
+        if not found or found[-1][1] <= pos:  # one sentence throughout: it ends where the window does
+            found = [(pos, stop)]
+            forced.add(stop)
+        pieces.extend(found)
+        pos = found[-1][1]
+
+
+def split_sentences(text: str, engine: str = "crfcut", max_run: int = MAX_RUN) -> list[tuple[int, int]]:
+    """Sentence spans of ``text``: a line break always ends a sentence; within a line, PyThaiNLP,
+    given at most ``max_run`` characters at a time (a longer stretch with no sentence end in it is
+    cut there).
 
     A cut the sentence model proposes where there is no whitespace is undone: Thai separates
     sentences with a space, and a cut right after an abbreviation's dot ("ดศ.", "ครม.") or inside
@@ -86,10 +138,12 @@ def split_sentences(text: str, engine: str = "crfcut") -> list[tuple[int, int]]:
         line = text[line_start:line_end]
         if not line.strip():
             continue
-        # PyThaiNLP needs a string (it ignores crfcut when given a list of words).
-        pieces = _pieces_to_spans(text, line_start, sent_tokenize(line, engine=engine)) or [(line_start, line_end)]
+        pieces, forced = _line_sentences(text, line_start, line_end, engine, max_run)
         merged: list[tuple[int, int]] = []
         for start, end in pieces:
+            if start in forced:
+                merged.append((start, end))
+                continue
             glued = merged and not (text[start].isspace() or text[start - 1].isspace())
             # A list marker ("1.", "๒.", "(3)") is not a sentence: it belongs to what follows.
             after_marker = merged and not any(c.isalpha() for c in text[merged[-1][0] : merged[-1][1]])
@@ -103,9 +157,15 @@ def split_sentences(text: str, engine: str = "crfcut") -> list[tuple[int, int]]:
     return spans
 
 
-def _word_spans(text: str, start: int, end: int, engine: str) -> list[tuple[int, int]]:
-    words = word_tokenize(text[start:end], engine=engine, keep_whitespace=True)
-    return _pieces_to_spans(text, start, words) or _cluster_spans(text, start, end)
+def _word_spans(text: str, start: int, end: int, engine: str, max_run: int = MAX_RUN) -> list[tuple[int, int]]:
+    """Word spans of ``text[start:end]``, segmented at most ``max_run`` characters at a time."""
+    spans: list[tuple[int, int]] = []
+    while start < end:
+        stop = end if end - start <= max_run else _cut(text, start, start + max_run)
+        words = word_tokenize(text[start:stop], engine=engine, keep_whitespace=True)
+        spans += _pieces_to_spans(text, start, words) or _cluster_spans(text, start, stop)
+        start = stop
+    return spans
 
 
 def _cluster_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -144,12 +204,12 @@ def _group(text: str, spans: list[tuple[int, int]], count: TokenCounter, budget:
 
 
 def _split_long_sentence(
-    text: str, start: int, end: int, count: TokenCounter, budget: int, word_engine: str
+    text: str, start: int, end: int, count: TokenCounter, budget: int, word_engine: str, max_run: int = MAX_RUN
 ) -> list[_Unit]:
     def by_clusters(a: int, b: int) -> list[_Unit]:
         return _group(text, _cluster_spans(text, a, b), count, budget, None)
 
-    return _group(text, _word_spans(text, start, end, word_engine), count, budget, by_clusters)
+    return _group(text, _word_spans(text, start, end, word_engine, max_run), count, budget, by_clusters)
 
 
 def chunk_text(
@@ -164,14 +224,14 @@ def chunk_text(
     """
     budget = config.chunk_tokens
     if sentences is None:
-        sentences = split_sentences(text, config.sentence_engine)
+        sentences = split_sentences(text, config.sentence_engine, config.max_run)
     counts = count_tokens([text[a:b] for a, b in sentences])
     units: list[_Unit] = []
     for (a, b), n in zip(sentences, counts):
         if n <= budget:
             units.append(_Unit(a, b, n))
         else:
-            units.extend(_split_long_sentence(text, a, b, count_tokens, budget, config.word_engine))
+            units.extend(_split_long_sentence(text, a, b, count_tokens, budget, config.word_engine, config.max_run))
 
     chunks: list[Span] = []
     i = 0

@@ -100,7 +100,7 @@ def embed_documents(
     documents = sorted(documents, key=lambda d: d.doc_id)
     # Each document is split into sentences once, for its chunks and for the stored sentences:
     # the sentence model, crfcut, is a large part of a build (docs/decisions/012-build-throughput.md).
-    spans = {d.doc_id: split_sentences(d.text, config.sentence_engine) for d in documents}
+    spans = {d.doc_id: split_sentences(d.text, config.sentence_engine, config.max_run) for d in documents}
     with tqdm(total=len(documents), desc="chunking", unit="doc", disable=not progress) as bar:
         chunks = chunk_documents(documents, embedder, config, on_document=lambda: bar.update(), sentences=spans)
     # A passage is embedded and keyword-indexed with its document's title in front: a passage

@@ -91,7 +91,7 @@ class ChunkActor:
         plans = []
         for text in batch["text"]:
             # As embed_documents: each document split once, for its chunks and its sentences.
-            spans = split_sentences(text, self.config.sentence_engine)
+            spans = split_sentences(text, self.config.sentence_engine, self.config.max_run)
             chunks = chunk_text(text, self.embedder.count_tokens, self.config, spans)
             plans.append(
                 json.dumps({"sentences": spans, "chunks": [[c.char_start, c.char_end, c.n_tokens] for c in chunks]})

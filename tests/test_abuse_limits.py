@@ -240,3 +240,36 @@ def test_uploads_are_read_one_at_a_time_and_the_queue_is_bounded(served):
     assert statuses == [422, 422, 422, 503, 503, 503], [r.text for r in responses]
     busy = [r for r in responses if r.status_code == 503]
     assert all(r.headers["Retry-After"] == "2" and "upload reader" in r.json()["detail"] for r in busy)
+
+
+# Unbroken text --------------------------------------------------------------------------------------
+
+
+def test_an_upload_of_unbroken_thai_is_indexed_while_questions_are_answered(served):
+    from tests.test_chunking import unbroken_thai
+
+    base, _ = served(admin_key=ADMIN, rate_limit_per_minute=0)
+    document = {"doc_id": "unbroken", "title": "ไม่มีวรรค", "text": unbroken_thai(100_000)}
+    upload: dict = {}
+
+    def send() -> None:
+        started = time.perf_counter()
+        upload["response"] = httpx.post(f"{base}/v1/documents", json=document, headers=AS_ADMIN, timeout=300)
+        upload["s"] = time.perf_counter() - started
+
+    sender = threading.Thread(target=send)
+    latencies = []
+    with httpx.Client(base_url=base, timeout=60) as http:
+        sender.start()
+        while sender.is_alive() and len(latencies) < 2_000:
+            started = time.perf_counter()
+            assert http.post("/v1/ask", json=QUESTION).status_code == 200
+            latencies.append((time.perf_counter() - started) * 1000)
+    sender.join()
+    assert upload["response"].status_code == 201, upload["response"].text
+    latencies.sort()
+    print(
+        f"\nquestions during a 100,000-character upload without a space ({upload['s']:.1f} s): n={len(latencies)}, "
+        f"p50 {latencies[len(latencies) // 2]:.1f} ms, max {latencies[-1]:.1f} ms"
+    )
+    assert latencies, "questions were answered while it was indexed"

@@ -168,3 +168,51 @@ def test_english_sentences_split_at_full_stops():
 def test_empty_text_has_no_chunks():
     assert chunk_text("", count, chunker_config()) == []
     assert chunk_text(" \n\n ", count, chunker_config()) == []
+
+
+# Unbroken text (issue 26: 3 MB of Thai with no space took 15 minutes to chunk and stalled every
+# question 4.6 s a MB, in the sentence model holding the GIL) --------------------------------------
+
+
+def unbroken_thai(n: int) -> str:
+    """``n`` characters of the bundled documents' Thai with every space, line break and non-Thai
+    character taken out: real words, no sentence end anywhere."""
+    from pathlib import Path
+
+    import corpus
+
+    text = "".join(p.read_text("utf-8") for p in sorted((Path(corpus.__file__).parent / "documents").glob("*.txt")))
+    thai = "".join(c for c in normalize_text(text) if "\u0e01" <= c <= "\u0e5b")
+    return (thai * (n // len(thai) + 1))[:n]
+
+
+def test_the_segmenters_never_read_more_than_a_bounded_run_of_unbroken_thai(monkeypatch):
+    import index.chunking as chunking
+
+    read: list[int] = []
+    for name in ("sent_tokenize", "word_tokenize"):
+        real = getattr(chunking, name)
+        monkeypatch.setattr(chunking, name, lambda text, _real=real, **kw: read.append(len(text)) or _real(text, **kw))
+    text = unbroken_thai(30_000)
+    config = ChunkerConfig(chunk_tokens=200, overlap_tokens=40)
+    chunks = chunk_text(text, FakeEmbedder().count_tokens, config)
+    assert read and max(read) <= config.max_run, f"a segmenter read {max(read):,} characters at once"
+    assert sum(read) < 4 * len(text), "each stretch is read a bounded number of times"
+    assert chunks[0].char_start == 0 and chunks[-1].char_end == len(text)
+    assert all(b.char_start <= a.char_end for a, b in zip(chunks, chunks[1:])), "the chunks leave nothing out"
+
+
+def test_unbroken_thai_becomes_bounded_sentences_that_tile_it_on_cluster_boundaries():
+    text = unbroken_thai(10_000)
+    sentences = split_sentences(text, max_run=1_000)
+    assert len(sentences) >= 10 and all(b - a <= 1_000 for a, b in sentences)
+    assert sentences[0][0] == 0 and sentences[-1][1] == len(text)
+    assert all(a[1] == b[0] for a, b in zip(sentences, sentences[1:])), "no gaps, no overlaps"
+    boundaries = set(accumulate(len(c) for c in tcc.segment(text)))
+    assert all(b in boundaries for _, b in sentences), "never inside a character cluster"
+
+
+def test_lines_within_the_bound_are_split_as_they_always_were():
+    line = " ".join(["ประชุมผู้นำ ACMECS ครั้งที่ ๘ จัดที่กรุงเทพ", "ที่ประชุมเห็นชอบแผนงานใหม่"] * 40)
+    assert len(line) < 4_000
+    assert split_sentences(line) == split_sentences(line, max_run=10**9)
