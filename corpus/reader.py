@@ -28,9 +28,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from corpus.document import Document
+from corpus.document import MAX_METADATA_CHARS, Document, check_metadata, normal_doc_id
 from corpus.formats import SUFFIXES, extract
-from corpus.text import normalize_text
+from corpus.text import normalize_text, without_bidi_controls
 
 METADATA_FIELDS = ("title", "source_url", "date", "language")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*(?:\n|\Z)", re.DOTALL)
@@ -46,6 +46,25 @@ class ReadProblem:
 
 class CorpusError(ValueError):
     """The folder cannot be read as a corpus at all."""
+
+
+class MetadataError(ValueError):
+    """A document's id or metadata is refused: front matter with YAML aliases, a field over its
+    limit, an id with invisible characters. The message names the field."""
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without aliases: a few lines of nested aliases expand to gigabytes, and front matter
+    never needs one (each value is written out)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise MetadataError(
+                f"front matter must not use YAML aliases (*{event.anchor}, line {event.start_mark.line + 1}): "
+                "write each value out"
+            )
+        return super().compose_node(parent, index)
 
 
 def _guess_language(text: str) -> str:
@@ -99,23 +118,31 @@ def document_from_bytes(data: bytes, doc_id: str, suffix: str, meta: dict | None
     raw, found = extracted.text, dict(extracted.meta)
     if not _web_url(found.get("source_url")):  # what a file says of itself is dropped, not refused
         found.pop("source_url", None)
+    # So is a field over its limit (a web page's 5,000-character title); metadata given is refused.
+    found = {k: v for k, v in found.items() if len(str(v)) <= MAX_METADATA_CHARS.get(k, len(str(v)))}
     match = _FRONT_MATTER.match(raw.replace("\r\n", "\n"))
     if match:
         try:
-            found.update(_metadata(yaml.safe_load(match.group(1)) or {}, "front matter"))
+            found.update(_metadata(yaml.load(match.group(1), Loader=_NoAliasLoader) or {}, "front matter"))
         except yaml.YAMLError as exc:
             raise ValueError(f"front matter is not valid YAML: {exc}") from exc
         raw = raw.replace("\r\n", "\n")[match.end() :]
     found.update({k: v for k, v in _metadata(meta or {}, "metadata").items() if v is not None})
     if found.get("source_url") is not None and not _web_url(found["source_url"]):
         raise ValueError(f"source_url must be an http:// or https:// address, not {found['source_url'][:80]!r}")
+    try:
+        doc_id = normal_doc_id(doc_id)
+        check_metadata(found)  # before the text is normalised: a refused file costs no more
+    except ValueError as exc:
+        raise MetadataError(str(exc)) from None
     text = normalize_text(raw)
     if not text.strip():
         raise ValueError("empty document")
     return Document(
         doc_id=doc_id,
         text=text,
-        title=normalize_text(found.get("title") or _default_title(text, doc_id)),
+        # No bidi controls: an override would show the title, and what follows it, backwards.
+        title=without_bidi_controls(normalize_text(found.get("title") or _default_title(text, doc_id))),
         source_url=found.get("source_url"),
         date=found.get("date"),
         language=found.get("language") or _guess_language(text),
@@ -138,7 +165,11 @@ def read_folder(folder: Path) -> tuple[list[Document], list[ReadProblem]]:
     seen: dict[str, Path] = {}
     for path in files:
         rel = path.relative_to(folder)
-        doc_id = rel.with_suffix("").as_posix()
+        try:
+            doc_id = normal_doc_id(rel.with_suffix("").as_posix())
+        except ValueError as exc:
+            problems.append(ReadProblem(str(rel), str(exc)))
+            continue
         if doc_id in seen:
             problems.append(ReadProblem(str(rel), f"same id {doc_id!r} as {seen[doc_id].name}"))
             continue
@@ -147,6 +178,8 @@ def read_folder(folder: Path) -> tuple[list[Document], list[ReadProblem]]:
             documents.append(read_document(path, doc_id))
         except (OSError, ValueError) as exc:
             problems.append(ReadProblem(str(rel), str(exc)))
+        except RecursionError:
+            problems.append(ReadProblem(str(rel), "its metadata is nested too deeply to read"))
     if not documents and not problems:
         raise CorpusError(f"no {', '.join(SUFFIXES)} files in {folder}")
     return documents, problems

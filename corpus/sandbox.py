@@ -21,7 +21,7 @@ import sys
 import zipfile
 from dataclasses import asdict, dataclass
 
-from corpus.document import Document
+from corpus.document import Document, check_metadata
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,12 @@ def read_untrusted(data: bytes, doc_id: str, suffix: str, meta: dict, limits: Pa
         raise FileRefused(422, "the file could not be read (the reader failed; the service's log says why)") from None
     if "error" in answer:
         raise FileRefused(answer["status"], answer["error"])
-    return Document(**answer["document"])
+    document = Document(**answer["document"])
+    try:
+        check_metadata(answer["document"])  # the child checked it; the service takes nothing longer
+    except ValueError as exc:
+        raise FileRefused(422, str(exc)) from None
+    return document
 
 
 def _too_slow(limits: ParseLimits) -> FileRefused:
@@ -122,7 +127,7 @@ def _child() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a reader killed at its limits leaves no core file
     cpu = int(limits.seconds) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-    from corpus.reader import document_from_bytes
+    from corpus.reader import MetadataError, document_from_bytes
 
     try:
         check_size(data, job["suffix"], limits)
@@ -130,6 +135,8 @@ def _child() -> None:
         answer = {"document": asdict(document)}
     except FileRefused as exc:
         answer = {"error": str(exc), "status": exc.status}
+    except MetadataError as exc:  # its message names the field
+        answer = {"error": str(exc), "status": 422}
     except MemoryError:
         refused = _out_of_memory(limits)
         answer = {"error": str(refused), "status": refused.status}

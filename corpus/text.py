@@ -214,6 +214,17 @@ def too_little_to_answer(question: str) -> bool:
     return True
 
 
+# Bidirectional formatting characters: the Arabic letter mark, the left-to-right and right-to-left
+# marks, embeddings, overrides and isolates. In a title they reorder what follows (an override
+# shows "ประกาศ.pdf" backwards); no title needs them.
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_NO_BIDI = dict.fromkeys(map(ord, BIDI_CONTROLS))
+
+
+def without_bidi_controls(text: str) -> str:
+    return text.translate(_NO_BIDI)
+
+
 def lone_surrogate(text: str) -> int | None:
     """The offset of the first lone surrogate in ``text`` (JSON can carry ``"\\ud800"``, which is
     no character: nothing downstream can encode it), or None."""

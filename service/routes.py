@@ -174,7 +174,7 @@ async def _upload(request: Request) -> tuple[str, bytes, str, dict]:
         doc_id = form.get("doc_id") or (stem if dot else name)
         meta = {k: form.get(k) for k in ("title", "source_url", "date", "language") if form.get(k)}
     try:
-        check_doc_id(str(doc_id))
+        doc_id = check_doc_id(str(doc_id))
     except ValueError as exc:
         raise HTTPException(status_code=422, detail=f"doc_id: {exc}") from None
     return str(doc_id), data, f".{suffix}" if dot else "", meta

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from corpus.document import MAX_DOC_ID_CHARS, normal_doc_id
 from corpus.text import has_visible_text, lone_surrogate
 from index.search import Mode
 
@@ -137,13 +138,13 @@ class AskResponse(BaseModel):
     took_ms: float
 
 
-MAX_DOC_ID_CHARS = 200
 _BAD_ID_CHARS = set('\\?#%"<>|*:') | {chr(c) for c in range(32)} | {"\x7f"}
 
 
 def check_doc_id(doc_id: str) -> str:
     """A document id is a relative path (laws/pdpa): no empty, dot or dot-dot segments, no
-    characters that break URLs or file names."""
+    characters that break URLs or file names, no invisible ones. Returns it normalised as stored
+    (``corpus.document.normal_doc_id``)."""
     segments = doc_id.split("/")
     if not doc_id or len(doc_id) > MAX_DOC_ID_CHARS:
         raise ValueError(f"doc_id must be 1-{MAX_DOC_ID_CHARS} characters")
@@ -151,7 +152,7 @@ def check_doc_id(doc_id: str) -> str:
         raise ValueError("doc_id must be a relative path like laws/pdpa: no empty, '.' or '..' parts, no edge spaces")
     if bad := sorted(set(doc_id) & _BAD_ID_CHARS):
         raise ValueError(f"doc_id must not contain {''.join(bad)!r}")
-    return doc_id
+    return normal_doc_id(doc_id)
 
 
 class DocumentIn(BaseModel):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from html import escape
 
 from corpus.document import Document
+from corpus.text import without_bidi_controls
 
 FONT_STACK = (
     '"Noto Sans Thai", "Noto Sans Thai UI", Sarabun, "Leelawadee UI", Leelawadee, Tahoma, '
@@ -99,7 +100,8 @@ def _page(title: str, lang: str, body: str) -> str:
     return (
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)} · khamtop</title><style>{STYLE}</style></head><body>{body}</body></html>"
+        f"<title>{escape(without_bidi_controls(title))} · khamtop</title><style>{STYLE}</style></head>"
+        f"<body>{body}</body></html>"
     )
 
 
@@ -148,7 +150,10 @@ def render_document(
         article, skip = escape(text), ""
     doc_lang = f' lang="{escape(doc.language)}"' if doc.language else ""
     body = (
-        f'{skip}<header><h1>{escape(doc.title)}</h1><p class="meta">{" · ".join(meta)}</p></header>'
+        # Isolated, without bidi controls (stripped when read; an older index may still hold them):
+        # a title cannot reorder the text around it.
+        f"{skip}<header><h1><bdi>{escape(without_bidi_controls(doc.title))}</bdi></h1>"
+        f'<p class="meta">{" · ".join(meta)}</p></header>'
         f'<main><article class="doc"{doc_lang}>{article}</article></main>'
     )
     return _page(doc.title, lang, body)

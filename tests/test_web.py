@@ -61,7 +61,7 @@ def test_viewer_highlights_exactly_the_cited_characters(client):
         assert page.status_code == 200
         assert page.headers["content-type"].startswith("text/html")
         assert cited_text(page.text) == passage["text"]
-        assert f"<h1>{c['title']}</h1>" in page.text
+        assert f"<h1><bdi>{c['title']}</bdi></h1>" in page.text
 
 
 def test_viewer_marks_the_answering_sentence_inside_the_cited_passage(client):

@@ -177,7 +177,8 @@
 
   function docLink(citation, sentence, span, cls) {
     var a = el("a", { href: viewerUrl(citation, sentence, span), target: "_blank", rel: "noopener", class: cls || "" });
-    a.appendChild(document.createTextNode(citation.title));
+    // Isolated and without bidi controls: a title cannot reverse the text after it.
+    a.appendChild(el("bdi", {}, citation.title.replace(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, "")));
     a.appendChild(el("span", { class: "sr" }, " " + t.newTab));
     return a;
   }
