@@ -19,6 +19,7 @@ The ladder then says how much of it to show (docs/decisions/019-answers.md):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -104,10 +105,22 @@ def _squeezed(text: str) -> str:
     return "".join(match_form(text).split())
 
 
+# A span whose character trigrams are mostly the question's repeats it ("การประชุมผู้นำ ACMECS
+# ครั้งที่ ๘" for "ประชุมผู้นำ ACMECS ครั้งที่ 8 ... จัดที่ไหน").
+COPY_SHARE = 0.75
+
+
 def copies_question(candidate: Candidate, question: str) -> bool:
-    """Whether the span is only words of the question (in match form, spaces ignored)."""
-    span = _squeezed(candidate.text)
-    return len(span) >= 2 and span in _squeezed(question)
+    """Whether the span only repeats the question's words (in match form, spaces ignored)."""
+    span, asked = _squeezed(candidate.text), _squeezed(question)
+    if len(span) < 2:
+        return False
+    if span in asked:
+        return True
+    if any(number not in asked for number in re.findall(r"\d+", span)):
+        return False  # "6 ประเทศ" for กี่ประเทศ brings a number the question lacks
+    grams = [span[i : i + 3] for i in range(len(span) - 2)]
+    return bool(grams) and sum(g in asked for g in grams) >= COPY_SHARE * len(grams)
 
 
 def worth(candidate: Candidate, asked: Asked, question: str, config: ChoiceConfig) -> tuple[float, bool | None]:

@@ -80,3 +80,13 @@ def test_the_ladder_shows_words_then_the_sentence_then_nothing():
 def test_no_span_anywhere_is_no_answer():
     decision = choose(asked_for("กี่ Tbps"), [ReadPassage(1.0, [], [])], CONFIG, "กี่ Tbps")
     assert decision.kind == "none" and decision.passage is None and decision.candidate is None
+
+
+def test_a_span_that_only_rewords_the_question_counts_as_a_copy():
+    from index.answer_choice import copies_question
+
+    question = "ประชุมผู้นำ ACMECS ครั้งที่ 8 เมื่อเดือนมิถุนายน ค.ศ. 2018 จัดที่ไหน"
+    doc = "โดยมีการประชุมที่สำคัญที่ผ่านมาคือ การประชุมผู้นำ ACMECS ครั้งที่ ๘ เมื่อวันที่ ๑๕-๑๖ มิถุนายน ๒๕๖๑ ณ กรุงเทพ"
+    assert copies_question(_candidate("การประชุมผู้นำ ACMECS ครั้งที่ ๘", 1.0, doc), question)
+    assert not copies_question(_candidate("กรุงเทพ", 1.0, doc), question)
+    assert not copies_question(_candidate("๑๕-๑๖ มิถุนายน ๒๕๖๑", 1.0, doc), question)

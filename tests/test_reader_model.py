@@ -43,9 +43,37 @@ def test_the_training_command_reproduces_weights_with_their_record(tmp_path, rea
     # same weights (CPU torch is deterministic).
     assert first["config"]["seed"] == 0 and first["steps"] >= 1 and len(first["data"]["sha256"]) == 64
     assert first["data"]["split"] == "train" and {"torch", "transformers", "python"} <= set(first["versions"])
+    assert [s["folder"] for s in first["data"]["sources"]] == [IAPP.name]
     assert first["delta_sha256"] == second["delta_sha256"]
     model, record = assemble(tmp_path / "a", real_model_dir)
     assert record == first and len(model.bert.encoder.layer) == 2
+
+
+def test_a_stopped_training_run_resumes_from_its_checkpoint_to_the_same_weights(tmp_path, real_model_dir):
+    from training.reader_train import Source, TrainConfig, train_reader
+
+    config = TrainConfig(layers=2, frozen_layers=1, epochs=1, batch_size=4, limit=8, checkpoint_every=1)
+    encoder = real_model_dir
+    whole = train_reader([Source(IAPP)], encoder, tmp_path / "whole", config, progress=lambda _: None)
+
+    class Stopped(Exception):
+        pass
+
+    def stop_after_first_checkpoint(line: str) -> None:
+        if line.startswith("checkpoint at step 1 "):
+            raise Stopped
+
+    with pytest.raises(Stopped):
+        train_reader([Source(IAPP)], encoder, tmp_path / "part", config, stop_after_first_checkpoint, tmp_path / "ck")
+    assert not (tmp_path / "part").exists(), "nothing is written until the run ends"
+    lines: list[str] = []
+    resumed = train_reader([Source(IAPP)], encoder, tmp_path / "part", config, lines.append, tmp_path / "ck", True)
+    assert any(line.startswith("resumed at step 1/") for line in lines)
+    assert resumed["delta_sha256"] == whole["delta_sha256"] and whole["steps"] >= 2
+    # Another run's checkpoint is refused, not silently continued.
+    other = TrainConfig(layers=2, frozen_layers=1, epochs=1, batch_size=4, limit=8, checkpoint_every=1, seed=1)
+    with pytest.raises(ValueError, match="another run"):
+        train_reader([Source(IAPP)], encoder, tmp_path / "other", other, lines.append, tmp_path / "ck", True)
 
 
 def test_the_training_command_refuses_nothing_to_train(tmp_path):

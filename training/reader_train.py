@@ -8,9 +8,9 @@ is deterministic there); on a GPU the figures move in the last digits.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-import math
 import platform
 import random
 import time
@@ -53,6 +53,13 @@ OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWA
 """
 
 
+THAIGOV_NOTICE = """
+The reader's weights are also trained on questions generated (training.thaigov_questions) from
+thaigov-v2, news items of the Thai government's web site collected by the PyThaiNLP project
+(PyThaiNLP/thaigov-v2-corpus): public domain under the Thai Copyright Act B.E. 2537, section 7.
+"""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     layers: int = 6  # the converted encoder's first layers the reader keeps
@@ -67,6 +74,27 @@ class TrainConfig:
     seed: int = 0
     limit: int | None = None  # train on the first N questions only (tests, smoke runs)
     threads: int = 2
+    checkpoint_every: int = 200  # steps between checkpoints (a run stopped part-way resumes from the last)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A dataset folder to train on (its ``train`` split) and how many of its questions, drawn
+    with the seed (None: all)."""
+
+    folder: Path
+    questions: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Source:
+        """``PATH`` or ``PATH@N``."""
+        path, _, count = text.rpartition("@") if "@" in text else (text, "", "")
+        if count and not count.isdigit():
+            raise ValueError(f"{text!r}: the number of questions after @ must be a whole number")
+        return cls(Path(path), int(count) if count else None)
+
+
+CHECKPOINT = "checkpoint.pt"
 
 
 def _versions() -> dict[str, str]:
@@ -91,21 +119,54 @@ def _batch(rows: list[Row]):
     return ids, mask, allowed, starts, ends
 
 
-def train_reader(dataset: Path, encoder_dir: Path, out: Path, config: TrainConfig, progress=print) -> dict:
-    """Train, then write ``out`` (all-or-nothing): the changed weights, the record, the licence."""
+def _source_record(source: Source, questions: int) -> dict:
+    record = {
+        "folder": source.folder.name,
+        "split": "train",
+        "sha256": data_sha256(source.folder),
+        "questions": questions,
+        "sampled": source.questions,
+    }
+    generated = source.folder.parent / "generated.json"
+    if generated.is_file():  # made by training.thaigov_questions: how, and from what
+        record["generated"] = json.loads(generated.read_text("utf-8"))
+    return record
+
+
+def train_reader(
+    sources: list[Source] | Path,
+    encoder_dir: Path,
+    out: Path,
+    config: TrainConfig,
+    progress=print,
+    checkpoints: Path | None = None,
+    resume: bool = False,
+) -> dict:
+    """Train, then write ``out`` (all-or-nothing): the changed weights, the record, the licence.
+    ``checkpoints``: a folder where the run's state is saved every ``checkpoint_every`` steps;
+    with ``resume``, a run of the same settings and data goes on from the state saved there."""
     import torch
     from safetensors.numpy import save_file
 
+    if isinstance(sources, Path):
+        sources = [Source(sources)]
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = random.Random(config.seed)
-    train = load_dataset(dataset).of_split("train")
-    if config.limit is not None:
-        train.questions = train.questions[: config.limit]
     tokenizer = ReaderTokenizer(encoder_dir / "tokenizer.json", config.max_length, config.max_question_tokens)
     started = time.perf_counter()
-    maker = RowMaker(train, tokenizer)
-    progress(f"{len(maker.questions)} training questions; rows made in {time.perf_counter() - started:.0f} s")
+    makers, used = [], []
+    for source in sources:
+        train = load_dataset(source.folder).of_split("train")
+        if source.questions is not None:
+            train = train.sample(source.questions, config.seed)
+        if config.limit is not None:
+            train.questions = train.questions[: config.limit]
+        maker = RowMaker(train, tokenizer)
+        makers.append(maker)
+        used.append(_source_record(source, len(maker.questions)))
+    questions = sum(len(m.questions) for m in makers)
+    progress(f"{questions} training questions; rows made in {time.perf_counter() - started:.0f} s")
 
     model = build_model(encoder_dir, config.layers)
     frozen = set(frozen_names(model, config.frozen_layers))
@@ -120,8 +181,13 @@ def train_reader(dataset: Path, encoder_dir: Path, out: Path, config: TrainConfi
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=config.learning_rate,
     )
-    epochs = [maker.rows(random.Random(config.seed * 1000 + e)) for e in range(config.epochs)]
-    steps = sum(math.ceil(len(rows) / config.batch_size) for rows in epochs)
+    epochs = []
+    for e in range(config.epochs):
+        rows = [r for m, maker in enumerate(makers) for r in maker.rows(random.Random(config.seed * 1000 + e + m))]
+        rng.shuffle(rows)
+        epochs.append(rows)
+    batches = [rows[i : i + config.batch_size] for rows in epochs for i in range(0, len(rows), config.batch_size)]
+    steps = len(batches)
     warmup = max(1, int(steps * config.warmup_share))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
@@ -129,29 +195,53 @@ def train_reader(dataset: Path, encoder_dir: Path, out: Path, config: TrainConfi
     progress(f"{sum(map(len, epochs))} rows, {steps} steps of {config.batch_size}")
     losses: list[float] = []
     step = 0
+    identity = {"config": asdict(config), "data": [u["sha256"] for u in used], "steps": steps}
+    saved = checkpoints / CHECKPOINT if checkpoints is not None else None
+    if resume and saved is not None and saved.is_file():
+        state = torch.load(saved, weights_only=False)
+        if state["identity"] != identity:
+            raise ValueError(f"{saved} is the checkpoint of another run (other settings or data); remove it")
+        model.load_state_dict(state["model"], strict=False)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        step, losses = state["step"], state["losses"]
+        progress(f"resumed at step {step}/{steps} from {saved}")
     model.train()
-    for rows in epochs:
-        rng.shuffle(rows)
-        for i in range(0, len(rows), config.batch_size):
-            ids, mask, allowed, starts, ends = _batch(rows[i : i + config.batch_size])
-            start_logits, end_logits = model(ids, mask)
-            floor = torch.finfo(start_logits.dtype).min
-            start_logits = start_logits.masked_fill(~allowed, floor)
-            end_logits = end_logits.masked_fill(~allowed, floor)
-            loss = (
-                torch.nn.functional.cross_entropy(start_logits, starts)
-                + torch.nn.functional.cross_entropy(end_logits, ends)
-            ) / 2
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_([p for _, p in trainable], 1.0)
-            optimizer.step()
-            scheduler.step()
-            losses.append(loss.item())
-            step += 1
-            if step % 50 == 0 or step == steps:
-                elapsed = time.perf_counter() - started
-                progress(f"step {step}/{steps}: loss {np.mean(losses[-50:]):.3f} ({elapsed / 60:.1f} min)")
+    for batch in batches[step:]:
+        ids, mask, allowed, starts, ends = _batch(batch)
+        start_logits, end_logits = model(ids, mask)
+        floor = torch.finfo(start_logits.dtype).min
+        start_logits = start_logits.masked_fill(~allowed, floor)
+        end_logits = end_logits.masked_fill(~allowed, floor)
+        loss = (
+            torch.nn.functional.cross_entropy(start_logits, starts)
+            + torch.nn.functional.cross_entropy(end_logits, ends)
+        ) / 2
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for _, p in trainable], 1.0)
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss.item())
+        step += 1
+        if step % 50 == 0 or step == steps:
+            elapsed = time.perf_counter() - started
+            progress(f"step {step}/{steps}: loss {np.mean(losses[-50:]):.3f} ({elapsed / 60:.1f} min)")
+        if saved is not None and (step % config.checkpoint_every == 0 or step == steps):
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            state = {
+                "identity": identity,
+                "model": {n: p.detach().clone() for n, p in trainable},
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "step": step,
+                "losses": losses,
+            }
+            torch.save(state, saved.with_suffix(".tmp"))
+            saved.with_suffix(".tmp").replace(saved)  # a run killed while saving keeps the last whole one
+            progress(f"checkpoint at step {step} in {saved}")
 
     names = [n for n, _ in trainable]
     delta = state_of(model, names)
@@ -160,8 +250,12 @@ def train_reader(dataset: Path, encoder_dir: Path, out: Path, config: TrainConfi
         "config": asdict(config),
         "steps": steps,
         "rows": sum(map(len, epochs)),
-        "questions": len(maker.questions),
-        "data": {"folder": dataset.name, "split": "train", "sha256": data_sha256(dataset)},
+        "questions": questions,
+        "data": {
+            "split": "train",
+            "sha256": hashlib.sha256("".join(u["sha256"] for u in used).encode()).hexdigest(),
+            "sources": used,
+        },
         "encoder": json.loads((encoder_dir / "khamtop_conversion.json").read_text("utf-8")),
         "frozen_sha256": tensors_sha256(state_of(model, sorted(frozen))),
         "delta_sha256": tensors_sha256(delta),
@@ -172,5 +266,6 @@ def train_reader(dataset: Path, encoder_dir: Path, out: Path, config: TrainConfi
     with staged_dir(out) as tmp:
         save_file(delta, str(tmp / DELTA_FILE))
         (tmp / RECORD_FILE).write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", "utf-8")
-        (tmp / LICENSE_FILE).write_text(IAPP_LICENSE, "utf-8")
+        notice = IAPP_LICENSE + (THAIGOV_NOTICE if any("generated" in u for u in used) else "")
+        (tmp / LICENSE_FILE).write_text(notice, "utf-8")
     return record

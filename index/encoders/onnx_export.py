@@ -154,13 +154,25 @@ def export_graph(module, inputs: tuple, path: Path, outputs: list[str]) -> None:
     )
 
 
-def quantize_int8(fp32: Path, int8: Path) -> None:
+def quantize_int8(fp32: Path, int8: Path, reduce_range: bool = False) -> None:
     """Per-channel int8 weights of the matrix products only, and the word embedding table in
     float16 (``half_embedding_table``). Quantising every op as well lowered the vectors'
-    agreement with torch for little speed (docs/decisions/005-embedding-backend.md)."""
+    agreement with torch for little speed (docs/decisions/005-embedding-backend.md).
+
+    ``reduce_range``: weights in 7 bits. On a CPU without VNNI, ONNX Runtime multiplies uint8
+    activations by int8 weights in pairs summed into 16 bits, which saturate for large values;
+    VNNI and AMX sum into 32 bits and do not. With 7-bit weights no pair can saturate, so the
+    integer products are exact, and the same, on every x86 CPU (docs/decisions/019-answers.md)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"])
+    quantize_dynamic(
+        fp32,
+        int8,
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        reduce_range=reduce_range,
+        op_types_to_quantize=["MatMul"],
+    )
     half_embedding_table(int8)
 
 
