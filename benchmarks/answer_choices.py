@@ -202,6 +202,9 @@ def main() -> None:
     p.add_argument("--gen", type=Path, default=common.ROOT / "data" / "thaigov-gen" / "valid")
     p.add_argument("--gen-limit", type=int, default=800)
     p.add_argument("--precision", default="int8")
+    p.add_argument("--export", type=Path, default=None, help="the reader's ONNX export (default: the set-up's)")
+    p.add_argument("--label", default=None, help="names the cache of this export (default: the precision)")
+    p.add_argument("--sets", default="iapp,thaigov-gen,thaigov-faq,gold", help="which sets, comma-separated")
     p.add_argument("--read", type=int, default=5)
     p.add_argument("--top", type=int, default=10)
     p.add_argument("--cache", type=Path, default=common.ROOT / "data" / "answer-choices")
@@ -209,7 +212,10 @@ def main() -> None:
     settings = Settings()
     base = settings.reader_config()
     ensure_reader_export(base.weights, base.encoder_dir, base.export_dir)
-    reader = Reader(dataclasses.replace(base, precision=args.precision))
+    export = args.export or base.export_dir
+    reader = Reader(dataclasses.replace(base, precision=args.precision, export_dir=export))
+    label = args.label or args.precision
+    wanted = set(args.sets.split(","))
     embedder = load_embedder(settings.encoder_config())
     config = settings.search_config()
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -217,7 +223,9 @@ def main() -> None:
     sets: dict[str, tuple[list[Asked], dict[str, str]]] = {}
 
     def run(name: str, eval_set: EvalSet, index_dir: Path, documents) -> None:
-        cache = args.cache / f"{name}-{args.precision}-{args.read}-{args.top}.pkl"
+        if name not in wanted:
+            return
+        cache = args.cache / f"{name}-{label}-{args.read}-{args.top}.pkl"
         texts = {d.doc_id: d.text for d in documents}
         if cache.is_file():
             sets[name] = (pickle.loads(cache.read_bytes()), texts)

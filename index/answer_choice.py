@@ -101,6 +101,27 @@ class Decision:
         return None if self.passage is None else self.best[self.passage]
 
 
+# Words that introduce an answer rather than being part of it ("ณ กรุงเทพ", "ได้แก่ ไทย").
+_LEADING = re.compile(r"^(?:ณ|คือ|ได้แก่|อันได้แก่|เช่น)\s+(?=\S)")
+
+
+def trimmed(candidate: Candidate) -> Candidate:
+    """The span without a leading word that only introduces it; offsets stay exact."""
+    m = _LEADING.match(candidate.text)
+    if m is None:
+        return candidate
+    cut = m.end()
+    return Candidate(
+        candidate.text[cut:],
+        candidate.before + candidate.text[:cut],
+        candidate.after,
+        candidate.score,
+        candidate.null,
+        candidate.char_start + cut,
+        candidate.char_end,
+    )
+
+
 def _squeezed(text: str) -> str:
     return "".join(match_form(text).split())
 
@@ -143,7 +164,7 @@ def choose(asked: Asked, passages: list[ReadPassage], config: ChoiceConfig, ques
     values: list[float] = []
     fit_of: list[bool | None] = []
     for p in passages[:n]:
-        scored = [(worth(c, asked, question, config), c) for c in p.candidates]
+        scored = [(worth(c, asked, question, config), c) for c in map(trimmed, p.candidates)]
         if not scored:
             best.append(None)
             values.append(float("-inf"))

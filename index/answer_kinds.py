@@ -222,9 +222,11 @@ def fits(asked: Asked, kinds: frozenset[str], text: str, after: str = "") -> boo
     None when nothing can be told (an untyped question, or a span whose characters say nothing)."""
     if asked.kind not in TYPED:
         return None
+    # A count, an amount or a date is written with digits, number words or a month: a span
+    # without them does not answer กี่ / เท่าไร / เมื่อไร, whatever else it is.
     if asked.kind == "number":
         if "number" not in kinds:
-            return False if kinds else None
+            return False
         if asked.unit is None:
             return True
         near = match_form(text + after[:12])
@@ -233,9 +235,9 @@ def fits(asked: Asked, kinds: frozenset[str], text: str, after: str = "") -> boo
         # A date answers กี่ปี; a number with another unit does not answer กี่สถานี.
         return "date" in kinds and asked.unit in _TIME_UNITS
     if asked.kind == "money":
-        return "money" in kinds or (None if "number" in kinds else False if kinds else None)
+        return "money" in kinds or (None if "number" in kinds else False)
     if asked.kind == "date":
-        return "date" in kinds or (False if kinds else None)
+        return "date" in kinds
     if asked.kind == "person":
         # Who: a person, or the agency that did it.
         return bool(kinds & {"person", "agency"}) or (False if kinds - {"place"} else None)

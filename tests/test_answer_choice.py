@@ -90,3 +90,11 @@ def test_a_span_that_only_rewords_the_question_counts_as_a_copy():
     assert copies_question(_candidate("การประชุมผู้นำ ACMECS ครั้งที่ ๘", 1.0, doc), question)
     assert not copies_question(_candidate("กรุงเทพ", 1.0, doc), question)
     assert not copies_question(_candidate("๑๕-๑๖ มิถุนายน ๒๕๖๑", 1.0, doc), question)
+
+
+def test_a_word_that_only_introduces_the_answer_is_left_out_with_exact_offsets():
+    doc = "การประชุมผู้นำ ACMECS ครั้งที่ ๘ เมื่อวันที่ ๑๕-๑๖ มิถุนายน ๒๕๖๑ ณ กรุงเทพ ซึ่ง"
+    question = "ประชุมผู้นำ ACMECS ครั้งที่ 8 จัดที่ไหน"
+    passage = ReadPassage(1.0, [_candidate("ณ กรุงเทพ", 2.0, doc)], [(0, len(doc), 1.0)])
+    answer = choose(asked_for(question), [passage], CONFIG, question).candidate
+    assert answer.text == "กรุงเทพ" == doc[answer.char_start : answer.char_end]

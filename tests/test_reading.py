@@ -245,3 +245,45 @@ def test_a_read_search_with_nothing_to_read_has_a_finite_confidence(make_client)
     body = client.post("/v1/ask", json={"question": "qqqzzzxxyy", "mode": "keyword"}).json()
     assert body["passages"] == [] and body["no_answer"] is True and body["read"] is True
     assert body["confidence"] < -1000, "below any margin, and valid JSON"
+
+
+def test_questions_read_at_the_same_time_share_one_reader_call_and_each_gets_its_own_answer(fake_index, fake_embedder):
+    import threading
+    import time
+
+    from index.search import Retriever
+
+    class SlowReader(FakeReader):
+        def __init__(self, answers):
+            super().__init__(answers)
+            self.batches: list[int] = []
+
+        def candidates_many(self, jobs):
+            self.batches.append(len(jobs))
+            time.sleep(0.3)  # the first call is still running when the others arrive
+            return super().candidates_many(jobs)
+
+    index = load_index(fake_index, fake_embedder)
+    questions = [QUESTION, "ประชุมผู้นำ ACMECS ครั้งที่ 8 จัดที่ไหน", "ASEAN Digital Ministers Meeting", "รางวัล"]
+    reader = SlowReader([ANSWER])
+    retriever = Retriever(fake_embedder, index, search_config(), reader=reader)
+    alone = {
+        q: Retriever(fake_embedder, index, search_config(), reader=FakeReader([ANSWER])).search(q, 3) for q in questions
+    }
+    results: dict[str, object] = {}
+    start = threading.Barrier(len(questions))
+
+    def ask(q: str) -> None:
+        start.wait()
+        results[q] = retriever.search(q, 3)
+
+    threads = [threading.Thread(target=ask, args=(q,)) for q in questions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sum(reader.batches) == len(questions) and max(reader.batches) > 1, reader.batches
+    for q in questions:
+        got, want = results[q], alone[q]
+        assert [h.passage.id for h in got.passages] == [h.passage.id for h in want.passages]
+        assert got.candidate.highlight.span == want.candidate.highlight.span
