@@ -327,7 +327,8 @@ class EdgeEngine(TopK):
                 f"index at {version} has no qdrant-edge shards; rebuild it with "
                 "KHAMTOP_BACKEND=qdrant-edge khamtop index build"
             )
-        words = read_manifest(version).get("files", {}).get(WORD_IDS_FILE)
+        files = read_manifest(version).get("files")
+        words = files.get(WORD_IDS_FILE) if isinstance(files, dict) else None
         if (version / WORD_IDS_FILE).is_file() and sha256(version / WORD_IDS_FILE) != words:
             raise IndexLoadError(
                 f"index at {version} is damaged: {WORD_IDS_FILE} does not match its checksum in the manifest"
