@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
-import statistics
 import time
 from pathlib import Path
 
@@ -205,6 +204,7 @@ def main() -> None:
     p.add_argument("--export", type=Path, default=None, help="the reader's ONNX export (default: the set-up's)")
     p.add_argument("--label", default=None, help="names the cache of this export (default: the precision)")
     p.add_argument("--sets", default="iapp,thaigov-gen,thaigov-faq,gold", help="which sets, comma-separated")
+    p.add_argument("--grid", choices=("order", "ladder"), default="ladder", help="which policies to score")
     p.add_argument("--read", type=int, default=5)
     p.add_argument("--top", type=int, default=10)
     p.add_argument("--cache", type=Path, default=common.ROOT / "data" / "answer-choices")
@@ -257,9 +257,11 @@ def main() -> None:
     documents, _ = read_folder(settings.corpus_dir)
     run("gold", load_gold(GOLD, documents), settings.index_dir, documents)
 
-    policies = policy_grid(config)
+    policies = order_grid(config) if args.grid == "order" else ladder_grid(config)
     result: dict = {"precision": args.precision, "read": args.read, "top": args.top, "policies": {}}
-    header = f"{'policy':<44}" + "".join(f" | {n[:11]:>11} hit1 EM   F1   wm   lm   w/s/n      fl-a fl-s" for n in sets)
+    header = f"{'policy':<44}" + "".join(
+        f" | {n[:11]:>11} hit1 EM   F1   wm   lm   w/s/n (ok w/s)    fl-a fl-s" for n in sets
+    )
     print(header)
     for name, policy in policies.items():
         row = {}
@@ -267,36 +269,56 @@ def main() -> None:
         for set_name, (asked, texts) in sets.items():
             f = evaluate(asked, policy, texts)
             row[set_name] = f
-            s = f["shares"]
+            s, ok = f["shares"], f["rung_accuracy"]
             line += (
                 f" | {f['hit@1']:.3f} {f['em']:.2f} {f['f1']:.2f} {f['words_match']:.2f} {f['ladder_match']:.2f} "
-                f"{s['words']:.2f}/{s['sentence']:.2f}/{s['none']:.2f} {f['answerable_flagged']:.2f} "
-                f"{f['silent_flagged']:.2f}"
+                f"{s['words']:.2f}/{s['sentence']:.2f}/{s['none']:.2f} ({ok['words']:.2f}/{ok['sentence']:.2f}) "
+                f"{f['answerable_flagged']:.2f} {f['silent_flagged']:.2f}"
             )
         print(line, flush=True)
         result["policies"][name] = {"config": dataclasses.asdict(policy), "sets": row}
     common.write_result(args.out, result)
 
 
-def policy_grid(config) -> dict[str, ChoiceConfig]:
+def order_grid(config) -> dict[str, ChoiceConfig]:
+    """Passages read, the order's weight, and the kinds' bonus and penalty."""
     base = ChoiceConfig.from_search(config)
     grid = {"service (this checkout)": base}
-    grid["old: read 3, weight 0.5, no kinds"] = dataclasses.replace(
-        base, read=3, weight=0.5, kind_bonus=0.0, kind_penalty=0.0, copy_penalty=0.0, words_margin=-1e9
+    grid["before: read 3, weight 0.5, no kinds, no copies"] = dataclasses.replace(
+        base,
+        read=3,
+        weight=0.5,
+        answer_weight=0.5,
+        kind_bonus=0.0,
+        kind_penalty=0.0,
+        copy_penalty=0.0,
+        words_margin=-1e9,
     )
     for read in (1, 3, 5):
         for weight in (0.0, 0.25, 0.5):
             for bonus, penalty in ((0.0, 0.0), (1.0, 2.0), (2.0, 4.0), (3.0, 6.0)):
                 grid[f"read {read} w {weight} kinds +{bonus}/-{penalty}"] = dataclasses.replace(
-                    base, read=read, weight=weight, kind_bonus=bonus, kind_penalty=penalty
+                    base, read=read, weight=weight, answer_weight=0.5, kind_bonus=bonus, kind_penalty=penalty
                 )
-    for margin in (-4.0, -2.0, -1.0, 0.0, 1.0, 2.0):
-        grid[f"service, words margin {margin}"] = dataclasses.replace(base, words_margin=margin)
-    for margin in (-7.0, -6.0, -5.4, -4.5, -3.5):
-        grid[f"service, no-answer margin {margin}"] = dataclasses.replace(base, none_margin=margin)
+    return grid
+
+
+def ladder_grid(config) -> dict[str, ChoiceConfig]:
+    """From the service's settings: the answer's passage weight, and the ladder's thresholds."""
+    base = ChoiceConfig.from_search(config)
+    grid = {"service (this checkout)": base}
+    for weight in (0.0, 0.25, 0.5, 0.75, 1.0):
+        grid[f"answer weight {weight}"] = dataclasses.replace(base, answer_weight=weight)
+    for copy in (0.0, 2.0, 4.0):
+        grid[f"copy penalty {copy}"] = dataclasses.replace(base, copy_penalty=copy)
+    for margin in (-100.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0):
+        grid[f"words margin {margin}"] = dataclasses.replace(base, words_margin=margin)
+    for margin in (-8.0, -7.0, -6.0, -5.4, -4.5, -3.5, -2.5):
+        grid[f"no-answer margin {margin}"] = dataclasses.replace(base, none_margin=margin)
+    for threshold in (0.75, 0.8, 0.85, 0.9):
+        grid[f"sentence threshold {threshold}"] = dataclasses.replace(base, sentence_threshold=threshold)
     return grid
 
 
 if __name__ == "__main__":
-    _ = statistics
     main()

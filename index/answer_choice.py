@@ -157,6 +157,13 @@ def worth(candidate: Candidate, asked: Asked, question: str, config: ChoiceConfi
     return value, fit
 
 
+def _filled(values: list[float]) -> list[float]:
+    """-inf (a passage without a span) as the lowest finite value, so that z-scores stay finite."""
+    finite = [v for v in values if v != float("-inf")]
+    floor = min(finite) if finite else 0.0
+    return [v if v != float("-inf") else floor for v in values]
+
+
 def choose(asked: Asked, passages: list[ReadPassage], config: ChoiceConfig, question: str = "") -> Decision:
     """The order of the passages read, the answer's span and its rung on the ladder."""
     n = min(config.read, len(passages))
@@ -178,12 +185,13 @@ def choose(asked: Asked, passages: list[ReadPassage], config: ChoiceConfig, ques
     finite = [v for v in values if v != float("-inf")]
     if not finite:
         return Decision(list(range(n)), best, None, "none", None, float("-inf"), None)
-    floor = min(finite)
-    filled = [v if v != float("-inf") else floor for v in values]
     retrieval = [p.score for p in passages[:n]]
-    shown = blend(retrieval, filled, config.weight)
+    # The list shown is ordered by the reader's own best margin in each passage (how sure it is
+    # that the passage answers); the answer's passage by the spans' worth, kinds included.
+    margins = [max((c.margin for c in p.candidates), default=float("-inf")) for p in passages[:n]]
+    shown = blend(retrieval, _filled(margins), config.weight)
     order = sorted(range(n), key=lambda i: (-shown[i], i))
-    pick = blend(retrieval, filled, config.answer_weight)
+    pick = blend(retrieval, _filled(values), config.answer_weight)
     answer = max((i for i in range(n) if best[i] is not None), key=lambda i: (pick[i], -i))
     chosen = best[answer]
     assert chosen is not None

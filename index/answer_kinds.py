@@ -238,10 +238,17 @@ def fits(asked: Asked, kinds: frozenset[str], text: str, after: str = "") -> boo
         return "money" in kinds or (None if "number" in kinds else False)
     if asked.kind == "date":
         return "date" in kinds
+    # A name with a count or a date beside it ("การประชุม ... ๑๕-๑๖ มิถุนายน ๒๕๖๑ ณ กรุงเทพ") holds
+    # the answer among other things: not refused, but not preferred either.
+    extra = bool(kinds & {"number", "date", "money"})
     if asked.kind == "person":
         # Who: a person, or the agency that did it.
-        return bool(kinds & {"person", "agency"}) or (False if kinds - {"place"} else None)
+        if kinds & {"person", "agency"}:
+            return None if extra else True
+        return False if kinds - {"place"} else None
     if asked.kind == "agency":
-        return "agency" in kinds or (False if kinds & {"number", "date", "money"} else None)
+        return (None if extra else True) if "agency" in kinds else (False if extra else None)
     # place
-    return "place" in kinds or (False if kinds & {"number", "date", "money", "person"} else None)
+    if "place" in kinds:
+        return None if extra else True
+    return False if extra or "person" in kinds else None

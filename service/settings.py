@@ -222,7 +222,7 @@ class Settings(BaseSettings):
         "sentence, and three markers.",
     )
     reader_weight: float = Field(
-        default=0.5,
+        default=0.25,
         ge=0.0,
         le=1.0,
         description="The read passages' order: w × the reader's score + (1 − w) × retrieval's, each as "
@@ -236,7 +236,7 @@ class Settings(BaseSettings):
         "response says nothing answers (docs/decisions/017-reader.md).",
     )
     reader_answer_weight: float = Field(
-        default=0.5,
+        default=0.75,
         ge=0.0,
         le=1.0,
         description="Which read passage the answer comes from: the same blend as `KHAMTOP_READER_WEIGHT`, with its "
@@ -249,26 +249,26 @@ class Settings(BaseSettings):
         description="The reader's best spans kept in each passage read, among which the answer is chosen by kind.",
     )
     answer_kind_bonus: float = Field(
-        default=0.0,
+        default=2.0,
         ge=0.0,
         le=100.0,
         description="Added to a span's margin when its kind (number, date, person, agency, place) is the kind the "
         "question asks for (docs/decisions/019-answers.md).",
     )
     answer_kind_penalty: float = Field(
-        default=0.0,
+        default=4.0,
         ge=0.0,
         le=100.0,
         description="Taken off a span's margin when its kind is plainly another than the question asks for.",
     )
     answer_copy_penalty: float = Field(
-        default=0.0,
+        default=4.0,
         ge=0.0,
         le=100.0,
         description="Taken off a span's margin when it only repeats the question's own words.",
     )
     words_margin: float = Field(
-        default=-100.0,
+        default=0.0,
         ge=-100.0,
         le=100.0,
         description="The confidence ladder: the answer is the reader's exact words from this margin up; below it "

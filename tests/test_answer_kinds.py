@@ -80,3 +80,10 @@ def test_wrong_kinds_seen_on_government_questions_are_refused():
 def test_an_untyped_question_takes_any_span():
     assert fits(Asked("other"), kinds_of("๙ Tbps"), "๙ Tbps") is None
     assert fits(Asked("reason"), frozenset(), "เพราะ") is None
+
+
+def test_a_name_with_a_date_beside_it_is_not_preferred_over_the_name_alone():
+    asked = asked_for("ประชุมผู้นำ ACMECS ครั้งที่ 8 จัดที่ไหน")
+    long = "ครั้งที่ ๘ เมื่อวันที่ ๑๕-๑๖ มิถุนายน ๒๕๖๑ ณ กรุงเทพ"
+    assert fits(asked, kinds_of(long), long) is None
+    assert fits(asked, kinds_of("กรุงเทพ", "๒๕๖๑ ณ "), "กรุงเทพ") is True

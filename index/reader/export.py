@@ -1,6 +1,6 @@
 """The reader's ONNX files, made once by ``khamtop model prepare`` from the shipped weights and
 the converted encoder (``index.reader.weights.assemble``): fp32, and int8 (per-channel weights of
-the matrix products and a float16 word table, as the encoder's). Written all-or-nothing to
+the matrix products in 7 bits, and a float16 word table). Written all-or-nothing to
 ``models/khamtop-reader.onnx/`` with ``export.json``, which names the weights and encoder it was
 made from; either changing exports it again.
 """
@@ -18,7 +18,9 @@ from index.reader.weights import read_record
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMAT = "khamtop-reader-onnx/1"
+# /2: int8 weights in 7 bits, so that every x86 CPU computes the same integer products
+# (``index.encoders.onnx_export.quantize_int8``).
+EXPORT_FORMAT = "khamtop-reader-onnx/2"
 EXPORT_FILE = "export.json"
 FILES = {"fp32": "reader.onnx", "int8": "reader-int8.onnx"}
 FOLDER_NAME = "khamtop-reader.onnx"
@@ -63,7 +65,7 @@ def ensure_reader_export(weights: Path, encoder_dir: Path, folder: Path) -> dict
             warnings.simplefilter("ignore")  # the tracer's advice is about other models
             inputs = (sample_ids, torch.ones_like(sample_ids))
             export_graph(model, inputs, tmp / FILES["fp32"], ["start_logits", "end_logits"])
-            quantize_int8(tmp / FILES["fp32"], tmp / FILES["int8"])
+            quantize_int8(tmp / FILES["fp32"], tmp / FILES["int8"], reduce_range=True)
             record = {
                 "format": EXPORT_FORMAT,
                 "source": _identity(weights, encoder_dir),
