@@ -15,7 +15,7 @@ import numpy as np
 from corpus.document import Document
 from corpus.text import normalize_text
 from index.answer import Highlight, best_sentence, sentence_highlights
-from index.answer_choice import AnswerKind, Candidate, ChoiceConfig, ReadPassage, choose
+from index.answer_choice import AnswerKind, Candidate, ChoiceConfig, Decision, ReadPassage, choose
 from index.answer_kinds import asked_for
 from index.batching import Batcher, QueryBatcher
 from index.encoders.base import Embedder
@@ -95,8 +95,8 @@ class RankedPassage:
 @dataclass(frozen=True)
 class SearchResult:
     passages: list[RankedPassage]
-    # The answer's passage whether or not it reaches the threshold. Read: the first passage of the
-    # new order; else the hit whose highlighted sentence scores best.
+    # The answer's passage whether or not it reaches the threshold. Read: the passage whose best
+    # span the answer choice took (index.answer_choice); else the hit whose sentence scores best.
     candidate: RankedPassage | None
     # Read: the best span's margin over "no answer" among the passages read; else the candidate
     # sentence's score (similarity plus word share).
@@ -105,10 +105,6 @@ class SearchResult:
     expanded_with: tuple[str, ...] = ()
     index_version: int = 0  # the index version that answered (every hit comes from it)
     read: bool = False  # whether the reader read the top passages
-    # The best sentence's score and its threshold, which a read answer must pass too: it catches
-    # the questions the documents do not touch, where the reader can still find a likely span.
-    sentence_confidence: float = float("inf")
-    sentence_threshold: float = float("-inf")
     # Read: the confidence ladder's rung (index.answer_choice): the reader's exact words, the
     # sentence that holds them, or nothing. Unread: the best sentence or nothing.
     answer_kind: AnswerKind | None = None
@@ -117,9 +113,7 @@ class SearchResult:
     def kind(self) -> AnswerKind:
         if self.read and self.answer_kind is not None:
             return self.answer_kind
-        if self.candidate is None or self.confidence < self.threshold:
-            return "none"
-        return "sentence" if self.sentence_confidence >= self.sentence_threshold else "none"
+        return "none" if self.candidate is None or self.confidence < self.threshold else "sentence"
 
     @property
     def best(self) -> RankedPassage | None:
@@ -386,7 +380,7 @@ class Retriever:
 
     def _read(
         self, query: str, hits: list[RankedPassage], sentences: list[list[Highlight]]
-    ) -> tuple[list[RankedPassage], RankedPassage | None, object | None]:
+    ) -> tuple[list[RankedPassage], RankedPassage | None, Decision | None]:
         """The reader's spans in each of the first passages, the answer chosen among them
         (``index.answer_choice``), those passages in the order shown (the others after them, as
         they were), the answer's passage and the decision."""
