@@ -80,18 +80,7 @@ def _reads(reader: Reader, question: str, hits, relevant, gold, index, top: int)
         if hit.highlight is not None:
             h = hit.highlight
             sentences = [(a, b, h.score if (a, b) == (h.char_start, h.char_end) else sc) for a, b, sc in sentences]
-        cands = [
-            Candidate(
-                text[s.char_start : s.char_end],
-                text[max(0, s.char_start - 16) : s.char_start],
-                text[s.char_end : s.char_end + 16],
-                s.score,
-                s.null,
-                s.char_start,
-                s.char_end,
-            )
-            for s in found
-        ]
+        cands = [Candidate.of(text, s) for s in found]
         out.append(Read(hit.score, rel, g, hit.passage.doc_id, sentences, cands))
     return out
 

@@ -25,9 +25,13 @@ from typing import Literal
 
 from index.answer_kinds import Asked, fits, kinds_of
 from index.keyword import match_form
+from index.reader.features import Span
 from index.reading import blend, enclosing
 
 AnswerKind = Literal["words", "sentence", "none"]
+# Characters on each side of a span that its kind is read from (a title before a name, a unit
+# after a number).
+AROUND = 16
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,20 @@ class Candidate:
     @property
     def margin(self) -> float:
         return self.score - self.null
+
+    @classmethod
+    def of(cls, text: str, span: Span) -> Candidate:
+        """The reader's ``span`` of the document ``text``, with the characters its kind is read from."""
+        start, end = span.char_start, span.char_end
+        return cls(
+            text[start:end],
+            text[max(0, start - AROUND) : start],
+            text[end : end + AROUND],
+            span.score,
+            span.null,
+            start,
+            end,
+        )
 
 
 @dataclass(frozen=True)

@@ -392,18 +392,7 @@ class Retriever:
         passages = []
         for hit, spans, sents in zip(hits[:n], found, sentences[:n]):
             text = hit.document.text
-            candidates = [
-                Candidate(
-                    text[s.char_start : s.char_end],
-                    text[max(0, s.char_start - 16) : s.char_start],
-                    text[s.char_end : s.char_end + 16],
-                    s.score,
-                    s.null,
-                    s.char_start,
-                    s.char_end,
-                )
-                for s in spans
-            ]
+            candidates = [Candidate.of(text, s) for s in spans]
             passages.append(ReadPassage(hit.score, candidates, [(h.char_start, h.char_end, h.score) for h in sents]))
         decision = choose(asked_for(query), passages, ChoiceConfig.from_search(self.config), query)
         read = []

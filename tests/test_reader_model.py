@@ -168,10 +168,7 @@ def test_the_answer_is_a_few_exact_words_not_a_sentence(reading, question):
     for hit, found in zip(hits, spans):
         text = hit.document.text
         for s in found:
-            before, after = text[max(0, s.char_start - 16) : s.char_start], text[s.char_end : s.char_end + 16]
-            c = trimmed(
-                Candidate(text[s.char_start : s.char_end], before, after, s.score, s.null, s.char_start, s.char_end)
-            )
+            c = trimmed(Candidate.of(text, s))
             value = worth(c, asked_for(question), question, config)[0]
             (good if expected in c.text and len(c.text) <= 40 else bad).append(value)
     assert max(good) - max(bad) > CPU_TOLERANCE, (max(good), max(bad))
