@@ -588,6 +588,79 @@ def test_crafted_answers_render_as_text_with_highlights_on_the_right_characters(
     assert "span_start" not in second.locator(".ans a").get_attribute("href")
 
 
+def test_an_unsure_answer_is_shown_as_the_likely_sentence_without_bold_words(context, hosts):
+    """The ladder's middle rung: ``answer.kind`` ``sentence`` is headed as the sentence most likely
+    to answer, unbolded; ``words`` keeps the plain "answer" heading and the bold words."""
+    text = "การประชุมผู้นำ ACMECS ครั้งที่ ๘ เมื่อวันที่ ๑๕-๑๖ มิถุนายน ๒๕๖๑ ณ กรุงเทพ"
+    words = "กรุงเทพ"
+    at = text.index(words)
+    citation = {"doc_id": "d", "title": "ท", "source_url": None, "char_start": 0, "char_end": len(text)}
+    sentence = {"char_start": 0, "char_end": len(text), "text": text}
+    passage = {
+        "rank": 1,
+        "score": 0.9,
+        "text": text,
+        "citation": citation,
+        "highlight": {**sentence, "score": 1.0, "span": {"char_start": at, "char_end": at + len(words), "text": words}},
+        "reader_score": -4.3,
+    }
+    base = {
+        "question": "q",
+        "mode": "hybrid",
+        "no_answer": False,
+        "confidence": -4.3,
+        "read": True,
+        "expanded_with": [],
+        "took_ms": 1,
+        "passages": [passage],
+    }
+    unsure = {
+        **base,
+        "answer": {
+            "kind": "sentence",
+            **sentence,
+            "sentence": sentence,
+            "passage_rank": 1,
+            "score": -4.3,
+            "citation": citation,
+        },
+    }
+    sure = {
+        **base,
+        "answer": {
+            "kind": "words",
+            "char_start": at,
+            "char_end": at + len(words),
+            "text": words,
+            "sentence": sentence,
+            "passage_rank": 1,
+            "score": 2.0,
+            "citation": citation,
+        },
+    }
+    bodies = [unsure, sure]
+    page = context.new_page()
+    page.route(
+        "**/v1/ask", lambda route: route.fulfill(json=bodies.pop(0), headers={"Access-Control-Allow-Origin": "*"})
+    )
+    page.goto(hosts["allowed"] + "/")
+    open_with_keyboard(page)
+    page.keyboard.type("จัดที่ไหน")
+    page.keyboard.press("Enter")
+    w = widget(page)
+    first = w.locator(".a").first
+    first.locator("ol li").first.wait_for(timeout=10_000)
+    assert first.locator(".ans .lbl").inner_text().startswith("ประโยคที่น่าจะตอบคำถาม")
+    assert first.locator(".ans blockquote").inner_text() == text
+    assert first.locator(".ans blockquote strong").count() == 0
+    page.keyboard.type("จัดที่ไหนอีก")
+    page.keyboard.press("Enter")
+    second = w.locator(".a").nth(1)
+    second.locator("ol li").first.wait_for(timeout=10_000)
+    assert second.locator(".ans .lbl").inner_text() == "คำตอบ"
+    assert second.locator(".ans blockquote strong").inner_text() == words
+
+
 def test_the_tag_twice_on_a_page_gives_one_widget(context, hosts):
     page = context.new_page()
     page.goto(hosts["allowed"] + "/twice")
