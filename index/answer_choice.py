@@ -182,8 +182,11 @@ def _filled(values: list[float]) -> list[float]:
     return [v if v != float("-inf") else floor for v in values]
 
 
-def choose(asked: Asked, passages: list[ReadPassage], config: ChoiceConfig, question: str = "") -> Decision:
-    """The order of the passages read, the answer's span and its rung on the ladder."""
+def choose(
+    asked: Asked, passages: list[ReadPassage], config: ChoiceConfig, question: str = "", listed: int | None = None
+) -> Decision:
+    """The order of the passages read, the answer's span and its rung on the ladder. ``listed``:
+    how many passages the response lists; the answer comes from one of them."""
     n = min(config.read, len(passages))
     best: list[Candidate | None] = []
     values: list[float] = []
@@ -210,12 +213,16 @@ def choose(asked: Asked, passages: list[ReadPassage], config: ChoiceConfig, ques
     shown = blend(retrieval, _filled(margins), config.weight)
     order = sorted(range(n), key=lambda i: (-shown[i], i))
     pick = blend(retrieval, _filled(values), config.answer_weight)
-    answer = max((i for i in range(n) if best[i] is not None), key=lambda i: (pick[i], -i))
+    eligible = order[: listed if listed is not None else n]
+    answer = max((i for i in eligible if best[i] is not None), key=lambda i: (pick[i], -i), default=None)
+    if answer is None:
+        return Decision(order, best, None, "none", None, float("-inf"), None)
     chosen = best[answer]
     assert chosen is not None
     sentences = [(s, e) for s, e, _ in passages[answer].sentences]
     sentence = enclosing(sentences, chosen.char_start, chosen.char_end)
-    margin = max(c.margin for c in best if c is not None)
+    # How sure the reader is that something read answers: its best margin, kinds aside.
+    margin = max(margins)
     best_sentence = max((sc for p in passages[:n] for _, _, sc in p.sentences), default=float("-inf"))
     if margin < config.none_margin or best_sentence < config.sentence_threshold:
         kind: AnswerKind = "none"

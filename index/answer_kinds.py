@@ -89,16 +89,26 @@ _EN_MONTHS = [
     "nov",
     "dec",
 ]
-_MONTH = re.compile("|".join(map(re.escape, _THAI_MONTHS)) + r"|(?<![a-z])(?:" + "|".join(_EN_MONTHS) + r")(?![a-z])")
+_MONTH = re.compile(
+    "|".join(map(re.escape, (m for m in _THAI_MONTHS if "." not in m)))
+    + r"|(?<![a-z])(?:"
+    + "|".join(_EN_MONTHS)
+    + r")(?![a-z])"
+)
+# Abbreviated months count only beside a number: "ก.พ." alone is also the Civil Service Commission.
+_MONTH_ABBREVIATED = re.compile("|".join(re.escape(m) for m in _THAI_MONTHS if "." in m))
 _ERA = re.compile(r"พ\.\s?ศ\.|ค\.\s?ศ\.|พุทธศักราช|คริสต์ศักราช|(?<![a-z])(?:b\.?e\.?|a\.?d\.?)(?![a-z])")
 _YEAR = re.compile(r"(?<!\d)(?:19\d\d|20\d\d|21[0-5]\d|24[4-9]\d|25\d\d|26\d\d)(?!\d)")
 _DATE_WORDS = re.compile(r"วันที่|ปีงบประมาณ|ไตรมาส|ศตวรรษ|ทศวรรษ")
 _DIGIT = re.compile(r"\d")
-_NUMBER_WORDS = re.compile(r"หนึ่ง|สอง|สาม|สี่|ห้า|หก|เจ็ด|แปด|เก้า|สิบ|ร้อย|พัน|หมื่น|แสน|ล้าน|ครึ่ง")
+# Number words, not the words that hold them (สามารถ, ห้าม, เก้าอี้, เรียบร้อย, ความสัมพันธ์).
+_NUMBER_WORDS = re.compile(
+    r"หนึ่ง|สอง|สาม(?!ารถ)|สี่|ห้า(?!ม)|หก|เจ็ด|แปด|เก้า(?!อี้)|สิบ|(?<!เรียบ)ร้อย|(?<!สัม)พัน(?!ธ)|หมื่น|แสน|ล้าน|ครึ่ง"
+)
 _MONEY = re.compile(r"บาท|ดอลลาร์|เหรียญ|ยูโร|เยน|หยวน|วอน|ริงกิต|รูปี|ปอนด์|usd|thb|eur|us\$|\$|€|¥|£|(?<![a-z])baht(?![a-z])")
 # Titles stand at the start of a name, so they are looked for only there ("มิถุนายน" holds "นาย").
 _TITLES = re.compile(
-    r"(?:นางสาว|นาย(?!ก)|นาง|น\.ส\.|ดร\.|ศ\.|รศ\.|ผศ\.|พล(?:เอก|โท|ตรี|ตำรวจ|อากาศ|เรือ)|พล\.|พ\.ต\.|ร\.ต\.|พ\.อ\."
+    r"(?:นางสาว|นาย(?!ก)|นาง|น\.ส\.|ดร\.|(?<![พค]\.)ศ\.|รศ\.|ผศ\.|พล(?:เอก|โท|ตรี|ตำรวจ|อากาศ|เรือ)|พล\.|พ\.ต\.|ร\.ต\.|พ\.อ\."
     r"|พ\.ท\.|ม\.ร\.ว\.|ม\.ล\.|ท่าน|คุณ|(?:mr|mrs|ms|dr|h\.e|prof)\.?(?![a-z]))\s?$"
 )
 _TITLE_AT_START = re.compile(_TITLES.pattern.removesuffix(r"\s?$").replace("(?:นางสาว", "^(?:นางสาว", 1))
@@ -112,7 +122,7 @@ _AGENCY = re.compile(
     r"|company|authority|commission|university|institute|centre|center|^[a-z]{2,8}$"
 )
 _PLACE = re.compile(
-    r"จังหวัด|จ\.|ประเทศ|กรุง|เมือง|อำเภอ|อ\.|ตำบล|ต\.|เขต|ภาค|ทวีป|เกาะ|ท่าเรือ|สนามบิน|ศาลากลาง|ทำเนียบ|โรงแรม"
+    r"จังหวัด|(?<![ก-๙.])จ\.(?![ก-๙]\.)|ประเทศ|กรุง|เมือง|อำเภอ|(?<![ก-๙.])อ\.(?![ก-๙]\.)|ตำบล|(?<![ก-๙.])ต\.(?![ก-๙]\.)|เขต|ภาค|ทวีป|เกาะ|ท่าเรือ|สนามบิน|ศาลากลาง|ทำเนียบ|โรงแรม"
     r"|ห้องประชุม|อาคาร|ตึก|city|province|country|island|hotel|thailand|bangkok|ไทย|ลาว|กัมพูชา|เมียนมา|พม่า"
     r"|เวียดนาม|มาเลเซีย|สิงคโปร์|อินโดนีเซีย|ฟิลิปปินส์|บรูไน|จีน|ญี่ปุ่น|เกาหลี|อินเดีย|ออสเตรเลีย"
     r"|สหรัฐ|อเมริกา|รัสเซีย|ฝรั่งเศส|เยอรมนี|อังกฤษ|สหราชอาณาจักร|ยุโรป|เอเชีย|แอฟริกา"
@@ -120,7 +130,7 @@ _PLACE = re.compile(
 
 # Question forms, in the order they are tried: the first that matches decides.
 _DATE_Q = re.compile(
-    r"เมื่อไร|เมื่อไหร่|เมื่อใด|เมื่อวันที่|วันที่เท่า|วันไหน|วันใด|วันอะไร|ปีไหน|ปีใด|ปีอะไร|ปี\s?พ\.\s?ศ\.\s?(?:ใด|อะไร|ไหน)"
+    r"เมื่อไร|เมื่อไหร่|เมื่อใด|วันที่เท่า|วันไหน|วันใด|วันอะไร|ปีไหน|ปีใด|ปีอะไร|ปี\s?พ\.\s?ศ\.\s?(?:ใด|อะไร|ไหน)"
     r"|พ\.\s?ศ\.\s?(?:ใด|อะไร|ไหน|เท่า)|ค\.\s?ศ\.\s?(?:ใด|อะไร|ไหน|เท่า)|เดือนไหน|เดือนใด|เดือนอะไร|ช่วงไหน|ช่วงใด"
     r"|ตั้งแต่เมื่อ|ถึงเมื่อ|(?<![a-z])when(?![a-z])|what (?:year|date|day|month)|which (?:year|date|day|month)"
     r"|in what year|since when|until when"
@@ -129,9 +139,10 @@ _MONEY_Q = re.compile(
     r"(?:งบประมาณ|เงิน|ราคา|มูลค่า|ค่าใช้จ่าย|วงเงิน|ค่า|ทุน|รายได้|ภาษี|ดอลลาร์|บาท).{0,40}?(?:เท่าไร|เท่าไหร่|เท่าใด|กี่บาท|กี่ล้าน)"
     r"|กี่บาท|กี่ล้านบาท|how much (?:money|funding|budget)|what (?:budget|amount of money)"
 )
-_UNIT_Q = re.compile(r"กี่\s?([^\s?？]{1,20})|how many ([a-z][a-z-]*)")
+# กี่ is a word of its own, not the end of เกี่ยว.
+_UNIT_Q = re.compile(r"(?<!เ)กี่\s?([^\s?？]{1,20})|how many ([a-z][a-z-]*)")
 _NUMBER_Q = re.compile(
-    r"เท่าไร|เท่าไหร่|เท่าใด|จำนวนเท่า|ร้อยละเท่า|กี่|(?<![a-z])how (?:many|much|long|old|far)(?![a-z])"
+    r"เท่าไร|เท่าไหร่|เท่าใด|จำนวนเท่า|ร้อยละเท่า|(?<!เ)กี่|(?<![a-z])how (?:many|much|long|old|far)(?![a-z])"
     r"|what (?:percentage|number|amount)"
 )
 _PERSON_Q = re.compile(r"ใคร|ผู้ใด|บุคคลใด|ท่านใด|(?<![a-z])(?:who|whom|whose)(?![a-z])")
@@ -183,13 +194,28 @@ def asked_for(question: str) -> Asked:
     return Asked("other")
 
 
+# Units a กี่ question counts in, longest first where one starts another (ล้านบาท before ล้าน).
+_UNIT_WORDS = (
+    "คน ราย ท่าน แห่ง ครั้ง ประเทศ จังหวัด โครงการ หน่วยงาน สถานี กิโลเมตร เมตร ตัน ไร่ ชั่วโมง นาที ลำ คัน เครื่อง "
+    "ชุด ฉบับ เรื่อง มาตรการ ครัวเรือน หมู่บ้าน โรงเรียน ตำแหน่ง อำเภอ ด้าน ประการ ข้อ เมกะวัตต์ ลิตร โดส เตียง องค์กร "
+    "บริษัท ปี เดือน วัน สัปดาห์ รางวัล ภาษา ประเภท ระยะ ขั้นตอน กลุ่ม ลูก ตัว หลัง แปลง ล้านคน ล้านตัน ล้านบาท "
+    "บาท ล้าน แสน หมื่น พัน ร้อย เปอร์เซ็นต์ %"
+)
+_UNITS = sorted(set(_UNIT_WORDS.split(" ")), key=lambda u: (-len(u), u))
+
+
 def _unit(word: str) -> str | None:
-    """The unit of กี่ X: X up to the question's next particle (กี่สถานีครับ → สถานี)."""
-    for ending in ("ครับ", "คะ", "ค่ะ", "นะ", "แล้ว", "กัน", "ที่", "ซึ่ง", "โดย", "ใน", "จาก"):
-        cut = word.find(ending, 1)
-        if cut > 0:
-            word = word[:cut]
-    return word or None
+    """The unit of กี่ X: the known unit X starts with, else its first word (Thai runs on without
+    spaces: กี่แห่งทั่วประเทศ → แห่ง)."""
+    known = next((u for u in _UNITS if word.startswith(u)), None)
+    if known is not None:
+        return known
+    if word.isascii():
+        return word
+    from pythainlp.tokenize import word_tokenize
+
+    first = word_tokenize(word, engine="newmm")
+    return first[0] if first else None
 
 
 def kinds_of(text: str, before: str = "", after: str = "") -> frozenset[str]:
@@ -205,14 +231,17 @@ def kinds_of(text: str, before: str = "", after: str = "") -> frozenset[str]:
         kinds.add("number")
         if _MONEY.search(around):
             kinds.add("money")
-    if _MONTH.search(t) or _ERA.search(t) or _YEAR.search(t) or (_DATE_WORDS.search(t) and number):
+    month = _MONTH.search(t) or (number and _MONTH_ABBREVIATED.search(t))
+    if month or _ERA.search(t) or _YEAR.search(t) or (_DATE_WORDS.search(t) and number):
         kinds.add("date")
     if _TITLES.search(match_form(before)[-10:]) or _TITLE_AT_START.search(t) or _ROLES.search(t):
         kinds.add("person")
     if _AGENCY.search(t):
         kinds.add("agency")
     # "ดอลลาร์สหรัฐ" names a currency, not a country.
-    if (_PLACE.search(t) or match_form(before)[-2:].strip() == "ณ") and "money" not in kinds:
+    # "ณ" as a word before the span, not the end of ประมาณ or บริเวณ.
+    at = re.search(r"(?:^|\s)ณ\s*$", match_form(before))
+    if (_PLACE.search(t) or at) and "money" not in kinds:
         kinds.add("place")
     return frozenset(kinds)
 

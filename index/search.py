@@ -176,7 +176,8 @@ class Retriever:
         # questions that arrive meanwhile share the next call. The service passes its own, which
         # outlives each index version.
         self.batcher = batcher or QueryBatcher(embedder.embed_queries, config.batch_max)
-        # The reader likewise: the passages of questions read at the same time are rows of one call.
+        # The reader likewise runs on a thread of its own, one question's call at a time: questions
+        # read at the same time queue there instead of fighting over the two cores.
         self.reading = Batcher(reader.candidates_many, config.batch_max, "khamtop-reader") if reader else None
         # Per-passage and per-sentence work that does not depend on the question, kept for the
         # passages that keep coming back (thread-safe: lru_cache guards its own state). Sized by
@@ -360,7 +361,7 @@ class Retriever:
             hit = RankedPassage(len(hits) + 1, score, chunk, self.index.documents[chunk.doc_id], best_sentence(found))
             hits.append(hit)
         if reading:
-            hits, candidate, decision = self._read(query, hits, sentences)
+            hits, candidate, decision = self._read(query, hits, sentences, top_k)
             return SearchResult(
                 hits[:top_k],
                 candidate,
@@ -379,7 +380,7 @@ class Retriever:
         )
 
     def _read(
-        self, query: str, hits: list[RankedPassage], sentences: list[list[Highlight]]
+        self, query: str, hits: list[RankedPassage], sentences: list[list[Highlight]], top_k: int
     ) -> tuple[list[RankedPassage], RankedPassage | None, Decision | None]:
         """The reader's spans in each of the first passages, the answer chosen among them
         (``index.answer_choice``), those passages in the order shown (the others after them, as
@@ -394,7 +395,7 @@ class Retriever:
             text = hit.document.text
             candidates = [Candidate.of(text, s) for s in spans]
             passages.append(ReadPassage(hit.score, candidates, [(h.char_start, h.char_end, h.score) for h in sents]))
-        decision = choose(asked_for(query), passages, ChoiceConfig.from_search(self.config), query)
+        decision = choose(asked_for(query), passages, ChoiceConfig.from_search(self.config), query, top_k)
         read = []
         for hit, best, found_sentences in zip(hits[:n], decision.best, sentences[:n]):
             if best is None:

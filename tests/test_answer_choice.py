@@ -98,3 +98,21 @@ def test_a_word_that_only_introduces_the_answer_is_left_out_with_exact_offsets()
     passage = ReadPassage(1.0, [_candidate("ณ กรุงเทพ", 2.0, doc)], [(0, len(doc), 1.0)])
     answer = choose(asked_for(question), [passage], CONFIG, question).candidate
     assert answer.text == "กรุงเทพ" == doc[answer.char_start : answer.char_end]
+
+
+def test_the_answer_comes_from_a_passage_the_response_lists():
+    question = "ASIA Direct Cable รองรับการใช้งานได้กี่ Tbps"
+    first = _passage(2.0, _candidate("ระบบเคเบิลใต้น้ำ", -3.0))
+    second = _passage(1.9, _candidate("9 Tbps", 4.0))
+    third = _passage(0.5, _candidate("6 ประเทศ", -4.0))
+    read = [first, second, third]
+    assert choose(asked_for(question), read, CONFIG, question, listed=3).passage == 1
+    decision = choose(asked_for(question), read, CONFIG, question, listed=1)
+    assert decision.passage == 0, "with one passage listed, the answer is from that one"
+
+
+def test_kind_penalties_do_not_make_the_reader_less_sure_that_something_answers():
+    question = "ASIA Direct Cable รองรับการใช้งานได้กี่ Tbps"
+    wrong_kind = _passage(1.0, _candidate("6 ประเทศ", -5.0), _candidate("ระบบเคเบิลใต้น้ำ", -5.2))
+    decision = choose(asked_for(question), [wrong_kind], CONFIG, question)
+    assert decision.margin == -5.0 and decision.kind == "sentence", "the reader's best margin, kinds aside"

@@ -87,3 +87,32 @@ def test_a_name_with_a_date_beside_it_is_not_preferred_over_the_name_alone():
     long = "ครั้งที่ ๘ เมื่อวันที่ ๑๕-๑๖ มิถุนายน ๒๕๖๑ ณ กรุงเทพ"
     assert fits(asked, kinds_of(long), long) is None
     assert fits(asked, kinds_of("กรุงเทพ", "๒๕๖๑ ณ "), "กรุงเทพ") is True
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "unit"),
+    [
+        ("ครม.มีมติเกี่ยวกับเรื่องใด", "other", None),  # เกี่ยว holds กี่ but asks no number
+        ("ใครเกี่ยวข้องกับโครงการนี้", "person", None),
+        ("มีสถานีกี่แห่งทั่วประเทศ", "number", "แห่ง"),  # the unit, not the rest of the question
+        ("เมื่อวันที่ 5 มิ.ย. 2568 ใครเป็นประธาน", "person", None),  # a date it mentions is not asked
+        ("นายกรัฐมนตรีเดินทางไปที่ใดเมื่อวันที่ 3 มิ.ย.", "place", None),
+    ],
+)
+def test_words_inside_other_words_and_dates_mentioned_do_not_decide_the_kind(question, kind, unit):
+    assert asked_for(question) == Asked(kind, unit)
+
+
+@pytest.mark.parametrize(
+    ("text", "before", "expected"),
+    [
+        ("ความสัมพันธ์ไทย", "", {"place"}),  # พัน in สัมพันธ์ is no number
+        ("สามารถดำเนินการได้เรียบร้อย", "", set()),
+        ("สำนักงาน ก.พ.", "", {"agency"}),  # the commission, not February
+        ("5 ต.ค. 2568", "", {"number", "date"}),  # ต.ค. is October, not a ตำบล
+        ("๒๕๖๘", "พ.ศ. ", {"number", "date"}),  # the ศ. of พ.ศ. is no professor's title
+        ("ดำเนินการแล้ว", "ประมาณ ", set()),  # ประมาณ ends in ณ but says no place
+    ],
+)
+def test_abbreviations_and_words_inside_words_do_not_give_a_span_a_kind(text, before, expected):
+    assert kinds_of(text, before) == expected

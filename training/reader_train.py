@@ -183,7 +183,13 @@ def train_reader(
     )
     epochs = []
     for e in range(config.epochs):
-        rows = [r for m, maker in enumerate(makers) for r in maker.rows(random.Random(config.seed * 1000 + e + m))]
+        # The first source keeps the stream the shipped weights were trained with; the others get
+        # streams of their own (seed * 1000 + e + m would give source 1's epoch 0 epoch 1's).
+        rows = [
+            r
+            for m, maker in enumerate(makers)
+            for r in maker.rows(random.Random(config.seed * 1000 + e if m == 0 else f"{config.seed}/{e}/{m}"))
+        ]
         rng.shuffle(rows)
         epochs.append(rows)
     batches = [rows[i : i + config.batch_size] for rows in epochs for i in range(0, len(rows), config.batch_size)]
@@ -195,7 +201,12 @@ def train_reader(
     progress(f"{sum(map(len, epochs))} rows, {steps} steps of {config.batch_size}")
     losses: list[float] = []
     step = 0
-    identity = {"config": asdict(config), "data": [u["sha256"] for u in used], "steps": steps}
+    identity = {
+        "config": asdict(config),
+        "data": [(u["sha256"], u["sampled"]) for u in used],
+        "encoder": (encoder_dir / "khamtop_conversion.json").read_text("utf-8"),
+        "steps": steps,
+    }
     saved = checkpoints / CHECKPOINT if checkpoints is not None else None
     if resume and saved is not None and saved.is_file():
         state = torch.load(saved, weights_only=False)

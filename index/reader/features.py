@@ -41,21 +41,6 @@ class Rows:
     context_start: np.ndarray  # int64 [b]
     offsets: list[np.ndarray]  # per row: int64 [n_i, 2]
 
-    @classmethod
-    def joined(cls, parts: list[Rows]) -> Rows:
-        """Several batches as one, padded to the longest row (the questions may differ)."""
-        if len(parts) == 1:
-            return parts[0]
-        length = max(p.input_ids.shape[1] for p in parts)
-        ids = np.concatenate(
-            [np.pad(p.input_ids, ((0, 0), (0, length - p.input_ids.shape[1])), constant_values=PAD) for p in parts]
-        )
-        mask = np.concatenate(
-            [np.pad(p.attention_mask, ((0, 0), (0, length - p.attention_mask.shape[1]))) for p in parts]
-        )
-        starts = np.concatenate([p.context_start for p in parts])
-        return cls(ids, mask, starts, [o for p in parts for o in p.offsets])
-
 
 @dataclass(frozen=True)
 class Span:

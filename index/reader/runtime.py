@@ -16,7 +16,7 @@ import numpy as np
 
 from corpus.text import normalize_text
 from index.reader.export import FILES, read_export
-from index.reader.features import Encoded, ReaderTokenizer, Rows, Span, span_candidates
+from index.reader.features import Encoded, ReaderTokenizer, Span, span_candidates
 from index.reader.weights import ReaderWeightsError
 
 Precision = Literal["fp32", "int8"]
@@ -108,27 +108,22 @@ class Reader:
         return self.candidates_many([(question, windows, top)])[0]
 
     def candidates_many(self, jobs: Sequence[tuple[str, list[Window], int]]) -> list[list[list[Span]]]:
-        """``candidates`` for several questions in one call: every window of every question is a
-        row of the same batch (concurrent questions share the call, ``index.batching``)."""
-        parts, texts = [], []
-        for question, windows, _ in jobs:
+        """``candidates`` for several questions (the reader's thread takes the questions that
+        arrived together, ``index.batching``), one call each. Not one call for all: the int8
+        export quantises a call's activations with one scale for the whole batch, so a question's
+        answer would depend on what others asked at the same moment."""
+        out = []
+        for question, windows, top in jobs:
             if not windows:
+                out.append([])
                 continue
             # Idempotent: the search passes a normalised question already, other callers may not.
             question_ids = self.tokenizer.question(normalize_text(question))
             budget = self.tokenizer.context_budget(question_ids)
-            parts.append(self.tokenizer.rows(question_ids, [self._window(w, budget) for w in windows]))
-            texts.extend(w.text for w in windows)
-        if not parts:
-            return [[] for _ in jobs]
-        rows = Rows.joined(parts)
-        start, end = self._session.run(
-            ["start_logits", "end_logits"], {"input_ids": rows.input_ids, "attention_mask": rows.attention_mask}
-        )
-        top = max(t for _, _, t in jobs)
-        found = span_candidates(rows, start, end, self.config.max_answer_tokens, texts, top)
-        out, at = [], 0
-        for _, windows, wanted in jobs:
-            out.append([spans[:wanted] for spans in found[at : at + len(windows)]])
-            at += len(windows)
+            rows = self.tokenizer.rows(question_ids, [self._window(w, budget) for w in windows])
+            start, end = self._session.run(
+                ["start_logits", "end_logits"], {"input_ids": rows.input_ids, "attention_mask": rows.attention_mask}
+            )
+            texts = [w.text for w in windows]
+            out.append(span_candidates(rows, start, end, self.config.max_answer_tokens, texts, top))
         return out
