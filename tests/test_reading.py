@@ -247,7 +247,9 @@ def test_a_read_search_with_nothing_to_read_has_a_finite_confidence(make_client)
     assert body["confidence"] < -1000, "below any margin, and valid JSON"
 
 
-def test_questions_read_at_the_same_time_share_one_reader_call_and_each_gets_its_own_answer(fake_index, fake_embedder):
+def test_questions_read_at_the_same_time_queue_on_the_readers_thread_and_each_gets_its_own_answer(
+    fake_index, fake_embedder
+):
     import threading
     import time
 
