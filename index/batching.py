@@ -1,6 +1,4 @@
 """Questions asked at the same time share one encoder call, made on the encoder's own thread.
-The reader's calls queue on a thread of their own the same way (``Batcher``), though each
-question is still read in its own call (``index.reader.runtime.Reader.candidates_many``).
 
 One encoder call for 8 short questions costs far less than 8 calls (the matrix products get
 wider, the fixed cost per call is paid once), so under load the service answers more per second.

@@ -17,7 +17,7 @@ from corpus.text import normalize_text
 from index.answer import Highlight, best_sentence, sentence_highlights
 from index.answer_choice import AnswerKind, Candidate, ChoiceConfig, Decision, ReadPassage, choose
 from index.answer_kinds import asked_for
-from index.batching import Batcher, QueryBatcher
+from index.batching import QueryBatcher
 from index.encoders.base import Embedder
 from index.keyword import match_form
 from index.query import Expansion, QueryExpander
@@ -176,9 +176,6 @@ class Retriever:
         # questions that arrive meanwhile share the next call. The service passes its own, which
         # outlives each index version.
         self.batcher = batcher or QueryBatcher(embedder.embed_queries, config.batch_max)
-        # The reader likewise runs on a thread of its own, one question's call at a time: questions
-        # read at the same time queue there instead of fighting over the two cores.
-        self.reading = Batcher(reader.candidates_many, config.batch_max, "khamtop-reader") if reader else None
         # Per-passage and per-sentence work that does not depend on the question, kept for the
         # passages that keep coming back (thread-safe: lru_cache guards its own state). Sized by
         # memory (a passage's shingles take tens of KB), not by count: a long-running service
@@ -389,7 +386,7 @@ class Retriever:
         if n == 0:
             return hits, None, None
         windows = [reading_window(hit) for hit in hits[:n]]
-        found = self.reading.submit((query, windows, self.config.span_candidates)).wait()
+        found = self.reader.candidates(query, windows, self.config.span_candidates)
         passages = []
         for hit, spans, sents in zip(hits[:n], found, sentences[:n]):
             text = hit.document.text

@@ -65,9 +65,6 @@ class FakeReader:
     def read(self, question, windows):
         return [c[0] for c in self.candidates(question, windows, 1)]
 
-    def candidates_many(self, jobs):
-        return [self.candidates(question, windows, top) for question, windows, top in jobs]
-
     def candidates(self, question, windows, top):
         """Each window's spans: every one of ``answers`` found in it, in their order (margins
         +5, +4, ...), or else its first character (margin -5)."""

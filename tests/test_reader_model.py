@@ -204,19 +204,3 @@ def test_rows_too_short_for_the_readers_question_are_refused(real_reader):
 
     with pytest.raises(ReaderWeightsError, match="KHAMTOP_READER_MAX_LENGTH is 40"):
         Reader(dataclasses.replace(real_reader.config, max_length=40))
-
-
-def test_a_questions_spans_do_not_depend_on_questions_read_beside_it(real_reader):
-    from index.reader.runtime import Window
-
-    text = (
-        "การประชุมผู้นำ ACMECS ครั้งที่ ๘ เมื่อวันที่ ๑๕-๑๖ มิถุนายน ๒๕๖๑ ณ กรุงเทพ "
-        "ระบบเคเบิลใต้น้ำ ASIA Direct Cable เชื่อม 6 ประเทศ รองรับการใช้งานได้ 9 Tbps"
-    )
-    window = Window(text, 0, len(text), 0)
-    one = ("ประชุมผู้นำ ACMECS ครั้งที่ 8 จัดที่ไหน", [window], 5)
-    other = ("ASIA Direct Cable รองรับการใช้งานได้กี่ Tbps", [window, window], 5)
-    alone = real_reader.candidates_many([one])[0]
-    # Read in the same call as another question, with rows of another length beside it: the same
-    # spans and the same scores, to the last bit (int8 quantises a call's activations together).
-    assert real_reader.candidates_many([other, one])[1] == alone

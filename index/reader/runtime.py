@@ -7,7 +7,6 @@ size fits in a row almost whole (docs/decisions/017-reader.md).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -104,26 +103,18 @@ class Reader:
         return [c[0] if c else None for c in self.candidates(question, windows, 1)]
 
     def candidates(self, question: str, windows: list[Window], top: int) -> list[list[Span]]:
-        """Each window's ``top`` best distinct spans, best first (``features.span_candidates``)."""
-        return self.candidates_many([(question, windows, top)])[0]
-
-    def candidates_many(self, jobs: Sequence[tuple[str, list[Window], int]]) -> list[list[list[Span]]]:
-        """``candidates`` for several questions (the reader's thread takes the questions that
-        arrived together, ``index.batching``), one call each. Not one call for all: the int8
-        export quantises a call's activations with one scale for the whole batch, so a question's
-        answer would depend on what others asked at the same moment."""
-        out = []
-        for question, windows, top in jobs:
-            if not windows:
-                out.append([])
-                continue
-            # Idempotent: the search passes a normalised question already, other callers may not.
-            question_ids = self.tokenizer.question(normalize_text(question))
-            budget = self.tokenizer.context_budget(question_ids)
-            rows = self.tokenizer.rows(question_ids, [self._window(w, budget) for w in windows])
-            start, end = self._session.run(
-                ["start_logits", "end_logits"], {"input_ids": rows.input_ids, "attention_mask": rows.attention_mask}
-            )
-            texts = [w.text for w in windows]
-            out.append(span_candidates(rows, start, end, self.config.max_answer_tokens, texts, top))
-        return out
+        """Each window's ``top`` best distinct spans, best first (``features.span_candidates``).
+        One call per question: the int8 export quantises a call's activations with one scale for
+        the whole batch, so reading two questions in one call would make each answer depend on
+        the other."""
+        if not windows:
+            return []
+        # Idempotent: the search passes a normalised question already, other callers may not.
+        question_ids = self.tokenizer.question(normalize_text(question))
+        budget = self.tokenizer.context_budget(question_ids)
+        rows = self.tokenizer.rows(question_ids, [self._window(w, budget) for w in windows])
+        start, end = self._session.run(
+            ["start_logits", "end_logits"], {"input_ids": rows.input_ids, "attention_mask": rows.attention_mask}
+        )
+        texts = [w.text for w in windows]
+        return span_candidates(rows, start, end, self.config.max_answer_tokens, texts, top)
