@@ -17,7 +17,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -27,50 +26,43 @@ IDLE_S = 60.0
 
 @dataclass(eq=False)
 class Pending:
-    """A job on its way through the batcher's call."""
+    """A question on its way through the encoder."""
 
-    item: Any
+    text: str
     done: threading.Event = field(default_factory=threading.Event)
-    value: Any = None
+    vector: np.ndarray | None = None
     error: BaseException | None = None
 
-    def wait(self) -> Any:
-        """The job's result once computed; the call's error if it failed."""
+    def result(self) -> np.ndarray:
+        """The question's vector, shape (1, dim), once encoded; the encoder's error if it failed."""
         self.done.wait()
         if self.error is not None:
             raise self.error
-        return self.value
-
-    def result(self) -> np.ndarray:
-        """A question's vector, shape (1, dim) (``QueryBatcher``)."""
-        return self.wait()[None, :]
+        assert self.vector is not None
+        return self.vector[None, :]
 
 
-class Batcher:
-    """Thread-safe: ``submit(item)`` from any number of threads; one call of ``run`` at a time, on
-    the batcher's own thread, over at most ``max_batch`` items; ``run(items)`` returns one result
-    per item, in their order."""
+class QueryBatcher:
+    """Thread-safe: ``submit(text)`` from any number of threads; one encoder call at a time, of at
+    most ``max_batch`` questions (the setting ``query_batch_max``)."""
 
-    def __init__(
-        self, run: Callable[[Sequence[Any]], Sequence[Any]], max_batch: int, name: str = "khamtop-batch"
-    ) -> None:
-        self._run = run
+    def __init__(self, encode: Callable[[Sequence[str]], np.ndarray], max_batch: int) -> None:
+        self._encode = encode
         self.max_batch = max_batch
-        self._name = name
         self._ready = threading.Condition()
         self._waiting: list[Pending] = []
         self._worker: threading.Thread | None = None
 
-    def submit(self, item: Any) -> Pending:
-        """Queue ``item`` and return at once."""
-        job = Pending(item)
+    def submit(self, text: str) -> Pending:
+        """Queue ``text`` for the encoder and return at once."""
+        job = Pending(text)
         with self._ready:
             self._waiting.append(job)
             if self._worker is None:
-                worker = threading.Thread(target=self._work, name=self._name, daemon=True)
+                worker = threading.Thread(target=self._work, name="khamtop-encoder", daemon=True)
                 try:
                     worker.start()
-                except BaseException:  # no thread (a thread limit): this job fails, later ones retry
+                except BaseException:  # no thread (a thread limit): this question fails, later ones retry
                     self._waiting.remove(job)
                     raise
                 self._worker = worker
@@ -81,23 +73,15 @@ class Batcher:
         while True:
             with self._ready:
                 if not self._waiting and not self._ready.wait_for(lambda: self._waiting, timeout=IDLE_S):
-                    self._worker = None  # under the lock: a job that comes now starts another
+                    self._worker = None  # under the lock: a question that comes now starts another
                     return
                 batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
             try:
-                values = self._run([j.item for j in batch])
-                for j, v in zip(batch, values, strict=True):
-                    j.value = v
-            except BaseException as exc:  # every job in the batch gets the error, none hangs
+                vectors = self._encode([j.text for j in batch])
+                for j, v in zip(batch, vectors, strict=True):
+                    j.vector = v
+            except BaseException as exc:  # every question in the batch gets the error, none hangs
                 for j in batch:
                     j.error = exc
             for j in batch:
                 j.done.set()
-
-
-class QueryBatcher(Batcher):
-    """Questions' vectors: ``submit(text).result()`` is the question's (1, dim) vector; one encoder
-    call of at most ``max_batch`` questions (the setting ``query_batch_max``)."""
-
-    def __init__(self, encode: Callable[[Sequence[str]], np.ndarray], max_batch: int) -> None:
-        super().__init__(encode, max_batch, "khamtop-encoder")
