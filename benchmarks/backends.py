@@ -45,7 +45,7 @@ def main() -> None:
     from eval.pipeline import index_for
     from eval.runner import run
     from index.encoders.factory import load_embedder
-    from index.search import Retriever
+    from index.search.retriever import Retriever
     from service.settings import Settings
 
     arguments = parser(__doc__, "backends-latest.json", iapp=True, sample=1000)

@@ -18,9 +18,9 @@ from benchmarks.common import parser, write_result
 
 def main() -> None:
     from eval.bench import workload
-    from index.chunking import split_sentences
+    from index.build.chunking import split_sentences
     from index.encoders.factory import load_embedder
-    from index.embed import embed_texts, chunk_documents, indexed_text, split_documents
+    from index.build.embed import embed_texts, chunk_documents, indexed_text, split_documents
     from service.settings import Settings
 
     arguments = parser(__doc__, "build-ceiling-latest.json", dataset=True)

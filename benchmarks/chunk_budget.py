@@ -24,9 +24,9 @@ def main() -> None:
     from eval.datasets import GOLD, load_dataset, load_gold
     from eval.runner import run
     from index.encoders.factory import load_embedder
-    from index.load import load_index
-    from index.search import Retriever
-    from index.write import build_index
+    from index.folder.load import load_index
+    from index.search.retriever import Retriever
+    from index.build.write import build_index
     from service.settings import BUNDLED_CORPUS, Settings
 
     arguments = parser(__doc__, "chunk-budget-latest.json")

@@ -3,7 +3,7 @@
     python -m benchmarks.index_types --out benchmarks/results/index-types-latest.json
 
 The gold set's and the iApp sample's indexes are small enough for exact search, which is what
-they get by default (index.ann). Here each one's passage vectors are also put in the approximate
+they get by default (index.folder.ann). Here each one's passage vectors are also put in the approximate
 indexes that larger corpora get, and the same questions are asked: what the approximation costs
 in hit@k and MRR, with everything else (exact rescoring, sentences, BM25) as in the service.
 Uses the indexes that ``python -m benchmarks.backends`` caches for the configured backend.
@@ -20,7 +20,7 @@ from benchmarks.common import COLUMNS, IAPP, eval_cache, parser, write_result
 
 
 def _types(dim: int) -> dict:
-    from index.ann import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M
+    from index.folder.ann import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M
 
     def hnsw(storage):
         index = (
@@ -41,7 +41,7 @@ def main() -> None:
     from eval.pipeline import index_for
     from eval.runner import run
     from index.encoders.factory import load_embedder
-    from index.search import Retriever
+    from index.search.retriever import Retriever
     from service.settings import Settings
 
     arguments = parser(__doc__, "index-types-latest.json", iapp=True, sample=1000)

@@ -1,4 +1,4 @@
-"""BM25's top 100 for the gold questions: numpy against the compiled kernel (index/postings.py).
+"""BM25's top 100 for the gold questions: numpy against the compiled kernel (index/folder/postings.py).
 
     python -m benchmarks.keyword_speed --index DIR [--k 100] [--rounds 3]
 
@@ -19,10 +19,10 @@ from benchmarks.common import gold_questions, parser, write_result
 
 
 def main() -> None:
-    from index import postings
-    from index.keyword import KeywordIndex, top_k_of
-    from index.layout import KEYWORD_DIR
-    from index.versions import current_path
+    from index.folder import postings
+    from index.folder.keyword import KeywordIndex, top_k_of
+    from index.folder.layout import KEYWORD_DIR
+    from index.store.versions import current_path
 
     arguments = parser(__doc__, "keyword-speed-latest.json")
     arguments.add_argument("--index", type=Path, required=True, help="a built index's folder")

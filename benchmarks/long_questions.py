@@ -17,8 +17,8 @@ import time
 from benchmarks import common
 from eval.datasets import GOLD, load_gold
 from index.encoders.factory import load_embedder
-from index.load import load_index
-from index.search import Retriever
+from index.folder.load import load_index
+from index.search.retriever import Retriever
 from service.settings import Settings
 
 # Written for this measurement (not from the documents): what a citizen or an official pastes

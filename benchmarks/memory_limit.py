@@ -41,7 +41,7 @@ def make_cgroup(name: str, limit_bytes: int) -> tuple[Path, dict]:
 def main() -> None:
     from eval.bench import drive, memory_mib
     from eval.live import live_service
-    from index.load import resolve
+    from index.folder.load import resolve
 
     arguments = parser(__doc__, "memory-limit-latest.json")
     arguments.add_argument("--index", type=Path, required=True, help="a built index's folder")

@@ -37,7 +37,7 @@ def main() -> None:
     from eval.pipeline import index_for
     from eval.runner import run
     from index.encoders.factory import load_embedder
-    from index.search import Retriever
+    from index.search.retriever import Retriever
     from service.settings import Settings
 
     arguments = parser(__doc__, "modes-latest.json", iapp=True)

@@ -3,12 +3,12 @@
 The iApp valid documents (their vectors from the eval cache: nothing is embedded for the build)
 less ten held out at random are built with the qdrant backend into qdrant-client's local mode,
 once per idf mode ("full": the build's weights in each point; "engine": Qdrant's IDF over the
-version's own points). The version folder is a ledger (index.ledger). Then a sequence of admin
+version's own points). The version folder is a ledger (index.backends.qdrant.ledger). Then a sequence of admin
 updates (update_index), each written into the collection in place: five held-out documents
 added one at a time, one document replaced (a Thai sentence appended), one removed. Then one
 more removal with ``rewrite_after`` 0: the batched rebuild, a new collection copied from the
 live one (vectors read back, BM25 weighed again). For each step: the wall seconds, the seconds
-inside the Qdrant write (index.qdrant_updates.write_build / write_update) and the alias move,
+inside the Qdrant write (index.backends.qdrant.updates.write_build / write_update) and the alias move,
 what the manifest says was written (engine.written), the passages, the points the collection
 holds, and the ledger folder's bytes.
 
@@ -41,12 +41,13 @@ from benchmarks.common import IAPP, ROOT, parser, write_result
 IDF_MODES = ("full", "engine")
 # The product files whose code the figures measure: their checksums go into the result.
 SOURCES = (
-    "index/write.py",
-    "index/ledger.py",
-    "index/sparse.py",
-    "index/qdrant_updates.py",
-    "index/qdrant_server.py",
-    "index/qdrant_remote.py",
+    "index/build/write.py",
+    "index/backends/qdrant/server_backend.py",
+    "index/backends/qdrant/ledger.py",
+    "index/backends/qdrant/sparse.py",
+    "index/backends/qdrant/updates.py",
+    "index/backends/qdrant/server.py",
+    "index/backends/qdrant/remote.py",
 )
 HELD_OUT = 10
 ADDED = 5
@@ -72,7 +73,7 @@ class Timer:
 
 def folder_bytes(home: Path) -> dict:
     """The live version folder's bytes: the ledger's documents, and its word tables."""
-    from index.load import resolve
+    from index.folder.load import resolve
 
     sizes = {p.name: p.stat().st_size for p in resolve(home).rglob("*") if p.is_file()}
     words = sizes.get("word-ids.json", 0) + sizes.get("word-counts.json", 0)
@@ -80,16 +81,18 @@ def folder_bytes(home: Path) -> dict:
 
 
 def run_mode(idf, kept, held_out, parts, embedder, settings, questions, seed, tmp: Path) -> dict:
-    import index.write as write
-    from index.embed import embed_documents
-    from index.qdrant_server import ServerTarget, close_all, connect, visible_at
+    import index.backends.qdrant.server_backend as seam
+    import index.build.write as write
+    from index.build.embed import embed_documents
+    from index.backends.qdrant.server import ServerTarget, close_all, connect, visible_at
+    from index.backends.qdrant.server_backend import ServerBackend
 
     home = tmp / "index"
     target = ServerTarget(str(tmp / "qdrant"), alias=ALIAS, idf=idf, exact_up_to=settings.exact_search_up_to)
-    config = dataclasses.replace(settings.index_config(), server=target)
-    timed = {name: Timer(getattr(write, name)) for name in ("write_build", "write_update", "move_alias")}
+    config = dataclasses.replace(settings.index_config(), backend=ServerBackend(target))
+    timed = {name: Timer(getattr(seam, name)) for name in ("write_build", "write_update", "move_alias")}
     for name, timer in timed.items():
-        setattr(write, name, timer)
+        setattr(seam, name, timer)
     try:
         started = time.perf_counter()
         manifest = write.build_index(kept, embedder, config, home, parts={d.doc_id: parts[d.doc_id] for d in kept})
@@ -110,7 +113,7 @@ def run_mode(idf, kept, held_out, parts, embedder, settings, questions, seed, tm
         changed = dataclasses.replace(by_id[replaced], text=by_id[replaced].text + APPENDED)
         steps = [(f"add {d.doc_id}", [d], [], config) for d in held_out[:ADDED]]
         steps += [(f"replace {replaced}", [changed], [], config), (f"remove {removed}", [], [removed], config)]
-        rewrite = dataclasses.replace(config, server=dataclasses.replace(target, rewrite_after=0.0))
+        rewrite = dataclasses.replace(config, backend=ServerBackend(dataclasses.replace(target, rewrite_after=0.0)))
         steps += [(f"remove {rewritten} (rewrite_after 0: a new collection)", [], [rewritten], rewrite)]
         client = connect(target.url, target.api_key)
         updates, parity = [], {}
@@ -163,9 +166,9 @@ def compare(home, documents: dict, parts: dict, embedder, settings, questions: l
     """The writer's answers from the collection against an embedded build of the same documents."""
     import shutil
 
-    from index.load import load_index
-    from index.search import Retriever
-    from index.write import build_index
+    from index.folder.load import load_index
+    from index.search.retriever import Retriever
+    from index.build.write import build_index
     from service.state import open_index
 
     wanted = parts
@@ -184,7 +187,10 @@ def compare(home, documents: dict, parts: dict, embedder, settings, questions: l
 
     def keyword(retriever, q) -> set[tuple[str, int]]:
         chunks = retriever.index.chunks
-        return {(chunks[c].doc_id, chunks[c].char_start) for c, _ in retriever._keyword(q, 10, None)}
+        return {
+            (chunks[c].doc_id, chunks[c].char_start)
+            for c, _ in retriever.engine.keyword(retriever.index.keyword.tokenize(q), 10)
+        }
 
     same, worst, overlap, seconds = 0, 0.0, 0.0, 0.0
     for q in questions:
@@ -209,8 +215,8 @@ def compare(home, documents: dict, parts: dict, embedder, settings, questions: l
 
 def settings_for(settings, home: Path):
     """The settings with which the writer serves ``home``'s ledger from the bench's local folder."""
-    from index.load import resolve
-    from index.layout import read_manifest
+    from index.folder.load import resolve
+    from index.store.manifest import read_manifest
 
     manifest = read_manifest(resolve(home))
     url = str(home.parent / "qdrant")
@@ -235,8 +241,8 @@ def main() -> None:
     from eval.datasets import load_dataset
     from eval.pipeline import index_for
     from index.encoders import factory
-    from index.qdrant_server import ServerTarget, close_all
-    from index.write import parts_of
+    from index.backends.qdrant.server import ServerTarget, close_all
+    from index.build.version import parts_of
     from service.settings import Settings
 
     sources = {name: hashlib.sha256((ROOT / name).read_bytes()).hexdigest()[:12] for name in SOURCES}

@@ -36,7 +36,8 @@ from eval.pipeline import index_for
 from index.encoders.factory import load_embedder
 from index.reader.export import ensure_reader_export
 from index.reader.runtime import Reader
-from index.search import Retriever, reading_window
+from index.search.read_top import reading_window
+from index.search.retriever import Retriever
 from service.settings import Settings
 
 READS = (1, 2, 3, 4, 5, 10)
@@ -113,7 +114,7 @@ def _answer_scores(a: Asked, text: str, span) -> dict:
 
 def score(questions: list[Asked], readings: list[list], n: int, w: float) -> dict:
     """Figures for reading the first ``n`` passages and blending with weight ``w``."""
-    from index.reading import blend
+    from index.search.reading import blend
 
     hit1, answers, answerable_margins, silent_margins, unanswerable_margins = [], [], [], [], []
     for a, spans in zip(questions, readings):

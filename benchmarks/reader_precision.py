@@ -7,7 +7,7 @@ against fp32, on iApp valid and the gold set.
     python -m benchmarks.reader_precision [--labels fp32,int8,int8-7bit] [--out [FILE]]
 
 Reads the caches those runs left in data/answer-choices/ (the same retrieval, each precision's
-readings) and scores each with the service's answer choice (``index.answer_choice``): the share
+readings) and scores each with the service's answer choice (``index.search.answer_choice``): the share
 of questions whose answer (its document and characters), its rung on the ladder, or the first
 passage shown differs from fp32's, and each precision's quality figures.
 """
@@ -20,8 +20,8 @@ from benchmarks import common
 from benchmarks.answer_choices import _views, evaluate, load_cache
 from corpus.reader import read_folder
 from eval.datasets import load_dataset
-from index.answer_choice import ChoiceConfig, choose
-from index.answer_kinds import asked_for
+from index.search.answer_choice import ChoiceConfig, choose
+from index.search.answer_kinds import asked_for
 from service.settings import Settings
 
 

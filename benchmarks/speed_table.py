@@ -9,7 +9,7 @@ today's code (changes that are not settings, such as the compiled keyword search
 row; the decision records give their own before and after): the
 bundled corpus indexed (build throughput), then grown to ``--replicate`` passages (vectors
 nudged, no encoding) and searched in process and over HTTP at 1 and 8 clients. FAISS searches
-on one thread in every row (index/ann.py); before that work it used both cores.
+on one thread in every row (index/folder/ann.py); before that work it used both cores.
 """
 
 from __future__ import annotations

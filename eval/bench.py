@@ -29,9 +29,9 @@ from eval.live import live_service
 from eval.metrics import percentile
 from index.encoders.base import Embedder
 from index.reader.runtime import Reader
-from index.search import Retriever
-from index.write import IndexConfig, build_index
-from index.load import load_index
+from index.search.retriever import Retriever
+from index.build.write import IndexConfig, build_index
+from index.folder.load import load_index
 from service.state import engine_for
 
 
@@ -104,9 +104,10 @@ def replicate_index(source: Path, out: Path, passages: int, embedder: Embedder, 
     import faiss
     import numpy as np
 
-    from index.embed import DocumentParts
-    from index.write import parts_of, write_parts
-    from index.vectors import Int8Rows
+    from index.build.embed import DocumentParts
+    from index.build.version import parts_of
+    from index.build.write import write_parts
+    from index.folder.vectors import Int8Rows
 
     source_index = load_index(source, embedder)
     base = parts_of(source_index)
@@ -155,8 +156,8 @@ def _kept_replica(path: Path, key: dict, embedder: Embedder):
     """The grown copy kept at ``path`` by an earlier run, loaded, if it was made for the same
     request (``replica_key``: source corpus, chunking, size, index type) and loads with this
     model (growing one to 1M passages takes about 5 minutes)."""
-    from index.layout import IndexLoadError
-    from index.load import index_exists
+    from index.store.manifest import IndexLoadError
+    from index.folder.load import index_exists
 
     if not index_exists(path):
         return None

@@ -12,13 +12,13 @@ from corpus.reader import read_folder
 from eval.datasets import GOLD, DatasetError, EvalSet, load_dataset, load_gold
 from eval.report import write_html, write_json
 from eval.runner import EvalResult, run
-from index.compat import Wanted
+from index.store.compat import Wanted
 from index.encoders.base import Embedder
-from index.search import Retriever
-from index.layout import IndexLoadError
-from index.write import build_index
-from index.embed import corpus_checksum
-from index.load import load_index, stale_reason
+from index.search.retriever import Retriever
+from index.store.manifest import IndexLoadError
+from index.build.write import build_index
+from index.build.embed import corpus_checksum
+from index.folder.load import load_index, stale_reason
 from service.settings import Settings
 from service.state import engine_for, reader_for
 
@@ -93,7 +93,7 @@ def evaluate(
             if ray is None:
                 build_index(documents, embedder, settings.index_config(), target, progress=progress)
             else:  # the embedding on a Ray cluster: (address, actors)
-                from index.ray_build import build_index_ray
+                from index.build.ray import build_index_ray
 
                 config = settings.index_config()
                 build_index_ray(documents, embedder, settings.encoder_config(), config, target, *ray, progress)

@@ -7,10 +7,11 @@ from dataclasses import asdict, dataclass, field
 
 from eval import metrics
 from eval.datasets import EvalQuestion, EvalSet
-from index.search import Mode, Retriever
+from index.search.results import Mode
+from index.search.retriever import Retriever
 from service.answering import answer_question
 from service.schemas import AskRequest
-from index.spans import Passage
+from index.folder.spans import Passage
 
 K_VALUES = (1, 3, 5, 10)
 DEPTH = 10

@@ -189,14 +189,14 @@ def index_build(
 ) -> None:
     """Chunk, embed and index a folder of documents (written all-or-nothing)."""
     from corpus.reader import CorpusError, read_folder
-    from index.write import build_index
-    from index.compat import Wanted
-    from index.layout import IndexLoadError
-    from index.load import stale_reason
+    from index.build.write import build_index
+    from index.store.compat import Wanted
+    from index.store.manifest import IndexLoadError
+    from index.folder.load import stale_reason
 
     settings = settings_from(index_dir=out)
     if ray_address is not None:
-        from index.ray_build import RayBuildError, check_ray
+        from index.build.ray import RayBuildError, check_ray
 
         try:
             check_ray(ray_address)  # before the corpus is read and the model loaded
@@ -239,8 +239,8 @@ def index_build(
 
 
 def _build_on_ray(documents, embedder, settings: Settings, address: str, actors: int) -> None:
-    from index.layout import IndexLoadError
-    from index.ray_build import RayBuildError, build_index_ray
+    from index.store.manifest import IndexLoadError
+    from index.build.ray import RayBuildError, build_index_ray
 
     started = time.perf_counter()
     try:
@@ -279,8 +279,8 @@ def _build_on_ray(documents, embedder, settings: Settings, address: str, actors:
 
 def _engine_mismatch(settings) -> str | None:
     """Why the live version cannot serve the backend setting (the embedded one serves any)."""
-    from index.layout import IndexLoadError, read_manifest
-    from index.load import resolve
+    from index.store.manifest import IndexLoadError, read_manifest
+    from index.folder.load import resolve
 
     try:
         return settings.index_config().engine_mismatch(read_manifest(resolve(settings.index_dir)))
@@ -291,7 +291,7 @@ def _engine_mismatch(settings) -> str | None:
 def _no_shared_server(settings, command: str) -> None:
     """Evaluations and benchmarks build indexes of their own: never into the Qdrant server that
     replicas serve from (their versions would become the live one)."""
-    if settings.backend == "qdrant":
+    if settings.index_backend().shares_its_store():
         fail(
             f"khamtop {command} does not write to a shared Qdrant server; measure Qdrant's engine with "
             "KHAMTOP_BACKEND=qdrant-edge (the same engine and layout, in process)"
@@ -325,8 +325,8 @@ def index_add(
 ) -> None:
     """Add or replace documents in the index as a new version; unchanged documents are not re-embedded."""
     from corpus.reader import CorpusError, read_document, read_folder
-    from index.layout import IndexLoadError
-    from index.write import UpdateError, update_index
+    from index.store.manifest import IndexLoadError
+    from index.build.write import UpdateError, update_index
 
     if doc_id is not None and (len(paths) != 1 or not paths[0].is_file()):
         fail("--id names one document: give exactly one file with it")
@@ -367,9 +367,9 @@ def index_remove(
     index: IndexOpt = None,
 ) -> None:
     """Remove documents from the index (by id) as a new version."""
-    from index.layout import IndexLoadError
-    from index.write import RecordedModel, UpdateError, update_index
-    from index.load import index_exists
+    from index.store.manifest import IndexLoadError
+    from index.build.write import RecordedModel, UpdateError, update_index
+    from index.folder.load import index_exists
 
     settings = settings_from(index_dir=index)
     if not index_exists(settings.index_dir):
@@ -421,9 +421,9 @@ def ask_command(
     read: Annotated[bool, typer.Option("--read/--no-read", help="Read the top passages with the reader")] = True,
 ) -> None:
     """Ask a question of the index and print the answer, its sentence and the ranked, cited passages."""
-    from index.search import Retriever
-    from index.query import AbbreviationFileError
-    from index.layout import IndexLoadError
+    from index.search.retriever import Retriever
+    from index.search.expansion import AbbreviationFileError
+    from index.store.manifest import IndexLoadError
     from index.reader.weights import ReaderWeightsError
     from service.answering import answer_question
     from service.errors import error_message
@@ -487,11 +487,11 @@ def eval_command(
     from eval.datasets import DatasetError
     from eval.pipeline import evaluate
     from eval.report import print_summary
-    from index.query import AbbreviationFileError
-    from index.search import MODES
-    from index.layout import IndexLoadError
+    from index.search.expansion import AbbreviationFileError
+    from index.search.results import MODES
+    from index.store.manifest import IndexLoadError
     from index.reader.weights import ReaderWeightsError
-    from index.ray_build import RayBuildError, check_ray
+    from index.build.ray import RayBuildError, check_ray
 
     if gold and dataset:
         fail("give --gold or --dataset, not both")
@@ -590,7 +590,7 @@ def serve(
     """Run the HTTP service (uvicorn); OpenAPI docs at /docs."""
     import uvicorn
 
-    from index.load import index_exists
+    from index.folder.load import index_exists
     from service.app import create_app, server_options
 
     settings = settings_from(host=host, port=port, index_dir=index)

@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass
 
 from corpus.text import too_little_to_answer
-from index.search import RankedPassage, Retriever, SearchResult
+from index.search.results import RankedPassage, SearchResult
+from index.search.retriever import Retriever
 from service.schemas import Answer, AskRequest, AskResponse, Citation, Highlight, Passage, TextSpan
 
 

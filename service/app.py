@@ -22,7 +22,7 @@ from starlette.routing import Match
 
 from index.encoders.base import Embedder, EncoderConfig
 from index.encoders.factory import load_embedder
-from index.qdrant_points import EngineUnavailable
+from index.backends.base import EngineUnavailable
 from index.reader.runtime import Reader, ReaderConfig
 from service import apidocs
 from service import state as live

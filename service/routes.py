@@ -13,10 +13,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from corpus.sandbox import FileRefused, read_untrusted
-from index.search import Retriever
-from index.layout import IndexLoadError
-from index.versions import VersionError
-from index.write import UpdateError
+from index.search.retriever import Retriever
+from index.store.manifest import IndexLoadError
+from index.store.versions import VersionError
+from index.build.write import UpdateError
 from service import security
 from service.limits import DeadlineExceeded, Overloaded, ReadersBusy
 from service import state as live
@@ -265,12 +265,9 @@ async def delete_document(doc_id: str, request: Request, retriever: RetrieverDep
 
 async def _change(request: Request, upsert=(), remove=()):
     settings, state = request.app.state.settings, request.app.state.khamtop
-    if settings.backend == "qdrant" and settings.qdrant_replica:
-        raise HTTPException(
-            status_code=403,
-            detail="a replica (KHAMTOP_QDRANT_REPLICA) takes no changes: send them to the service that "
-            "writes the index folder",
-        )
+    refused = settings.index_backend().refuses_changes()
+    if refused is not None:
+        raise HTTPException(status_code=403, detail=refused)
     try:
         return await run_in_threadpool(live.apply_update, settings, state, upsert, remove)
     except UpdateError as exc:

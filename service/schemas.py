@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from corpus.document import MAX_DOC_ID_CHARS, normal_doc_id
 from corpus.text import has_visible_text, lone_surrogate
-from index.search import Mode
+from index.search.results import Mode
 
 # No question is longer, whatever the setting says (KHAMTOP_MAX_QUESTION_CHARS, checked by the route).
 QUESTION_CHARS_CEILING = 100_000

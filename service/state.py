@@ -12,20 +12,15 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from index import versions
-from index.batching import QueryBatcher
+from index.store import versions
+from index.search.batching import QueryBatcher
 from index.encoders.base import Embedder, ModelLoadError
-from index.query import AbbreviationFileError
+from index.search.expansion import AbbreviationFileError
 from index.reader.runtime import Reader
 from index.reader.weights import ReaderWeightsError
-from index.qdrant_edge import EdgeEngine
-from index.qdrant_points import Engine
-from index.search import Retriever
-from index.layout import IndexLoadError
-from index.write import UpdateResult, update_index
-from index.compat import Wanted, mismatch
-from index.layout import read_manifest
-from index.load import load_index, resolve
+from index.search.retriever import Retriever
+from index.store.manifest import IndexLoadError
+from index.build.write import UpdateResult, update_index
 from service.settings import Settings
 
 log = logging.getLogger("khamtop")
@@ -113,60 +108,19 @@ def reload_if_changed(settings: Settings, state: ServiceState) -> bool:
 
 
 def _live_name(settings: Settings) -> str | None:
-    """What names the live version: CURRENT, or on a replica the collection the alias names and
-    that collection's live version."""
-    if _replica(settings):
-        from index.qdrant_points import guarded
-        from index.qdrant_server import connect, live_version
-
-        target = settings.server_target()
-        return guarded(live_version, connect(target.url, target.api_key), target.alias)
-    return versions.read_current(settings.index_dir)
+    """What names the live version (a folder's name, or a replica's collection and version)."""
+    return settings.index_backend().live_name(settings.index_dir)
 
 
 def _load(settings: Settings, embedder: Embedder, name: str | None):
-    """The live version: from the index folder, or on a replica from the server alone (``name``:
-    the collection the alias named when it was resolved)."""
-    if _replica(settings):
-        from index.qdrant_remote import open_replica
-        from index.qdrant_server import connect
-
-        target = settings.server_target()
-        index = open_replica(connect(target.url, target.api_key), target.alias, name)
-        reason = mismatch(index.manifest, Wanted.of_embedder(embedder))
-        if reason is not None:
-            raise IndexLoadError(f"the Qdrant collection {index.collection} cannot be served: {reason}")
-        return index
-    return open_index(settings, embedder)
+    """The live version, as the backend opens it (``name``: as ``_live_name`` gave it)."""
+    return settings.index_backend().open(settings.index_dir, embedder, name)
 
 
 def open_index(settings: Settings, embedder: Embedder, home=None):
-    """The live version of the index at ``home`` (default: the settings'): its files, or with the
-    qdrant backend its collection, which the folder's ledger names (index.ledger); raises
-    IndexLoadError."""
-    home = settings.index_dir if home is None else home
-    if settings.backend != "qdrant":
-        return load_index(home, embedder)
-    from index.qdrant_remote import open_ledger
-    from index.qdrant_server import connect, target_mismatch
-
-    folder = resolve(home)
-    manifest = read_manifest(folder)
-    target = settings.server_target()
-    try:
-        reason = mismatch(manifest, Wanted.of_embedder(embedder)) or target_mismatch(manifest, target)
-        if reason is not None:
-            raise IndexLoadError(
-                f"index at {folder} cannot be served: {reason}; "
-                "rebuild it with KHAMTOP_BACKEND=qdrant khamtop index build"
-            )
-        return open_ledger(connect(target.url, target.api_key), folder, manifest)
-    except (KeyError, TypeError, ValueError) as exc:  # a manifest that lacks what a ledger's holds
-        raise IndexLoadError(f"index at {folder} has a damaged manifest: {exc!r}") from exc
-
-
-def _replica(settings: Settings) -> bool:
-    return settings.backend == "qdrant" and settings.qdrant_replica
+    """The live version of the index at ``home`` (default: the settings'), as the backend opens
+    it; raises IndexLoadError."""
+    return settings.index_backend().open(settings.index_dir if home is None else home, embedder)
 
 
 def _reload(settings: Settings, state: ServiceState, name: str) -> bool:
@@ -191,19 +145,10 @@ def _retriever(settings: Settings, state: ServiceState, index) -> Retriever:
     )
 
 
-def engine_for(settings: Settings, index) -> Engine | None:
-    """The engine that searches ``index`` under the backend setting: None for the embedded one
-    (the version's own files); raises IndexLoadError when the version has no shards or
-    collection for it."""
-    if settings.backend == "qdrant-edge":
-        return EdgeEngine(index.path)
-    if settings.backend == "qdrant":
-        from index.qdrant_remote import RemoteIndex
-
-        if not isinstance(index, RemoteIndex):
-            raise IndexLoadError(f"index at {index.path} is not a version of the qdrant backend")
-        return index.engine()
-    return None
+def engine_for(settings: Settings, index):
+    """The engine that searches ``index`` under the backend setting; raises IndexLoadError when
+    the version has nothing for it (no shards, no collection)."""
+    return settings.index_backend().engine(index)
 
 
 def _servable(settings: Settings, state: ServiceState, base) -> None:

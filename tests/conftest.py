@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from corpus.reader import read_folder
-from index.write import build_index
+from index.build.write import build_index
 from service.app import create_app
 from service.settings import BUNDLED_CORPUS, PROJECT_ROOT, Settings
 from tests.fakes import FakeEmbedder

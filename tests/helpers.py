@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from index.chunking import ChunkerConfig
-from index.search import Retriever, SearchConfig
-from index.write import IndexConfig
+from index.build.chunking import ChunkerConfig
+from index.search.results import SearchConfig
+from index.search.retriever import Retriever
+from index.build.write import IndexConfig
 from service.settings import Settings
 
 
@@ -72,8 +73,8 @@ LOCAL_MODE_WARNINGS = [
 
 
 def live_manifest(home: Path) -> dict:
-    """The manifest of the live version at ``home`` (a ledger's too: index.ledger)."""
-    from index.layout import read_manifest
-    from index.load import resolve
+    """The manifest of the live version at ``home`` (a ledger's too: index.backends.qdrant.ledger)."""
+    from index.store.manifest import read_manifest
+    from index.folder.load import resolve
 
     return read_manifest(resolve(home))

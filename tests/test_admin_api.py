@@ -8,8 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from corpus.document import Document
-from index.load import resolve
-from index.write import update_index
+from index.folder.load import resolve
+from index.build.write import update_index
 from service.settings import Settings
 from tests.helpers import index_config
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from index.load import load_index
-from index.search import Retriever
+from index.folder.load import load_index
+from index.search.retriever import Retriever
 from tests.helpers import make_retriever
 
 QUESTION = "ไทยได้รับรางวัล ASEAN ICT Award กี่รางวัล"

@@ -1,4 +1,4 @@
-"""Choosing the answer among the reader's spans and the confidence ladder (index.answer_choice):
+"""Choosing the answer among the reader's spans and the confidence ladder (index.search.answer_choice):
 spans of the asked-for kind win near-ties, copies of the question lose, the answer can come from
 a passage other than the first without reordering the list, and each rung is said when it should."""
 
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from index.answer_choice import Candidate, ChoiceConfig, ReadPassage, choose
-from index.answer_kinds import asked_for
+from index.search.answer_choice import Candidate, ChoiceConfig, ReadPassage, choose
+from index.search.answer_kinds import asked_for
 
 CONFIG = ChoiceConfig(
     read=3,
@@ -83,7 +83,7 @@ def test_no_span_anywhere_is_no_answer():
 
 
 def test_a_span_that_only_rewords_the_question_counts_as_a_copy():
-    from index.answer_choice import copies_question
+    from index.search.answer_choice import copies_question
 
     question = "ประชุมผู้นำ ACMECS ครั้งที่ 8 เมื่อเดือนมิถุนายน ค.ศ. 2018 จัดที่ไหน"
     doc = "โดยมีการประชุมที่สำคัญที่ผ่านมาคือ การประชุมผู้นำ ACMECS ครั้งที่ ๘ เมื่อวันที่ ๑๕-๑๖ มิถุนายน ๒๕๖๑ ณ กรุงเทพ"

@@ -1,11 +1,11 @@
 """What a question asks for and what a span is: the rules the answer's choice leans on
-(index.answer_kinds), on real Thai and English questions of the government register."""
+(index.search.answer_kinds), on real Thai and English questions of the government register."""
 
 from __future__ import annotations
 
 import pytest
 
-from index.answer_kinds import Asked, asked_for, fits, kinds_of
+from index.search.answer_kinds import Asked, asked_for, fits, kinds_of
 
 
 @pytest.mark.parametrize(

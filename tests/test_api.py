@@ -7,7 +7,7 @@ import threading
 import pytest
 from pydantic import SecretStr
 
-from index.load import resolve
+from index.folder.load import resolve
 from tests.fakes import FakeEmbedder
 from tests.helpers import wait_ready
 

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from index.batching import QueryBatcher
+from index.search.batching import QueryBatcher
 from tests.helpers import make_retriever
 
 
@@ -79,9 +79,9 @@ def test_submit_returns_while_the_encoder_works_so_other_work_can_overlap_it():
 
 
 def test_an_idle_encoder_thread_ends_and_the_next_question_starts_another(monkeypatch):
-    import index.batching
+    import index.search.batching
 
-    monkeypatch.setattr(index.batching, "IDLE_S", 0.05)
+    monkeypatch.setattr(index.search.batching, "IDLE_S", 0.05)
     batcher = QueryBatcher(SlowEncoder(seconds=0.0), max_batch=8)
     batcher.submit("ก่อน").result()
     first = batcher._worker
@@ -114,7 +114,7 @@ def test_every_thread_that_searches_runs_faiss_on_one_thread(fake_index):
     # the request threads, so each search sets it for its own thread.
     import faiss
 
-    from index.load import load_index
+    from index.folder.load import load_index
     from tests.fakes import FakeEmbedder
 
     retriever = make_retriever(FakeEmbedder(), load_index(fake_index))

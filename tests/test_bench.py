@@ -71,7 +71,7 @@ def test_bench_command_measures_the_real_service_over_http(tmp_path, real_model_
 
 def test_a_replicated_index_grows_without_encoding_and_switches_to_hnsw(tmp_path, _fake_index_once):
     from eval.bench import replicate_index
-    from index.load import load_index
+    from index.folder.load import load_index
 
     class NoEncoding(FakeEmbedder):
         def embed_passages(self, texts, progress=False):

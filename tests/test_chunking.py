@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pythainlp.tokenize import tcc
 
-from index.chunking import ChunkerConfig, chunk_text, split_sentences
+from index.build.chunking import ChunkerConfig, chunk_text, split_sentences
 from corpus.text import normalize_text
 from tests.fakes import FakeEmbedder
 from tests.helpers import chunker_config
@@ -187,7 +187,7 @@ def unbroken_thai(n: int) -> str:
 
 
 def test_the_segmenters_never_read_more_than_a_bounded_run_of_unbroken_thai(monkeypatch):
-    import index.chunking as chunking
+    import index.build.chunking as chunking
 
     read: list[int] = []
     for name in ("sent_tokenize", "word_tokenize"):

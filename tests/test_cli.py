@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 import index.encoders.factory
-from index.load import resolve
+from index.folder.load import resolve
 from khamtop.cli import app
 from tests.fakes import FakeEmbedder
 

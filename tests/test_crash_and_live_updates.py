@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from index.load import load_index
+from index.folder.load import load_index
 from service.settings import PROJECT_ROOT, Settings
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 WRITER = """
 import sys
 from corpus.document import Document
-from index.write import update_index
+from index.build.write import update_index
 from tests.fakes import FakeEmbedder
 from tests.helpers import index_config
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from corpus.document import Document
-from index.doctable import DocumentTable, write_documents
+from index.folder.doctable import DocumentTable, write_documents
 
 DOCS = [
     Document("a", "ไทยได้รับ 4 รางวัล 🏆 ASEAN ICT Award", "รางวัล", source_url="https://example.org/a", date="2021-11-01"),

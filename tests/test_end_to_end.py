@@ -14,8 +14,8 @@ import pytest
 from eval.datasets import load_gold
 from eval.live import live_service as live
 from eval.runner import run
-from index.search import Retriever
-from index.load import load_index
+from index.search.retriever import Retriever
+from index.folder.load import load_index
 from service.settings import PROJECT_ROOT, Settings
 
 pytestmark = pytest.mark.slow

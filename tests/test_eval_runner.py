@@ -10,8 +10,8 @@ from corpus.document import Document
 from eval.datasets import DatasetError, EvalQuestion, EvalSet, EvidencePiece, load_dataset, load_gold
 from eval.report import write_html, write_json
 from eval.runner import run
-from index.write import build_index
-from index.load import load_index
+from index.build.write import build_index
+from index.folder.load import load_index
 from tests.fakes import FakeEmbedder
 from tests.helpers import index_config, make_retriever
 

@@ -22,8 +22,8 @@ from pydantic import SecretStr
 
 from corpus.document import Document
 from eval.live import free_port, wait_ready
-from index import versions
-from index.write import build_index, update_index
+from index.store import versions
+from index.build.write import build_index, update_index
 from service.app import create_app, server_options
 from service.settings import Settings
 from tests.fakes import FakeEmbedder
@@ -87,11 +87,11 @@ def test_an_old_flat_index_is_refused_for_updates(tmp_path, fake_embedder, bundl
 def test_a_version_no_check_foresaw_is_refused_and_the_watcher_goes_on(
     make_client, settings, fake_embedder, bundled_documents, monkeypatch
 ):
-    import service.state
+    import index.backends.embedded as embedded
 
     client = make_client(reload_interval_s=0.05)
     served = client.get("/readyz").json()["index_version"]
-    real_load = service.state.load_index
+    real_load = embedded.load_index
     calls = []
 
     def first_one_breaks(*args, **kwargs):  # a bug in loading, once
@@ -102,7 +102,7 @@ def test_a_version_no_check_foresaw_is_refused_and_the_watcher_goes_on(
 
     # Patched before the odd version exists: otherwise the watcher could load (and refuse) it
     # before the patch, and the bug would hit the good version written next.
-    monkeypatch.setattr(service.state, "load_index", first_one_breaks)
+    monkeypatch.setattr(embedded, "load_index", first_one_breaks)
     update_index(settings.index_dir, fake_embedder, index_config(), upsert=[Document("a", "เอกสารที่หนึ่ง", "a")])
     odd = versions.current_path(settings.index_dir) / "manifest.json"
     odd.write_text(odd.read_text().replace('"model": {', '"model": "oops", "was": {', 1))
@@ -607,16 +607,16 @@ def test_an_early_refusal_lets_the_body_finish_and_the_connection_serve_on(serve
 
 
 def test_the_watcher_does_not_load_the_index_a_second_time_while_the_service_starts(make_client, monkeypatch):
-    import service.state
+    import index.backends.embedded as embedded
 
-    real_load, calls = service.state.load_index, []
+    real_load, calls = embedded.load_index, []
 
     def slow_load(*args, **kwargs):
         calls.append(1)
         time.sleep(0.3)  # a large index: the watcher polls many times meanwhile
         return real_load(*args, **kwargs)
 
-    monkeypatch.setattr(service.state, "load_index", slow_load)
+    monkeypatch.setattr(embedded, "load_index", slow_load)
     client = make_client(reload_interval_s=0.01)
     time.sleep(0.2)
     assert client.get("/readyz").status_code == 200

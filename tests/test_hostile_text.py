@@ -15,7 +15,7 @@ import corpus.text as corpus_text
 from corpus.document import Document
 from corpus.reader import document_from_bytes, read_folder
 import index.encoders.factory
-from index import versions
+from index.store import versions
 from khamtop.cli import app as cli_app
 from service.errors import error_message
 from service.settings import BUNDLED_CORPUS, PROJECT_ROOT, Settings

@@ -7,11 +7,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from corpus.document import Document
-from index.keyword import KeywordIndex, Tokenizer, match_form
-from index.search import Retriever
-from index.layout import IndexLoadError
-from index.write import build_index
-from index.load import load_index, resolve
+from index.folder.keyword import KeywordIndex, Tokenizer, match_form
+from index.search.retriever import Retriever
+from index.store.manifest import IndexLoadError
+from index.build.write import build_index
+from index.folder.load import load_index, resolve
 from service.settings import BUNDLED_ABBREVIATIONS
 from tests.fakes import FakeEmbedder
 from tests.helpers import index_config, make_retriever
@@ -62,7 +62,7 @@ def test_keyword_scores_are_bm25s_own_sums_repeated_words_included(bundled_docum
         words = [w for w in index.tokenize(question) if w in index.bm25.vocab_dict]
         scores = index.numpy_scores(words)
         np.testing.assert_allclose(scores, index.bm25.get_scores(words), rtol=1e-6)
-        # search (compiled, index.postings) chooses exactly the best of these sums.
+        # search (compiled, index.folder.postings) chooses exactly the best of these sums.
         best = [i for i in np.lexsort((np.arange(len(scores)), -scores)) if scores[i] > 0][:5]
         assert index.search(question, 5) == [(int(i), float(scores[i])) for i in best]
         assert index.search(question, 5) == index.search(question, 5, index.tokenize(question))
@@ -107,7 +107,7 @@ def test_a_passage_is_found_by_its_document_title(tmp_path):
 
 
 def test_asking_for_no_results_returns_none(bundled_documents):
-    from index.keyword import KeywordIndex
+    from index.folder.keyword import KeywordIndex
 
     index = KeywordIndex.build([d.text for d in bundled_documents])
     assert index.search("ASEAN Digital Hub", 0) == [] and index.search("ASEAN Digital Hub", 3)
@@ -119,7 +119,7 @@ def test_a_bm25_plus_index_ranks_by_bm25s_own_scores(bundled_documents):
     import bm25s
     import numpy as np
 
-    from index.keyword import Tokenizer
+    from index.folder.keyword import Tokenizer
 
     tokenizer = Tokenizer()
     texts = [d.text[i : i + 600] for d in bundled_documents for i in range(0, len(d.text), 500)]

@@ -13,29 +13,25 @@ PACKAGES = ("corpus", "index", "service", "eval", "training", "khamtop")
 
 # Bottom first. A module belongs to the layer of its longest matching prefix; it may import its
 # own layer and the layers below it, never one above.
+# Every package of index/backends is a backend (index.backends.base: the seam they implement).
+BACKENDS = sorted(f"index.backends.{path.parent.name}" for path in (ROOT / "index" / "backends").glob("*/__init__.py"))
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("text and documents", ("corpus",)),
-    ("all-or-nothing file writes", ("index.atomic",)),
+    ("all-or-nothing file writes", ("index.store.atomic",)),
     ("encoders", ("index.encoders",)),
     ("the reader model", ("index.reader",)),
-    ("the index: layout, build, write, load", ("index",)),
-    (
-        "search",
-        (
-            "index.batching",
-            "index.query",
-            "index.answer",
-            "index.answer_kinds",
-            "index.answer_choice",
-            "index.reading",
-            "index.search",
-        ),
-    ),
+    ("the index's core: versions, the folder, building, the backends' seam", ("index",)),
+    ("the backends", tuple(BACKENDS)),
+    ("the factory that names the backends", ("index.backends.factory",)),
+    ("search", ("index.search",)),
     ("the service", ("service",)),
     ("evaluation and the bench", ("eval",)),
     ("training the reader", ("training",)),
     ("the command line", ("khamtop",)),
 ]
+FACTORY = "index.backends.factory"
+# Who may ask the factory for a backend: the settings, and through them everything above.
+FACTORY_USERS = ("service", "eval", "training", "khamtop")
 
 
 def modules() -> dict[str, Path]:
@@ -58,7 +54,7 @@ def imports_of(path: Path) -> set[str]:
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             for alias in node.names:
-                # `from index import postings` imports the module index.postings.
+                # `from index import postings` imports the module index.folder.postings.
                 sub = f"{node.module}.{alias.name}"
                 names.add(sub if sub in MODULES else node.module)
     found = set()
@@ -72,6 +68,14 @@ def imports_of(path: Path) -> set[str]:
 
 
 GRAPH = {name: imports_of(path) - {name} for name, path in MODULES.items()}
+
+
+BACKENDS = sorted(f"index.backends.{path.parent.name}" for path in (ROOT / "index" / "backends").glob("*/__init__.py"))
+
+
+def backend_of(module: str) -> str | None:
+    """The backend package ``module`` belongs to (None: it is no backend's)."""
+    return next((b for b in BACKENDS if module == b or module.startswith(b + ".")), None)
 
 
 def layer_of(module: str) -> int:
@@ -99,6 +103,44 @@ def test_a_module_imports_only_its_own_layer_and_those_below(module):
     )
 
 
+def test_there_are_backends_and_a_factory_that_names_each():
+    assert {"index.backends.embedded", "index.backends.qdrant"} <= set(BACKENDS)
+    named = {backend_of(m) for m in GRAPH[FACTORY]} - {None}
+    assert named == set(BACKENDS), f"the factory names {sorted(named)}, not every backend: {BACKENDS}"
+
+
+@pytest.mark.parametrize("module", sorted(GRAPH))
+def test_no_module_outside_a_backend_imports_it_but_the_factory(module):
+    mine = backend_of(module)
+    crossing = sorted(m for m in GRAPH[module] if backend_of(m) not in (None, mine))
+    assert module == FACTORY or not crossing, (
+        f"{module} imports {crossing} of another backend: only {FACTORY} may name a backend; "
+        "everything else asks it for one (index.backends.base.Backend)"
+    )
+
+
+@pytest.mark.parametrize("module", [m for m in sorted(GRAPH) if backend_of(m)])
+def test_a_backend_imports_only_the_core(module):
+    outside = sorted(
+        m
+        for m in GRAPH[module]
+        if backend_of(m) != backend_of(module)
+        and (
+            m in (FACTORY,)
+            or m == "index.search"
+            or m.startswith("index.search.")
+            or not m.startswith(("index", "corpus"))
+        )
+    )
+    assert not outside, f"{module} (a backend) imports {outside}, which are not the index's core"
+
+
+@pytest.mark.parametrize("module", sorted(GRAPH))
+def test_only_the_settings_and_above_ask_the_factory(module):
+    if FACTORY in GRAPH[module]:
+        assert module.startswith(FACTORY_USERS), f"{module} asks the factory for a backend: it must be given one"
+
+
 def test_no_module_imports_form_a_cycle():
     done: set[str] = set()
 
@@ -122,6 +164,6 @@ def test_the_checks_catch_a_cycle_and_an_upward_import(monkeypatch):
     monkeypatch.setitem(GRAPH, "corpus.reader", GRAPH["corpus.reader"] | {"service.settings"})
     with pytest.raises(AssertionError, match="from a layer above"):
         test_a_module_imports_only_its_own_layer_and_those_below("corpus.reader")
-    monkeypatch.setitem(GRAPH, "index.layout", GRAPH["index.layout"] | {"index.load"})
+    monkeypatch.setitem(GRAPH, "index.folder.layout", GRAPH["index.folder.layout"] | {"index.folder.load"})
     with pytest.raises(AssertionError, match="import cycle"):
         test_no_module_imports_form_a_cycle()

@@ -12,9 +12,9 @@ from index.encoders.base import ModelLoadError
 from index.encoders.factory import load_embedder
 from index.encoders.onnx_export import FILES, ensure_export, export_dir, read_export, source_key
 from index.encoders.base import OnnxExportError
-from index.layout import IndexLoadError
-from index.compat import Wanted
-from index.load import load_index, stale_reason
+from index.store.manifest import IndexLoadError
+from index.store.compat import Wanted
+from index.folder.load import load_index, stale_reason
 from service.settings import Settings
 
 QUESTIONS = [
@@ -79,7 +79,7 @@ def test_a_service_that_only_answers_loads_only_the_question_encoder(real_model_
 
 def test_questions_are_encoded_on_one_thread_and_passages_on_every_core(real_model_dir):
     # One question is too small to share: a second thread only waits, while the other core runs
-    # the keyword search (index.search). Passages come in big batches and use every core.
+    # the keyword search (index.search.retriever). Passages come in big batches and use every core.
     embedder = load_embedder(Settings(models_dir=real_model_dir.parent, embedding_backend="onnx-int8").encoder_config())
     embedder.embed_passages(["ข้อความ"])
     threads = {side: session.get_session_options().intra_op_num_threads for side, session in embedder._sessions.items()}

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from index import postings
+from index.folder import postings
 from service.settings import PROJECT_ROOT
 
 
@@ -25,7 +25,7 @@ def _csc(rng, num_docs: int, num_words: int, per_word: int, levels: int):
 
 def _reference(data, indices, indptr, columns, num_docs, k):
     scores = np.zeros(num_docs, dtype=np.float32)
-    for c in columns:  # word by word, as index.keyword did with numpy
+    for c in columns:  # word by word, as index.folder.keyword did with numpy
         scores[indices[indptr[c] : indptr[c + 1]]] += data[indptr[c] : indptr[c + 1]]
     order = np.lexsort((np.arange(num_docs), -scores))  # best first, lower id first among equals
     order = order[scores[order] > 0][:k]
@@ -83,8 +83,8 @@ def test_memory_mapped_postings_are_read_in_place(tmp_path):
 def test_warm_up_compiles_what_a_loaded_index_searches_so_the_first_question_does_not(tmp_path):
     # In a fresh interpreter: compiled signatures are per process, and other tests add some.
     script = f"""
-from index import postings
-from index.keyword import KeywordIndex
+from index.folder import postings
+from index.folder.keyword import KeywordIndex
 index = KeywordIndex.build(["ไทยได้รับรางวัล ASEAN ICT Award", "การประชุมรัฐมนตรีอาเซียนด้านดิจิทัล"])
 index.save({str(tmp_path / "kw")!r})
 loaded = KeywordIndex.load({str(tmp_path / "kw")!r})  # warms up

@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 
 from eval.datasets import GOLD
-from index.layout import IndexLoadError
-from index.load import load_index
-from index.search import Retriever
-from index.qdrant_edge import EdgeEngine, EdgeLayout, layout_mismatch, mirror
-from index.sparse import WordIds, hashed_id
-from index.write import build_index, update_index
+from index.store.manifest import IndexLoadError
+from index.folder.load import load_index
+from index.search.retriever import Retriever
+from index.backends.qdrant.edge import EdgeEngine, EdgeLayout, layout_mismatch, mirror
+from index.backends.qdrant.edge_backend import EdgeBackend
+from index.backends.qdrant.sparse import WordIds, hashed_id
+from index.build.write import build_index, update_index
 from tests.conftest import SHARED
 from tests.helpers import index_config, make_retriever, scale_extra, search_config, wait_ready
 
@@ -33,7 +34,7 @@ QUESTIONS = [json.loads(line)["question"] for line in GOLD.read_text("utf-8").sp
 
 
 def edge_config(**layout):
-    return index_config(edge=EdgeLayout(**layout))
+    return index_config(backend=EdgeBackend(EdgeLayout(**layout)))
 
 
 def on_edge(embedder, index, **overrides) -> Retriever:
@@ -99,7 +100,7 @@ def test_word_ids_are_hashes_that_do_not_depend_on_the_other_words():
 
 
 def test_a_word_whose_hash_is_taken_gets_another_id_and_both_keep_theirs(monkeypatch):
-    import index.sparse as sparse
+    import index.backends.qdrant.sparse as sparse
 
     real = sparse.hashed_id
     # "ข" asks for the id "ก" holds: a collision, on purpose.
@@ -233,8 +234,8 @@ def test_a_version_on_a_read_only_mount_opens_and_answers(edge_index, tmp_path):
     home = shutil.copytree(edge_index, tmp_path / "edge-copy")
     script = (
         "import sys\n"
-        "from index.load import load_index\n"
-        "from index.qdrant_edge import EdgeEngine\n"
+        "from index.folder.load import load_index\n"
+        "from index.backends.qdrant.edge import EdgeEngine\n"
         "from tests.fakes import FakeEmbedder\n"
         "index = load_index(sys.argv[1], FakeEmbedder())\n"
         "print('found', len(EdgeEngine(index.path).keyword(['กระทรวง'], 3)))\n"
@@ -255,7 +256,7 @@ def test_a_version_on_a_read_only_mount_opens_and_answers(edge_index, tmp_path):
 
 
 def test_too_little_room_to_open_the_shards_is_a_refusal_at_load_not_a_crash(edge_index, monkeypatch):
-    import index.qdrant_edge as edge
+    import index.backends.qdrant.edge as edge
 
     real = shutil.disk_usage
     monkeypatch.setattr(edge.shutil, "disk_usage", lambda path: real(path)._replace(free=10 << 20))
@@ -310,7 +311,7 @@ def test_a_version_whose_shards_have_no_checksums_must_be_rebuilt(edge_index, tm
 def test_an_admin_change_is_refused_while_current_names_a_version_the_service_cannot_serve(
     make_client, edge_index, tmp_path
 ):
-    from index.versions import CURRENT_FILE
+    from index.store.versions import CURRENT_FILE
     from service.settings import Settings
 
     home = shutil.copytree(edge_index, tmp_path / "edge-copy")

@@ -1,4 +1,4 @@
-"""A version as a Qdrant collection behind an alias (index.qdrant_server): in qdrant-client's
+"""A version as a Qdrant collection behind an alias (index.backends.qdrant.server): in qdrant-client's
 local mode, and against a real server when KHAMTOP_TEST_QDRANT_URL names one."""
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ import pytest
 
 from corpus.document import Document
 from eval.datasets import GOLD
-from index.load import load_index
-from index.qdrant_points import SearchPart
-from index.qdrant_server import QdrantEngine, head, live, publish
-from index.search import Retriever
-from index.sparse import WordIds
-from index.write import update_index
+from index.folder.load import load_index
+from index.backends.qdrant.points import SearchPart
+from index.backends.qdrant.server import QdrantEngine, head, live, publish
+from index.backends.qdrant.server_backend import ServerBackend
+from index.search.retriever import Retriever
+from index.backends.qdrant.sparse import WordIds
+from index.build.write import update_index
 from tests.helpers import (
     LOCAL_MODE_WARNINGS,
     index_config,
@@ -38,9 +39,9 @@ SERVER = os.environ.get("KHAMTOP_TEST_QDRANT_URL")
 
 @pytest.fixture(autouse=True)
 def _clients_closed():
-    """Each test's local-mode folders are closed with it (index.qdrant_server keeps one client
+    """Each test's local-mode folders are closed with it (index.backends.qdrant.server keeps one client
     per folder for the process)."""
-    from index.qdrant_server import close_all
+    from index.backends.qdrant.server import close_all
 
     yield
     close_all()
@@ -141,13 +142,18 @@ def test_only_the_newest_three_collections_are_kept(client, fake_index, fake_emb
 def test_the_service_answers_from_its_versions_collection_and_an_admin_update_writes_only_its_document(
     make_client, tmp_path, bundled_documents, fake_embedder
 ):
-    from index.qdrant_server import ServerTarget, connect
-    from index.write import build_index
+    from index.backends.qdrant.server import ServerTarget, connect
+    from index.build.write import build_index
     from service.settings import Settings
 
     folder = str(tmp_path / "qdrant-local")  # qdrant-client's local mode, opened once in this process
     target = ServerTarget(folder, alias="khamtop-test")
-    build_index(bundled_documents, fake_embedder, dataclasses.replace(index_config(), server=target), tmp_path / "ix")
+    build_index(
+        bundled_documents,
+        fake_embedder,
+        dataclasses.replace(index_config(), backend=ServerBackend(target)),
+        tmp_path / "ix",
+    )
     built = live(connect(folder), "khamtop-test")
     assert built.startswith("khamtop-test-v000001-")
     admin_key = "admin-key-0123456789abcdef"
@@ -188,7 +194,7 @@ def test_the_service_answers_from_its_versions_collection_and_an_admin_update_wr
 def test_a_version_that_was_not_published_is_refused_with_the_command_that_fixes_it(
     fake_index, fake_embedder, tmp_path
 ):
-    from index.layout import IndexLoadError
+    from index.store.manifest import IndexLoadError
     from service.settings import Settings
     from service.state import open_index
 
@@ -208,11 +214,13 @@ def test_the_qdrant_backend_needs_a_url():
 
 def _published(tmp_path, documents, embedder, alias="khamtop-test"):
     """The bundled corpus built with its search part published to qdrant-client's local mode."""
-    from index.qdrant_server import ServerTarget
-    from index.write import build_index
+    from index.backends.qdrant.server import ServerTarget
+    from index.build.write import build_index
 
     target = ServerTarget(str(tmp_path / "qdrant-local"), alias=alias)
-    build_index(documents, embedder, dataclasses.replace(index_config(), server=target), tmp_path / "ix")
+    build_index(
+        documents, embedder, dataclasses.replace(index_config(), backend=ServerBackend(target)), tmp_path / "ix"
+    )
     return target
 
 
@@ -231,7 +239,7 @@ def replica_of(make_client, target, tmp_path, **overrides):
 def test_a_replica_with_no_index_folder_answers_as_the_folder_does_and_follows_the_alias(
     make_client, tmp_path, bundled_documents, fake_embedder
 ):
-    from index.write import build_index
+    from index.build.write import build_index
 
     target = _published(tmp_path, bundled_documents, fake_embedder)
     # The same documents in the embedded backend's files.
@@ -253,7 +261,9 @@ def test_a_replica_with_no_index_folder_answers_as_the_folder_does_and_follows_t
     # A writer elsewhere writes a new version into the collection in place, then one as a new
     # collection: the replica follows both.
     def update(share: float, **change) -> str:
-        config = dataclasses.replace(index_config(), server=dataclasses.replace(target, rewrite_after=share))
+        config = dataclasses.replace(
+            index_config(), backend=ServerBackend(dataclasses.replace(target, rewrite_after=share))
+        )
         update_index(tmp_path / "ix", fake_embedder, config, **change)
         return live_manifest(tmp_path / "ix")["engine"]["written"]["kind"]
 
@@ -296,7 +306,7 @@ def test_a_replica_with_no_published_version_is_not_ready_and_says_why(make_clie
 
 
 def test_a_replica_whose_server_fails_answers_503_not_500(make_client, tmp_path, bundled_documents, fake_embedder):
-    from index.qdrant_server import connect
+    from index.backends.qdrant.server import connect
 
     target = _published(tmp_path, bundled_documents, fake_embedder)
     replica = replica_of(make_client, target, tmp_path)
@@ -316,9 +326,9 @@ def test_a_replica_whose_server_fails_answers_503_not_500(make_client, tmp_path,
 
 
 def test_two_words_asking_for_one_slot_are_both_found(client, monkeypatch):
-    import index.qdrant_remote as remote
-    from index.qdrant_server import upsert_words
-    from index.qdrant_remote import RemoteKeyword
+    import index.backends.qdrant.remote as remote
+    from index.backends.qdrant.server import upsert_words
+    from index.backends.qdrant.remote import RemoteKeyword
 
     real = remote.hashed_id
     # "ข" asks first for the slot "ก" holds, as a hash collision would make it.
@@ -332,9 +342,9 @@ def test_two_words_asking_for_one_slot_are_both_found(client, monkeypatch):
 def test_a_publish_that_fails_half_way_changes_neither_the_folder_nor_the_alias(
     tmp_path, bundled_documents, fake_embedder
 ):
-    from index import versions
-    from index.layout import IndexLoadError
-    from index.qdrant_server import connect
+    from index.store import versions
+    from index.store.manifest import IndexLoadError
+    from index.backends.qdrant.server import connect
 
     target = _published(tmp_path, bundled_documents, fake_embedder)
     client = connect(target.url)
@@ -352,17 +362,22 @@ def test_a_publish_that_fails_half_way_changes_neither_the_folder_nor_the_alias(
     changed = Document("ข่าว/ใหม่", "กระทรวงดิจิทัลเปิดศูนย์ข้อมูลแห่งใหม่", "ศูนย์ข้อมูล")
     try:
         with pytest.raises(IndexLoadError, match="cannot be asked"):
-            update_index(tmp_path / "ix", fake_embedder, dataclasses.replace(index_config(), server=target), [changed])
+            update_index(
+                tmp_path / "ix",
+                fake_embedder,
+                dataclasses.replace(index_config(), backend=ServerBackend(target)),
+                [changed],
+            )
     finally:
         client.upsert = original
     assert (versions.read_current(tmp_path / "ix"), live(client, target.alias)) == before
 
 
 def test_a_version_whose_collection_is_gone_from_the_server_must_be_rebuilt(tmp_path, bundled_documents, fake_embedder):
-    from index.qdrant_server import connect
+    from index.backends.qdrant.server import connect
 
     target = _published(tmp_path, bundled_documents, fake_embedder)
-    config = dataclasses.replace(index_config(), server=target)
+    config = dataclasses.replace(index_config(), backend=ServerBackend(target))
     manifest = live_manifest(tmp_path / "ix")
     assert config.engine_mismatch(manifest) is None
     connect(target.url).delete_collection(manifest["engine"]["collection"])

@@ -1,5 +1,5 @@
-"""The qdrant backend's writer (index.qdrant_updates), in qdrant-client's local mode: its version
-folders are ledgers (index.ledger), an admin update writes only its documents' points into the
+"""The qdrant backend's writer (index.backends.qdrant.updates), in qdrant-client's local mode: its version
+folders are ledgers (index.backends.qdrant.ledger), an admin update writes only its documents' points into the
 live collection, and past a share of the collection a new collection is copied from it. What
 an update writes, what the live version sees meanwhile, what a failed write leaves, what is
 deleted, and that the counts and weights stay those of a build of the same documents."""
@@ -13,15 +13,16 @@ import pytest
 
 from corpus.document import Document
 from eval.datasets import GOLD
-from index.ledger import Ledger
-from index.load import load_index, resolve
-from index.qdrant_remote import RemoteIndex, open_ledger
-from index.qdrant_server import BM25, OPEN, ServerTarget, close_all, connect, head, live, visible_at
-from index.search import Retriever
-from index.embed import checksum_of_hashes, document_hash, indexed_text
-from index.keyword import Tokenizer
-from index.sparse import WordIds, document_frequencies, passage_vectors, passage_words
-from index.write import build_index, update_index
+from index.backends.qdrant.ledger import Ledger
+from index.folder.load import load_index, resolve
+from index.backends.qdrant.remote import RemoteIndex, open_ledger
+from index.backends.qdrant.server import BM25, OPEN, ServerTarget, close_all, connect, head, live, visible_at
+from index.backends.qdrant.server_backend import ServerBackend
+from index.search.retriever import Retriever
+from index.build.embed import checksum_of_hashes, document_hash, indexed_text
+from index.folder.keyword import Tokenizer
+from index.backends.qdrant.sparse import WordIds, document_frequencies, passage_vectors, passage_words
+from index.build.write import build_index, update_index
 from tests.helpers import (
     LOCAL_MODE_WARNINGS,
     index_config,
@@ -52,7 +53,7 @@ def published(tmp_path, documents, embedder, idf="full", **target):
     target = ServerTarget(
         str(tmp_path / "qdrant-local"), alias="khamtop-test", idf=idf, **{"rewrite_after": 1.0, **target}
     )
-    config = dataclasses.replace(index_config(), server=target)
+    config = dataclasses.replace(index_config(), backend=ServerBackend(target))
     build_index(documents, embedder, config, tmp_path / "ix")
     return config, connect(target.url)
 
@@ -211,8 +212,8 @@ def test_with_the_engines_idf_an_updated_version_ranks_as_the_embedded_files_of_
 
 @pytest.mark.parametrize("failing", [2, 3], ids=["at the document rows", "at the word rows"])
 def test_what_a_failed_update_wrote_is_undone_by_the_next(tmp_path, bundled_documents, fake_embedder, failing):
-    from index import versions
-    from index.layout import IndexLoadError
+    from index.store import versions
+    from index.store.manifest import IndexLoadError
 
     config, client = published(tmp_path, bundled_documents, fake_embedder)
     name = live_manifest(tmp_path / "ix")["engine"]["collection"]
@@ -344,7 +345,7 @@ def test_a_replica_reads_each_document_as_its_version_holds_it(tmp_path, bundled
 def test_an_update_from_the_served_version_keeps_its_word_ids_when_current_is_lost(
     tmp_path, bundled_documents, fake_embedder, monkeypatch
 ):
-    import index.sparse as sparse
+    import index.backends.qdrant.sparse as sparse
 
     config, client = published(tmp_path, bundled_documents, fake_embedder)
     before = WordIds.load(tmp_path / "ix" / "v000001", required=True).ids
@@ -386,7 +387,7 @@ def test_an_embedded_index_updated_with_the_qdrant_backend_becomes_a_ledger(tmp_
     home = tmp_path / "ix"
     build_index(bundled_documents, fake_embedder, index_config(), home)
     target = ServerTarget(str(tmp_path / "qdrant-local"), alias="khamtop-test")
-    update_index(home, fake_embedder, dataclasses.replace(index_config(), server=target), upsert=[NEW])
+    update_index(home, fake_embedder, dataclasses.replace(index_config(), backend=ServerBackend(target)), upsert=[NEW])
     manifest = live_manifest(home)
     assert manifest["layout"] == "ledger" and manifest["engine"]["written"]["kind"] == "collection"
     assert count(connect(target.url), manifest["engine"]["collection"], 2) == manifest["corpus"]["chunks"]
@@ -396,8 +397,8 @@ def test_an_embedded_index_updated_with_the_qdrant_backend_becomes_a_ledger(tmp_
 def test_the_embedded_backend_refuses_a_ledger_and_says_which_backend_serves_it(
     tmp_path, bundled_documents, fake_embedder
 ):
-    from index.layout import IndexLoadError
-    from index.write import UpdateError
+    from index.store.manifest import IndexLoadError
+    from index.build.write import UpdateError
 
     published(tmp_path, bundled_documents, fake_embedder)
     with pytest.raises(IndexLoadError, match="KHAMTOP_BACKEND=qdrant"):
@@ -407,7 +408,7 @@ def test_the_embedded_backend_refuses_a_ledger_and_says_which_backend_serves_it(
 
 
 def test_a_damaged_ledger_is_refused_as_a_damaged_index(tmp_path, bundled_documents, fake_embedder):
-    from index.layout import IndexLoadError
+    from index.store.manifest import IndexLoadError
 
     config, client = published(tmp_path, bundled_documents, fake_embedder)
     counts = resolve(tmp_path / "ix") / "word-counts.json"
@@ -417,8 +418,8 @@ def test_a_damaged_ledger_is_refused_as_a_damaged_index(tmp_path, bundled_docume
 
 
 def test_a_rewrite_that_fails_drops_its_collection_and_leaves_the_live_one(tmp_path, bundled_documents, fake_embedder):
-    from index import versions
-    from index.layout import IndexLoadError
+    from index.store import versions
+    from index.store.manifest import IndexLoadError
 
     config, client = published(tmp_path, bundled_documents, fake_embedder, rewrite_after=0.0)
     before = sorted(c.name for c in client.get_collections().collections)
@@ -438,7 +439,7 @@ def test_a_rewrite_that_fails_drops_its_collection_and_leaves_the_live_one(tmp_p
 
 
 def test_a_collection_a_killed_write_left_is_dropped_by_the_next_write(tmp_path, bundled_documents, fake_embedder):
-    from index.qdrant_server import collection_name, create_collections
+    from index.backends.qdrant.server import collection_name, create_collections
 
     config, client = published(tmp_path, bundled_documents, fake_embedder)
     orphan = collection_name("khamtop-test", 2)  # version 2's, written before its folder was committed
@@ -450,7 +451,7 @@ def test_a_collection_a_killed_write_left_is_dropped_by_the_next_write(tmp_path,
 
 
 def test_an_update_of_a_ledger_with_another_model_is_refused(tmp_path, bundled_documents, fake_embedder):
-    from index.layout import IndexLoadError
+    from index.store.manifest import IndexLoadError
     from tests.fakes import FakeEmbedder
 
     config, client = published(tmp_path, bundled_documents, fake_embedder)
@@ -462,8 +463,8 @@ def test_an_update_of_a_ledger_with_another_model_is_refused(tmp_path, bundled_d
 
 @pytest.mark.parametrize("change", ["add", "remove"])
 def test_an_update_whose_collection_is_gone_says_to_rebuild(tmp_path, bundled_documents, fake_embedder, change):
-    from index.layout import IndexLoadError
-    from index.qdrant_points import EngineUnavailable
+    from index.store.manifest import IndexLoadError
+    from index.backends.base import EngineUnavailable
 
     config, client = published(tmp_path, bundled_documents, fake_embedder)
     client.delete_collection(live_manifest(tmp_path / "ix")["engine"]["collection"])
@@ -483,8 +484,8 @@ def test_a_service_over_a_damaged_ledger_is_not_ready_at_start(
     service = make_client(
         index_dir=tmp_path / "ix",
         backend="qdrant",
-        qdrant_url=config.server.url,
-        qdrant_alias=config.server.alias,
+        qdrant_url=config.backend.target.url,
+        qdrant_alias=config.backend.target.alias,
         ready=False,
     )
     assert wait_ready(service).status_code == 503

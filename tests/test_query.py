@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from index.query import AbbreviationFileError, QueryExpander
+from index.search.expansion import AbbreviationFileError, QueryExpander
 from service.settings import BUNDLED_ABBREVIATIONS
 
 

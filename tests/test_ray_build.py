@@ -1,4 +1,4 @@
-"""The index build on a Ray cluster (``khamtop index build --ray``, index/ray_build.py): the same
+"""The index build on a Ray cluster (``khamtop index build --ray``, index/build/ray.py): the same
 index as the local build, to the byte.
 
 The cluster, a head and a second node, runs in a network namespace of its own with only a
@@ -28,10 +28,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from index.embed import embed_texts
-from index.layout import MANIFEST_FILE
-from index.load import resolve
-from index.ray_build import BATCH, assemble, batch_plan
+from index.build.embed import embed_texts
+from index.store.manifest import MANIFEST_FILE
+from index.folder.load import resolve
+from index.build.ray import BATCH, assemble, batch_plan
 from khamtop.cli import app
 from service.settings import BUNDLED_CORPUS
 from tests.fakes import FakeEmbedder
@@ -313,7 +313,7 @@ def test_a_ray_build_for_a_qdrant_server_copies_the_unchanged_documents_points_a
     encodes only the changed document: the others' vectors are copied from the live collection."""
     import warnings
 
-    from index.ledger import Ledger
+    from index.backends.qdrant.ledger import Ledger
 
     # Updates would go in place up to the whole collection: a build still writes a new one.
     env = {

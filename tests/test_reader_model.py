@@ -124,8 +124,8 @@ def test_given_the_passage_the_reader_finds_the_answers_words_on_held_out_questi
 
 @pytest.fixture(scope="module")
 def reading(real_embedder, real_index, real_reader):
-    from index.load import load_index
-    from index.search import Retriever
+    from index.folder.load import load_index
+    from index.search.retriever import Retriever
     from service.settings import Settings
 
     return Retriever(
@@ -148,9 +148,9 @@ CPU_TOLERANCE = 0.5
 
 @pytest.mark.parametrize("question", sorted(GOLD_ANSWERS))
 def test_the_answer_is_a_few_exact_words_not_a_sentence(reading, question):
-    from index.answer_choice import Candidate, ChoiceConfig, trimmed, worth
-    from index.answer_kinds import asked_for
-    from index.search import reading_window
+    from index.search.answer_choice import Candidate, ChoiceConfig, trimmed, worth
+    from index.search.answer_kinds import asked_for
+    from index.search.read_top import reading_window
 
     result = reading.search(question, top_k=5)
     assert result.read and result.best is not None, f"flagged (margin {result.confidence:.2f})"

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.load import load_index
+from index.folder.load import load_index
 from index.reader.features import Encoded, ReaderTokenizer, Rows, best_spans, span_candidates, token_span
-from index.reading import blend, enclosing, zscores
+from index.search.reading import blend, enclosing, zscores
 from tests.fakes import FakeReader
 from tests.helpers import search_config
 
@@ -42,7 +42,7 @@ def test_the_answer_is_the_readers_exact_words_inside_their_sentence_and_passage
 
 
 def test_the_readers_order_moves_the_answering_passage_up(fake_index, fake_embedder):
-    from index.search import Retriever
+    from index.search.retriever import Retriever
 
     index = load_index(fake_index, fake_embedder)
     plain = Retriever(fake_embedder, index, search_config())
@@ -64,7 +64,7 @@ def test_the_readers_order_moves_the_answering_passage_up(fake_index, fake_embed
 
 
 def test_the_reader_reads_its_candidates_even_when_fewer_passages_are_asked_for(fake_index, fake_embedder):
-    from index.search import Retriever
+    from index.search.retriever import Retriever
 
     reader = FakeReader([ANSWER])
     r = Retriever(fake_embedder, load_index(fake_index, fake_embedder), search_config(read_candidates=4), reader=reader)
@@ -223,7 +223,7 @@ def test_the_enclosing_sentences_of_a_span():
 def test_the_evaluation_scores_the_readers_order_not_the_retrieval_scores(fake_index, fake_embedder):
     from eval.datasets import EvalQuestion, EvalSet, EvidencePiece
     from eval.runner import run
-    from index.search import Retriever
+    from index.search.retriever import Retriever
 
     index = load_index(fake_index, fake_embedder)
     third = Retriever(fake_embedder, index, search_config()).search(QUESTION, top_k=5, read=False).passages[2]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from corpus.document import Document
-from index.load import load_index
-from index.search import fuse
-from index.write import build_index
+from index.folder.load import load_index
+from index.search.candidates import fuse
+from index.build.write import build_index
 from tests.fakes import FakeEmbedder
 from tests.helpers import index_config, make_retriever
 

@@ -1,6 +1,6 @@
-"""BM25 weights computed from the corpus's counts (index.sparse.counted_vectors) are bm25s's
+"""BM25 weights computed from the corpus's counts (index.backends.qdrant.sparse.counted_vectors) are bm25s's
 own: what lets an admin update weigh its new passages without the keyword index of the whole
-corpus (index.qdrant_updates)."""
+corpus (index.backends.qdrant.updates)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import json
 import numpy as np
 import pytest
 
-from index.embed import indexed_text
-from index.keyword import KeywordIndex, Tokenizer
-from index.sparse import Corpus, WordIds, corpus_of, counted_vectors, passage_vectors, passage_words
+from index.build.embed import indexed_text
+from index.folder.keyword import KeywordIndex, Tokenizer
+from index.backends.qdrant.sparse import Corpus, WordIds, corpus_of, counted_vectors, passage_vectors, passage_words
 from tests.conftest import SHARED
 
 IAPP = SHARED / "datasets" / "iapp-wiki-qa-dev" / "contexts.jsonl"

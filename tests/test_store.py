@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from corpus.document import Document
-from index import write
-from index.embed import corpus_checksum, indexed_text
-from index.layout import IndexLoadError, sha256
-from index.load import load_index, resolve
-from index.write import build_index
+from index.folder import write
+from index.build.embed import corpus_checksum, indexed_text
+from index.store.manifest import IndexLoadError, sha256
+from index.folder.load import load_index, resolve
+from index.build.write import build_index
 from tests.fakes import FakeEmbedder
 from tests.helpers import index_config, make_retriever
 
@@ -158,7 +158,7 @@ def test_dense_score_blends_the_passage_with_its_best_sentence(tmp_path, fake_em
     sentences = [s for s in loaded.sentences if s.doc_id == hit.passage.doc_id]
     best = max(float(q @ fake_embedder.embed_passages([doc[s.char_start : s.char_end]])[0]) for s in sentences)
     passage = float(q @ fake_embedder.embed_passages([indexed_text(hit.document.title, hit.passage.text)])[0])
-    # Sentence vectors are stored in int8 (index.vectors): cosines within a few thousandths.
+    # Sentence vectors are stored in int8 (index.folder.vectors): cosines within a few thousandths.
     assert hit.score == pytest.approx(0.5 * passage + 0.5 * best, abs=5e-3)
 
 

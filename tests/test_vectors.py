@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from corpus.document import Document
-from index.layout import PASSAGE_VECTORS_FILE
-from index.write import build_index, update_index
-from index.load import load_index, resolve
-from index.vectors import Int8Rows, map_npy, quantize_rows
+from index.folder.layout import PASSAGE_VECTORS_FILE
+from index.build.write import build_index, update_index
+from index.folder.load import load_index, resolve
+from index.folder.vectors import Int8Rows, map_npy, quantize_rows
 from tests.fakes import FakeEmbedder
-from tests.helpers import index_config, make_retriever
+from tests.helpers import index_config
 
 
 def unit_rows(n: int, dim: int = 384, seed: int = 0) -> np.ndarray:
@@ -83,7 +83,7 @@ def test_candidates_read_in_two_parts_score_to_the_bit_as_one_product(_fake_inde
     embedder = FakeEmbedder()
     index = load_index(_fake_index_once, embedder)
     assert isinstance(index.sentence_vectors, Int8Rows)
-    retriever = make_retriever(embedder, index)
+    engine = index.engine()
     vector = embedder.embed_queries(["ไทยได้รับรางวัล ASEAN ICT Award กี่รางวัล"])
     rng = np.random.default_rng(0)
     for _ in range(30):
@@ -102,6 +102,6 @@ def test_candidates_read_in_two_parts_score_to_the_bit_as_one_product(_fake_inde
             at += n
         want = dict(zip(ids, (0.5 * cosines + 0.5 * best).tolist()))
         split = int(rng.integers(0, len(ids) + 1))
-        assert retriever._dense_scores(vector, ids) == want
-        assert retriever._dense_scores(vector, ids, retriever._gather(ids[:split])) == want
-    assert retriever._dense_scores(vector, []) == {}
+        assert engine.dense_scores(vector, ids, 0.5) == want
+        assert engine.dense_scores(vector, ids, 0.5, engine.prefetch(ids[:split])) == want
+    assert engine.dense_scores(vector, [], 0.5) == {}

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from corpus.document import Document
-from index import versions, write
-from index.layout import IndexLoadError
-from index.write import RecordedModel, UpdateError, build_index, update_index
-from index.load import load_index
+from index.store import versions
+from index.folder import write
+from index.store.manifest import IndexLoadError
+from index.build.write import RecordedModel, UpdateError, build_index, update_index
+from index.folder.load import load_index
 from tests.fakes import FakeEmbedder
 from tests.helpers import index_config
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from corpus.text import normalize_text
 from eval.datasets import EvalSet
-from index.keyword import KeywordIndex
+from index.folder.keyword import KeywordIndex
 from index.reader.features import Encoded, ReaderTokenizer, token_span
 
 # A share of questions that also get a window of their own passage without the answer.

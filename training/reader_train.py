@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from eval.datasets import load_dataset
-from index.atomic import staged_dir
+from index.store.atomic import staged_dir
 from index.reader.features import ReaderTokenizer
 from index.reader.model import build_model, frozen_names, state_of, tensors_sha256
 from index.reader.weights import DELTA_FILE, LICENSE_FILE, RECORD_FILE, WEIGHTS_FORMAT

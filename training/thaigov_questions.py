@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corpus.text import normalize_text
-from index.keyword import match_form
+from index.folder.keyword import match_form
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 THAIGOV = SHARED / "thaigov-v2" / "thaigov.jsonl.xz"

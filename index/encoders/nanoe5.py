@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.atomic import fsync_path, staged_dir
+from index.store.atomic import fsync_path, staged_dir
 from index.encoders.base import ModelConversionError
 
 __all__ = [

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.atomic import staged_dir
+from index.store.atomic import staged_dir
 from index.encoders.base import OnnxExportError
 
 log = logging.getLogger(__name__)

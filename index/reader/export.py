@@ -12,7 +12,7 @@ import logging
 import warnings
 from pathlib import Path
 
-from index.atomic import staged_dir
+from index.store.atomic import staged_dir
 from index.encoders.onnx_export import export_graph, quantize_int8, source_key
 from index.reader.weights import read_record
 
