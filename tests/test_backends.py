@@ -9,9 +9,9 @@ import dataclasses
 import pytest
 
 from corpus.document import Document
-from index.backends.base import BACKENDS, BackendOptions
+from index.backends.base import BackendOptions
 from index.backends.embedded import EmbeddedBackend
-from index.backends.factory import open_backend
+from index.backends.factory import BACKENDS, open_backend
 from index.build.write import build_index, update_index
 from index.folder.load import load_index
 from index.search.retriever import Retriever
@@ -84,13 +84,27 @@ class CountingEngine:
         return getattr(self.engine, name)
 
 
+class TablesOnly:
+    """A version with its search part out of reach: the passages' tables, no FAISS, no stored
+    passage vectors, no BM25 search (only its tokenizer and word counts)."""
+
+    def __init__(self, index) -> None:
+        self._index = index
+
+    def __getattr__(self, name):
+        if name in ("faiss_index", "passage_vectors", "engine", "path"):
+            raise AssertionError(f"the search reached for the version's {name}")
+        return getattr(self._index, name)
+
+
 @pytest.mark.parametrize("mode", ["dense", "keyword", "hybrid"])
 def test_the_search_asks_only_the_engine_it_is_given(_fake_index_once, fake_embedder, mode):
     index = load_index(_fake_index_once, fake_embedder)
     question = "ไทยได้รับรางวัล ASEAN ICT Award กี่รางวัล"
     default = Retriever(fake_embedder, index, search_config()).search(question, 5, mode=mode, read=False)
     engine = CountingEngine(index.engine())
-    given = Retriever(fake_embedder, index, search_config(), engine=engine).search(question, 5, mode=mode, read=False)
+    tables = TablesOnly(index)
+    given = Retriever(fake_embedder, tables, search_config(), engine=engine).search(question, 5, mode=mode, read=False)
     assert [p.passage.id for p in given.passages] == [p.passage.id for p in default.passages]
     assert [p.score for p in given.passages] == [p.score for p in default.passages]
     wanted = {"dense": {"nearest", "dense_scores"}, "keyword": {"keyword"}, "hybrid": {"keyword", "nearest"}}

@@ -54,7 +54,7 @@ def imports_of(path: Path) -> set[str]:
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             for alias in node.names:
-                # `from index import postings` imports the module index.folder.postings.
+                # `from index.folder import postings` imports the module index.folder.postings.
                 sub = f"{node.module}.{alias.name}"
                 names.add(sub if sub in MODULES else node.module)
     found = set()
@@ -68,9 +68,6 @@ def imports_of(path: Path) -> set[str]:
 
 
 GRAPH = {name: imports_of(path) - {name} for name, path in MODULES.items()}
-
-
-BACKENDS = sorted(f"index.backends.{path.parent.name}" for path in (ROOT / "index" / "backends").glob("*/__init__.py"))
 
 
 def backend_of(module: str) -> str | None:
@@ -167,3 +164,36 @@ def test_the_checks_catch_a_cycle_and_an_upward_import(monkeypatch):
     monkeypatch.setitem(GRAPH, "index.folder.layout", GRAPH["index.folder.layout"] | {"index.folder.load"})
     with pytest.raises(AssertionError, match="import cycle"):
         test_no_module_imports_form_a_cycle()
+
+
+def test_the_checks_catch_a_backend_named_outside_the_factory_and_a_backend_that_reaches_out(monkeypatch):
+    # The search core naming the Qdrant engine, a backend importing another, a backend importing
+    # the search, and the core asking the factory for a backend: each is caught.
+    monkeypatch.setitem(
+        GRAPH, "index.search.retriever", GRAPH["index.search.retriever"] | {"index.backends.qdrant.edge"}
+    )
+    with pytest.raises(AssertionError, match="only index.backends.factory may name a backend"):
+        test_no_module_outside_a_backend_imports_it_but_the_factory("index.search.retriever")
+    monkeypatch.setitem(
+        GRAPH, "index.backends.embedded", GRAPH["index.backends.embedded"] | {"index.backends.qdrant.points"}
+    )
+    with pytest.raises(AssertionError, match="of another backend"):
+        test_no_module_outside_a_backend_imports_it_but_the_factory("index.backends.embedded")
+    monkeypatch.setitem(
+        GRAPH, "index.backends.qdrant.edge", GRAPH["index.backends.qdrant.edge"] | {"index.search.results"}
+    )
+    with pytest.raises(AssertionError, match="not the index's core"):
+        test_a_backend_imports_only_the_core("index.backends.qdrant.edge")
+    monkeypatch.setitem(GRAPH, "index.build.write", GRAPH["index.build.write"] | {FACTORY})
+    with pytest.raises(AssertionError, match="must be given one"):
+        test_only_the_settings_and_above_ask_the_factory("index.build.write")
+
+
+def test_a_backend_is_a_package_not_a_module():
+    # A module beside base.py and factory.py would be counted as the core and escape the seam.
+    loose = sorted(
+        p.name
+        for p in (ROOT / "index" / "backends").glob("*.py")
+        if p.name not in ("__init__.py", "base.py", "factory.py")
+    )
+    assert not loose, f"index/backends/ holds {loose}: a backend is a package of its own (index/backends/NAME/)"

@@ -19,7 +19,6 @@ import numpy as np
 from index.build.embed import DocumentParts
 from index.store.manifest import IndexLoadError
 
-BACKENDS = ("embedded", "qdrant-edge", "qdrant")
 # How a passage's BM25 weights are weighed by Qdrant: with the whole build's idf in the stored
 # weights, or by the engine from each shard's own counts.
 IdfMode = Literal["full", "engine"]

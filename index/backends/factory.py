@@ -4,7 +4,7 @@ one entry here."""
 
 from __future__ import annotations
 
-from index.backends.base import BACKENDS, Backend, BackendOptions
+from index.backends.base import Backend, BackendOptions
 
 
 def _embedded(options: BackendOptions) -> Backend:
@@ -31,6 +31,7 @@ def _qdrant(options: BackendOptions) -> Backend:
 
 
 _MAKERS = {"embedded": _embedded, "qdrant-edge": _qdrant_edge, "qdrant": _qdrant}
+BACKENDS = tuple(_MAKERS)  # what KHAMTOP_BACKEND may name
 
 
 def open_backend(options: BackendOptions) -> Backend:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corpus.document import Document
-from index.backends.base import Backend, Planned
+from index.backends.base import Backend, EngineUnavailable, Planned
 from index.build.chunking import ChunkerConfig
 from index.build.embed import DocumentParts, document_hash, embed_documents
 from index.build.version import UpdateError, chunker_record
@@ -51,7 +51,9 @@ def commit(
         if planned is None:
             return None
         manifests = []
-        w.commit(lambda folder, number: manifests.append(backend.write(folder, planned, embedder, config, number, w.base)))
+        w.commit(
+            lambda folder, number: manifests.append(backend.write(folder, planned, embedder, config, number, w.base))
+        )
         # Only now, with the folder committed: a replica that follows the server's alias never
         # finds a collection whose version the folder does not have.
         backend.published(manifests[0])
@@ -102,7 +104,9 @@ def build_reusing(
     with these settings, lends its vectors.
 
     The embedding runs before the write lock is taken (it may take hours, and updates wait on the
-    lock); if another write made a new version meanwhile, nothing is written and the build says so."""
+    lock). Where the build reuses the live version and another write made a new one meanwhile,
+    nothing is written and the build says so; a build that reuses nothing replaces whatever is
+    live, as ``build_index`` does."""
     ids = [d.doc_id for d in documents]
     if not documents or len(set(ids)) != len(ids):
         raise ValueError("no documents to index" if not documents else "document ids must be unique")
@@ -112,9 +116,9 @@ def build_reusing(
         planned = Planned(change, embed(list(documents)))
         manifest = commit(home, lambda _: planned, embedder, config, fresh=True)
         return manifest, sorted(ids), None, note
-    hashes = {d.doc_id: document_hash(d) for d in documents}
-    fresh = [d for d in documents if current.hashes.get(d.doc_id) != hashes[d.doc_id]]
-    ended = [doc_id for doc_id, h in current.hashes.items() if hashes.get(doc_id) != h]
+    hashes, live = {d.doc_id: document_hash(d) for d in documents}, current.hashes
+    fresh = [d for d in documents if live.get(d.doc_id) != hashes[d.doc_id]]
+    ended = [doc_id for doc_id, h in live.items() if hashes.get(doc_id) != h]
     planned = current.plan(change, embed(fresh) if fresh else {}, ended, whole=True)
 
     def build(_) -> Planned:
@@ -157,6 +161,8 @@ def _reusable(home: Path, embedder, config: IndexConfig):
         # The backend says whether it can carry the version's documents over (a folder's parts,
         # or the points of a collection of its server).
         return (None, reason) if reason is not None else (config.backend.current(live, embedder, rebuild=True), None)
+    except EngineUnavailable:
+        raise  # a server that cannot be asked now: say so, rather than embed everything again
     except (IndexLoadError, UpdateError) as exc:
         return None, str(exc)
 

@@ -23,7 +23,7 @@ import numpy as np
 
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
-# The dense search asks for 100 candidates (index.search.retriever.CANDIDATES); efSearch must exceed that.
+# The dense search asks for 100 candidates (index.search.candidates.CANDIDATES); efSearch must exceed that.
 HNSW_EF_SEARCH = 160
 RECALL_SAMPLE = 300
 

@@ -90,7 +90,7 @@ class ChoiceConfig:
 
     @classmethod
     def from_search(cls, config) -> ChoiceConfig:
-        """From ``index.search.retriever.SearchConfig`` (the settings)."""
+        """From ``index.search.results.SearchConfig`` (the settings)."""
         return cls(
             read=config.read_candidates,
             weight=config.read_weight,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.folder.load import LoadedIndex
+from index.backends.base import Version
 from index.reader.features import Span
 from index.folder.spans import Passage
 from index.folder.vectors import dot_rows
@@ -36,7 +36,7 @@ WordsOf = Callable[[str, int, int], frozenset[str]]
 
 
 def sentence_highlights(
-    index: LoadedIndex,
+    index: Version,
     chunk: Passage,
     query_vector: np.ndarray,
     query_words: set[str],

@@ -62,7 +62,7 @@ OPEN_HEADROOM = 64 << 20
 
 @dataclass(frozen=True)
 class EdgeLayout:
-    """How a version's shards are written (``Settings.edge_layout``)."""
+    """How a version's shards are written (``index.backends.factory``, from ``Settings.backend_options``)."""
 
     shards: int = 1
     idf: IdfMode = "full"  # index.backends.qdrant.sparse: the build's idf in the weights, or the engine's per shard
@@ -75,11 +75,8 @@ class EdgeLayout:
             raise ValueError(f"unknown idf mode {self.idf!r}; use one of {', '.join(IDF_MODES)}")
 
 
-def layout_mismatch(manifest: dict, layout: EdgeLayout | None) -> str | None:
-    """Why a version written with ``manifest`` does not serve ``layout`` (None: it does). The
-    embedded backend (None) serves any version."""
-    if layout is None:
-        return None
+def layout_mismatch(manifest: dict, layout: EdgeLayout) -> str | None:
+    """Why a version written with ``manifest`` does not serve ``layout`` (None: it does)."""
     engine = manifest.get("engine") or {}
     if engine.get("engine") != "qdrant-edge":
         return "it has no qdrant-edge shards (it was built for the embedded backend)"

@@ -28,6 +28,9 @@ class EdgeBackend:
         return False
 
     def mismatch(self, manifest: dict) -> str | None:
+        if manifest.get("layout") is not None:  # another backend's layout: no folder files, no shards
+            engine = (manifest.get("engine") or {}).get("engine", "another")
+            return f"it was written for the {engine} backend: its passages are not in its folder"
         return layout_mismatch(manifest, self.layout)
 
     def live_name(self, home: Path) -> str | None:

@@ -11,7 +11,7 @@ across versions, index.backends.qdrant.updates, and the chunk id a replica knows
     payload    its document and character span (and, in a server collection, its version)
 
 The engine proposes candidates and scores them; the blend is the embedded retriever's
-(index.search.retriever), so every backend gives the same ranking: the candidates from both lists,
+(index.folder.engine, index.search.candidates), so every backend gives the same ranking: the candidates from both lists,
 (1 - w) x passage cosine + w x best sentence cosine, plus the keyword weight x BM25 / best BM25.
 """
 
@@ -175,7 +175,7 @@ def blend_dense(
     chunk_ids: list[int], cosines: dict[int, float], best: dict[int, float], sentence_weight: float
 ) -> dict[int, float]:
     """(1 - w) x passage cosine + w x best sentence cosine (the passage cosine where it has no
-    sentence), as index.search.retriever blends them."""
+    sentence), as index.folder.engine.FolderEngine blends them."""
     w = sentence_weight
     return {c: (1 - w) * cosines[c] + w * best.get(c, cosines[c]) for c in chunk_ids}
 

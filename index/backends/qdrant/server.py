@@ -58,7 +58,7 @@ OPEN = 1_000_000_000  # ``until`` of a point that no version has removed yet
 
 @dataclass(frozen=True)
 class ServerTarget:
-    """Where versions are published (``Settings.server_target``)."""
+    """Where versions are published (``index.backends.factory``, from ``Settings.backend_options``)."""
 
     url: str  # http(s)://host:port, or a folder for qdrant-client's local mode
     api_key: str | None = None

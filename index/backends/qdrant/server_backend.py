@@ -6,6 +6,7 @@ documents' points (index.backends.qdrant.updates)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from index.backends.base import Planned
@@ -44,7 +45,7 @@ class LedgerCurrent:
     def version(self) -> int:
         return self.base.version
 
-    @property
+    @cached_property
     def hashes(self) -> dict[str, str]:
         return {doc_id: e.hash for doc_id, e in self.base.ledger.entries.items()}
 
@@ -85,6 +86,7 @@ class ServerBackend:
         """The live version's collection, which the folder's ledger names; on a replica, from the
         server alone (``name``: the collection the alias named when it was resolved)."""
         if self.replica:
+            name = name if name is not None else self.live_name(home)
             index = open_replica(self._client(), self.target.alias, name)
             reason = mismatch(index.manifest, Wanted.of_embedder(embedder))
             if reason is not None:
