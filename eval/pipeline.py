@@ -70,7 +70,10 @@ def evaluate(
     read: bool = True,
     split: str | None = None,
     ray: tuple[str, int] | None = None,
+    collection: Path | None = None,
 ) -> EvalOutput:
+    """``collection``: the home of a collection whose index is evaluated as it is (it must hold
+    the question set's documents); else the index at ``index``, the cache, or one built."""
     if dataset is not None:
         eval_set: EvalSet = load_dataset(dataset).of_split(split)
         documents = eval_set.documents or []
@@ -85,7 +88,14 @@ def evaluate(
     eval_set = eval_set.sample(limit, seed)
 
     with tempfile.TemporaryDirectory(prefix="khamtop-eval-") as tmp:
+        if collection is not None:
+            cache = collection
         loaded = _matching_index(cache, documents, embedder, settings)
+        if loaded is None and collection is not None:
+            raise DatasetError(
+                f"the collection at {collection} does not hold exactly the question set's {len(documents)} documents "
+                "(or was built with other settings): index them into it, or evaluate without --collection"
+            )
         if loaded is not None:
             note = f"using the index at {cache}"
         else:

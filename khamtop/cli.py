@@ -36,9 +36,17 @@ index_app = typer.Typer(help="Build indexes.", no_args_is_help=True)
 model_app = typer.Typer(help="Prepare the embedding model and the reader.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 app.add_typer(model_app, name="model")
+collections_app = typer.Typer(
+    help="List and drop collections (one index each, in the index folder).", no_args_is_help=True
+)
+app.add_typer(collections_app, name="collections")
 
 IndexOpt = Annotated[
     Path | None, typer.Option("--index", help="Index folder [default: KHAMTOP_INDEX_DIR or data/index]")
+]
+CollectionOpt = Annotated[
+    str | None,
+    typer.Option("--collection", help="The collection, in the index folder [default: KHAMTOP_COLLECTION or default]"),
 ]
 
 
@@ -186,6 +194,7 @@ def index_build(
     ray_actors: Annotated[
         int, typer.Option("--ray-actors", min=1, help="With --ray: encoder actors, one logical CPU each")
     ] = 1,
+    collection: CollectionOpt = None,
 ) -> None:
     """Chunk, embed and index a folder of documents (written all-or-nothing)."""
     from corpus.reader import CorpusError, read_folder
@@ -194,7 +203,8 @@ def index_build(
     from index.store.manifest import IndexLoadError
     from index.folder.load import stale_reason
 
-    settings = settings_from(index_dir=out)
+    settings = settings_from(index_dir=out, collection=collection)
+    _takes_changes(settings)
     if ray_address is not None:
         from index.build.ray import RayBuildError, check_ray
 
@@ -278,7 +288,7 @@ def _build_on_ray(documents, embedder, settings: Settings, address: str, actors:
 
 
 def _engine_mismatch(settings) -> str | None:
-    """Why the live version cannot serve the backend setting (the embedded one serves any)."""
+    """Why the live version cannot serve the backend setting (the embedded one serves any with its folder's files)."""
     from index.store.manifest import IndexLoadError, read_manifest
     from index.folder.load import resolve
 
@@ -286,6 +296,13 @@ def _engine_mismatch(settings) -> str | None:
         return settings.index_config().engine_mismatch(read_manifest(resolve(settings.index_dir)))
     except IndexLoadError as exc:
         return str(exc)
+
+
+def _takes_changes(settings) -> None:
+    """Fail where this process's backend takes no changes (a replica reads a server's alias)."""
+    refused = settings.index_backend().refuses_changes()
+    if refused is not None:
+        fail(refused)
 
 
 def _no_shared_server(settings, command: str) -> None:
@@ -322,6 +339,7 @@ def index_add(
         str | None, typer.Option("--id", help="The id for a single file [default: its name without extension]")
     ] = None,
     index: IndexOpt = None,
+    collection: CollectionOpt = None,
 ) -> None:
     """Add or replace documents in the index as a new version; unchanged documents are not re-embedded."""
     from corpus.reader import CorpusError, read_document, read_folder
@@ -330,7 +348,8 @@ def index_add(
 
     if doc_id is not None and (len(paths) != 1 or not paths[0].is_file()):
         fail("--id names one document: give exactly one file with it")
-    settings = settings_from(index_dir=index)
+    settings = settings_from(index_dir=index, collection=collection)
+    _takes_changes(settings)
     documents = []
     for path in paths:
         if path.is_dir():
@@ -365,13 +384,15 @@ def index_add(
 def index_remove(
     doc_ids: Annotated[list[str], typer.Argument(help="Ids of the documents to remove")],
     index: IndexOpt = None,
+    collection: CollectionOpt = None,
 ) -> None:
     """Remove documents from the index (by id) as a new version."""
     from index.store.manifest import IndexLoadError
     from index.build.write import RecordedModel, UpdateError, update_index
     from index.folder.load import index_exists
 
-    settings = settings_from(index_dir=index)
+    settings = settings_from(index_dir=index, collection=collection)
+    _takes_changes(settings)
     if not index_exists(settings.index_dir):
         fail(f"no index at {settings.index_dir}")
     try:
@@ -386,6 +407,41 @@ def index_remove(
     except OSError as exc:
         fail(f"cannot write the index at {settings.index_dir}: {exc}")
     _report_update(result, time.perf_counter() - started, settings.index_dir)
+
+
+@collections_app.command("list")
+def collections_list(index: IndexOpt = None) -> None:
+    """The collections in the index folder, with their live version and document count."""
+    from index.folder.load import resolve
+    from index.store import collections
+    from index.store.manifest import IndexLoadError, read_manifest
+
+    settings = settings_from(index_dir=index)
+    found = collections.names(settings.index_root)
+    if not found:
+        typer.echo(f"no collections in {settings.index_root}; build one with `khamtop index build`")
+    for name in found:
+        try:
+            manifest = read_manifest(resolve(collections.home_of(settings.index_root, name)))
+            typer.echo(f"{name}\tversion {manifest.get('version')}\t{manifest['corpus'].get('documents')} documents")
+        except (IndexLoadError, KeyError, TypeError) as exc:
+            typer.echo(f"{name}\tcannot be read: {exc}")
+
+
+@collections_app.command("drop")
+def collections_drop(
+    name: Annotated[str, typer.Argument(help="The collection to remove, with every version of it")],
+    index: IndexOpt = None,
+) -> None:
+    """Remove a collection and all its versions (a running service stops serving it)."""
+    from index.store import collections
+
+    settings = settings_from(index_dir=index)
+    try:
+        collections.drop(settings.index_root, name)
+    except collections.CollectionError as exc:
+        fail(str(exc))
+    typer.echo(f"dropped the collection {name} from {settings.index_root}")
 
 
 def _print_answer(response) -> None:
@@ -419,6 +475,7 @@ def ask_command(
         bool, typer.Option("--expand/--no-expand", help="Expand with equivalent names and other-era years")
     ] = True,
     read: Annotated[bool, typer.Option("--read/--no-read", help="Read the top passages with the reader")] = True,
+    collection: CollectionOpt = None,
 ) -> None:
     """Ask a question of the index and print the answer, its sentence and the ranked, cited passages."""
     from index.search.retriever import Retriever
@@ -434,7 +491,7 @@ def ask_command(
         request = AskRequest(question=question, top_k=top_k, mode=mode, expand=expand, read=read)
     except ValidationError as exc:
         fail(error_message(exc.errors()))
-    settings = settings_from(index_dir=index)
+    settings = settings_from(index_dir=index, collection=collection)
     if len(request.question) > settings.max_question_chars:
         fail(f"question: {too_long(request.question, settings.max_question_chars)}")
     embedder = _embedder(settings)
@@ -481,6 +538,12 @@ def eval_command(
         typer.Option("--ray", metavar="ADDRESS", help="Embed the index it builds on the Ray cluster at ADDRESS"),
     ] = None,
     ray_actors: Annotated[int, typer.Option("--ray-actors", min=1, help="With --ray: encoder actors")] = 1,
+    collection: Annotated[
+        str | None,
+        typer.Option(
+            "--collection", help="Evaluate this collection's index, which must hold the question set's documents"
+        ),
+    ] = None,
 ) -> None:
     """Measure answer quality: hit@k, MRR, nDCG, evidence recall, the answer's exact match and F1, latency;
     table, JSON and HTML report."""
@@ -502,7 +565,9 @@ def eval_command(
             check_ray(ray_address)  # before the model is loaded
         except RayBuildError as exc:
             fail(str(exc))
-    settings = settings_from()
+    if collection is not None and index is not None:
+        fail("give --index or --collection, not both")
+    settings = settings_from(collection=collection)
     _no_shared_server(settings, "eval")
     embedder = _embedder(settings)
     try:
@@ -522,6 +587,7 @@ def eval_command(
             read=read,
             split=split,
             ray=(ray_address, ray_actors) if ray_address else None,
+            collection=settings.index_dir if collection is not None else None,
         )
     except (DatasetError, IndexLoadError, AbbreviationFileError, ReaderWeightsError, OSError, RayBuildError) as exc:
         fail(str(exc))

@@ -52,9 +52,13 @@ async def _watch(settings: Settings, state: live.ServiceState) -> None:
 
 
 def _is_admin(scope) -> bool:
-    """Routes for operators: /metrics, and those that change the index (POST and DELETE on
-    /v1/documents, and their preflights)."""
-    if scope["path"] == "/metrics":
+    """Routes for operators: /metrics, /v1/collections, and those that change the index (POST and
+    DELETE on /v1/documents, and their preflights)."""
+    if (
+        scope["path"] == "/metrics"
+        or scope["path"] == "/v1/collections"
+        or scope["path"].startswith("/v1/collections/")
+    ):
         return True
     if not scope["path"].startswith("/v1/documents"):
         return False

@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -15,12 +15,16 @@ from pydantic import ValidationError
 from corpus.sandbox import FileRefused, read_untrusted
 from index.search.retriever import Retriever
 from index.store.manifest import IndexLoadError
+from index.store import collections
 from index.store.versions import VersionError
 from index.build.write import UpdateError
 from service import security
 from service.limits import DeadlineExceeded, Overloaded, ReadersBusy
 from service import state as live
 from service.schemas import (
+    CollectionIn,
+    CollectionInfo,
+    CollectionList,
     AskRequest,
     AskResponse,
     DocumentIn,
@@ -32,6 +36,11 @@ from service.schemas import (
 )
 from service.answering import answer_question
 from service.errors import error_message
+
+CollectionQuery = Annotated[
+    str | None,
+    Query(description="The collection (default: `KHAMTOP_COLLECTION`, `default`)."),
+]
 
 # Every route may meet the limits (service.limits): documented once, here.
 router = APIRouter(
@@ -53,17 +62,55 @@ def not_ready_reason(request: Request) -> str:
     return f"not ready: {state.error if admin else state.public_error}"
 
 
-def get_retriever(request: Request) -> Retriever:
+def collection_of(request: Request, name: str | None) -> str:
+    """The collection a request names, else the settings' (``KHAMTOP_COLLECTION``); 422 for a
+    name no collection can have."""
+    if name is None:
+        return request.app.state.settings.collection
+    try:
+        return collections.check_name(name)
+    except collections.CollectionError as exc:
+        raise RequestValidationError(
+            [{"loc": ("query", "collection"), "msg": str(exc), "type": "value_error"}]
+        ) from None
+
+
+def served_collection(request: Request, name: str | None) -> live.Served:
+    """The collection ``name`` as served: 503 while the model loads or cannot, 404 when there is
+    no such collection."""
     state = request.app.state.khamtop
-    if state.retriever is None:
+    if state.model_error or not state.started:
         raise HTTPException(status_code=503, detail=not_ready_reason(request), headers={"Retry-After": "2"})
-    return state.retriever
+    name = collection_of(request, name)
+    served = state.served(name)
+    if served is None:
+        raise HTTPException(status_code=404, detail=f"no collection {name!r}")
+    return served
+
+
+def get_retriever(request: Request, collection: str | None = None) -> Retriever:
+    """The retriever of ``collection`` (default: the settings'); 503 when it is not served."""
+    served = served_collection(request, collection)
+    if served.retriever is None and served.empty:
+        raise HTTPException(
+            status_code=409,
+            detail=f"the collection {served.name} has no documents yet: add some "
+            f"(POST /v1/documents?collection={served.name})",
+        )
+    if served.retriever is None:
+        if served.error is None:
+            detail = "loading model and index; retry shortly"
+        else:
+            admin = security.key_matches(security.presented_key(request), request.app.state.settings.admin_key)
+            detail = f"not ready: {served.error if admin else served.public_error}"
+        raise HTTPException(status_code=503, detail=detail, headers={"Retry-After": "2"})
+    return served.retriever
 
 
 # The dependencies are async on purpose: FastAPI runs a plain `def` dependency in a worker
 # thread, and these checks are microseconds of work, not worth two thread hops a question.
-async def _retriever(request: Request) -> Retriever:
-    return get_retriever(request)
+async def _retriever(request: Request, collection: CollectionQuery = None) -> Retriever:
+    return get_retriever(request, collection)
 
 
 async def _search_allowed(request: Request) -> None:
@@ -81,6 +128,10 @@ NOT_READY = {
 NEEDS_KEY = {401: {"model": ErrorResponse, "description": "A key is needed (or the one sent is wrong)."}}
 ADMIN = {**NEEDS_KEY, 403: {"model": ErrorResponse, "description": "The admin API is off (no admin key is set)."}}
 SEARCH = [Depends(_search_allowed)]
+IN_A_COLLECTION = {
+    404: {"model": ErrorResponse, "description": "No such collection (or no such document in it)."},
+    409: {"model": ErrorResponse, "description": "The collection has no documents yet."},
+}
 
 
 @router.post(
@@ -90,14 +141,17 @@ SEARCH = [Depends(_search_allowed)]
         **NOT_READY,
         **NEEDS_KEY,
         **BAD_BODY,
+        **IN_A_COLLECTION,
         504: {"model": ErrorResponse, "description": "No answer within the request deadline."},
     },
     tags=["ask"],
     dependencies=SEARCH,
 )
-async def ask(body: AskRequest, retriever: RetrieverDep, request: Request) -> AskResponse:
+async def ask(body: AskRequest, request: Request) -> AskResponse:
     """Ranked passages that answer the question, each with its citation."""
     started = time.perf_counter()
+    collection = collection_of(request, body.collection)
+    retriever = get_retriever(request, collection)
     settings, metrics = request.app.state.settings, request.app.state.metrics
     if len(body.question) > settings.max_question_chars:
         error = {"loc": ("body", "question"), "msg": too_long(body.question, settings.max_question_chars)}
@@ -121,14 +175,14 @@ async def ask(body: AskRequest, retriever: RetrieverDep, request: Request) -> As
     if settings.search_key is not None:
         citations = [p.citation for p in response.passages] + ([response.answer.citation] if response.answer else [])
         for citation in citations:
-            citation.view_token = security.viewer_token(settings, citation.doc_id)
-    return response
+            citation.view_token = security.viewer_token(settings, citation.doc_id, collection)
+    return response.model_copy(update={"collection": collection})
 
 
 @router.get(
     "/v1/documents/{doc_id:path}",
     response_model=DocumentResponse,
-    responses={404: {"model": ErrorResponse}, **NOT_READY, **NEEDS_KEY},
+    responses={**IN_A_COLLECTION, **NOT_READY, **NEEDS_KEY},
     tags=["documents"],
     dependencies=SEARCH,
 )
@@ -210,6 +264,7 @@ UPLOAD_BODY = {
         **NOT_READY,
         **BAD_BODY,
         200: {"model": IndexChange, "description": "Replaced, or unchanged (no new version)."},
+        404: {"model": ErrorResponse, "description": "No such collection."},
         413: {"model": ErrorResponse},
         415: {"model": ErrorResponse},
         422: {"model": ErrorResponse, "description": "The document cannot be read; the reason is given."},
@@ -217,7 +272,7 @@ UPLOAD_BODY = {
     tags=["admin"],
     dependencies=[Depends(_admin_allowed)],
 )
-async def put_document(request: Request, response: Response, _ready: RetrieverDep) -> IndexChange:
+async def put_document(request: Request, response: Response, collection: CollectionQuery = None) -> IndexChange:
     """Add a document, or replace the one with the same id, as a new index version (admin key).
 
     JSON ``{doc_id, text, title?, source_url?, date?, language?}``, or a multipart upload with the
@@ -225,6 +280,10 @@ async def put_document(request: Request, response: Response, _ready: RetrieverDe
     ``source_url``, ``date``, ``language``. Queries keep being answered by the previous version
     until the new one is complete; the response names the version now served."""
     started = time.perf_counter()
+    try:
+        served_collection(request, collection)  # one that is there (an empty one takes its first documents)
+    except RequestValidationError as exc:  # this route's 422 says what is wrong in one line
+        raise HTTPException(status_code=422, detail=f"collection: {exc.errors()[0]['msg']}") from None
     doc_id, data, suffix, meta = await _upload(request)
     # Read in a child process with its own memory and time limits (corpus.sandbox): a hostile or
     # broken file costs that process, not the service's loop or memory.
@@ -243,7 +302,7 @@ async def put_document(request: Request, response: Response, _ready: RetrieverDe
         raise HTTPException(status_code=exc.status, detail=f"{doc_id}: {exc}") from None
     except ValueError as exc:
         raise HTTPException(status_code=422, detail=f"{doc_id}: {exc}") from None
-    result = await _change(request, upsert=[document])
+    result = await _change(request, collection, upsert=[document])
     response.status_code = 201 if result.added else 200
     return _change_response(result, started)
 
@@ -251,25 +310,28 @@ async def put_document(request: Request, response: Response, _ready: RetrieverDe
 @router.delete(
     "/v1/documents/{doc_id:path}",
     response_model=IndexChange,
-    responses={**ADMIN, **NOT_READY, 404: {"model": ErrorResponse}},
+    responses={**ADMIN, **NOT_READY, **IN_A_COLLECTION},
     tags=["admin"],
     dependencies=[Depends(_admin_allowed)],
 )
-async def delete_document(doc_id: str, request: Request, retriever: RetrieverDep) -> IndexChange:
+async def delete_document(
+    doc_id: str, request: Request, retriever: RetrieverDep, collection: CollectionQuery = None
+) -> IndexChange:
     """Remove a document as a new index version (admin key)."""
     started = time.perf_counter()
     if retriever.document(doc_id) is None:
         raise HTTPException(status_code=404, detail=f"no document with id {doc_id!r}")
-    return _change_response(await _change(request, remove=[doc_id]), started)
+    return _change_response(await _change(request, collection, remove=[doc_id]), started)
 
 
-async def _change(request: Request, upsert=(), remove=()):
+async def _change(request: Request, collection: str | None, upsert=(), remove=()):
     settings, state = request.app.state.settings, request.app.state.khamtop
+    collection = collection_of(request, collection)
     refused = settings.index_backend().refuses_changes()
     if refused is not None:
         raise HTTPException(status_code=403, detail=refused)
     try:
-        return await run_in_threadpool(live.apply_update, settings, state, upsert, remove)
+        return await run_in_threadpool(live.apply_update, settings, state, upsert, remove, collection)
     except UpdateError as exc:
         status = 404 if str(exc).startswith("no document with id") else 422
         raise HTTPException(status_code=status, detail=str(exc)) from None
@@ -290,6 +352,84 @@ def _change_response(result, started: float) -> IndexChange:
         removed=result.removed,
         took_ms=round((time.perf_counter() - started) * 1000, 2),
     )
+
+
+def _info(served: live.Served) -> CollectionInfo:
+    retriever = served.retriever
+    return CollectionInfo(
+        name=served.name,
+        served=retriever is not None,
+        index_version=retriever.index.version if retriever else None,
+        documents=len(retriever.index.documents) if retriever else 0,
+        problem="no documents yet" if served.empty else served.error,
+    )
+
+
+@router.get(
+    "/v1/collections",
+    response_model=CollectionList,
+    responses={**ADMIN, **NOT_READY},
+    tags=["admin"],
+    dependencies=[Depends(_admin_allowed)],
+)
+async def list_collections(request: Request) -> CollectionList:
+    """Every collection, whether it is served, its version and its size (admin key)."""
+    state = request.app.state.khamtop
+    served_collection(request, None)  # 503 while the model loads
+    return CollectionList(collections=[_info(state.collections[name]) for name in sorted(state.collections)])
+
+
+@router.post(
+    "/v1/collections",
+    response_model=CollectionInfo,
+    status_code=201,
+    responses={**ADMIN, **NOT_READY, 409: {"model": ErrorResponse, "description": "It exists already."}},
+    tags=["admin"],
+    dependencies=[Depends(_admin_allowed)],
+)
+async def create_collection(body: CollectionIn, request: Request) -> CollectionInfo:
+    """A new, empty collection; documents added to it (``POST /v1/documents?collection=NAME``)
+    make its first version (admin key)."""
+    settings, state = request.app.state.settings, request.app.state.khamtop
+    served_collection(request, None)  # 503 while the model loads
+    refused = settings.index_backend().refuses_changes()
+    if refused is not None:
+        raise HTTPException(status_code=403, detail=refused)
+    try:
+        await run_in_threadpool(collections.create, settings.index_root, body.name)
+    except collections.CollectionError as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from None
+    served = state.collections.setdefault(body.name, live.Served(body.name)).made_empty()
+    return _info(served)
+
+
+@router.delete(
+    "/v1/collections/{name}",
+    status_code=204,
+    responses={**ADMIN, **NOT_READY, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},
+    tags=["admin"],
+    dependencies=[Depends(_admin_allowed)],
+)
+async def drop_collection(name: str, request: Request) -> Response:
+    """Remove a collection and every version of it; its questions get 404 from now on (admin
+    key). ``default`` cannot be dropped: remove its documents instead."""
+    settings, state = request.app.state.settings, request.app.state.khamtop
+    served = served_collection(request, name)
+    refused = settings.index_backend().refuses_changes()
+    if refused is not None:
+        raise HTTPException(status_code=403, detail=refused)
+    with_lock = served.write_lock
+    try:
+        await run_in_threadpool(_drop, settings, state, name, with_lock)
+    except collections.CollectionError as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from None
+    return Response(status_code=204)
+
+
+def _drop(settings, state, name: str, lock) -> None:
+    with lock:  # an admin change to it in this process finishes first
+        collections.drop(settings.index_root, name)
+        state.collections.pop(name, None)
 
 
 @router.get(

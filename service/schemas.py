@@ -13,6 +13,7 @@ from index.search.results import Mode
 # No question is longer, whatever the setting says (KHAMTOP_MAX_QUESTION_CHARS, checked by the route).
 QUESTION_CHARS_CEILING = 100_000
 MAX_TOP_K = 50
+COLLECTION_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"  # index.store.collections.NAME
 
 
 class AskRequest(BaseModel):
@@ -39,6 +40,11 @@ class AskRequest(BaseModel):
         default=True,
         description="Read the top passages with the reader: the answer is its exact words and the passages are "
         "reordered. False (or the reader turned off by `KHAMTOP_READER`): the answer is the best sentence.",
+    )
+    collection: str | None = Field(
+        default=None,
+        pattern=COLLECTION_PATTERN,
+        description="The collection to search (default: `KHAMTOP_COLLECTION`, `default`).",
     )
 
     @field_validator("question")
@@ -135,6 +141,7 @@ class AskResponse(BaseModel):
     expanded_with: list[str] = Field(description="Equivalent names and years added to the keyword search.")
     passages: list[Passage]
     index_version: int = Field(description="The index version that answered; every passage comes from it.")
+    collection: str = Field(default="default", description="The collection that answered.")
     took_ms: float
 
 
@@ -194,3 +201,25 @@ class DocumentResponse(BaseModel):
 class ErrorResponse(BaseModel):
     detail: str
     message: str | None = Field(default=None, description="What is wrong (a 422 always has it).")
+
+
+class CollectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(
+        pattern=COLLECTION_PATTERN,
+        description="1-40 lower-case letters, digits and hyphens, from a letter.",
+        examples=["dept-budget"],
+    )
+
+
+class CollectionInfo(BaseModel):
+    name: str
+    served: bool = Field(description="Whether questions are answered from it now.")
+    index_version: int | None = Field(description="The version served (None: not served).")
+    documents: int = Field(description="Documents in the version served (0: none yet, or not served).")
+    problem: str | None = Field(default=None, description="Why it is not served, if it is not.")
+
+
+class CollectionList(BaseModel):
+    collections: list[CollectionInfo]

@@ -64,14 +64,17 @@ def require_search(request: Request) -> None:
         raise _unauthorized("this service needs a search key (Authorization: Bearer KEY)")
 
 
-def viewer_token(settings: Settings, doc_id: str) -> str | None:
-    """The token that opens ``doc_id`` in the viewer; None when no search key is set."""
+def viewer_token(settings: Settings, doc_id: str, collection: str = "default") -> str | None:
+    """The token that opens ``doc_id`` of ``collection`` in the viewer, and no other collection's
+    document of that id; None when no search key is set."""
     if settings.search_key is None:
         return None
     secret = settings.search_key.get_secret_value().encode()
-    return hmac.new(secret, b"viewer\0" + doc_id.encode(), hashlib.sha256).hexdigest()[:32]
+    # The default collection's tokens are those made before collections existed.
+    scope = doc_id if collection == "default" else f"{collection}\0{doc_id}"
+    return hmac.new(secret, b"viewer\0" + scope.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def viewer_allowed(settings: Settings, doc_id: str, token: str | None) -> bool:
-    expected = viewer_token(settings, doc_id)
+def viewer_allowed(settings: Settings, doc_id: str, token: str | None, collection: str = "default") -> bool:
+    expected = viewer_token(settings, doc_id, collection)
     return expected is None or (token is not None and hmac.compare_digest(expected.encode(), token.encode()))

@@ -24,10 +24,10 @@ from index.reader.runtime import Precision, ReaderConfig
 from index.search.results import Fusion, Mode, SearchConfig
 from index.backends.base import Backend as IndexBackend
 from index.backends.base import BackendOptions, IdfMode
-from index.backends.factory import open_backend
+from index.backends.factory import BACKENDS, open_backend
 from index.build.write import IndexConfig
+from index.store.collections import DEFAULT, check_name, home_of
 
-BackendName = Literal["embedded", "qdrant-edge", "qdrant"]  # index.backends.base.BACKENDS
 
 # The source checkout: settings default to folders inside it, so that the README's commands work
 # from a fresh clone. An installed service (the Docker image) sets KHAMTOP_HOME instead.
@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     )
     corpus_dir: Path = Field(
         default=BUNDLED_CORPUS, description="The documents `khamtop index build` indexes when given no folder."
+    )
+    collection: str = Field(
+        default="default",
+        description="The collection that commands act on when given none. `default` is the index folder itself; "
+        "every other collection is an index of its own in `INDEX_DIR/collections/NAME/`.",
     )
 
     # The encoder
@@ -103,7 +108,7 @@ class Settings(BaseSettings):
     )
 
     # Where the search part of an index lives (docs/scale-out.md)
-    backend: BackendName = Field(
+    backend: str = Field(
         default="embedded",
         description="`embedded`: the version folder's own files (FAISS and BM25). `qdrant-edge`: Qdrant's engine "
         "in process, over shards written into each version. `qdrant`: a Qdrant server at `KHAMTOP_QDRANT_URL`, a "
@@ -449,6 +454,18 @@ class Settings(BaseSettings):
             checked.append(f"{parts.scheme}://{parts.netloc.lower()}")
         return checked
 
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, name: str) -> str:
+        if name not in BACKENDS:
+            raise ValueError(f"unknown backend {name!r}; use one of {', '.join(BACKENDS)}")
+        return name
+
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, name: str) -> str:
+        return check_name(name)
+
     @model_validator(mode="after")
     def _derive_and_check(self) -> Settings:
         if self.chunk_overlap_tokens * 2 >= self.chunk_tokens:
@@ -472,7 +489,18 @@ class Settings(BaseSettings):
             self.models_dir = self.home / "models"
         if self.index_dir is None:
             self.index_dir = self.home / "data" / "index"
+        # Given the index folder, the settings act on the collection's home inside it.
+        self.index_dir = home_of(self.index_dir, self.collection)
         return self
+
+    @property
+    def index_root(self) -> Path:
+        """The index folder itself, which holds every collection (``index_dir`` is the collection's)."""
+        return self.index_dir if self.collection == DEFAULT else self.index_dir.parent.parent
+
+    def for_collection(self, name: str) -> Settings:
+        """These settings, acting on collection ``name`` (``index_dir``: its home)."""
+        return self.model_copy(update={"collection": check_name(name), "index_dir": home_of(self.index_root, name)})
 
     @property
     def api_docs_on(self) -> bool:
@@ -515,7 +543,8 @@ class Settings(BaseSettings):
             idf=self.qdrant_idf,
             url=self.qdrant_url,
             api_key=key,
-            alias=self.qdrant_alias,
+            # Each collection publishes under an alias of its own; `default` keeps the plain one.
+            alias=self.qdrant_alias if self.collection == DEFAULT else f"{self.qdrant_alias}__{self.collection}",
             rewrite_after=self.qdrant_rewrite_after,
             replica=self.qdrant_replica,
         )

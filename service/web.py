@@ -8,9 +8,10 @@ from html import escape
 from pathlib import Path
 from string import Template
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
+from index.store import collections
 from service import routes, security, viewer
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -85,13 +86,22 @@ async def document_page(doc_id: str, request: Request) -> HTMLResponse:
         return HTMLResponse(viewer.render_error(message, lang), status_code=status, headers=viewer.HEADERS)
 
     state = request.app.state.khamtop
-    if state.retriever is None:
+    if state.model_error or not state.started:
         return error(503, routes.not_ready_reason(request))
     settings = request.app.state.settings
+    collection = request.query_params.get("collection") or settings.collection
+    if not collections.NAME.fullmatch(collection):
+        return error(400, "collection: not a collection name")
     token = request.query_params.get("token")
-    if not (security.viewer_allowed(settings, doc_id, token) or security.search_allowed(request)):
+    # The token is checked before the collection is looked up: without one, nothing tells
+    # whether a collection or a document of that name is there.
+    if not (security.viewer_allowed(settings, doc_id, token, collection) or security.search_allowed(request)):
         return error(401, "this document needs the link from a search result (its token is missing or wrong)")
-    doc = state.retriever.document(doc_id)
+    try:
+        retriever = routes.get_retriever(request, collection)
+    except HTTPException as exc:
+        return error(exc.status_code, exc.detail)
+    doc = retriever.document(doc_id)
     if doc is None:
         return error(404, f"no document with id {doc_id!r}")
     try:

@@ -1,7 +1,8 @@
 /*! khamtop chat widget · one <script> tag, no dependencies, no globals.
  * <script src="https://host/widget.js" data-endpoint="https://host" data-title="ถามเรา"
  *         data-lang="th|en" data-accent="#0b5cad" data-position="right|left" data-top-k="5"
- *         data-key="SEARCH_KEY (only if the service needs one; it is public in the page)" defer></script>
+ *         data-key="SEARCH_KEY (only if the service needs one; it is public in the page)"
+ *         data-collection="NAME (the collection to search; default: the service's)" defer></script>
  * Everything renders inside a Shadow DOM; text from the service is only ever set as textContent. */
 (function () {
   "use strict";
@@ -68,6 +69,8 @@
   var t = T[lang];
   var title = (data.title || t.title).slice(0, 80);
   var topK = Math.min(10, Math.max(1, parseInt(data.topK, 10) || 5));
+  // A collection name as the service accepts it; anything else is left out (the service's default).
+  var collection = /^[a-z][a-z0-9-]{0,39}$/.test(data.collection || "") ? data.collection : null;
   var left = /left/.test(data.position || "");
   var endpoint = (function () {
     try {
@@ -169,6 +172,7 @@
       if (inside(span, sentence)) q += "&span_start=" + span.char_start + "&span_end=" + span.char_end;
     }
     if (lang !== "th") q += "&lang=" + lang;
+    if (collection) q += "&collection=" + collection;
     if (citation.view_token) q += "&token=" + encodeURIComponent(citation.view_token);
     // Ids are file paths (laws/pdpa): encode each segment, keep the slashes (proxies reject %2F).
     var path = citation.doc_id.split("/").map(encodeURIComponent).join("/");
@@ -400,7 +404,7 @@
         headers: data.key
           ? { "Content-Type": "application/json", Authorization: "Bearer " + data.key }
           : { "Content-Type": "application/json" },
-        body: JSON.stringify({ question: question, top_k: topK }),
+        body: JSON.stringify(collection ? { question: question, top_k: topK, collection: collection } : { question: question, top_k: topK }),
         credentials: "omit",
         signal: controller && controller.signal,
       })
