@@ -40,6 +40,10 @@ collections_app = typer.Typer(
     help="List and drop collections (one index each, in the index folder).", no_args_is_help=True
 )
 app.add_typer(collections_app, name="collections")
+keys_app = typer.Typer(
+    help="Collections' own search and admin keys (stored hashed in the index folder).", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
 
 IndexOpt = Annotated[
     Path | None, typer.Option("--index", help="Index folder [default: KHAMTOP_INDEX_DIR or data/index]")
@@ -442,6 +446,53 @@ def collections_drop(
     except collections.CollectionError as exc:
         fail(str(exc))
     typer.echo(f"dropped the collection {name} from {settings.index_root}")
+
+
+@keys_app.command("make")
+def keys_make(
+    collection: Annotated[str, typer.Option("--collection", help="The collection the key is for")],
+    role: Annotated[
+        str, typer.Option("--role", help="search (ask and read) or admin (also add and remove)")
+    ] = "search",
+    label: Annotated[str, typer.Option("--label", help="Whose key it is, for the list")] = "",
+    index: IndexOpt = None,
+) -> None:
+    """Make a collection's key; it is printed this once and kept only as a hash. A running
+    service takes it at its next request."""
+    from index.store.collections import CollectionError
+    from service.keys import KeyRequestError, KeyStore
+
+    settings = settings_from(index_dir=index)
+    try:
+        record, key = KeyStore(settings.index_root).make(collection, role, label)
+    except (KeyRequestError, CollectionError) as exc:
+        fail(str(exc))
+    typer.echo(f"key {record.id} ({record.role}, collection {record.collection}): {key}")
+
+
+@keys_app.command("list")
+def keys_list(index: IndexOpt = None) -> None:
+    """The collections' keys (their ids, never the keys)."""
+    from service.keys import KeyStore
+
+    settings = settings_from(index_dir=index)
+    for r in KeyStore(settings.index_root).current().records:
+        typer.echo(f"{r.id}\t{r.collection}\t{r.role}\t{r.created_at}\t{r.label}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (from keys list)")], index: IndexOpt = None
+) -> None:
+    """Revoke a key: a running service refuses it from its next request."""
+    from service.keys import KeyRequestError, KeyStore
+
+    settings = settings_from(index_dir=index)
+    try:
+        gone = KeyStore(settings.index_root).revoke(key_id)
+    except KeyRequestError as exc:
+        fail(str(exc))
+    typer.echo(f"revoked key {gone.id} ({gone.role}, collection {gone.collection})")
 
 
 def _print_answer(response) -> None:

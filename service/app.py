@@ -27,6 +27,7 @@ from index.reader.runtime import Reader, ReaderConfig
 from service import apidocs
 from service import state as live
 from service.errors import error_items, error_message
+from service.keys import KeyStore
 from service.limits import Admission, BodySizeLimit, RateLimit, UploadReaders
 from service.observe import Metrics, RequestLog
 from service.protocol import bounded_protocol
@@ -52,13 +53,9 @@ async def _watch(settings: Settings, state: live.ServiceState) -> None:
 
 
 def _is_admin(scope) -> bool:
-    """Routes for operators: /metrics, /v1/collections, and those that change the index (POST and
-    DELETE on /v1/documents, and their preflights)."""
-    if (
-        scope["path"] == "/metrics"
-        or scope["path"] == "/v1/collections"
-        or scope["path"].startswith("/v1/collections/")
-    ):
+    """Routes for operators: /metrics, /v1/collections, /v1/keys, and those that change the index
+    (POST and DELETE on /v1/documents, and their preflights)."""
+    if scope["path"] == "/metrics" or scope["path"].startswith(("/v1/collections", "/v1/keys")):
         return True
     if not scope["path"].startswith("/v1/documents"):
         return False
@@ -202,6 +199,7 @@ def create_app(
         apidocs.mount(app)
     _schema_with_settings(app, settings)
     app.state.settings = settings
+    app.state.keys = KeyStore(settings.index_root)  # collections' own keys, read again when they change
     app.state.metrics = metrics = Metrics()
     app.state.admission = None  # set by the lifespan
     app.state.upload_readers = None  # set by the lifespan

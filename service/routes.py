@@ -21,7 +21,12 @@ from index.build.write import UpdateError
 from service import security
 from service.limits import DeadlineExceeded, Overloaded, ReadersBusy
 from service import state as live
+from service.keys import KeyRequestError
 from service.schemas import (
+    KeyIn,
+    KeyInfo,
+    KeyList,
+    KeyMade,
     CollectionIn,
     CollectionInfo,
     CollectionList,
@@ -66,7 +71,7 @@ def collection_of(request: Request, name: str | None) -> str:
     """The collection a request names, else the settings' (``KHAMTOP_COLLECTION``); 422 for a
     name no collection can have."""
     if name is None:
-        return request.app.state.settings.collection
+        return security.scoped_collection(request) or request.app.state.settings.collection
     try:
         return collections.check_name(name)
     except collections.CollectionError as exc:
@@ -110,14 +115,21 @@ def get_retriever(request: Request, collection: str | None = None) -> Retriever:
 # The dependencies are async on purpose: FastAPI runs a plain `def` dependency in a worker
 # thread, and these checks are microseconds of work, not worth two thread hops a question.
 async def _retriever(request: Request, collection: CollectionQuery = None) -> Retriever:
-    return get_retriever(request, collection)
+    name = collection_of(request, collection)
+    security.require_search(request, name)
+    return get_retriever(request, name)
 
 
 async def _search_allowed(request: Request) -> None:
-    security.require_search(request)
+    security.require_some_search(request)
 
 
 async def _admin_allowed(request: Request) -> None:
+    """An admin key of some scope; the route checks it is one for its collection."""
+    security.require_some_admin(request)
+
+
+async def _global_admin(request: Request) -> None:
     security.require_admin(request)
 
 
@@ -151,6 +163,7 @@ async def ask(body: AskRequest, request: Request) -> AskResponse:
     """Ranked passages that answer the question, each with its citation."""
     started = time.perf_counter()
     collection = collection_of(request, body.collection)
+    security.require_search(request, collection)
     retriever = get_retriever(request, collection)
     settings, metrics = request.app.state.settings, request.app.state.metrics
     if len(body.question) > settings.max_question_chars:
@@ -172,10 +185,11 @@ async def ask(body: AskRequest, request: Request) -> AskResponse:
         metrics.timeouts.inc()
         raise HTTPException(504, f"no answer within {settings.request_timeout_s:g} s; retry later") from None
     response = answered.response
-    if settings.search_key is not None:
+    if security.closed(request, collection):
+        keys = request.app.state.keys.current()
         citations = [p.citation for p in response.passages] + ([response.answer.citation] if response.answer else [])
         for citation in citations:
-            citation.view_token = security.viewer_token(settings, citation.doc_id, collection)
+            citation.view_token = security.viewer_token(settings, citation.doc_id, collection, keys)
     return response.model_copy(update={"collection": collection})
 
 
@@ -281,9 +295,11 @@ async def put_document(request: Request, response: Response, collection: Collect
     until the new one is complete; the response names the version now served."""
     started = time.perf_counter()
     try:
-        served_collection(request, collection)  # one that is there (an empty one takes its first documents)
+        name = collection_of(request, collection)
     except RequestValidationError as exc:  # this route's 422 says what is wrong in one line
         raise HTTPException(status_code=422, detail=f"collection: {exc.errors()[0]['msg']}") from None
+    security.require_admin(request, name)
+    served_collection(request, name)  # one that is there (an empty one takes its first documents)
     doc_id, data, suffix, meta = await _upload(request)
     # Read in a child process with its own memory and time limits (corpus.sandbox): a hostile or
     # broken file costs that process, not the service's loop or memory.
@@ -302,7 +318,7 @@ async def put_document(request: Request, response: Response, collection: Collect
         raise HTTPException(status_code=exc.status, detail=f"{doc_id}: {exc}") from None
     except ValueError as exc:
         raise HTTPException(status_code=422, detail=f"{doc_id}: {exc}") from None
-    result = await _change(request, collection, upsert=[document])
+    result = await _change(request, name, upsert=[document])
     response.status_code = 201 if result.added else 200
     return _change_response(result, started)
 
@@ -319,6 +335,7 @@ async def delete_document(
 ) -> IndexChange:
     """Remove a document as a new index version (admin key)."""
     started = time.perf_counter()
+    security.require_admin(request, collection_of(request, collection))
     if retriever.document(doc_id) is None:
         raise HTTPException(status_code=404, detail=f"no document with id {doc_id!r}")
     return _change_response(await _change(request, collection, remove=[doc_id]), started)
@@ -370,7 +387,7 @@ def _info(served: live.Served) -> CollectionInfo:
     response_model=CollectionList,
     responses={**ADMIN, **NOT_READY},
     tags=["admin"],
-    dependencies=[Depends(_admin_allowed)],
+    dependencies=[Depends(_global_admin)],
 )
 async def list_collections(request: Request) -> CollectionList:
     """Every collection, whether it is served, its version and its size (admin key)."""
@@ -385,7 +402,7 @@ async def list_collections(request: Request) -> CollectionList:
     status_code=201,
     responses={**ADMIN, **NOT_READY, 409: {"model": ErrorResponse, "description": "It exists already."}},
     tags=["admin"],
-    dependencies=[Depends(_admin_allowed)],
+    dependencies=[Depends(_global_admin)],
 )
 async def create_collection(body: CollectionIn, request: Request) -> CollectionInfo:
     """A new, empty collection; documents added to it (``POST /v1/documents?collection=NAME``)
@@ -408,7 +425,7 @@ async def create_collection(body: CollectionIn, request: Request) -> CollectionI
     status_code=204,
     responses={**ADMIN, **NOT_READY, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},
     tags=["admin"],
-    dependencies=[Depends(_admin_allowed)],
+    dependencies=[Depends(_global_admin)],
 )
 async def drop_collection(name: str, request: Request) -> Response:
     """Remove a collection and every version of it; its questions get 404 from now on (admin
@@ -420,16 +437,64 @@ async def drop_collection(name: str, request: Request) -> Response:
         raise HTTPException(status_code=403, detail=refused)
     with_lock = served.write_lock
     try:
-        await run_in_threadpool(_drop, settings, state, name, with_lock)
+        await run_in_threadpool(_drop, settings, state, name, with_lock, request.app.state.keys)
     except collections.CollectionError as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
     return Response(status_code=204)
 
 
-def _drop(settings, state, name: str, lock) -> None:
+def _drop(settings, state, name: str, lock, keys) -> None:
     with lock:  # an admin change to it in this process finishes first
         collections.drop(settings.index_root, name)
         state.collections.pop(name, None)
+        keys.revoke_collection(name)  # a collection made again later under this name starts with none
+
+
+@router.post(
+    "/v1/keys",
+    response_model=KeyMade,
+    status_code=201,
+    responses={**ADMIN, 404: {"model": ErrorResponse, "description": "No such collection."}},
+    tags=["admin"],
+    dependencies=[Depends(_global_admin)],
+)
+async def make_key(body: KeyIn, request: Request) -> KeyMade:
+    """A collection's own search or admin key, usable at once; the response is the only place
+    the key is ever shown (global admin key)."""
+    try:
+        record, key = await run_in_threadpool(request.app.state.keys.make, body.collection, body.role, body.label)
+    except KeyRequestError as exc:
+        status = 404 if str(exc).startswith("no collection") else 409
+        raise HTTPException(status_code=status, detail=str(exc)) from None
+    return KeyMade(**record.public(), key=key)
+
+
+@router.get(
+    "/v1/keys",
+    response_model=KeyList,
+    responses={**ADMIN},
+    tags=["admin"],
+    dependencies=[Depends(_global_admin)],
+)
+async def list_keys(request: Request) -> KeyList:
+    """Every collection's keys, without the keys themselves (global admin key)."""
+    return KeyList(keys=[KeyInfo(**r.public()) for r in request.app.state.keys.current().records])
+
+
+@router.delete(
+    "/v1/keys/{key_id}",
+    status_code=204,
+    responses={**ADMIN, 404: {"model": ErrorResponse}},
+    tags=["admin"],
+    dependencies=[Depends(_global_admin)],
+)
+async def revoke_key(key_id: str, request: Request) -> Response:
+    """Revoke a key: the next request that presents it is refused (global admin key)."""
+    try:
+        await run_in_threadpool(request.app.state.keys.revoke, key_id)
+    except KeyRequestError as exc:
+        raise HTTPException(status_code=404 if str(exc).startswith("no key") else 409, detail=str(exc)) from None
+    return Response(status_code=204)
 
 
 @router.get(

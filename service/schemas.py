@@ -223,3 +223,29 @@ class CollectionInfo(BaseModel):
 
 class CollectionList(BaseModel):
     collections: list[CollectionInfo]
+
+
+class KeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    collection: str = Field(pattern=COLLECTION_PATTERN, description="The collection the key is for.")
+    role: Literal["search", "admin"] = Field(
+        description="`search`: ask and read that collection; `admin`: also add and remove its documents."
+    )
+    label: str = Field(default="", max_length=200, description="Whose key it is, for the list.")
+
+
+class KeyInfo(BaseModel):
+    id: str = Field(description="Names the key in lists and revocations; not the key.")
+    collection: str
+    role: Literal["search", "admin"]
+    label: str
+    created_at: str
+
+
+class KeyMade(KeyInfo):
+    key: str = Field(description="The key: shown this once, kept only as a hash.")
+
+
+class KeyList(BaseModel):
+    keys: list[KeyInfo]

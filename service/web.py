@@ -95,7 +95,7 @@ async def document_page(doc_id: str, request: Request) -> HTMLResponse:
     token = request.query_params.get("token")
     # The token is checked before the collection is looked up: without one, nothing tells
     # whether a collection or a document of that name is there.
-    if not (security.viewer_allowed(settings, doc_id, token, collection) or security.search_allowed(request)):
+    if not security.viewer_allowed(request, doc_id, token, collection):
         return error(401, "this document needs the link from a search result (its token is missing or wrong)")
     try:
         retriever = routes.get_retriever(request, collection)

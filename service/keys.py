@@ -1,0 +1,168 @@
+"""Collections' own keys: made, listed and revoked by an admin while the service runs, kept in
+the index folder (``keys.json``) as SHA-256 hashes only; a key is shown once, when it is made.
+
+A key is ``khk_ID_SECRET``: ``ID`` names it in lists and revocations, and the secret is 32
+random bytes, so a plain hash is enough (nothing to guess from). A collection's search key asks
+and reads that collection only; its admin key also adds and removes that collection's
+documents. The environment's keys (``KHAMTOP_SEARCH_KEY``, ``KHAMTOP_ADMIN_KEY``) stay global.
+A collection with keys of its own needs a key, even where no global search key is set.
+
+The file is written whole and renamed into place; every process reads it again when it changes,
+so a key made or revoked by ``khamtop keys`` or another service counts within one request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import threading
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from index.store import collections
+
+log = logging.getLogger("khamtop")
+KEYS_FILE = "keys.json"
+Role = Literal["search", "admin"]
+ROLES: tuple[Role, ...] = ("search", "admin")
+PREFIX = "khk_"
+
+
+class KeyRequestError(ValueError):
+    """A key that cannot be made or revoked (an unknown role, collection or id)."""
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    id: str
+    collection: str
+    role: Role
+    label: str
+    created_at: str
+    sha256: str
+
+    def public(self) -> dict:
+        """What a list shows: all but the hash."""
+        return {k: v for k, v in asdict(self).items() if k != "sha256"}
+
+
+@dataclass(frozen=True)
+class KeySet:
+    records: tuple[KeyRecord, ...]
+    viewer_secret: bytes | None  # signs viewer links of collections that have keys of their own
+    damaged: bool = False  # the file cannot be read: no key of its opens anything, every collection is closed
+
+    def find(self, presented: str | None) -> KeyRecord | None:
+        if not presented or not presented.startswith(PREFIX):
+            return None
+        digest = hashlib.sha256(presented.encode()).hexdigest()
+        found = None
+        for record in self.records:  # every record compared, in constant time each
+            if hmac.compare_digest(record.sha256, digest):
+                found = record
+        return found
+
+    def closed(self, collection: str) -> bool:
+        """Whether ``collection`` has keys of its own (and so needs one)."""
+        return self.damaged or any(r.collection == collection for r in self.records)
+
+    def admins(self) -> bool:
+        return any(r.role == "admin" for r in self.records)
+
+
+class KeyStore:
+    """The key file of an index folder, read again whenever it changes."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = Path(root) / KEYS_FILE
+        self._lock = threading.Lock()
+        self._seen: tuple[int, int] | None = None
+        self._keys = KeySet((), None)
+
+    def current(self) -> KeySet:
+        try:
+            stat = self.path.stat()
+            seen = (stat.st_mtime_ns, stat.st_size)
+        except FileNotFoundError:
+            seen = None
+        if seen != self._seen:
+            with self._lock:
+                self._keys, self._seen = self._read(), seen
+        return self._keys
+
+    def _read(self) -> KeySet:
+        try:
+            body = json.loads(self.path.read_text("utf-8"))
+            records = tuple(KeyRecord(**r) for r in body.get("keys", []))
+            secret = body.get("viewer_secret")
+            return KeySet(records, bytes.fromhex(secret) if secret else None)
+        except FileNotFoundError:
+            return KeySet((), None)
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            # Closed rather than open: a damaged file must not make a department's collection public.
+            log.error("the key file %s cannot be read, so no collection key opens anything: %s", self.path, exc)
+            return KeySet((), None, damaged=True)
+
+    def _writable(self) -> KeySet:
+        keys = self._read()
+        if keys.damaged:
+            raise KeyRequestError(f"the key file {self.path} cannot be read: repair or remove it first")
+        return keys
+
+    def _write(self, records: list[KeyRecord], viewer_secret: bytes) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        body = {"viewer_secret": viewer_secret.hex(), "keys": [asdict(r) for r in records]}
+        staged = self.path.with_name(f".{KEYS_FILE}.tmp-{os.getpid()}-{threading.get_ident()}")
+        with staged.open("w", encoding="utf-8") as f:
+            json.dump(body, f, ensure_ascii=False, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(staged, 0o600)
+        staged.replace(self.path)
+
+    def make(self, collection: str, role: str, label: str = "") -> tuple[KeyRecord, str]:
+        """A new key for ``collection`` (which must be there); returns its record and the key,
+        which is not kept anywhere."""
+        collections.check_name(collection)
+        if role not in ROLES:
+            raise KeyRequestError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        if len(label) > 200:
+            raise KeyRequestError("label: at most 200 characters")
+        if not collections.exists(self.path.parent, collection):
+            raise KeyRequestError(f"no collection {collection!r}")
+        key_id = secrets.token_hex(6)
+        key = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+        record = KeyRecord(
+            key_id,
+            collection,
+            role,
+            label,
+            datetime.now(UTC).isoformat(timespec="seconds"),
+            hashlib.sha256(key.encode()).hexdigest(),
+        )
+        with self._lock:
+            keys = self._writable()
+            self._write([*keys.records, record], keys.viewer_secret or secrets.token_bytes(32))
+        return record, key
+
+    def revoke(self, key_id: str) -> KeyRecord:
+        with self._lock:
+            keys = self._writable()
+            gone = next((r for r in keys.records if r.id == key_id), None)
+            if gone is None:
+                raise KeyRequestError(f"no key {key_id!r}")
+            self._write([r for r in keys.records if r.id != key_id], keys.viewer_secret or secrets.token_bytes(32))
+        return gone
+
+    def revoke_collection(self, collection: str) -> None:
+        """Every key of a dropped collection."""
+        with self._lock:
+            keys = self._writable()
+            if keys.closed(collection):
+                self._write([r for r in keys.records if r.collection != collection], keys.viewer_secret)
