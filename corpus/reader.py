@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from corpus.document import MAX_METADATA_CHARS, Document, check_metadata, normal_doc_id
+from corpus.document import MAX_METADATA_CHARS, Document, as_tags, check_metadata, normal_doc_id
 from corpus.formats import SUFFIXES, extract
 from corpus.text import normalize_text, without_bidi_controls
 
@@ -90,6 +90,12 @@ def _metadata(raw: object, where: str) -> dict:
             continue
         # YAML reads `date: 2022-04-12` as a date; keep the ISO text.
         meta[key] = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    tags = raw.get("tags")
+    if tags is not None:
+        if not isinstance(tags, dict):
+            raise ValueError(f"{where}: tags must be a mapping of names to values (department: budget)")
+        # YAML reads numbers and dates as such: the value is their text.
+        meta["tags"] = {str(k): v.isoformat() if hasattr(v, "isoformat") else str(v) for k, v in tags.items()}
     return meta
 
 
@@ -133,6 +139,7 @@ def document_from_bytes(data: bytes, doc_id: str, suffix: str, meta: dict | None
     try:
         doc_id = normal_doc_id(doc_id)
         check_metadata(found)  # before the text is normalised: a refused file costs no more
+        tags = as_tags(found.get("tags") or ())
     except ValueError as exc:
         raise MetadataError(str(exc)) from None
     text = normalize_text(raw)
@@ -146,6 +153,7 @@ def document_from_bytes(data: bytes, doc_id: str, suffix: str, meta: dict | None
         source_url=found.get("source_url"),
         date=found.get("date"),
         language=found.get("language") or _guess_language(text),
+        tags=tags,
     )
 
 

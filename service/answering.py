@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from corpus.text import too_little_to_answer
+from corpus.text import normalize_text, too_little_to_answer
+from index.search.filters import Filter, bound
 from index.search.results import RankedPassage, SearchResult
 from index.search.retriever import Retriever
 from service.schemas import Answer, AskRequest, AskResponse, Citation, Highlight, Passage, TextSpan
@@ -18,12 +19,30 @@ class Answered:
     result: SearchResult  # the search behind it (the evaluation reads passage ids and the answer candidate)
 
 
+def filter_of(request: AskRequest) -> Filter | None:
+    """The request's filter; FilterError naming what cannot be read."""
+    given = request.filter
+    if given is None:
+        return None
+    listed = lambda v: tuple(v) if isinstance(v, list) else (v,)  # noqa: E731
+    return Filter(
+        tags=tuple(
+            sorted((name, tuple(normalize_text(x).strip() for x in listed(v))) for name, v in given.tags.items())
+        ),
+        date_from=bound(given.date_from, end=False) if given.date_from else None,
+        date_to=bound(given.date_to, end=True) if given.date_to else None,
+        languages=listed(given.language) if given.language else (),
+    )
+
+
 def answer_question(retriever: Retriever, request: AskRequest, started: float | None = None) -> Answered:
     """Search for ``request`` and shape the response; ``took_ms`` counts from ``started``
-    (``time.perf_counter()``; default: now), so a route can include the time spent waiting."""
+    (``time.perf_counter()``; default: now), so a route can include the time spent waiting.
+    Raises FilterError (index.search.filters) for a filter that cannot be applied."""
     started = time.perf_counter() if started is None else started
     mode = request.mode or retriever.config.mode
-    result = retriever.search(request.question, request.top_k, mode, request.expand, request.read)
+    only = filter_of(request)
+    result = retriever.search(request.question, request.top_k, mode, request.expand, request.read, only)
     return Answered(_response(request.question, mode, result, (time.perf_counter() - started) * 1000), result)
 
 

@@ -39,7 +39,9 @@ from service.schemas import (
     check_doc_id,
     too_long,
 )
-from service.answering import answer_question
+from index.backends.base import FilterUnsupported
+from index.search.filters import FilterError
+from service.answering import answer_question, filter_of
 from service.errors import error_message
 
 CollectionQuery = Annotated[
@@ -65,6 +67,10 @@ def not_ready_reason(request: Request) -> str:
         return "loading model and index; retry shortly"
     admin = security.key_matches(security.presented_key(request), request.app.state.settings.admin_key)
     return f"not ready: {state.error if admin else state.public_error}"
+
+
+def _bad_filter(exc: Exception) -> RequestValidationError:
+    return RequestValidationError([{"loc": ("body", "filter"), "msg": str(exc), "type": "value_error"}])
 
 
 def collection_of(request: Request, name: str | None) -> str:
@@ -173,9 +179,15 @@ async def ask(body: AskRequest, request: Request) -> AskResponse:
     if settings.log_questions:
         fields["question"] = body.question
     log.info("ask", extra={"fields": fields})
+    try:
+        filter_of(body)  # a date that is no date: said before any work is queued
+    except FilterError as exc:
+        raise _bad_filter(exc) from None
     # Encoding and search are CPU work: off the event loop, a few at a time (service.limits).
     try:
         answered = await request.app.state.admission.run(answer_question, retriever, body, started)
+    except FilterUnsupported as exc:
+        raise _bad_filter(exc) from None
     except Overloaded:
         metrics.shed.inc()
         raise HTTPException(
@@ -211,6 +223,7 @@ async def get_document(doc_id: str, retriever: RetrieverDep) -> DocumentResponse
         source_url=doc.source_url,
         date=doc.date,
         language=doc.language,
+        tags=dict(doc.tags),
         text=doc.text,
     )
 
@@ -224,7 +237,7 @@ async def _upload(request: Request) -> tuple[str, bytes, str, dict]:
             doc = DocumentIn.model_validate_json(await request.body())
         except ValidationError as exc:
             raise HTTPException(status_code=422, detail=error_message(exc.errors())) from None
-        meta = doc.model_dump(include={"title", "source_url", "date", "language"})
+        meta = doc.model_dump(include={"title", "source_url", "date", "language", "tags"})
         return doc.doc_id, doc.text.encode(), ".md", meta
     if kind != "multipart/form-data":
         raise HTTPException(

@@ -16,6 +16,28 @@ MAX_TOP_K = 50
 COLLECTION_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"  # index.store.collections.NAME
 
 
+class FilterIn(BaseModel):
+    """Which documents a question reads: all that match every part given."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    tags: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        max_length=32,
+        description='Tag name → a value, or a list of values any of which matches (`{"department": "budget"}`).',
+    )
+    date_from: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Documents dated on or after: a year, year-month or year-month-day, Buddhist or Common Era, "
+        "Thai or Arabic digits (`2565-01-01`, `๒๕๖๕`, `2022-03`). Undated documents match no date filter.",
+    )
+    date_to: str | None = Field(
+        default=None, max_length=40, description="Documents dated on or before (as `date_from`)."
+    )
+    language: str | list[str] | None = Field(default=None, description="The document's language, or any of several.")
+
+
 class AskRequest(BaseModel):
     # strict: a JSON 0 is not a boolean nor 5.0 an integer; what the schema says is what passes.
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -44,7 +66,12 @@ class AskRequest(BaseModel):
     collection: str | None = Field(
         default=None,
         pattern=COLLECTION_PATTERN,
-        description="The collection to search (default: `KHAMTOP_COLLECTION`, `default`).",
+        description="The collection to search (default: the key's collection, else `KHAMTOP_COLLECTION`).",
+    )
+    filter: FilterIn | None = Field(
+        default=None,
+        description="Only documents that match: tags, a date range, a language. One that matches nothing answers "
+        "with no passages and `no_answer`.",
     )
 
     @field_validator("question")
@@ -173,6 +200,9 @@ class DocumentIn(BaseModel):
     source_url: str | None = None
     date: str | None = None
     language: str | None = None
+    tags: dict[str, str] | None = Field(
+        default=None, description="Name → value pairs a question can filter on (`{\"department\": \"budget\"}`)."
+    )
 
     @field_validator("doc_id")
     @classmethod
@@ -195,6 +225,7 @@ class DocumentResponse(BaseModel):
     source_url: str | None
     date: str | None
     language: str | None
+    tags: dict[str, str] = Field(default_factory=dict)
     text: str
 
 

@@ -30,6 +30,10 @@ class EngineUnavailable(IndexLoadError):
     503 for a question, a one-line error for a command."""
 
 
+class FilterUnsupported(ValueError):
+    """A question's filter that its backend cannot apply (yet): 422 for a question."""
+
+
 @dataclass(frozen=True)
 class BackendOptions:
     """Which backend, and its settings (built from the settings: ``Settings.backend_options``)."""
@@ -74,11 +78,12 @@ class Engine(Protocol):
     """What the search (index.search.candidates) asks of the engine that holds a version's search
     part: the keyword list, the nearest passages, and the exact dense scores of candidates."""
 
-    def keyword(self, words: list[str], k: int) -> list[tuple[int, float]]:
-        """BM25's best ``k`` (chunk id, score) for the question's words, best first."""
+    def keyword(self, words: list[str], k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """BM25's best ``k`` (chunk id, score) for the question's words, best first; ``allowed``:
+        each chunk's place in the question's filter (None: no filter)."""
 
-    def nearest(self, vector: np.ndarray, k: int) -> list[int]:
-        """The ``k`` chunks whose passage vectors are nearest ``vector``, nearest first."""
+    def nearest(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[int]:
+        """The ``k`` allowed chunks whose passage vectors are nearest ``vector``, nearest first."""
 
     def prefetch(self, chunk_ids: list[int]) -> object | None:
         """What ``dense_scores`` will need of ``chunk_ids``, read while the question's vector is

@@ -137,16 +137,25 @@ def group_parts(documents, chunks, vectors, sentences, sentence_vectors) -> dict
     return parts
 
 
+def record(doc: Document) -> dict:
+    """A document as its hashes see it: a document without tags as it was before tags existed
+    (so that an index written then keeps every vector at its next update)."""
+    fields = asdict(doc)
+    if not fields["tags"]:
+        del fields["tags"]
+    return fields
+
+
 def document_hash(doc: Document) -> str:
     """What decides whether a document must be indexed again: its text and all its metadata
     (the title is embedded with every passage)."""
-    return hashlib.sha256(json.dumps(asdict(doc), ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(record(doc), ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 
 
 def corpus_checksum(documents: Sequence[Document]) -> str:
     h = hashlib.sha256()
     for doc in sorted(documents, key=lambda d: d.doc_id):
-        h.update(json.dumps(asdict(doc), ensure_ascii=False, sort_keys=True).encode())
+        h.update(json.dumps(record(doc), ensure_ascii=False, sort_keys=True).encode())
         h.update(b"\n")
     return h.hexdigest()
 

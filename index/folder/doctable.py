@@ -87,5 +87,9 @@ class DocumentTable(Mapping):
         start, end = max(start, 0), min(end, self._lengths[row])  # never into a neighbour's text
         return self._codes[base + start : base + end].tobytes().decode("utf-32-le") if end > start else ""
 
+    def metadata_rows(self) -> list[dict]:
+        """Every document's metadata (no text), in the table's order."""
+        return self._metadata
+
     def text_span(self, doc_id: str, start: int, end: int) -> str:
         return self.span(self._row[doc_id], start, end)

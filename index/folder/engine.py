@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import faiss
 import numpy as np
 
+from index.folder.keyword import top_k_of
 from index.folder.vectors import dot_stored, stored_rows
 
 
@@ -29,10 +31,31 @@ class FolderEngine:
     def __init__(self, index) -> None:
         self.index = index
 
-    def keyword(self, words: list[str], k: int) -> list[tuple[int, float]]:
-        return self.index.keyword.search("", k, words)
+    def keyword(self, words: list[str], k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        if allowed is None:
+            return self.index.keyword.search("", k, words)
+        # Filtered: every chunk's sum, those outside the filter set to nothing, then the top k.
+        known = [w for w in words if w in self.index.keyword.bm25.vocab_dict]
+        if not known or k <= 0:
+            return []
+        scores = self.index.keyword.numpy_scores(known)
+        scores[~allowed] = 0
+        ids, best = top_k_of(scores, k)
+        return list(zip(ids.tolist(), best.tolist()))
 
-    def nearest(self, vector: np.ndarray, k: int) -> list[int]:
+    def nearest(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[int]:
+        if allowed is not None:
+            # FAISS skips the passages outside the filter as it searches (exact or HNSW alike).
+            faiss_index = self.index.faiss_index
+            selector = faiss.IDSelectorBatch(np.flatnonzero(allowed).astype(np.int64))
+            hnsw = getattr(faiss_index, "hnsw", None)
+            params = (
+                faiss.SearchParametersHNSW(sel=selector, efSearch=max(hnsw.efSearch, k))
+                if hnsw is not None
+                else faiss.SearchParameters(sel=selector)
+            )
+            _, ids = faiss_index.search(vector, k, params=params)
+            return [int(i) for i in ids[0] if i >= 0]
         _, ids = self.index.faiss_index.search(vector, k)
         # FAISS pads with -1 when it has fewer than k results.
         return [int(i) for i in ids[0] if i >= 0]

@@ -40,17 +40,23 @@ class Ranking:
     def __init__(self, engine: Engine, config, size: int) -> None:
         self.engine, self.config, self.size = engine, config, size  # size: the version's passages
 
-    def nearest(self, vector: np.ndarray, k: int) -> list[int]:
-        return self.engine.nearest(vector, min(k, self.size))
+    def nearest(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[int]:
+        if allowed is None:
+            return self.engine.nearest(vector, min(k, self.size))
+        return self.engine.nearest(vector, min(k, self.size), allowed)
 
-    def dense(self, vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
-        nearest = self.nearest(vector, depth)
+    def dense(self, vector: np.ndarray, depth: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        nearest = self.nearest(vector, depth, allowed)
         return by_score(self.engine.dense_scores(vector, nearest, self.config.sentence_weight))
 
     def hybrid(
-        self, vector: np.ndarray, keyword: list[tuple[int, float]], prefetched: object | None = None
+        self,
+        vector: np.ndarray,
+        keyword: list[tuple[int, float]],
+        prefetched: object | None = None,
+        allowed: np.ndarray | None = None,
     ) -> list[tuple[int, float]]:
-        nearest = self.nearest(vector, CANDIDATES)
+        nearest = self.nearest(vector, CANDIDATES, allowed)
         if self.config.fusion == "rrf":
             return fuse(
                 [by_score(self.engine.dense_scores(vector, nearest, self.config.sentence_weight)), keyword],

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy as np
+
 from corpus.text import normalize_text
-from index.backends.base import Engine, Version
+from index.backends.base import Engine, FilterUnsupported, Version
 from index.encoders.base import Embedder
 from index.reader.runtime import Reader
 from index.search.batching import QueryBatcher
 from index.search.candidates import CANDIDATES, Ranking, prefetches
 from index.search.duplicates import Distinct
 from index.search.expansion import Expansion, QueryExpander
+from index.search.filters import Filter, Selection
 from index.search.read_top import read_top
 from index.search.results import MODES, NOTHING_READ, Mode, RankedPassage, SearchConfig, SearchResult
 from index.search.sentences import best_sentence, sentence_highlights
@@ -42,6 +45,7 @@ class Retriever:
         self.config = config
         self.ranking = Ranking(self.engine, config, len(index.chunks))
         self.distinct = Distinct(index.chunks.texts)
+        self._selection: Selection | None = None  # the documents' filterable fields, at the first filter
         self.expander = QueryExpander.from_file(config.expansion_file) if config.expansion_file else None
         # One encoder call at a time (concurrent calls only fight over the same two cores), and
         # questions that arrive meanwhile share the next call. The service passes its own, which
@@ -54,7 +58,13 @@ class Retriever:
         )
 
     def search(
-        self, question: str, top_k: int, mode: Mode | None = None, expand: bool = True, read: bool = True
+        self,
+        question: str,
+        top_k: int,
+        mode: Mode | None = None,
+        expand: bool = True,
+        read: bool = True,
+        only: Filter | None = None,
     ) -> SearchResult:
         """The ``top_k`` best distinct passages, each with its answering sentence, and the answer.
         ``read`` (with a reader): the reader reads the first passages, finds the answer's words
@@ -63,6 +73,9 @@ class Retriever:
         ``expand`` adds equivalent names and other-era years (``index.search.expansion``) to the
         keyword search only: appended to the embedded question, the extra words pull its vector
         toward every passage that names the ministry (docs/decisions/002-search-mode-and-fusion.md).
+
+        ``only``: the documents the question may read (index.search.filters); the engine
+        proposes none of the others, so a filter that matches nothing finds nothing.
         """
         one_thread_per_search()
         mode = mode or self.config.mode
@@ -71,6 +84,7 @@ class Retriever:
         query = normalize_text(question).strip()
         if not query:
             raise ValueError("question is blank")
+        allowed = self._allowed(only)
         # The question's vector is needed in every mode: it chooses the answering sentence. It is
         # computed on the encoder's thread while this one segments the question and runs the
         # keyword search on the other core (1M passages: BM25 no longer adds to the encoder's time).
@@ -82,18 +96,23 @@ class Retriever:
         # The question is segmented once: for keyword search (unless expansion added words) and
         # for the answer sentence's word share.
         keyword_words = words if expansion.text == query else tokenize(expansion.text)
-        keyword = self.engine.keyword(keyword_words, depth) if mode != "dense" else []
+        if allowed is None:
+            keyword = self.engine.keyword(keyword_words, depth) if mode != "dense" else []
+        else:
+            keyword = self.engine.keyword(keyword_words, depth, allowed) if mode != "dense" and allowed.any() else []
         # Still waiting for the vector: read the keyword candidates' stored vectors and texts.
         keyword_ids = [c for c, _ in keyword]
         prefetched = self.engine.prefetch(keyword_ids) if prefetches(mode, self.config.fusion) else None
         known = dict(zip(keyword_ids, self.index.chunks.texts(keyword_ids))) if self.config.dedup else {}
         vector = pending.result()
-        if mode == "dense":
-            ranked = self.ranking.dense(vector, depth)
+        if allowed is not None and not allowed.any():
+            ranked = []  # the filter matches nothing: nothing is proposed, rather than everything
+        elif mode == "dense":
+            ranked = self.ranking.dense(vector, depth, allowed)
         elif mode == "keyword":
             ranked = keyword
         else:
-            ranked = self.ranking.hybrid(vector, keyword, prefetched)
+            ranked = self.ranking.hybrid(vector, keyword, prefetched, allowed)
         reading = read and self.reader is not None
         depth = max(top_k, self.config.read_candidates) if reading else top_k
         kept = self.distinct.first(ranked, depth, known) if self.config.dedup else ranked[:depth]
@@ -123,6 +142,17 @@ class Retriever:
         return SearchResult(
             hits, candidate, confidence, self.config.answer_threshold, expansion.added, self.index.version
         )
+
+    def _allowed(self, only: Filter | None) -> np.ndarray | None:
+        """Each passage's place in the filter (None: no filter)."""
+        if only is None or only.empty:
+            return None
+        if self._selection is None:
+            documents, chunks = self.index.documents, self.index.chunks
+            if not hasattr(documents, "metadata_rows") or not hasattr(chunks, "spans"):
+                raise FilterUnsupported("this backend cannot filter questions yet: use embedded or qdrant-edge")
+            self._selection = Selection(documents, chunks.spans[:, 0])
+        return self._selection.allowed(only)
 
     def document(self, doc_id: str):
         return self.index.documents.get(doc_id)

@@ -363,7 +363,12 @@ class EdgeEngine(TopK):
         """Close the shards and remove their private copy (also done when the engine is collected)."""
         self._release()
 
-    def _top(self, query, using: str, k: int, params=None) -> list[tuple[int, float]]:
+    def _allowed(self, allowed):
+        if allowed is None:
+            return None
+        return self.q.Filter(must=[self.q.HasIdCondition(set(np.flatnonzero(allowed).tolist()))])
+
+    def _top(self, query, using: str, k: int, params=None, where=None) -> list[tuple[int, float]]:
         """The best ``k`` over all shards, best first and, among equals, the lower id first (as
         the embedded retriever breaks ties): asked for more while the k-th could tie past the end."""
         q = self.q
@@ -371,7 +376,9 @@ class EdgeEngine(TopK):
         while True:
             lists, cut = [], float("-inf")  # cut: the best score a shard may still hold unsent
             for shard in self.shards:
-                request = q.QueryRequest(limit=limit, query=q.Query.Nearest(query, using=using), params=params)
+                request = q.QueryRequest(
+                    limit=limit, query=q.Query.Nearest(query, using=using), params=params, filter=where
+                )
                 points = shard.query(request)
                 lists.append([(int(p.id), float(p.score)) for p in points])
                 if len(points) == limit:

@@ -24,7 +24,7 @@ import numpy as np
 
 from corpus.document import Document
 from index.folder.keyword import KeywordIndex
-from index.backends.base import EngineUnavailable
+from index.backends.base import EngineUnavailable, FilterUnsupported
 from index.store.manifest import IndexLoadError
 from index.folder.spans import ChunkSentences
 from index.backends.qdrant.sparse import WordIds
@@ -60,7 +60,7 @@ class TopK:
     def _sparse(self, indices: list[int], values: list[float]):
         raise NotImplementedError
 
-    def _top(self, query, using: str, k: int, params=None) -> list[tuple[int, float]]:
+    def _top(self, query, using: str, k: int, params=None, where=None) -> list[tuple[int, float]]:
         raise NotImplementedError
 
     def _nearest_params(self):
@@ -69,15 +69,22 @@ class TopK:
     def _keyword_params(self):
         return None
 
-    def keyword(self, words: list[str], k: int) -> list[tuple[int, float]]:
+    def _allowed(self, allowed: np.ndarray | None):
+        """The engine's filter for the allowed chunks (None: no filter)."""
+        if allowed is None:
+            return None
+        raise FilterUnsupported("this backend cannot filter questions yet: use embedded or qdrant-edge")
+
+    def keyword(self, words: list[str], k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """BM25's best ``k`` for the question's words (those the version knows)."""
         indices, values = self.words.query(words)
         if not indices or k <= 0:
             return []
-        return self._top(self._sparse(indices, values), BM25, k, self._keyword_params())
+        return self._top(self._sparse(indices, values), BM25, k, self._keyword_params(), self._allowed(allowed))
 
-    def nearest(self, vector: np.ndarray, k: int) -> list[int]:
-        return [i for i, _ in self._top(vector[0].tolist(), PASSAGE, k, self._nearest_params())]
+    def nearest(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[int]:
+        found = self._top(vector[0].tolist(), PASSAGE, k, self._nearest_params(), self._allowed(allowed))
+        return [i for i, _ in found]
 
 
 @dataclass(frozen=True)

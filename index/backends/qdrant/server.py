@@ -440,7 +440,7 @@ class QdrantEngine(TopK):
             return m.SearchParams(exact=True, quantization=m.QuantizationSearchParams(ignore=True))
         return m.SearchParams(hnsw_ef=HNSW_EF, quantization=m.QuantizationSearchParams(rescore=True, oversampling=2.0))
 
-    def _top(self, query, using: str, k: int, params=None) -> list[tuple[int, float]]:
+    def _top(self, query, using: str, k: int, params=None, where=None) -> list[tuple[int, float]]:
         limit = k + 16
         while True:
             points = guarded(

@@ -1,0 +1,127 @@
+"""Filters at question time: a document's tags, its date as a range and its language. The
+search then proposes only the passages of documents that match (the engines take the allowed
+passages: index.backends.base.Engine), so a filter that matches nothing finds nothing, never
+everything.
+
+Dates are compared as Common-Era calendar dates. A bound may be a year, a month or a day, in
+either era and in Thai or Arabic digits (``2565-01-01``, ``๒๕๖๕``, ``2022-03``); a year above
+2400 is a Buddhist-Era year. A document whose date cannot be read matches no date filter.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import threading
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+
+BE_OFFSET = 543
+BE_FROM = 2400  # a year above this is a Buddhist-Era year: the Common Era reaches it in four centuries
+_THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
+_DATE = re.compile(r"\s*(\d{4})(?:[-/.](\d{1,2})(?:[-/.](\d{1,2}))?)?(?:[T ].*)?\s*")
+
+
+class FilterError(ValueError):
+    """A filter that cannot be applied (a date that is no date, a backend that cannot filter)."""
+
+
+def _parts(text: str) -> tuple[int, int | None, int | None] | None:
+    found = _DATE.fullmatch(str(text).translate(_THAI_DIGITS))
+    if not found:
+        return None
+    year = int(found.group(1))
+    year = year - BE_OFFSET if year > BE_FROM else year
+    month = int(found.group(2)) if found.group(2) else None
+    day = int(found.group(3)) if found.group(3) else None
+    return year, month, day
+
+
+def bound(text: str, end: bool) -> date:
+    """The first (or, ``end``, the last) day that ``text`` names; FilterError if it names none."""
+    parts = _parts(text)
+    try:
+        if parts is None:
+            raise ValueError
+        year, month, day = parts
+        if month is None:
+            return date(year, 12, 31) if end else date(year, 1, 1)
+        if day is None:
+            return date(year, month, calendar.monthrange(year, month)[1] if end else 1)
+        return date(year, month, day)
+    except ValueError:
+        raise FilterError(
+            f"{text[:40]!r} is not a date: give a year, year-month or year-month-day, in either era "
+            "(2565-01-01, ๒๕๖๕, 2022-03)"
+        ) from None
+
+
+def document_day(text: str | None) -> int | None:
+    """A document's date as a day number (``date.toordinal``); None when it cannot be read."""
+    if not text:
+        return None
+    parts = _parts(text)
+    if parts is None:
+        return None
+    year, month, day = parts
+    try:
+        return date(year, month or 1, day or 1).toordinal()
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which documents a question reads: every tag named (any of its values), the date range and
+    one of the languages; an empty filter reads every document."""
+
+    tags: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    date_from: date | None = None
+    date_to: date | None = None
+    languages: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.tags or self.date_from or self.date_to or self.languages)
+
+
+class Selection:
+    """A version's documents' filterable fields as arrays, made at the first filtered question,
+    and the passages a filter allows."""
+
+    def __init__(self, documents, chunk_documents: np.ndarray) -> None:
+        self._documents, self._chunk_documents = documents, chunk_documents
+        self._lock = threading.Lock()
+        self._arrays = None
+
+    def _fields(self):
+        with self._lock:
+            if self._arrays is None:
+                rows = self._documents.metadata_rows()
+                days = np.array([document_day(m.get("date")) or -1 for m in rows], dtype=np.int64)
+                languages = np.array([m.get("language") or "" for m in rows], dtype=object)
+                tags: dict[str, np.ndarray] = {}
+                for i, m in enumerate(rows):
+                    for name, value in m.get("tags") or ():
+                        tags.setdefault(name, np.full(len(rows), None, dtype=object))[i] = value
+                self._arrays = (days, languages, tags, len(rows))
+            return self._arrays
+
+    def allowed(self, chosen: Filter) -> np.ndarray | None:
+        """Each passage's place in the filter (True: it may be proposed); None: no filter."""
+        if chosen.empty:
+            return None
+        days, languages, tags, n = self._fields()
+        keep = np.ones(n, dtype=bool)
+        for name, values in chosen.tags:
+            column = tags.get(name)
+            keep &= np.isin(column, list(values)) if column is not None else False
+        if chosen.languages:
+            keep &= np.isin(languages, list(chosen.languages))
+        if chosen.date_from is not None:
+            keep &= days >= chosen.date_from.toordinal()
+        if chosen.date_to is not None:
+            keep &= (days >= 0) & (days <= chosen.date_to.toordinal())
+        return keep[self._chunk_documents]

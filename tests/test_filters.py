@@ -1,0 +1,169 @@
+"""Filters at question time (index.search.filters): tags, a date range in either era and Thai or
+Arabic digits, a language; a filter that matches nothing finds nothing, never everything; the
+same filtered ranking on the embedded folder and on qdrant-edge's shards (fake embedder)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+
+from corpus.document import Document
+from index.build.write import build_index
+from index.folder.load import load_index
+from index.search.filters import Filter, FilterError, bound, document_day
+from index.search.retriever import Retriever
+from service.settings import Settings
+from tests.helpers import index_config, search_config
+
+DOCS = [
+    Document(
+        "budget-2565",
+        "สำนักงบประมาณจัดสรรงบประมาณให้กรมชลประทานสร้างอ่างเก็บน้ำที่จังหวัดน่าน ปีงบประมาณ ๒๕๖๕",
+        "งบชลประทาน ๒๕๖๕",
+        date="2565-03-01",
+        language="th",
+        tags={"department": "budget", "type": "announcement"},
+    ),
+    Document(
+        "budget-2567",
+        "สำนักงบประมาณจัดสรรงบประมาณให้กรมชลประทานขุดลอกคลองที่จังหวัดน่าน ปีงบประมาณ ๒๕๖๗",
+        "งบชลประทาน ๒๕๖๗",
+        date="2024-02-10",
+        language="th",
+        tags={"department": "budget", "type": "report"},
+    ),
+    Document(
+        "health-2566",
+        "กระทรวงสาธารณสุขเปิดโรงพยาบาลส่งเสริมสุขภาพตำบลแห่งใหม่ที่จังหวัดน่าน ปี ๒๕๖๖",
+        "โรงพยาบาลน่าน",
+        date="๒๕๖๖-๐๖-๑๕",
+        language="th",
+        tags={"department": "health"},
+    ),
+    Document(
+        "english-note",
+        "The Budget Bureau allocated irrigation funds for a reservoir in Nan province.",
+        "Irrigation note",
+        language="en",
+    ),
+]
+QUESTION = "งบประมาณอ่างเก็บน้ำจังหวัดน่าน"
+
+
+def test_a_date_bound_reads_either_era_and_thai_digits():
+    assert bound("2565-01-01", end=False) == bound("2022-01-01", end=False) == date(2022, 1, 1)
+    assert (bound("๒๕๖๕", end=False), bound("๒๕๖๕", end=True)) == (date(2022, 1, 1), date(2022, 12, 31))
+    assert bound("2024-02", end=True) == date(2024, 2, 29)
+    for bad in ("abc", "2565-13-01", "2022-02-30", ""):
+        with pytest.raises(FilterError, match="is not a date"):
+            bound(bad, end=False)
+    assert document_day("2564-05-01") == document_day("2021-05-01") == document_day("๒๕๖๔-๐๕-๐๑")
+    assert document_day("undated") is None and document_day(None) is None
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    from tests.fakes import FakeEmbedder
+
+    home = tmp_path_factory.mktemp("filters") / "idx"
+    build_index(DOCS, FakeEmbedder(), index_config(), home)
+    return load_index(home, FakeEmbedder())
+
+
+def ids(result) -> list[str]:
+    return [p.passage.doc_id for p in result.passages]
+
+
+@pytest.mark.parametrize("mode", ["dense", "keyword", "hybrid"])
+def test_a_filter_keeps_only_the_documents_it_names(index, fake_embedder, mode):
+    retriever = Retriever(fake_embedder, index, search_config())
+    search = lambda only: ids(retriever.search(QUESTION, 10, mode, read=False, only=only))  # noqa: E731
+    assert set(search(Filter(tags=(("department", ("budget",)),)))) <= {"budget-2565", "budget-2567"}
+    assert search(Filter(tags=(("department", ("budget",)), ("type", ("report",))))) == ["budget-2567"]
+    assert set(search(Filter(tags=(("department", ("budget", "health")),)))) <= {
+        "budget-2565",
+        "budget-2567",
+        "health-2566",
+    }
+    # 2565-2566 BE is 2022-2023: the Buddhist-Era document and the Thai-digit one, not 2024's.
+    in_range = search(Filter(date_from=bound("2565", False), date_to=bound("2023", True)))
+    assert set(in_range) <= {"budget-2565", "health-2566"} and in_range
+    english = search(Filter(languages=("en",)))
+    assert english == ["english-note"] if mode != "keyword" else set(english) <= {"english-note"}
+    assert "english-note" not in search(Filter(date_from=bound("1990", False)))  # undated: no date filter keeps it
+
+
+@pytest.mark.parametrize("mode", ["dense", "keyword", "hybrid"])
+def test_a_filter_that_matches_nothing_finds_nothing_and_answers_nothing(index, fake_embedder, mode):
+    retriever = Retriever(fake_embedder, index, search_config())
+    for nothing in (
+        Filter(tags=(("department", ("defence",)),)),
+        Filter(tags=(("no-such-tag", ("x",)),)),
+        Filter(date_from=bound("2030", False)),
+    ):
+        result = retriever.search(QUESTION, 10, mode, read=False, only=nothing)
+        assert result.passages == [] and result.best is None and result.kind == "none"
+
+
+def test_an_empty_filter_is_no_filter(index, fake_embedder):
+    retriever = Retriever(fake_embedder, index, search_config())
+    assert ids(retriever.search(QUESTION, 10, read=False, only=Filter())) == ids(
+        retriever.search(QUESTION, 10, read=False)
+    )
+
+
+def test_the_filtered_ranking_is_the_same_on_qdrant_edges_shards(tmp_path, fake_embedder):
+    from tests.helpers import scale_extra
+
+    scale_extra("qdrant_edge", "qdrant-edge-py")
+    from index.backends.qdrant.edge import EdgeEngine, EdgeLayout
+    from index.backends.qdrant.edge_backend import EdgeBackend
+
+    for shards in (1, 3):
+        home = tmp_path / f"edge-{shards}"
+        build_index(DOCS, fake_embedder, index_config(backend=EdgeBackend(EdgeLayout(shards=shards))), home)
+        version = load_index(home, fake_embedder)
+        embedded = Retriever(fake_embedder, version, search_config())
+        edge = Retriever(fake_embedder, version, search_config(), engine=EdgeEngine(version.path))
+        for only in (
+            Filter(tags=(("department", ("budget",)),)),
+            Filter(date_from=bound("2566", False)),
+            Filter(languages=("th",), tags=(("type", ("report", "announcement")),)),
+            Filter(tags=(("department", ("defence",)),)),
+        ):
+            for mode in ("dense", "keyword", "hybrid"):
+                want = embedded.search(QUESTION, 10, mode, read=False, only=only)
+                got = edge.search(QUESTION, 10, mode, read=False, only=only)
+                assert ids(got) == ids(want), (shards, only, mode)
+                assert np.allclose([p.score for p in got.passages], [p.score for p in want.passages], atol=1e-5)
+
+
+def test_a_backend_that_cannot_filter_says_so_rather_than_ignoring_the_filter():
+    from index.backends.base import FilterUnsupported
+    from index.backends.qdrant.points import TopK
+
+    with pytest.raises(FilterUnsupported, match="cannot filter"):
+        TopK()._allowed(np.ones(3, dtype=bool))
+    assert TopK()._allowed(None) is None
+
+
+def test_over_http_a_filter_narrows_the_answer_and_a_bad_date_is_a_422(make_client):
+    client = make_client(rate_limit_per_minute=0, admin_key=Settings(admin_key="admin-key-0123456789abcdef").admin_key)
+    admin = {"Authorization": "Bearer admin-key-0123456789abcdef"}
+    for doc in DOCS:
+        body = {"doc_id": doc.doc_id, "text": doc.text, "title": doc.title, "date": doc.date, "language": doc.language}
+        response = client.post("/v1/documents", json={**body, "tags": dict(doc.tags) or None}, headers=admin)
+        assert response.status_code == 201, response.text
+    assert client.get("/v1/documents/budget-2567").json()["tags"] == {"department": "budget", "type": "report"}
+    ask = lambda **f: client.post("/v1/ask", json={"question": QUESTION, "read": False, "filter": f})  # noqa: E731
+    narrowed = ask(tags={"department": "health"}).json()
+    assert {p["citation"]["doc_id"] for p in narrowed["passages"]} == {"health-2566"}
+    nothing = ask(tags={"department": "defence"}).json()
+    assert nothing["passages"] == [] and nothing["no_answer"] is True and nothing["answer"] is None
+    both = ask(tags={"department": ["budget", "health"]}, date_from="๒๕๖๖").json()
+    assert {p["citation"]["doc_id"] for p in both["passages"]} == {"budget-2567", "health-2566"}
+    bad = ask(date_from="yesterday")
+    assert bad.status_code == 422 and "is not a date" in bad.json()["message"]
+    assert ask(shape="round").status_code == 422
