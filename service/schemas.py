@@ -201,7 +201,7 @@ class DocumentIn(BaseModel):
     date: str | None = None
     language: str | None = None
     tags: dict[str, str] | None = Field(
-        default=None, description="Name → value pairs a question can filter on (`{\"department\": \"budget\"}`)."
+        default=None, description='Name → value pairs a question can filter on (`{"department": "budget"}`).'
     )
 
     @field_validator("doc_id")
