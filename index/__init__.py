@@ -1,7 +1,7 @@
-"""The index: encoders (``encoders/``), then the folder on disk (``layout``, ``spans``,
-``doctable``, ``vectors``, ``keyword``, ``ann``; written by ``embed`` and ``write``, read by
-``load``, checked by ``compat``, versioned by ``versions``), then search over a loaded version
-(``batching``, ``query``, ``answer``, ``search``). docs/architecture.md has the flow."""
+"""The index, laid out by idea: ``store/`` (version homes, manifests, collections), ``encoders/``
+and ``reader/`` (the models), ``folder/`` (a version's files and their own engine), ``build/``
+(from documents to a version), ``backends/`` (where a version's search part lives, behind one
+seam), ``search/`` (from a question to the answer). docs/architecture.md has the flow."""
 
 # Before anything here can import torch: its CPU kernels capped at AVX2, which keeps a question
 # at tens of milliseconds on an AVX-512 Xeon whose other core is busy (index/encoders/torch_cpu.py).

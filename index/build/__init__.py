@@ -1,1 +1,1 @@
-
+"""From documents to a version: chunking, embedding, assembling, writing through the backend."""

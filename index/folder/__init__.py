@@ -1,1 +1,1 @@
-
+"""A version's passages as plain files, loaded and searched in process."""

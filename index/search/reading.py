@@ -1,5 +1,5 @@
-"""Reading the top passages: the reader's span in each, a new order from a blend of its score
-and retrieval's, and whether anything answers (docs/decisions/017-reader.md).
+"""The reader's scores and retrieval's, blended into one order, and the sentences around a span
+(docs/decisions/017-reader.md; the reading itself: index.search.read_top).
 
 The scores of the two models are on different scales and move from question to question, so
 each is turned into z-scores over the passages read for that question before they are blended.

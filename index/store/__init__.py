@@ -1,1 +1,1 @@
-
+"""Version homes on disk: atomic writes, versions, manifests, compatibility, collections."""
