@@ -470,6 +470,28 @@ def keys_make(
     typer.echo(f"key {record.id} ({record.role}, collection {record.collection}): {key}")
 
 
+@keys_app.command("scope")
+def keys_scope(
+    key: Annotated[str, typer.Option("--key", help="A collection's search key (khk_...)")],
+    only: Annotated[
+        str, typer.Option("--filter", help='The fixed filter, as the API\'s: \'{"tags": {"department": "budget"}}\'')
+    ],
+) -> None:
+    """Make a scoped search key from a collection's search key: it carries a filter that no
+    request can widen (for a public page). Made here, offline; revoking its key revokes it."""
+    from index.search.filters import FilterError
+    from service.answering import filter_of
+    from service.keys import KeyRequestError, scope_key
+    from service.schemas import FilterIn
+
+    try:
+        parsed = json.loads(only)
+        filter_of(FilterIn.model_validate(parsed))  # one the service can apply
+        typer.echo(scope_key(key, parsed))
+    except (ValueError, FilterError, KeyRequestError) as exc:
+        fail(f"--filter: {exc}" if not isinstance(exc, KeyRequestError) else str(exc))
+
+
 @keys_app.command("list")
 def keys_list(index: IndexOpt = None) -> None:
     """The collections' keys (their ids, never the keys)."""

@@ -10,7 +10,7 @@ from corpus.text import normalize_text, too_little_to_answer
 from index.search.filters import Filter, bound
 from index.search.results import RankedPassage, SearchResult
 from index.search.retriever import Retriever
-from service.schemas import Answer, AskRequest, AskResponse, Citation, Highlight, Passage, TextSpan
+from service.schemas import Answer, AskRequest, AskResponse, Citation, FilterIn, Highlight, Passage, TextSpan
 
 
 @dataclass(frozen=True)
@@ -19,9 +19,8 @@ class Answered:
     result: SearchResult  # the search behind it (the evaluation reads passage ids and the answer candidate)
 
 
-def filter_of(request: AskRequest) -> Filter | None:
-    """The request's filter; FilterError naming what cannot be read."""
-    given = request.filter
+def filter_of(given: FilterIn | None) -> Filter | None:
+    """A request's (or a scoped key's) filter; FilterError naming what cannot be read."""
     if given is None:
         return None
     listed = lambda v: tuple(v) if isinstance(v, list) else (v,)  # noqa: E731
@@ -35,13 +34,17 @@ def filter_of(request: AskRequest) -> Filter | None:
     )
 
 
-def answer_question(retriever: Retriever, request: AskRequest, started: float | None = None) -> Answered:
+def answer_question(
+    retriever: Retriever, request: AskRequest, started: float | None = None, fixed: Filter | None = None
+) -> Answered:
     """Search for ``request`` and shape the response; ``took_ms`` counts from ``started``
     (``time.perf_counter()``; default: now), so a route can include the time spent waiting.
-    Raises FilterError (index.search.filters) for a filter that cannot be applied."""
+    ``fixed``: a filter the request can narrow and not widen (a scoped key's). Raises
+    FilterError (index.search.filters) for a filter that cannot be applied."""
     started = time.perf_counter() if started is None else started
     mode = request.mode or retriever.config.mode
-    only = filter_of(request)
+    asked = filter_of(request.filter)
+    only = fixed.both(asked) if fixed is not None else asked
     result = retriever.search(request.question, request.top_k, mode, request.expand, request.read, only)
     return Answered(_response(request.question, mode, result, (time.perf_counter() - started) * 1000), result)
 

@@ -13,6 +13,7 @@ so a key made or revoked by ``khamtop keys`` or another service counts within on
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -29,6 +30,8 @@ from index.store import collections
 
 log = logging.getLogger("khamtop")
 KEYS_FILE = "keys.json"
+SCOPED_PREFIX = "khs_"
+MAX_SCOPE_CHARS = 2_000  # a scoped key's filter, encoded: it travels in a header
 Role = Literal["search", "admin"]
 ROLES: tuple[Role, ...] = ("search", "admin")
 PREFIX = "khk_"
@@ -68,12 +71,52 @@ class KeySet:
                 found = record
         return found
 
+    def find_scoped(self, presented: str | None) -> tuple[KeyRecord, dict] | None:
+        """A scoped key's parent (a collection's search key) and the filter it carries, if the key
+        is one made from a key here (``scope_key``) and unaltered."""
+        if not presented or not presented.startswith(SCOPED_PREFIX) or len(presented) > MAX_SCOPE_CHARS + 80:
+            return None
+        key_id, _, rest = presented[len(SCOPED_PREFIX) :].partition("_")
+        mac, _, body = rest.partition("_")
+        parent = next((r for r in self.records if r.id == key_id and r.role == "search"), None)
+        if parent is None or not body:
+            return None
+        expected = _scope_mac(bytes.fromhex(parent.sha256), body)
+        if not hmac.compare_digest(expected, mac):
+            return None
+        try:
+            only = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        except (ValueError, TypeError):
+            return None
+        return (parent, only) if isinstance(only, dict) else None
+
     def closed(self, collection: str) -> bool:
         """Whether ``collection`` has keys of its own (and so needs one)."""
         return self.damaged or any(r.collection == collection for r in self.records)
 
     def admins(self) -> bool:
         return any(r.role == "admin" for r in self.records)
+
+
+def _scope_mac(secret: bytes, body: str) -> str:
+    return hmac.new(secret, b"scope\0" + body.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def scope_key(key: str, only: dict) -> str:
+    """A search key that carries the filter ``only`` (as the API's ``filter``), made from a
+    collection's search key without asking the service: for a public page that must show one
+    department's documents only. No request can widen its filter; revoking the key it was made
+    from revokes it too. (Typesense's scoped search keys are the model.)"""
+    if not key.startswith(PREFIX) or key.count("_") < 2:
+        raise KeyRequestError("a scoped key is made from a collection's search key (khk_...)")
+    key_id = key[len(PREFIX) :].split("_", 1)[0]
+    body = base64.urlsafe_b64encode(json.dumps(only, sort_keys=True, separators=(",", ":")).encode()).decode()
+    body = body.rstrip("=")
+    if len(body) > MAX_SCOPE_CHARS:
+        raise KeyRequestError(
+            f"the filter is too long for a key: {len(body):,} characters encoded, at most {MAX_SCOPE_CHARS:,}"
+        )
+    return f"{SCOPED_PREFIX}{key_id}_{_scope_mac(hashlib.sha256(key.encode()).digest(), body)}_{body}"
 
 
 class KeyStore:

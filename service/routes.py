@@ -27,6 +27,7 @@ from service.schemas import (
     KeyInfo,
     KeyList,
     KeyMade,
+    FilterIn,
     CollectionIn,
     CollectionInfo,
     CollectionList,
@@ -40,7 +41,7 @@ from service.schemas import (
     too_long,
 )
 from index.backends.base import FilterUnsupported
-from index.search.filters import FilterError
+from index.search.filters import Filter, FilterError
 from service.answering import answer_question, filter_of
 from service.errors import error_message
 
@@ -67,6 +68,28 @@ def not_ready_reason(request: Request) -> str:
         return "loading model and index; retry shortly"
     admin = security.key_matches(security.presented_key(request), request.app.state.settings.admin_key)
     return f"not ready: {state.error if admin else state.public_error}"
+
+
+def key_filter_of(request: Request) -> Filter | None:
+    """A scoped key's fixed filter (None: the key carries none); 401 for a key made with a
+    filter that cannot be read (it opens nothing rather than everything)."""
+    only = security.key_filter(request)
+    if only is None:
+        return None
+    try:
+        return filter_of(FilterIn.model_validate(only))
+    except (ValidationError, FilterError) as exc:
+        raise HTTPException(
+            status_code=401,
+            detail=f"this scoped key's filter cannot be applied ({exc}); make it again",
+            headers={"WWW-Authenticate": 'Bearer realm="khamtop"'},
+        ) from None
+
+
+def visible(request: Request, document) -> bool:
+    """Whether the request's key may see ``document`` (a scoped key: only what its filter keeps)."""
+    fixed = key_filter_of(request)
+    return fixed is None or fixed.matches(document)
 
 
 def _bad_filter(exc: Exception) -> RequestValidationError:
@@ -180,12 +203,13 @@ async def ask(body: AskRequest, request: Request) -> AskResponse:
         fields["question"] = body.question
     log.info("ask", extra={"fields": fields})
     try:
-        filter_of(body)  # a date that is no date: said before any work is queued
+        filter_of(body.filter)  # a date that is no date: said before any work is queued
     except FilterError as exc:
         raise _bad_filter(exc) from None
+    fixed = key_filter_of(request)
     # Encoding and search are CPU work: off the event loop, a few at a time (service.limits).
     try:
-        answered = await request.app.state.admission.run(answer_question, retriever, body, started)
+        answered = await request.app.state.admission.run(answer_question, retriever, body, started, fixed)
     except FilterUnsupported as exc:
         raise _bad_filter(exc) from None
     except Overloaded:
@@ -212,10 +236,10 @@ async def ask(body: AskRequest, request: Request) -> AskResponse:
     tags=["documents"],
     dependencies=SEARCH,
 )
-async def get_document(doc_id: str, retriever: RetrieverDep) -> DocumentResponse:
+async def get_document(doc_id: str, retriever: RetrieverDep, request: Request) -> DocumentResponse:
     """The stored text of a document (citations are offsets into ``text``) and its metadata."""
     doc = retriever.document(doc_id)
-    if doc is None:
+    if doc is None or not visible(request, doc):
         raise HTTPException(status_code=404, detail=f"no document with id {doc_id!r}")
     return DocumentResponse(
         doc_id=doc.doc_id,

@@ -43,10 +43,12 @@ def _unauthorized(message: str) -> HTTPException:
 
 @dataclass(frozen=True)
 class Access:
-    """What a presented key grants: ``collection`` None for the environment's (global) keys."""
+    """What a presented key grants: ``collection`` None for the environment's (global) keys;
+    ``only``: a scoped key's fixed filter (service.keys.scope_key), as the API's ``filter``."""
 
     role: str  # "search" or "admin"
     collection: str | None
+    only: dict | None = None
 
 
 def _keys(request: Request) -> KeySet:
@@ -64,8 +66,12 @@ def access_of(request: Request) -> Access | None:
         return Access("admin", None)
     if key_matches(given, settings.search_key):
         return Access("search", None)
-    record = _keys(request).find(given)
-    return Access(record.role, record.collection) if record is not None else None
+    keys = _keys(request)
+    record = keys.find(given)
+    if record is not None:
+        return Access(record.role, record.collection)
+    scoped = keys.find_scoped(given)
+    return Access("search", scoped[0].collection, scoped[1]) if scoped is not None else None
 
 
 def _elsewhere(collection: str) -> HTTPException:
@@ -134,6 +140,12 @@ def require_some_search(request: Request) -> None:
     global search key is set (``require_search`` then checks the collection)."""
     if request.app.state.settings.search_key is not None and access_of(request) is None:
         raise _unauthorized("this service needs a search key (Authorization: Bearer KEY)")
+
+
+def key_filter(request: Request) -> dict | None:
+    """The fixed filter of a scoped key (None: the key has none)."""
+    access = access_of(request)
+    return access.only if access is not None else None
 
 
 def scoped_collection(request: Request) -> str | None:

@@ -102,7 +102,7 @@ async def document_page(doc_id: str, request: Request) -> HTMLResponse:
     except HTTPException as exc:
         return error(exc.status_code, exc.detail)
     doc = retriever.document(doc_id)
-    if doc is None:
+    if doc is None or not routes.visible(request, doc):
         return error(404, f"no document with id {doc_id!r}")
     try:
         cited = viewer.span_from(_offset(request, "start"), _offset(request, "end"), len(doc.text), "start/end")

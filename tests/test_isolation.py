@@ -184,3 +184,40 @@ def test_a_damaged_key_file_closes_collections_with_keys_rather_than_opening_the
     assert client.post("/v1/ask", json={"question": "อาสาสมัคร", "collection": "dept-a"}).status_code == 401
     made = client.post("/v1/keys", json={"collection": "dept-a", "role": "search"}, headers=AS_ADMIN)
     assert made.status_code == 409 and "cannot be read" in made.json()["detail"]
+
+
+def test_a_scoped_key_carries_a_filter_no_request_can_widen(service):
+    from service.keys import scope_key
+
+    client, keys = service
+    north = {"doc_id": "กรมเอ/เหนือ", "text": "กรมเอเปิดศูนย์ดูแลผู้สูงอายุที่จังหวัดเชียงราย", "tags": {"region": "north"}}
+    south = {"doc_id": "กรมเอ/ใต้", "text": "กรมเอเปิดศูนย์ดูแลผู้สูงอายุที่จังหวัดสงขลา", "tags": {"region": "south"}}
+    for doc in (north, south):
+        assert client.post("/v1/documents", json=doc, headers=keys["admin"]).status_code == 201
+    parent = keys["search"]["Authorization"].removeprefix("Bearer ")
+    scoped = {"Authorization": "Bearer " + scope_key(parent, {"tags": {"region": "north"}})}
+
+    def cited(**body):
+        response = client.post("/v1/ask", json={"question": "ศูนย์ดูแลผู้สูงอายุ", "read": False, **body}, headers=scoped)
+        assert response.status_code == 200, response.text
+        return {p["citation"]["doc_id"] for p in response.json()["passages"]}
+
+    assert cited() == {"กรมเอ/เหนือ"}
+    assert cited(filter={"tags": {"region": "south"}}) == set(), "a request narrows the key's filter, never widens it"
+    assert cited(filter={"tags": {"region": ["north", "south"]}}) == {"กรมเอ/เหนือ"}
+    assert client.get("/v1/documents/กรมเอ/ใต้", headers=scoped).status_code == 404
+    assert client.get("/v1/documents/กรมเอ/เหนือ", headers=scoped).status_code == 200
+    assert client.get("/documents/กรมเอ/ใต้?collection=dept-a", headers=scoped).status_code == 404
+    assert client.post("/v1/ask", json={"question": "x", "collection": "dept-b"}, headers=scoped).status_code == 404
+    assert client.post("/v1/documents", json=south, headers=scoped).status_code == 401  # a search key, not admin
+    # Altered, its signature no longer holds; made from an admin key or a made-up one, it is none.
+    wider = scope_key(parent, {"tags": {"region": "south"}})
+    forged = scoped["Authorization"].rsplit("_", 1)[0] + "_" + wider.rsplit("_", 1)[1]
+    in_a = {"question": "x", "collection": "dept-a"}
+    assert client.post("/v1/ask", json=in_a, headers={"Authorization": forged}).status_code == 401
+    admin_made = scope_key(keys["admin"]["Authorization"].removeprefix("Bearer "), {})
+    assert client.post("/v1/ask", json=in_a, headers={"Authorization": f"Bearer {admin_made}"}).status_code == 401
+    # Revoking the key it was made from revokes it.
+    search_id = parent.split("_")[1]
+    assert client.delete(f"/v1/keys/{search_id}", headers=AS_ADMIN).status_code == 204
+    assert client.post("/v1/ask", json=in_a, headers=scoped).status_code == 401

@@ -86,6 +86,40 @@ class Filter:
     def empty(self) -> bool:
         return not (self.tags or self.date_from or self.date_to or self.languages)
 
+    def both(self, other: Filter | None) -> Filter:
+        """The documents that match this filter and ``other`` (a key's fixed filter and a
+        question's: the question can narrow the key's, never widen it)."""
+        if other is None:
+            return self
+        tags: dict[str, set[str]] = {}
+        for name, values in (*self.tags, *other.tags):
+            tags[name] = tags[name] & set(values) if name in tags else set(values)
+        if self.languages and other.languages:
+            languages = tuple(sorted(set(self.languages) & set(other.languages))) or ("\0none",)
+        else:
+            languages = self.languages or other.languages
+        froms = [d for d in (self.date_from, other.date_from) if d is not None]
+        tos = [d for d in (self.date_to, other.date_to) if d is not None]
+        return Filter(
+            # A tag with no value left matches nothing: a value no document can have says so.
+            tags=tuple(sorted((n, tuple(sorted(v)) or ("\0none",)) for n, v in tags.items())),
+            date_from=max(froms) if froms else None,
+            date_to=min(tos) if tos else None,
+            languages=languages,
+        )
+
+    def matches(self, document) -> bool:
+        """Whether one document (index's Document) is among those this filter reads."""
+        tags = dict(document.tags)
+        if any(tags.get(name) not in values for name, values in self.tags):
+            return False
+        if self.languages and (document.language or "") not in self.languages:
+            return False
+        day = document_day(document.date)
+        if self.date_from is not None and (day is None or day < self.date_from.toordinal()):
+            return False
+        return self.date_to is None or (day is not None and day <= self.date_to.toordinal())
+
 
 class Selection:
     """A version's documents' filterable fields as arrays, made at the first filtered question,
