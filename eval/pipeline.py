@@ -71,6 +71,7 @@ def evaluate(
     split: str | None = None,
     ray: tuple[str, int] | None = None,
     collection: Path | None = None,
+    only=None,
 ) -> EvalOutput:
     """``collection``: the home of a collection whose index is evaluated as it is (it must hold
     the question set's documents); else the index at ``index``, the cache, or one built."""
@@ -124,6 +125,7 @@ def evaluate(
             mode=mode or settings.search_mode,
             expand=expand,
             read=read,
+            only=only,
         )
         documents_by_id = loaded.documents
 

@@ -10,7 +10,7 @@ from eval.datasets import EvalQuestion, EvalSet
 from index.search.results import Mode
 from index.search.retriever import Retriever
 from service.answering import answer_question
-from service.schemas import AskRequest
+from service.schemas import AskRequest, FilterIn
 from index.folder.spans import Passage
 
 K_VALUES = (1, 3, 5, 10)
@@ -130,10 +130,16 @@ def _answer_of(top) -> dict | None:
 
 
 def evaluate_question(
-    q: EvalQuestion, retriever: Retriever, by_doc, mode: Mode | None = None, expand: bool = True, read: bool = True
+    q: EvalQuestion,
+    retriever: Retriever,
+    by_doc,
+    mode: Mode | None = None,
+    expand: bool = True,
+    read: bool = True,
+    only: FilterIn | None = None,
 ) -> QuestionResult:
     # The same path as the API's (service.answering), so the figures are the service's.
-    request = AskRequest(question=q.question, top_k=DEPTH, mode=mode, expand=expand, read=read)
+    request = AskRequest(question=q.question, top_k=DEPTH, mode=mode, expand=expand, read=read, filter=only)
     answered = answer_question(retriever, request)
     latency_ms = answered.response.took_ms
     result = answered.result
@@ -304,14 +310,16 @@ def run(
     mode: Mode | None = None,
     expand: bool = True,
     read: bool = True,
+    only: FilterIn | None = None,
 ) -> EvalResult:
+    """``only``: a filter every question is asked with (as the API's ``filter``)."""
     from tqdm import tqdm
 
     mode = mode or retriever.config.mode
     by_doc = _chunks_by_doc(retriever.index.chunks)
     retriever.search("warm-up", top_k=1, mode=mode)  # the first call pays one-off costs; keep it out of latency
     results = [
-        evaluate_question(q, retriever, by_doc, mode, expand, read)
+        evaluate_question(q, retriever, by_doc, mode, expand, read, only)
         for q in tqdm(eval_set.questions, desc="questions", unit="q", disable=not progress)
     ]
     manifest = retriever.index.manifest
@@ -324,6 +332,7 @@ def run(
             retriever.config.no_answer_margin if read and retriever.reader else retriever.config.answer_threshold
         ),
         "dedup": retriever.config.dedup,
+        "filter": only.model_dump(exclude_defaults=True) if only is not None else None,
         "model": manifest["model"]["id"],
         "chunker": manifest["chunker"],
         "chunks": manifest["corpus"]["chunks"],

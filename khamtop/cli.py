@@ -48,6 +48,14 @@ app.add_typer(keys_app, name="keys")
 IndexOpt = Annotated[
     Path | None, typer.Option("--index", help="Index folder [default: KHAMTOP_INDEX_DIR or data/index]")
 ]
+FilterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--filter",
+        help="Only documents that match, as the API's filter (JSON): "
+        '\'{"tags": {"department": "budget"}, "date_from": "2565"}\'',
+    ),
+]
 CollectionOpt = Annotated[
     str | None,
     typer.Option("--collection", help="The collection, in the index folder [default: KHAMTOP_COLLECTION or default]"),
@@ -302,6 +310,25 @@ def _engine_mismatch(settings) -> str | None:
         return str(exc)
 
 
+def _filter_option(text: str | None):
+    """``--filter``'s JSON as the API's filter (None: none); a CLI error naming the problem."""
+    if text is None:
+        return None
+    from index.search.filters import FilterError
+    from service.answering import filter_of
+    from service.errors import error_message
+    from service.schemas import FilterIn
+
+    try:
+        given = FilterIn.model_validate(json.loads(text))
+        filter_of(given)  # dates that are dates
+    except ValidationError as exc:
+        fail(f"--filter: {error_message(exc.errors(), whole=None)}")
+    except (ValueError, FilterError) as exc:
+        fail(f"--filter: {exc}")
+    return given
+
+
 def _takes_changes(settings) -> None:
     """Fail where this process's backend takes no changes (a replica reads a server's alias)."""
     refused = settings.index_backend().refuses_changes()
@@ -549,19 +576,24 @@ def ask_command(
     ] = True,
     read: Annotated[bool, typer.Option("--read/--no-read", help="Read the top passages with the reader")] = True,
     collection: CollectionOpt = None,
+    only: FilterOpt = None,
 ) -> None:
     """Ask a question of the index and print the answer, its sentence and the ranked, cited passages."""
     from index.search.retriever import Retriever
     from index.search.expansion import AbbreviationFileError
     from index.store.manifest import IndexLoadError
     from index.reader.weights import ReaderWeightsError
+    from index.backends.base import FilterUnsupported
+    from index.search.filters import FilterError
     from service.answering import answer_question
     from service.errors import error_message
     from service.schemas import AskRequest, too_long
     from service.state import engine_for, open_index, reader_for
 
     try:
-        request = AskRequest(question=question, top_k=top_k, mode=mode, expand=expand, read=read)
+        request = AskRequest(
+            question=question, top_k=top_k, mode=mode, expand=expand, read=read, filter=_filter_option(only)
+        )
     except ValidationError as exc:
         fail(error_message(exc.errors()))
     settings = settings_from(index_dir=index, collection=collection)
@@ -579,7 +611,10 @@ def ask_command(
         )
     except (IndexLoadError, AbbreviationFileError, ReaderWeightsError) as exc:
         fail(str(exc))
-    response = answer_question(retriever, request).response
+    try:
+        response = answer_question(retriever, request).response
+    except (FilterError, FilterUnsupported) as exc:
+        fail(f"--filter: {exc}")
     if as_json:
         typer.echo(json.dumps(response.model_dump(), ensure_ascii=False, indent=2))
     else:
@@ -617,6 +652,7 @@ def eval_command(
             "--collection", help="Evaluate this collection's index, which must hold the question set's documents"
         ),
     ] = None,
+    only: FilterOpt = None,
 ) -> None:
     """Measure answer quality: hit@k, MRR, nDCG, evidence recall, the answer's exact match and F1, latency;
     table, JSON and HTML report."""
@@ -661,6 +697,7 @@ def eval_command(
             split=split,
             ray=(ray_address, ray_actors) if ray_address else None,
             collection=settings.index_dir if collection is not None else None,
+            only=_filter_option(only),
         )
     except (DatasetError, IndexLoadError, AbbreviationFileError, ReaderWeightsError, OSError, RayBuildError) as exc:
         fail(str(exc))

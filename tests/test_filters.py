@@ -167,3 +167,23 @@ def test_over_http_a_filter_narrows_the_answer_and_a_bad_date_is_a_422(make_clie
     bad = ask(date_from="yesterday")
     assert bad.status_code == 422 and "is not a date" in bad.json()["message"]
     assert ask(shape="round").status_code == 422
+
+
+def test_the_cli_asks_with_a_filter_and_names_a_bad_one(tmp_path, monkeypatch, fake_embedder):
+    import json
+
+    from typer.testing import CliRunner
+
+    import index.encoders.factory
+    from khamtop.cli import app
+    from tests.fakes import FakeEmbedder
+
+    monkeypatch.setattr(index.encoders.factory, "load_embedder", lambda settings: FakeEmbedder())
+    home = tmp_path / "idx"
+    build_index(DOCS, fake_embedder, index_config(), home)
+    ask = ["ask", QUESTION, "--index", str(home), "--no-read", "--json"]
+    done = CliRunner().invoke(app, [*ask, "--filter", '{"tags": {"department": "health"}}'])
+    assert done.exit_code == 0, done.output
+    assert {p["citation"]["doc_id"] for p in json.loads(done.output)["passages"]} == {"health-2566"}
+    bad = CliRunner().invoke(app, [*ask, "--filter", '{"date_to": "พรุ่งนี้"}'])
+    assert bad.exit_code == 2 and "--filter: 'พรุ่งนี้' is not a date" in bad.output
