@@ -468,9 +468,12 @@ def collections_drop(
     from index.store import collections
 
     settings = settings_from(index_dir=index)
+    from service.keys import KeyRequestError, KeyStore
+
     try:
         collections.drop(settings.index_root, name)
-    except collections.CollectionError as exc:
+        KeyStore(settings.index_root).forget_collection(name)  # its keys, and its being closed
+    except (collections.CollectionError, KeyRequestError) as exc:
         fail(str(exc))
     typer.echo(f"dropped the collection {name} from {settings.index_root}")
 
@@ -508,13 +511,16 @@ def keys_scope(
     request can widen (for a public page). Made here, offline; revoking its key revokes it."""
     from index.search.filters import FilterError
     from service.answering import filter_of
-    from service.keys import KeyRequestError, scope_key
+    from service.keys import KeyRequestError, scope_key, scope_secret
     from service.schemas import FilterIn
 
+    settings = settings_from()
+    admin = settings.admin_key.get_secret_value() if settings.admin_key else None
     try:
         parsed = json.loads(only)
-        filter_of(FilterIn.model_validate(parsed))  # one the service can apply
-        typer.echo(scope_key(key, parsed))
+        if filter_of(FilterIn.model_validate(parsed)) is None or not parsed:
+            raise ValueError("a scoped key's filter must keep some documents out: give tags, dates or a language")
+        typer.echo(scope_key(key, parsed, scope_secret(admin)))
     except (ValueError, FilterError, KeyRequestError) as exc:
         fail(f"--filter: {exc}" if not isinstance(exc, KeyRequestError) else str(exc))
 

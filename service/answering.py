@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from corpus.text import normalize_text, too_little_to_answer
-from index.search.filters import Filter, bound
+from index.search.filters import Filter, FilterError, bound
 from index.search.results import RankedPassage, SearchResult
 from index.search.retriever import Retriever
 from service.schemas import Answer, AskRequest, AskResponse, Citation, FilterIn, Highlight, Passage, TextSpan
@@ -24,6 +24,13 @@ def filter_of(given: FilterIn | None) -> Filter | None:
     if given is None:
         return None
     listed = lambda v: tuple(v) if isinstance(v, list) else (v,)  # noqa: E731
+    # An empty part would read as no filter at all: said, rather than taken as "everything".
+    if given.language is not None and not any(x.strip() for x in listed(given.language)):
+        raise FilterError("language: give at least one language")
+    if any(not any(x.strip() for x in listed(v)) for v in given.tags.values()):
+        raise FilterError("tags: give each tag at least one value")
+    if given.date_from == "" or given.date_to == "":
+        raise FilterError("a date bound is empty: leave it out, or give a date")
     return Filter(
         tags=tuple(
             sorted((name, tuple(normalize_text(x).strip() for x in listed(v))) for name, v in given.tags.items())

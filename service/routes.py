@@ -387,7 +387,7 @@ async def _change(request: Request, collection: str | None, upsert=(), remove=()
     try:
         return await run_in_threadpool(live.apply_update, settings, state, upsert, remove, collection)
     except UpdateError as exc:
-        status = 404 if str(exc).startswith("no document with id") else 422
+        status = 404 if str(exc).startswith(("no document with id", "no collection")) else 422
         raise HTTPException(status_code=status, detail=str(exc)) from None
     except (IndexLoadError, VersionError) as exc:
         raise HTTPException(status_code=503, detail=f"the index could not be updated: {exc}") from None
@@ -453,7 +453,8 @@ async def create_collection(body: CollectionIn, request: Request) -> CollectionI
         await run_in_threadpool(collections.create, settings.index_root, body.name)
     except collections.CollectionError as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
-    served = state.collections.setdefault(body.name, live.Served(body.name)).made_empty()
+    # A new entry, never one left in memory by a collection of that name dropped by another process.
+    served = state.collections[body.name] = live.Served(body.name).made_empty()
     return _info(served)
 
 
@@ -484,7 +485,10 @@ def _drop(settings, state, name: str, lock, keys) -> None:
     with lock:  # an admin change to it in this process finishes first
         collections.drop(settings.index_root, name)
         state.collections.pop(name, None)
-        keys.revoke_collection(name)  # a collection made again later under this name starts with none
+        try:
+            keys.forget_collection(name)  # a collection made again later under this name starts afresh
+        except KeyRequestError as exc:  # the collection is gone; its keys can open nothing that is there
+            log.error("collection %s dropped, but its keys could not be removed: %s", name, exc)
 
 
 @router.post(

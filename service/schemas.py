@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -21,7 +21,11 @@ class FilterIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    tags: dict[str, str | list[str]] = Field(
+    tags: dict[
+        str,
+        Annotated[str, Field(max_length=200)]
+        | Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=64)],
+    ] = Field(
         default_factory=dict,
         max_length=32,
         description='Tag name → a value, or a list of values any of which matches (`{"department": "budget"}`).',
@@ -35,7 +39,11 @@ class FilterIn(BaseModel):
     date_to: str | None = Field(
         default=None, max_length=40, description="Documents dated on or before (as `date_from`)."
     )
-    language: str | list[str] | None = Field(default=None, description="The document's language, or any of several.")
+    language: (
+        Annotated[str, Field(max_length=35)]
+        | Annotated[list[Annotated[str, Field(max_length=35)]], Field(max_length=64)]
+        | None
+    ) = Field(default=None, description="The document's language, or any of several (at most 64).")
 
 
 class AskRequest(BaseModel):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from fastapi import HTTPException, Request
 from pydantic import SecretStr
 
-from service.keys import KeySet
+from service.keys import KeySet, scope_secret
 from service.settings import Settings
 
 
@@ -56,8 +56,20 @@ def _keys(request: Request) -> KeySet:
     return store.current() if store is not None else KeySet((), None)
 
 
+_UNSET = object()
+
+
 def access_of(request: Request) -> Access | None:
-    """What the request's key grants (None: no key, or one that is no key of this service)."""
+    """What the request's key grants (None: no key, or one that is no key of this service);
+    worked out once per request, so that every check of one request sees the same answer."""
+    cached = getattr(request.state, "khamtop_access", _UNSET)
+    if cached is _UNSET:
+        cached = _access(request)
+        request.state.khamtop_access = cached
+    return cached
+
+
+def _access(request: Request) -> Access | None:
     settings: Settings = request.app.state.settings
     given = presented_key(request)
     if given is None:
@@ -70,7 +82,8 @@ def access_of(request: Request) -> Access | None:
     record = keys.find(given)
     if record is not None:
         return Access(record.role, record.collection)
-    scoped = keys.find_scoped(given)
+    admin = settings.admin_key.get_secret_value() if settings.admin_key else None
+    scoped = keys.find_scoped(given, scope_secret(admin))
     return Access("search", scoped[0].collection, scoped[1]) if scoped is not None else None
 
 

@@ -14,7 +14,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from index.build.write import UpdateResult, update_index
+from index.build.write import UpdateError, UpdateResult, update_index
 from index.encoders.base import Embedder, ModelLoadError
 from index.reader.runtime import Reader
 from index.reader.weights import ReaderWeightsError
@@ -273,8 +273,11 @@ def apply_update(
     settings = settings.for_collection(collection)
     served = state.collections.get(collection)
     if served is None:
-        served = state.collections.setdefault(collection, Served(collection))
+        raise UpdateError(f"no collection {collection!r}")
     with served.write_lock:
+        # Dropped meanwhile (an upload is read for seconds first): not made again by writing into it.
+        if not collections.exists(settings.index_root, collection) or state.collections.get(collection) is not served:
+            raise UpdateError(f"no collection {collection!r}")
         result = update_index(
             settings.index_dir,
             state.embedder,

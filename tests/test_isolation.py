@@ -187,7 +187,11 @@ def test_a_damaged_key_file_closes_collections_with_keys_rather_than_opening_the
 
 
 def test_a_scoped_key_carries_a_filter_no_request_can_widen(service):
-    from service.keys import scope_key
+    from service.keys import scope_key as make_scoped
+    from service.keys import scope_secret
+
+    def scope_key(key, only):
+        return make_scoped(key, only, scope_secret(ADMIN))
 
     client, keys = service
     north = {"doc_id": "กรมเอ/เหนือ", "text": "กรมเอเปิดศูนย์ดูแลผู้สูงอายุที่จังหวัดเชียงราย", "tags": {"region": "north"}}
@@ -221,3 +225,89 @@ def test_a_scoped_key_carries_a_filter_no_request_can_widen(service):
     search_id = parent.split("_")[1]
     assert client.delete(f"/v1/keys/{search_id}", headers=AS_ADMIN).status_code == 204
     assert client.post("/v1/ask", json=in_a, headers=scoped).status_code == 401
+
+
+def test_revoking_a_collections_last_key_leaves_it_closed(service):
+    client, keys = service
+    for key in client.get("/v1/keys", headers=AS_ADMIN).json()["keys"]:
+        if key["collection"] == "dept-a":
+            assert client.delete(f"/v1/keys/{key['id']}", headers=AS_ADMIN).status_code == 204
+    response = client.post("/v1/ask", json={"question": "อาสาสมัคร", "collection": "dept-a"})
+    assert response.status_code == 401, "revoking keys must not make a department's documents public"
+    assert client.get("/v1/documents/กรมเอ/ประกาศ?collection=dept-a").status_code == 401
+
+
+def test_odd_and_forged_scoped_keys_are_refused_not_a_500(service, settings):
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    client, keys = service
+    parent = keys["search"]["Authorization"].removeprefix("Bearer ")
+    key_id = parent.split("_")[1]
+    in_a = {"question": "x", "collection": "dept-a"}
+    for odd in (f"khs_{key_id}_é_eyJ9", f"khs_{key_id}_{'0' * 32}_", f"khs__{'0' * 32}_e30", "khs_" + "x" * 3000):
+        response = client.post("/v1/ask", json=in_a, headers={"X-API-Key": odd.encode("utf-8")})
+        assert response.status_code == 401, (odd[:40], response.text)
+    # What keys.json holds (a key's hash) is not enough to make a scoped key.
+    stored = json.loads((settings.index_root / "keys.json").read_text("utf-8"))
+    digest = next(k["sha256"] for k in stored["keys"] if k["id"] == key_id)
+    body = base64.urlsafe_b64encode(b"{}").decode().rstrip("=")
+    for secret in (bytes.fromhex(digest), digest.encode()):
+        for message in (b"scope\0" + body.encode(), f"scope\0{key_id}\0{body}".encode()):
+            mac = hmac.new(secret, message, hashlib.sha256).hexdigest()[:32]
+            forged = {"Authorization": f"Bearer khs_{key_id}_{mac}_{body}"}
+            assert client.post("/v1/ask", json=in_a, headers=forged).status_code == 401
+
+
+def test_a_filter_that_matches_nothing_cannot_be_matched_by_a_crafted_value(service):
+    from index.search.filters import Filter
+
+    key_only, asked = Filter(languages=("th",)), Filter(languages=("en",))
+    combined = key_only.both(asked)
+    assert combined.nothing and not combined.empty
+
+    class Odd:
+        tags, language, date = (), "\x00none", None
+
+    assert not combined.matches(Odd())
+    tags = Filter(tags=(("region", ("north",)),)).both(Filter(tags=(("region", ("south",)),)))
+    assert tags.nothing
+
+
+def test_filter_lists_are_bounded_and_an_empty_part_is_named(service):
+    client, keys = service
+    ask = lambda f: client.post("/v1/ask", json={"question": "x", "filter": f}, headers=keys["search"])  # noqa: E731
+    assert ask({"language": ["th"] * 65}).status_code == 422
+    assert ask({"tags": {"region": ["x"] * 65}}).status_code == 422
+    for empty in ({"language": []}, {"language": ""}, {"date_from": ""}, {"tags": {"region": []}}):
+        response = ask(empty)
+        assert response.status_code == 422, (empty, response.text)
+
+
+def test_a_collection_dropped_by_the_cli_loses_its_keys_and_is_not_served_from_memory(service, settings):
+    from typer.testing import CliRunner
+
+    from khamtop.cli import app
+
+    client, keys = service
+    done = CliRunner().invoke(app, ["collections", "drop", "dept-a", "--index", str(settings.index_root)])
+    assert done.exit_code == 0, done.output
+    assert {k["collection"] for k in client.get("/v1/keys", headers=AS_ADMIN).json()["keys"]} == {"dept-b"}
+    made = client.post("/v1/collections", json={"name": "dept-a"}, headers=AS_ADMIN).json()
+    assert (made["served"], made["documents"]) == (False, 0)
+    response = client.post("/v1/ask", json={"question": "อาสาสมัคร", "collection": "dept-a"}, headers=keys["search"])
+    assert response.status_code == 409, "the new collection is empty: nothing of the dropped one is served"
+
+
+def test_an_upload_to_a_collection_dropped_meanwhile_does_not_bring_it_back(service, settings):
+    from index.store import collections
+    from service import state as live
+
+    client, _ = service
+    state = client.app.state.khamtop
+    collections.drop(settings.index_root, "dept-b")  # another process, while this upload was being read
+    with pytest.raises(live.UpdateError, match="no collection 'dept-b'"):
+        live.apply_update(settings, state, upsert=[], remove=["x"], collection="dept-b")
+    assert not collections.exists(settings.index_root, "dept-b")

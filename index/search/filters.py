@@ -81,10 +81,11 @@ class Filter:
     date_from: date | None = None
     date_to: date | None = None
     languages: tuple[str, ...] = ()
+    nothing: bool = False  # two filters combined that no document can match both of
 
     @property
     def empty(self) -> bool:
-        return not (self.tags or self.date_from or self.date_to or self.languages)
+        return not (self.tags or self.date_from or self.date_to or self.languages or self.nothing)
 
     def both(self, other: Filter | None) -> Filter:
         """The documents that match this filter and ``other`` (a key's fixed filter and a
@@ -95,21 +96,30 @@ class Filter:
         for name, values in (*self.tags, *other.tags):
             tags[name] = tags[name] & set(values) if name in tags else set(values)
         if self.languages and other.languages:
-            languages = tuple(sorted(set(self.languages) & set(other.languages))) or ("\0none",)
+            languages = tuple(sorted(set(self.languages) & set(other.languages)))
         else:
             languages = self.languages or other.languages
         froms = [d for d in (self.date_from, other.date_from) if d is not None]
         tos = [d for d in (self.date_to, other.date_to) if d is not None]
+        # Values that no longer overlap match nothing: said as such, never as a value a document could have.
+        nothing = (
+            self.nothing
+            or other.nothing
+            or any(not v for v in tags.values())
+            or (bool(self.languages and other.languages) and not languages)
+        )
         return Filter(
-            # A tag with no value left matches nothing: a value no document can have says so.
-            tags=tuple(sorted((n, tuple(sorted(v)) or ("\0none",)) for n, v in tags.items())),
+            tags=tuple(sorted((n, tuple(sorted(v))) for n, v in tags.items())),
             date_from=max(froms) if froms else None,
             date_to=min(tos) if tos else None,
             languages=languages,
+            nothing=nothing,
         )
 
     def matches(self, document) -> bool:
         """Whether one document (index's Document) is among those this filter reads."""
+        if self.nothing:
+            return False
         tags = dict(document.tags)
         if any(tags.get(name) not in values for name, values in self.tags):
             return False
@@ -148,12 +158,16 @@ class Selection:
         if chosen.empty:
             return None
         days, languages, tags, n = self._fields()
+        if chosen.nothing:
+            return np.zeros(len(self._chunk_documents), dtype=bool)
         keep = np.ones(n, dtype=bool)
         for name, values in chosen.tags:
             column = tags.get(name)
-            keep &= np.isin(column, list(values)) if column is not None else False
+            wanted = set(values)  # a set lookup per document: the values' count costs nothing
+            keep &= np.fromiter((v in wanted for v in column), bool, n) if column is not None else False
         if chosen.languages:
-            keep &= np.isin(languages, list(chosen.languages))
+            wanted = set(chosen.languages)
+            keep &= np.fromiter((v in wanted for v in languages), bool, n)
         if chosen.date_from is not None:
             keep &= days >= chosen.date_from.toordinal()
         if chosen.date_to is not None:

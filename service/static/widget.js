@@ -71,6 +71,8 @@
   var topK = Math.min(10, Math.max(1, parseInt(data.topK, 10) || 5));
   // A collection name as the service accepts it; anything else is left out (the service's default).
   var collection = /^[a-z][a-z0-9-]{0,39}$/.test(data.collection || "") ? data.collection : null;
+  // The collection that answered (a key's own, when the tag names none): its viewer links are its.
+  var answered = collection;
   var left = /left/.test(data.position || "");
   var endpoint = (function () {
     try {
@@ -172,7 +174,7 @@
       if (inside(span, sentence)) q += "&span_start=" + span.char_start + "&span_end=" + span.char_end;
     }
     if (lang !== "th") q += "&lang=" + lang;
-    if (collection) q += "&collection=" + collection;
+    if (answered && answered !== "default") q += "&collection=" + answered;
     if (citation.view_token) q += "&token=" + encodeURIComponent(citation.view_token);
     // Ids are file paths (laws/pdpa): encode each segment, keep the slashes (proxies reject %2F).
     var path = citation.doc_id.split("/").map(encodeURIComponent).join("/");
@@ -411,6 +413,7 @@
         .then(function (r) {
           return r.json().catch(function () { return {}; }).then(function (body) {
             if (r.ok && body && Array.isArray(body.passages)) {
+              if (/^[a-z][a-z0-9-]{0,39}$/.test(body.collection || "")) answered = body.collection;
               renderAnswer(box, body);
               var said = body.answer ? (body.answer.kind === "sentence" ? t.likely : t.answer) + ": " + body.answer.text : body.passages.length ? t.noAnswer : t.none;
               return announce(said + " " + t.found.replace("{n}", body.passages.length));
