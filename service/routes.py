@@ -92,6 +92,13 @@ def visible(request: Request, document) -> bool:
     return fixed is None or fixed.matches(document)
 
 
+def _takes_changes(settings) -> None:
+    """403 where this process takes no changes (a replica of a Qdrant server's alias)."""
+    refused = settings.index_backend().refuses_changes()
+    if refused is not None:
+        raise HTTPException(status_code=403, detail=refused)
+
+
 def _bad_filter(exc: Exception) -> RequestValidationError:
     return RequestValidationError([{"loc": ("body", "filter"), "msg": str(exc), "type": "value_error"}])
 
@@ -381,9 +388,7 @@ async def delete_document(
 async def _change(request: Request, collection: str | None, upsert=(), remove=()):
     settings, state = request.app.state.settings, request.app.state.khamtop
     collection = collection_of(request, collection)
-    refused = settings.index_backend().refuses_changes()
-    if refused is not None:
-        raise HTTPException(status_code=403, detail=refused)
+    _takes_changes(settings)
     try:
         return await run_in_threadpool(live.apply_update, settings, state, upsert, remove, collection)
     except UpdateError as exc:
@@ -446,9 +451,7 @@ async def create_collection(body: CollectionIn, request: Request) -> CollectionI
     make its first version (admin key)."""
     settings, state = request.app.state.settings, request.app.state.khamtop
     served_collection(request, None)  # 503 while the model loads
-    refused = settings.index_backend().refuses_changes()
-    if refused is not None:
-        raise HTTPException(status_code=403, detail=refused)
+    _takes_changes(settings)
     try:
         await run_in_threadpool(collections.create, settings.index_root, body.name)
     except collections.CollectionError as exc:
@@ -470,9 +473,7 @@ async def drop_collection(name: str, request: Request) -> Response:
     key). ``default`` cannot be dropped: remove its documents instead."""
     settings, state = request.app.state.settings, request.app.state.khamtop
     served = served_collection(request, name)
-    refused = settings.index_backend().refuses_changes()
-    if refused is not None:
-        raise HTTPException(status_code=403, detail=refused)
+    _takes_changes(settings)
     with_lock = served.write_lock
     try:
         await run_in_threadpool(_drop, settings, state, name, with_lock, request.app.state.keys)

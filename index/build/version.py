@@ -21,7 +21,7 @@ from index.encoders.base import precision_of
 from index.folder.load import LoadedIndex, load_folder
 from index.folder.spans import Passage, Sentence, astuple_tail, spans_of
 from index.folder.vectors import Int8Rows
-from index.store.manifest import FORMAT, MANIFEST_FILE, checksums, package_version, read_manifest
+from index.store.manifest import FORMAT, MANIFEST_FILE, checksums, layout_owner, package_version, read_manifest
 
 
 class UpdateError(ValueError):
@@ -136,9 +136,8 @@ class FolderCurrent:
     def load(cls, base: Path, embedder) -> FolderCurrent:
         """The version folder at ``base``, checked as for serving; raises IndexLoadError, or
         UpdateError when its passages are not in its folder (another backend's)."""
-        manifest = read_manifest(base)
-        if manifest.get("layout") is not None:
-            engine = (manifest.get("engine") or {}).get("engine", "another")
+        engine = layout_owner(read_manifest(base))
+        if engine is not None:
             raise UpdateError(
                 f"the live version at {base} was written for the {engine} backend: set KHAMTOP_BACKEND={engine} "
                 "to update it, or build the index again for this backend"

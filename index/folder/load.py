@@ -17,7 +17,7 @@ from index.folder.doctable import DocumentTable
 from index.folder.engine import FolderEngine
 from index.encoders.base import Embedder
 from index.folder.keyword import KeywordIndex
-from index.store.manifest import IndexLoadError, checksums, read_manifest
+from index.store.manifest import IndexLoadError, checksums, layout_owner, read_manifest
 from index.folder.layout import (
     CHUNK_SPANS_FILE,
     DATA_FILES,
@@ -92,8 +92,8 @@ def load_folder(path: Path, embedder: Embedder | None = None) -> LoadedIndex:
     """Load and verify the index version in ``path`` (see ``load_index``)."""
     path = Path(path)
     manifest = read_manifest(path)
-    if manifest.get("layout") is not None:  # a backend's own layout: its passages are not in the folder
-        engine = (manifest.get("engine") or {}).get("engine", "another")
+    engine = layout_owner(manifest)
+    if engine is not None:
         raise IndexLoadError(
             f"index at {path} was written for the {engine} backend (its engine holds the passages): "
             f"serve it with KHAMTOP_BACKEND={engine}, or build it again for this backend"

@@ -46,6 +46,20 @@ def checksums(folder: Path, names: list[str]) -> list[str]:
         return list(pool.map(lambda name: sha256(folder / name), names))
 
 
+def layout_owner(manifest: dict) -> str | None:
+    """The backend whose own layout a version has, its passages not in the folder's files (a
+    qdrant ledger); None for a version folder any folder backend serves."""
+    if manifest.get("layout") is None:
+        return None
+    return (manifest.get("engine") or {}).get("engine", "another")
+
+
+def not_in_folder(manifest: dict) -> str | None:
+    """Why a folder backend cannot serve this version (None: it can)."""
+    owner = layout_owner(manifest)
+    return f"it was written for the {owner} backend: its passages are not in its folder" if owner else None
+
+
 def read_manifest(folder: Path) -> dict:
     """The manifest of the index version at ``folder``; raises ``IndexLoadError``."""
     path = Path(folder) / MANIFEST_FILE

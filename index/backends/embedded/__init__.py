@@ -11,6 +11,7 @@ from index.build.version import FolderCurrent
 from index.folder.load import LoadedIndex, load_index
 from index.folder.write import write_folder
 from index.store import versions
+from index.store.manifest import not_in_folder
 
 
 class EmbeddedBackend:
@@ -23,10 +24,7 @@ class EmbeddedBackend:
         return False
 
     def mismatch(self, manifest: dict) -> str | None:
-        if manifest.get("layout") is not None:  # another backend's layout: no files to search
-            engine = (manifest.get("engine") or {}).get("engine", "another")
-            return f"it was written for the {engine} backend: its passages are not in its folder"
-        return None
+        return not_in_folder(manifest)
 
     def live_name(self, home: Path) -> str | None:
         return versions.read_current(home)

@@ -13,6 +13,7 @@ from index.build.version import FolderCurrent
 from index.folder.load import LoadedIndex, load_index
 from index.folder.write import write_folder
 from index.store import versions
+from index.store.manifest import not_in_folder
 
 
 class EdgeBackend:
@@ -28,10 +29,7 @@ class EdgeBackend:
         return False
 
     def mismatch(self, manifest: dict) -> str | None:
-        if manifest.get("layout") is not None:  # another backend's layout: no folder files, no shards
-            engine = (manifest.get("engine") or {}).get("engine", "another")
-            return f"it was written for the {engine} backend: its passages are not in its folder"
-        return layout_mismatch(manifest, self.layout)
+        return not_in_folder(manifest) or layout_mismatch(manifest, self.layout)
 
     def live_name(self, home: Path) -> str | None:
         return versions.read_current(home)
