@@ -314,7 +314,7 @@ def _filter_option(text: str | None):
     """``--filter``'s JSON as the API's filter (None: none); a CLI error naming the problem."""
     if text is None:
         return None
-    from index.search.filters import FilterError
+    from corpus.filters import FilterError
     from service.answering import filter_of
     from service.errors import error_message
     from service.schemas import FilterIn
@@ -470,10 +470,13 @@ def collections_drop(
     settings = settings_from(index_dir=index)
     from service.keys import KeyRequestError, KeyStore
 
+    from index.store.manifest import IndexLoadError
+
     try:
-        collections.drop(settings.index_root, name)
+        backend = settings.for_collection(name).index_backend()
+        collections.drop(settings.index_root, name, backend.forget)
         KeyStore(settings.index_root).forget_collection(name)  # its keys, and its being closed
-    except (collections.CollectionError, KeyRequestError) as exc:
+    except (collections.CollectionError, KeyRequestError, IndexLoadError, ValueError) as exc:
         fail(str(exc))
     typer.echo(f"dropped the collection {name} from {settings.index_root}")
 
@@ -509,7 +512,7 @@ def keys_scope(
 ) -> None:
     """Make a scoped search key from a collection's search key: it carries a filter that no
     request can widen (for a public page). Made here, offline; revoking its key revokes it."""
-    from index.search.filters import FilterError
+    from corpus.filters import FilterError
     from service.answering import filter_of
     from service.keys import KeyRequestError, scope_key, scope_secret
     from service.schemas import FilterIn
@@ -590,7 +593,7 @@ def ask_command(
     from index.store.manifest import IndexLoadError
     from index.reader.weights import ReaderWeightsError
     from index.backends.base import FilterUnsupported
-    from index.search.filters import FilterError
+    from corpus.filters import FilterError
     from service.answering import answer_question
     from service.errors import error_message
     from service.schemas import AskRequest, too_long

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from corpus.text import normalize_text, too_little_to_answer
-from index.search.filters import Filter, FilterError, bound
+from corpus.filters import Filter, FilterError, bound
 from index.search.results import RankedPassage, SearchResult
 from index.search.retriever import Retriever
 from service.schemas import Answer, AskRequest, AskResponse, Citation, FilterIn, Highlight, Passage, TextSpan

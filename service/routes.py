@@ -41,7 +41,7 @@ from service.schemas import (
     too_long,
 )
 from index.backends.base import FilterUnsupported
-from index.search.filters import Filter, FilterError
+from corpus.filters import Filter, FilterError
 from service.answering import answer_question, filter_of
 from service.errors import error_message
 
@@ -479,12 +479,17 @@ async def drop_collection(name: str, request: Request) -> Response:
         await run_in_threadpool(_drop, settings, state, name, with_lock, request.app.state.keys)
     except collections.CollectionError as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
+    except IndexLoadError as exc:  # the backend's server could not remove its part: nothing was dropped
+        log.error("collection %s not dropped: %s", name, exc)
+        raise HTTPException(
+            status_code=503, detail=f"the collection {name} was not dropped: its search server cannot be reached"
+        ) from None
     return Response(status_code=204)
 
 
 def _drop(settings, state, name: str, lock, keys) -> None:
     with lock:  # an admin change to it in this process finishes first
-        collections.drop(settings.index_root, name)
+        collections.drop(settings.index_root, name, settings.for_collection(name).index_backend().forget)
         state.collections.pop(name, None)
         try:
             keys.forget_collection(name)  # a collection made again later under this name starts afresh

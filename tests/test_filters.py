@@ -12,10 +12,10 @@ import pytest
 from corpus.document import Document
 from index.build.write import build_index
 from index.folder.load import load_index
-from index.search.filters import Filter, FilterError, bound, document_day
+from corpus.filters import Filter, FilterError, bound, document_day
 from index.search.retriever import Retriever
 from service.settings import Settings
-from tests.helpers import index_config, search_config
+from tests.helpers import LOCAL_MODE_WARNINGS, index_config, search_config
 
 DOCS = [
     Document(
@@ -138,6 +138,74 @@ def test_the_filtered_ranking_is_the_same_on_qdrant_edges_shards(tmp_path, fake_
                 got = edge.search(QUESTION, 10, mode, read=False, only=only)
                 assert ids(got) == ids(want), (shards, only, mode)
                 assert np.allclose([p.score for p in got.passages], [p.score for p in want.passages], atol=1e-5)
+
+
+@pytest.mark.filterwarnings(*[m.args[0] for m in LOCAL_MODE_WARNINGS])
+@pytest.mark.parametrize("where", ["local", "server"])
+def test_the_filtered_ranking_is_the_same_on_a_qdrant_server_collection(tmp_path, fake_embedder, where):
+    """The server filters by the passages' payload fields (index.backends.qdrant.filtering), not by
+    a mask: the same filtered top 10 as the embedded folder, in qdrant-client's local mode and on a
+    real server when KHAMTOP_TEST_QDRANT_URL names one."""
+    import os
+
+    from tests.helpers import scale_extra
+
+    client_class = scale_extra("qdrant_client", "qdrant-client").QdrantClient
+    from index.backends.qdrant.points import SearchPart
+    from index.backends.qdrant.server import QdrantEngine, live, publish
+    from index.backends.qdrant.sparse import WordIds
+
+    if where == "local":
+        client = client_class(path=str(tmp_path / "qdrant"))
+    elif os.environ.get("KHAMTOP_TEST_QDRANT_URL"):
+        client = client_class(
+            url=os.environ["KHAMTOP_TEST_QDRANT_URL"], api_key=os.environ.get("KHAMTOP_TEST_QDRANT_API_KEY")
+        )
+    else:
+        pytest.skip("no Qdrant server: set KHAMTOP_TEST_QDRANT_URL (and KHAMTOP_TEST_QDRANT_API_KEY) to run this")
+    home = tmp_path / "idx"
+    build_index(DOCS, fake_embedder, index_config(), home)
+    version = load_index(home, fake_embedder)
+    try:
+        publish(client, SearchPart.of(version), "khamtop-test-filters")
+        words = WordIds.empty().assign(version.keyword.bm25.vocab_dict)
+        engine = QdrantEngine(client, live(client, "khamtop-test-filters"), words)
+        embedded = Retriever(fake_embedder, version, search_config())
+        server = Retriever(fake_embedder, version, search_config(), engine=engine)
+        for only in (
+            Filter(tags=(("department", ("budget",)),)),
+            Filter(date_from=bound("2566", False)),
+            Filter(date_to=bound("2023", True)),
+            Filter(languages=("th",), tags=(("type", ("report", "announcement")),)),
+            Filter(tags=(("department", ("defence",)),)),
+            Filter(tags=(("department", ("budget",)),)).both(Filter(tags=(("department", ("health",)),))),
+        ):
+            for mode in ("dense", "keyword", "hybrid"):
+                want = embedded.search(QUESTION, 10, mode, read=False, only=only)
+                got = server.search(QUESTION, 10, mode, read=False, only=only)
+                assert ids(got) == ids(want), (only, mode)
+                assert np.allclose([p.score for p in got.passages], [p.score for p in want.passages], atol=1e-5)
+        assert ids(server.search(QUESTION, 10, read=False, only=Filter(date_from=bound("1990", False)))) and (
+            "english-note"
+            not in ids(server.search(QUESTION, 10, read=False, only=Filter(date_from=bound("1990", False))))
+        ), "an undated document matches no date filter on the server either"
+    finally:
+        for c in client.get_collections().collections:
+            if c.name.startswith("khamtop-test"):
+                client.delete_collection(c.name)
+        client.close()
+
+
+def test_a_qdrant_collection_written_before_filters_refuses_a_filter_rather_than_ignoring_it():
+    from index.backends.base import FilterUnsupported
+    from index.backends.qdrant.server import QdrantEngine
+
+    old = QdrantEngine(client=None, collection="khamtop-v000001", words=None, filterable=False)
+    with pytest.raises(FilterUnsupported, match="written before filters: rebuild"):
+        old._allowed(Filter(tags=(("department", ("budget",)),)))
+    with pytest.raises(FilterUnsupported, match="not by a list of passages"):
+        QdrantEngine(client=None, collection="c", words=None)._allowed(np.ones(3, dtype=bool))
+    assert old._allowed(None) == ()
 
 
 def test_a_backend_that_cannot_filter_says_so_rather_than_ignoring_the_filter():

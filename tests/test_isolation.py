@@ -262,7 +262,7 @@ def test_odd_and_forged_scoped_keys_are_refused_not_a_500(service, settings):
 
 
 def test_a_filter_that_matches_nothing_cannot_be_matched_by_a_crafted_value(service):
-    from index.search.filters import Filter
+    from corpus.filters import Filter
 
     key_only, asked = Filter(languages=("th",)), Filter(languages=("en",))
     combined = key_only.both(asked)

@@ -190,6 +190,19 @@ def test_the_service_answers_from_its_versions_collection_and_an_admin_update_wr
     assert after["index_version"] == 2
     assert after["passages"][0]["citation"]["doc_id"] == "ข่าว/ใหม่"
 
+    # Filters are the server's payload filters: the tagged update alone, a date range, nothing.
+    tagged = {**new, "doc_id": "ข่าว/ติดป้าย", "tags": {"department": "digital"}, "date": "2568-01-15"}
+    assert (
+        service.post("/v1/documents", json=tagged, headers={"Authorization": f"Bearer {admin_key}"}).status_code == 201
+    )
+    ask = lambda f: service.post("/v1/ask", json={"question": "ศูนย์ข้อมูล", "read": False, "filter": f})  # noqa: E731
+    only = ask({"tags": {"department": "digital"}})
+    assert only.status_code == 200, only.text
+    assert {p["citation"]["doc_id"] for p in only.json()["passages"]} == {"ข่าว/ติดป้าย"}
+    assert {p["citation"]["doc_id"] for p in ask({"date_from": "๒๕๖๘"}).json()["passages"]} == {"ข่าว/ติดป้าย"}
+    nothing = ask({"tags": {"department": "defence"}}).json()
+    assert nothing["passages"] == [] and nothing["no_answer"] is True
+
 
 def test_a_version_that_was_not_published_is_refused_with_the_command_that_fixes_it(
     fake_index, fake_embedder, tmp_path
@@ -382,3 +395,29 @@ def test_a_version_whose_collection_is_gone_from_the_server_must_be_rebuilt(tmp_
     assert config.engine_mismatch(manifest) is None
     connect(target.url).delete_collection(manifest["engine"]["collection"])
     assert "is not on the Qdrant server" in config.engine_mismatch(manifest)
+
+
+def test_dropping_a_collection_removes_its_qdrant_collections_and_alias_and_no_other(
+    tmp_path, bundled_documents, fake_embedder
+):
+    from index.backends.qdrant.server import ServerTarget, connect
+    from index.build.write import build_index
+    from index.store import collections
+
+    folder = str(tmp_path / "qdrant-local")
+    root = tmp_path / "ix"
+    kept, doomed = ServerTarget(folder, alias="khamtop-test"), ServerTarget(folder, alias="khamtop-test__dept-a")
+    build_index(
+        bundled_documents[:2], fake_embedder, dataclasses.replace(index_config(), backend=ServerBackend(kept)), root
+    )
+    home = collections.home_of(root, "dept-a")
+    backend = ServerBackend(doomed)
+    build_index(bundled_documents[2:], fake_embedder, dataclasses.replace(index_config(), backend=backend), home)
+    client = connect(folder)
+    names = lambda: {c.name for c in client.get_collections().collections}  # noqa: E731
+    assert any(n.startswith("khamtop-test__dept-a-v") for n in names())
+    collections.drop(root, "dept-a", backend.forget)
+    assert not any(n.startswith("khamtop-test__dept-a") for n in names()), names()
+    assert live(client, "khamtop-test__dept-a") is None
+    assert live(client, "khamtop-test") in names(), "the other collection's alias and points are untouched"
+    assert collections.names(root) == ["default"]

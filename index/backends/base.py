@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from corpus.filters import Filter
 from index.build.embed import DocumentParts
 from index.store.manifest import IndexLoadError
 
@@ -74,15 +75,22 @@ class Current(Protocol):
         """This version with ``ended`` documents dropped and ``fresh`` ones added."""
 
 
+# What a filtered question may read, as an engine is given it: a mask over the version's chunks
+# (True: it may be proposed), or, for an engine whose ``filters_documents`` is true (a server that
+# filters by the documents' fields itself), the question's filter; None: no filter.
+Allowed = np.ndarray | Filter | None
+
+
 class Engine(Protocol):
     """What the search (index.search.candidates) asks of the engine that holds a version's search
-    part: the keyword list, the nearest passages, and the exact dense scores of candidates."""
+    part: the keyword list, the nearest passages, and the exact dense scores of candidates.
+    An engine may say ``filters_documents = True`` to be given filters rather than masks."""
 
-    def keyword(self, words: list[str], k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+    def keyword(self, words: list[str], k: int, allowed: Allowed = None) -> list[tuple[int, float]]:
         """BM25's best ``k`` (chunk id, score) for the question's words, best first; ``allowed``:
-        each chunk's place in the question's filter (None: no filter)."""
+        what the question's filter lets it propose (None: no filter)."""
 
-    def nearest(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[int]:
+    def nearest(self, vector: np.ndarray, k: int, allowed: Allowed = None) -> list[int]:
         """The ``k`` allowed chunks whose passage vectors are nearest ``vector``, nearest first."""
 
     def prefetch(self, chunk_ids: list[int]) -> object | None:
@@ -152,3 +160,7 @@ class Backend(Protocol):
 
     def published(self, manifest: dict) -> None:
         """Called once the version's folder is committed and live."""
+
+    def forget(self, home: Path) -> None:
+        """Remove what it holds of the index at ``home`` outside that folder (a server's
+        collections), before the folder itself is removed; raises IndexLoadError when it cannot."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from index.backends.base import Engine
+from index.backends.base import Allowed, Engine
 from index.search.results import Fusion, Mode
 
 # How many candidates each list contributes before rescoring and fusing.
@@ -40,12 +40,10 @@ class Ranking:
     def __init__(self, engine: Engine, config, size: int) -> None:
         self.engine, self.config, self.size = engine, config, size  # size: the version's passages
 
-    def nearest(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[int]:
-        if allowed is None:
-            return self.engine.nearest(vector, min(k, self.size))
+    def nearest(self, vector: np.ndarray, k: int, allowed: Allowed = None) -> list[int]:
         return self.engine.nearest(vector, min(k, self.size), allowed)
 
-    def dense(self, vector: np.ndarray, depth: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+    def dense(self, vector: np.ndarray, depth: int, allowed: Allowed = None) -> list[tuple[int, float]]:
         nearest = self.nearest(vector, depth, allowed)
         return by_score(self.engine.dense_scores(vector, nearest, self.config.sentence_weight))
 
@@ -54,7 +52,7 @@ class Ranking:
         vector: np.ndarray,
         keyword: list[tuple[int, float]],
         prefetched: object | None = None,
-        allowed: np.ndarray | None = None,
+        allowed: Allowed = None,
     ) -> list[tuple[int, float]]:
         nearest = self.nearest(vector, CANDIDATES, allowed)
         if self.config.fusion == "rrf":

@@ -10,14 +10,15 @@ from functools import lru_cache
 import numpy as np
 
 from corpus.text import normalize_text
-from index.backends.base import Engine, FilterUnsupported, Version
+from index.backends.base import Allowed, Engine, FilterUnsupported, Version
 from index.encoders.base import Embedder
 from index.reader.runtime import Reader
 from index.search.batching import QueryBatcher
 from index.search.candidates import CANDIDATES, Ranking, prefetches
 from index.search.duplicates import Distinct
 from index.search.expansion import Expansion, QueryExpander
-from index.search.filters import Filter, Selection
+from corpus.filters import Filter
+from index.search.filters import Selection
 from index.search.read_top import read_top
 from index.search.results import MODES, NOTHING_READ, Mode, RankedPassage, SearchConfig, SearchResult
 from index.search.sentences import best_sentence, sentence_highlights
@@ -96,17 +97,16 @@ class Retriever:
         # The question is segmented once: for keyword search (unless expansion added words) and
         # for the answer sentence's word share.
         keyword_words = words if expansion.text == query else tokenize(expansion.text)
-        if allowed is None:
-            keyword = self.engine.keyword(keyword_words, depth) if mode != "dense" else []
-        else:
-            keyword = self.engine.keyword(keyword_words, depth, allowed) if mode != "dense" and allowed.any() else []
+        # A filter that matches nothing proposes nothing, rather than everything.
+        nothing = isinstance(allowed, np.ndarray) and not allowed.any()
+        keyword = self.engine.keyword(keyword_words, depth, allowed) if mode != "dense" and not nothing else []
         # Still waiting for the vector: read the keyword candidates' stored vectors and texts.
         keyword_ids = [c for c, _ in keyword]
         prefetched = self.engine.prefetch(keyword_ids) if prefetches(mode, self.config.fusion) else None
         known = dict(zip(keyword_ids, self.index.chunks.texts(keyword_ids))) if self.config.dedup else {}
         vector = pending.result()
-        if allowed is not None and not allowed.any():
-            ranked = []  # the filter matches nothing: nothing is proposed, rather than everything
+        if nothing:
+            ranked = []
         elif mode == "dense":
             ranked = self.ranking.dense(vector, depth, allowed)
         elif mode == "keyword":
@@ -143,10 +143,15 @@ class Retriever:
             hits, candidate, confidence, self.config.answer_threshold, expansion.added, self.index.version
         )
 
-    def _allowed(self, only: Filter | None) -> np.ndarray | None:
-        """Each passage's place in the filter (None: no filter)."""
+    def _allowed(self, only: Filter | None) -> Allowed:
+        """Each passage's place in the filter, or the filter itself for an engine that filters by
+        the documents' fields (index.backends.base.Allowed); None: no filter."""
         if only is None or only.empty:
             return None
+        if only.nothing:
+            return np.zeros(len(self.index.chunks), dtype=bool)
+        if getattr(self.engine, "filters_documents", False):
+            return only
         if self._selection is None:
             documents, chunks = self.index.documents, self.index.chunks
             if not hasattr(documents, "metadata_rows") or not hasattr(chunks, "spans"):

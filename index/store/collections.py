@@ -60,15 +60,19 @@ def create(root: Path, name: str) -> Path:
     return home
 
 
-def drop(root: Path, name: str) -> None:
+def drop(root: Path, name: str, forget=None) -> None:
     """Remove collection ``name`` and every version of it, under its write lock (a writer that
-    held it finishes first). ``default`` cannot be dropped: it is the index folder itself."""
+    held it finishes first). ``default`` cannot be dropped: it is the index folder itself.
+    ``forget(home)``: removes what its backend holds outside the folder (index.backends.base.Backend),
+    first: if that fails, the collection is kept and the error raised."""
     if name == DEFAULT:
         raise CollectionError("the collection 'default' cannot be dropped: remove its documents instead")
     home = home_of(root, name)
     if not exists(root, name):
         raise CollectionError(f"no collection {name!r}")
     with versions.writer(home, fresh=True):
+        if forget is not None:
+            forget(home)
         # Renamed aside first: a reader never finds a half-removed collection, only none.
         gone = home.with_name(f".{name}.dropped")
         shutil.rmtree(gone, ignore_errors=True)

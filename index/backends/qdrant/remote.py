@@ -23,6 +23,7 @@ import numpy as np
 from corpus.document import Document
 from index.folder.keyword import Tokenizer
 from index.store.manifest import IndexLoadError
+from index.backends.qdrant.filtering import FILTERABLE
 from index.backends.qdrant.ledger import verify
 from index.backends.base import EngineUnavailable
 from index.backends.qdrant.points import SENTENCES, guarded
@@ -104,7 +105,13 @@ class RemoteIndex:
     def engine(self) -> QdrantEngine:
         info = self.manifest["engine"]
         return QdrantEngine(
-            self.client, self.collection, self.keyword, bool(info.get("exact", True)), self.version, info["idf"]
+            self.client,
+            self.collection,
+            self.keyword,
+            bool(info.get("exact", True)),
+            self.version,
+            info["idf"],
+            bool(info.get(FILTERABLE)),
         )
 
     def points(self, ids: list[int]) -> dict[int, _Point]:

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from corpus.filters import Filter
 from index.store.manifest import IndexLoadError
 from index.backends.qdrant.ledger import is_ledger
 from index.store.versions import KEEP_VERSIONS  # a collection keeps the points of the versions the folder keeps
@@ -46,7 +47,8 @@ from index.backends.qdrant.points import (
     merge_top,
     point_rows,
 )
-from index.backends.base import IdfMode
+from index.backends.base import FilterUnsupported, IdfMode
+from index.backends.qdrant.filtering import DAY, FILTERABLE, LANGUAGE, TAGS, conditions, fields_of
 from index.backends.qdrant.sparse import WordIds, document_frequencies, passage_vectors
 
 log = logging.getLogger("khamtop")
@@ -127,6 +129,7 @@ def write_collection(part: SearchPart, target: ServerTarget, words: WordIds, wei
         "written": {"kind": "collection", "points": points},
         "word_id_collisions": words.collisions,
         "qdrant_client": _version("qdrant-client"),
+        FILTERABLE: True,
     }
 
 
@@ -295,7 +298,7 @@ def create_collections(client, name: str, dim: int, idf: IdfMode) -> None:
     # Every question filters on the version range; a replica finds documents and words by field.
     integer, keyword = m.PayloadSchemaType.INTEGER, m.PayloadSchemaType.KEYWORD
     for collection, fields in (
-        (name, {SINCE: integer, UNTIL: integer}),
+        (name, {SINCE: integer, UNTIL: integer, TAGS: keyword, DAY: integer, LANGUAGE: keyword}),
         (f"{name}-documents", {SINCE: integer, UNTIL: integer, "doc_id": keyword}),
         (f"{name}-words", {SINCE: integer, UNTIL: integer, "word_id": integer}),
     ):
@@ -331,6 +334,7 @@ def _replica_payload(part: SearchPart, chunk_id: int) -> dict:
         "text": part.documents[doc].text[start:end],
         "n_tokens": n_tokens,
         "sentence_spans": spans,
+        **fields_of(part.documents[doc]),  # what a filtered question is asked by
     }
 
 
@@ -400,6 +404,22 @@ def _drop_old(client, prefix: str, live_version: int | None = None) -> None:
             _drop(client, name, existing)
 
 
+def forget(target: ServerTarget) -> None:
+    """Remove ``target``'s alias and every collection published under it (a khamtop collection
+    dropped); raises EngineUnavailable when the server cannot be asked."""
+    guarded(_forget, connect(target.url, target.api_key), target.alias)
+
+
+def _forget(client, alias: str) -> None:
+    if live(client, alias) is not None:
+        m = qdrant_models()
+        client.update_collection_aliases([m.DeleteAliasOperation(delete_alias=m.DeleteAlias(alias_name=alias))])
+    existing = {c.name for c in client.get_collections().collections}
+    for name in sorted(existing):
+        if _version_of(alias, name) is not None:
+            _drop(client, name, existing)
+
+
 def drop_collection(client, name: str) -> None:
     """Drop a collection and its companions (what a failed write made), as far as it can."""
     try:
@@ -430,9 +450,26 @@ class QdrantEngine(TopK):
     exact: bool = True  # exact search (small collections), else HNSW with rescoring
     version: int | None = None  # the version asked for (None: every point; a test's collection)
     idf: IdfMode = "full"
+    filterable: bool = True  # its passages carry their documents' fields (index.backends.qdrant.filtering)
+    filters_documents = True  # given a question's filter, not a mask over chunk ids (point ids here)
 
-    def _filter(self):
-        return None if self.version is None else visible_at(self.version)
+    def _filter(self, more=()):
+        if self.version is None:
+            return qdrant_models().Filter(must=list(more)) if more else None
+        return visible_at(self.version, *more)
+
+    def _allowed(self, allowed):
+        """The payload conditions of a question's filter (index.backends.base.Allowed)."""
+        if allowed is None:
+            return ()
+        if not isinstance(allowed, Filter):
+            raise FilterUnsupported("the qdrant backend filters by the documents' fields, not by a list of passages")
+        if not self.filterable:
+            raise FilterUnsupported(
+                f"the Qdrant collection {self.collection} was written before filters: rebuild it "
+                "(KHAMTOP_BACKEND=qdrant khamtop index build) to filter questions"
+            )
+        return conditions(allowed, qdrant_models())
 
     def _params(self, exact: bool):
         m = qdrant_models()
@@ -448,7 +485,7 @@ class QdrantEngine(TopK):
                 self.collection,
                 query=query,
                 using=using,
-                query_filter=self._filter(),
+                query_filter=self._filter(where or ()),
                 limit=limit,
                 search_params=params,
             ).points

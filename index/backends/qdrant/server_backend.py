@@ -18,6 +18,7 @@ from index.backends.qdrant.remote import RemoteIndex, open_ledger, open_replica
 from index.backends.qdrant.server import (
     ServerTarget,
     connect,
+    forget,
     live_version,
     move_alias,
     reconcile,
@@ -158,3 +159,7 @@ class ServerBackend:
         # Only now, with the folder committed: a replica that follows the alias never finds a
         # collection whose version the folder does not have.
         move_alias(self.target, manifest["engine"]["collection"], manifest)
+
+    def forget(self, home: Path) -> None:
+        """The alias and every collection published under it."""
+        forget(self.target)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from corpus.document import Document
+from index.backends.qdrant.filtering import FILTERABLE
 from index.build.embed import document_hash, indexed_text
 from index.folder.keyword import Tokenizer
 from index.store.manifest import IndexLoadError
@@ -144,6 +145,8 @@ def write_update(
         record = guarded(_rewrite, client, target, part, tokens, weights, base, gone, ledger, corpus)
     record["exact"] = ledger.passages <= target.exact_up_to
     record["next_point"] = next_point + len(part.vectors)
+    # The base's points are carried over as they are: filterable only if they all were.
+    record[FILTERABLE] = bool(base.engine.get(FILTERABLE))
     record["word_id_collisions"] = words.collisions
     return record, ledger
 
