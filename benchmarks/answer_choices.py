@@ -125,6 +125,8 @@ class _Unpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if module == "__main__" and name in ("Asked", "Read"):
             return globals()[name]
+        if module in ("index.answer_choice", "index.answer_kinds"):  # caches from before index/search/
+            module = module.replace("index.", "index.search.", 1)
         return super().find_class(module, name)
 
 

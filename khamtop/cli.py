@@ -187,6 +187,26 @@ def model_train_reader(
     typer.echo(f"reader weights written to {out} ({record['steps']} steps, {record['train_seconds']:.0f} s)")
 
 
+@model_app.command("average-readers")
+def model_average_readers(
+    first: Annotated[Path, typer.Argument(help="A reader's weights folder (train-reader's --out)")],
+    second: Annotated[Path, typer.Argument(help="Another, trained from the same encoder")],
+    weight: Annotated[float, typer.Option(min=0.0, max=1.0, help="The second's share of every weight")] = 0.3,
+    out: Annotated[Path, typer.Option(help="Where the averaged weights go")] = Path("weights/reader"),
+) -> None:
+    """One reader from two, weight by weight (decision 022): how the shipped reader is made."""
+    from index.reader.weights import ReaderWeightsError
+    from training.reader_average import average_readers
+
+    if out.resolve() in (first.resolve(), second.resolve()):
+        fail(f"--out {out} is one of the inputs: write the average elsewhere")
+    try:
+        average_readers(first, second, weight, out)
+    except (ReaderWeightsError, OSError, ValueError) as exc:
+        fail(str(exc))
+    typer.echo(f"reader weights written to {out} ({weight:g} x {second} + {1 - weight:g} x {first})")
+
+
 @index_app.command("build")
 def index_build(
     folder: Annotated[

@@ -234,11 +234,11 @@ class Settings(BaseSettings):
         "z-scores over the passages read.",
     )
     no_answer_margin: float = Field(
-        default=-5.4,
+        default=-7.0,
         ge=-100.0,
         le=100.0,
         description="With the reader: the best span's score over the reader's no-answer score below which the "
-        "response says nothing answers (docs/decisions/017-reader.md).",
+        "response says nothing answers (docs/decisions/022-averaged-reader.md).",
     )
     reader_answer_weight: float = Field(
         default=0.75,

@@ -144,6 +144,8 @@ GOLD_ANSWERS = {
 # on AVX2, AVX-512 VNNI and AMX alike; only float rounding in the other operations differs, orders
 # of magnitude below this (docs/decisions/019-answers.md).
 CPU_TOLERANCE = 0.5
+# What float rounding alone can move one margin by, with the integer products exact: far less.
+FLOAT_ROUNDING = 0.05
 
 
 @pytest.mark.parametrize("question", sorted(GOLD_ANSWERS))
@@ -154,6 +156,10 @@ def test_the_answer_is_a_few_exact_words_not_a_sentence(reading, question):
 
     result = reading.search(question, top_k=5)
     assert result.read and result.best is not None, f"flagged (margin {result.confidence:.2f})"
+    # Not flagged on any CPU either: the margin clears the no-answer threshold by more than float
+    # rounding (the integer products are exact everywhere; the averaged reader of decision 022
+    # puts this question 0.12 above it).
+    assert result.confidence - reading.config.no_answer_margin > FLOAT_ROUNDING, result.confidence
     h = result.best.highlight
     words = result.best.document.text[h.span.char_start : h.span.char_end]
     expected = GOLD_ANSWERS[question]
