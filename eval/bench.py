@@ -190,9 +190,11 @@ def _minor_faults(pid: int) -> int | None:
         return None
 
 
-def drive(base: str, questions: list[str], requests: int, clients: int, read: bool = True) -> dict:
+def drive(
+    base: str, questions: list[str], requests: int, clients: int, read: bool = True, filter: dict | None = None
+) -> dict:
     """``requests`` questions spread over ``clients`` threads, each with its own connection;
-    ``read``: the requests' ``read`` field."""
+    ``read``: the requests' ``read`` field; ``filter``: their ``filter`` (docs/api.md)."""
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -201,7 +203,10 @@ def drive(base: str, questions: list[str], requests: int, clients: int, read: bo
     # about 1 ms of CPU a request more, which showed in the service's figures
     # (docs/decisions/014-two-core-speed-targets.md).
     url = urlsplit(base)
-    bodies = [json.dumps({"question": q, "top_k": 5, "read": read}, ensure_ascii=False).encode() for q in questions]
+    extra = {"filter": filter} if filter else {}
+    bodies = [
+        json.dumps({"question": q, "top_k": 5, "read": read, **extra}, ensure_ascii=False).encode() for q in questions
+    ]
     headers = {"Content-Type": "application/json", "Accept-Encoding": "gzip"}
 
     def client(worker: int) -> None:

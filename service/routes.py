@@ -393,13 +393,26 @@ async def _change(request: Request, collection: str | None, upsert=(), remove=()
         return await run_in_threadpool(live.apply_update, settings, state, upsert, remove, collection)
     except UpdateError as exc:
         status = 404 if str(exc).startswith(("no document with id", "no collection")) else 422
-        raise HTTPException(status_code=status, detail=str(exc)) from None
+        raise HTTPException(status_code=status, detail=_without_paths(settings, exc)) from None
     except (IndexLoadError, VersionError) as exc:
-        raise HTTPException(status_code=503, detail=f"the index could not be updated: {exc}") from None
+        log.error("collection %s not updated: %s", collection, exc)  # the log keeps the paths
+        detail = f"the index could not be updated: {_without_paths(settings, exc)}"
+        raise HTTPException(status_code=503, detail=detail) from None
     except OSError as exc:
+        log.error("collection %s not updated: %s", collection, exc)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise HTTPException(status_code=507, detail="the index could not be updated: the disk is full") from None
-        raise HTTPException(status_code=503, detail=f"the index could not be updated: {exc}") from None
+        detail = f"the index could not be updated: {_without_paths(settings, exc)}"
+        raise HTTPException(status_code=503, detail=detail) from None
+
+
+def _without_paths(settings, exc: Exception) -> str:
+    """An error for a collection's admin, without the server's folders: the index root is said as
+    INDEX (a key for one collection learns nothing of where, or what else, the service keeps)."""
+    text = str(exc)
+    for path in sorted({str(settings.index_root.resolve()), str(settings.index_root)}, key=len, reverse=True):
+        text = text.replace(path, "INDEX")
+    return text
 
 
 def _change_response(result, started: float) -> IndexChange:
@@ -569,13 +582,13 @@ async def healthz() -> dict:
 @router.get("/readyz", responses=NOT_READY, tags=["health"])
 @router.head("/readyz", include_in_schema=False)
 async def readyz(request: Request) -> dict:
-    """200 once the model and index are loaded and queries can be answered."""
+    """200 once the model and index are loaded and queries can be answered. The default
+    collection's counts are shown only to the global admin key (or when no admin key is set):
+    a health check needs none of them, and a key for another collection may not learn them."""
     retriever = get_retriever(request)
     manifest = retriever.index.manifest
-    return {
-        "status": "ready",
-        "index_version": retriever.index.version,
-        "model": manifest["model"]["id"],
-        "documents": manifest["corpus"]["documents"],
-        "chunks": manifest["corpus"]["chunks"],
-    }
+    ready = {"status": "ready", "index_version": retriever.index.version, "model": manifest["model"]["id"]}
+    admin_key = request.app.state.settings.admin_key
+    if admin_key is None or security.key_matches(security.presented_key(request), admin_key):
+        ready |= {"documents": manifest["corpus"]["documents"], "chunks": manifest["corpus"]["chunks"]}
+    return ready

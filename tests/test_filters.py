@@ -208,6 +208,39 @@ def test_a_qdrant_collection_written_before_filters_refuses_a_filter_rather_than
     assert old._allowed(None) == ()
 
 
+def test_on_hnsw_a_filter_that_keeps_few_passages_is_searched_exactly_and_one_that_keeps_many_by_hnsw(
+    tmp_path, fake_embedder, bundled_documents
+):
+    """index.folder.engine: below ``scan_up_to`` allowed passages their stored vectors are read
+    (exact); above it HNSW skips the others through a bitmap. Both propose only allowed passages."""
+    import dataclasses
+
+    from index.folder.engine import FolderEngine
+
+    tagged = [dataclasses.replace(d, tags={"half": str(i % 2)}) for i, d in enumerate(bundled_documents)]
+    build_index(tagged, fake_embedder, index_config(exact_up_to=10), tmp_path / "idx")
+    version = load_index(tmp_path / "idx", fake_embedder)
+    assert hasattr(version.faiss_index, "hnsw"), "above exact_up_to: HNSW"
+    engine = FolderEngine(version)
+    allowed = np.array(
+        [
+            version.documents[c.doc_id].tags[0][1] == "1"
+            for c in map(version.chunks.__getitem__, range(len(version.chunks)))
+        ]
+    )
+    vector = fake_embedder.embed_queries([QUESTION])
+    exact = np.flatnonzero(allowed)[
+        np.argsort(-(version.passage_vectors[np.flatnonzero(allowed)] @ vector[0]), kind="stable")
+    ]
+    engine.scan_up_to = len(version.chunks)  # every filter scanned
+    assert engine.nearest(vector, 10, allowed) == exact[:10].tolist()
+    engine.scan_up_to = 0  # every filter through HNSW
+    through_hnsw = engine.nearest(vector, 10, allowed)
+    assert through_hnsw and all(allowed[i] for i in through_hnsw)
+    assert len(set(through_hnsw) & set(exact[:10].tolist())) >= 8, "HNSW's filtered recall on a small graph"
+    assert engine.nearest(vector, 10, np.zeros(len(allowed), dtype=bool)) == []
+
+
 def test_a_backend_that_cannot_filter_says_so_rather_than_ignoring_the_filter():
     from index.backends.base import FilterUnsupported
     from index.backends.qdrant.points import TopK

@@ -311,3 +311,21 @@ def test_an_upload_to_a_collection_dropped_meanwhile_does_not_bring_it_back(serv
     with pytest.raises(live.UpdateError, match="no collection 'dept-b'"):
         live.apply_update(settings, state, upsert=[], remove=["x"], collection="dept-b")
     assert not collections.exists(settings.index_root, "dept-b")
+
+
+def test_readiness_shows_the_default_collections_counts_to_the_global_admin_only(service):
+    client, keys = service
+    for headers in (keys["search"], keys["admin"], {}):
+        ready = client.get("/readyz", headers=headers).json()
+        assert ready["status"] == "ready" and "documents" not in ready and "chunks" not in ready
+    assert isinstance(client.get("/readyz", headers=AS_ADMIN).json()["documents"], int)
+
+
+def test_a_failed_write_tells_a_collections_admin_no_folder_of_the_server(tmp_path):
+    from service.routes import _without_paths
+    from service.settings import Settings
+
+    settings = Settings(index_dir=tmp_path / "idx")
+    error = OSError(f"cannot write {tmp_path / 'idx'}/collections/dept-a/v000002/manifest.json")
+    said = _without_paths(settings, error)
+    assert str(tmp_path) not in said and said == "cannot write INDEX/collections/dept-a/v000002/manifest.json"

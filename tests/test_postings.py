@@ -45,6 +45,23 @@ def test_top_k_has_the_same_ids_scores_and_tie_order_as_full_sums(seed):
     np.testing.assert_array_equal(scores, want_scores)  # bit for bit: the same float32 additions
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_a_filtered_top_k_is_the_full_sums_best_among_the_allowed_passages(seed):
+    rng = np.random.default_rng(100 + seed)
+    num_docs = int(rng.integers(1, 3000))
+    data, indices, indptr = _csc(rng, num_docs, 30, min(num_docs, 400), levels=int(rng.integers(1, 5)))
+    columns = rng.integers(0, 30, size=int(rng.integers(1, 8)))
+    k = int(rng.integers(1, 150))
+    allowed = rng.random(num_docs) < rng.choice([0.01, 0.5, 0.99])
+    allowed.flags.writeable = False  # as the filter's shared mask is
+    ids, scores = postings.Postings(data, indices, indptr, num_docs).top_k(columns, k, allowed)
+    all_ids, all_scores = _reference(data, indices, indptr, columns, num_docs, num_docs)
+    keep = allowed[all_ids]
+    np.testing.assert_array_equal(ids, all_ids[keep][:k])
+    np.testing.assert_array_equal(scores, all_scores[keep][:k])
+    assert postings.Postings(data, indices, indptr, num_docs).top_k(columns, k, np.zeros(num_docs, bool))[0].size == 0
+
+
 def test_fewer_matching_passages_than_k_gives_only_those():
     data, indices, indptr = np.array([0.5, 0.5], np.float32), np.array([7, 3], np.int32), np.array([0, 2, 2])
     table = postings.Postings(data, indices, indptr, 10)

@@ -189,9 +189,12 @@ class KeywordIndex:
             scores[indices[start:end]] += data[start:end]
         return scores
 
-    def search(self, query: str, k: int, words: list[str] | None = None) -> list[tuple[int, float]]:
-        """(chunk id, BM25 score) best first; only chunks sharing a word with the query.
-        ``words``: the query already segmented (``tokenize(query)``), to do it once."""
+    def search(
+        self, query: str, k: int, words: list[str] | None = None, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score) best first; only chunks sharing a word with the query (and, given
+        ``allowed``, only those it allows). ``words``: the query already segmented
+        (``tokenize(query)``), to do it once."""
         words = [w for w in (self.tokenize(query) if words is None else words) if w in self.bm25.vocab_dict]
         if not words or k <= 0:
             return []
@@ -204,9 +207,12 @@ class KeywordIndex:
                 self._postings = postings.Postings(
                     scores["data"], scores["indices"], scores["indptr"], scores["num_docs"]
                 )
-            ids, best = self._postings.top_k([bm25.vocab_dict[w] for w in words], k)
+            ids, best = self._postings.top_k([bm25.vocab_dict[w] for w in words], k, allowed)
             return list(zip(ids.tolist(), best.tolist()))
-        ids, best = top_k_of(self.numpy_scores(words), k)  # BM25L / BM25+: bm25s's own sums
+        scores = self.numpy_scores(words)  # BM25L / BM25+: bm25s's own sums
+        if allowed is not None:
+            scores[~allowed] = 0
+        ids, best = top_k_of(scores, k)
         return list(zip(ids.tolist(), best.tolist()))
 
 

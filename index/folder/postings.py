@@ -54,7 +54,8 @@ def _sift_down(heap_scores, heap_ids, size, at):
 
 
 @_compiled
-def _top_k(data, indices, indptr, columns, scores, k):
+def _top_k(data, indices, indptr, columns, scores, k, allowed, filtered):
+    """``filtered``: only passages whose ``allowed`` is true are chosen (a question's filter)."""
     num_docs = len(scores)
     scores[:] = 0.0
     for c in columns:
@@ -67,7 +68,7 @@ def _top_k(data, indices, indptr, columns, scores, k):
     # higher id): once the heap is full, one comparison per passage.
     for doc in range(num_docs):
         score = scores[doc]
-        if score <= 0.0:
+        if score <= 0.0 or (filtered and not allowed[doc]):
             continue
         if size < k:
             # Sift up the new leaf.
@@ -87,6 +88,10 @@ def _top_k(data, indices, indptr, columns, scores, k):
     return heap_ids[:size].copy(), heap_scores[:size].copy()
 
 
+_EVERY = np.ones(1, dtype=bool)  # the mask an unfiltered search passes (never read)
+_EVERY.flags.writeable = False
+
+
 class Postings:
     """bm25s's word-to-passage matrix, answering "which k passages have the highest sums"."""
 
@@ -99,17 +104,18 @@ class Postings:
         self._free: list[np.ndarray] = []
         self._lock = threading.Lock()
 
-    def top_k(self, columns, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def top_k(self, columns, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids, scores) of the ``k`` passages with the highest sums over ``columns`` (word columns,
         a repeated word counting again), best first, the lower id first among equals; only
-        passages with a score above 0."""
+        passages with a score above 0 (and, given ``allowed``, only those it allows)."""
         k = min(k, self.num_docs)
         if k <= 0 or len(columns) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         with self._lock:
             scores = self._free.pop() if self._free else np.empty(self.num_docs, dtype=np.float32)
         try:
-            ids, best = _top_k(*self._arrays, np.asarray(columns, dtype=np.int64), scores, k)
+            mask = _EVERY if allowed is None else allowed
+            ids, best = _top_k(*self._arrays, np.asarray(columns, dtype=np.int64), scores, k, mask, allowed is not None)
         finally:
             with self._lock:
                 self._free.append(scores)
@@ -124,4 +130,8 @@ def warm_up() -> None:
     arrays = [np.ones(1, dtype=np.float32), np.zeros(1, dtype=np.int32), np.array([0, 1], dtype=np.int64)]
     for array in arrays:
         array.flags.writeable = False
-    Postings(*arrays, 1).top_k([0], 1)
+    postings = Postings(*arrays, 1)
+    postings.top_k([0], 1)
+    shared = np.ones(1, dtype=bool)
+    shared.flags.writeable = False  # a filter's mask is shared, read-only (index.search.filters)
+    postings.top_k([0], 1, shared)
