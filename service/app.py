@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 
@@ -31,6 +32,7 @@ from service.keys import KeyStore
 from service.limits import Admission, BodySizeLimit, RateLimit, UploadReaders
 from service.observe import Metrics, RequestLog
 from service.protocol import bounded_protocol
+from service.question_log import QuestionLog
 from service.routes import router
 from service.settings import Settings
 from service.web import router as web_router
@@ -162,6 +164,20 @@ def server_options(settings: Settings) -> dict:
     }
 
 
+def _question_log(settings: Settings, metrics: Metrics):
+    """The question log, or None when it is off or cannot be opened (said in the log: questions
+    are still answered)."""
+    if not settings.question_log:
+        return None
+    try:
+        return QuestionLog(settings.question_log_file, settings.log_retention_days, metrics.questions_dropped.inc)
+    except (OSError, sqlite3.Error) as exc:
+        log.error(
+            "the question log cannot be opened at %s: %s; questions are not logged", settings.question_log_file, exc
+        )
+        return None
+
+
 def create_app(
     settings: Settings | None = None,
     embedder_factory: EmbedderFactory = load_embedder,
@@ -178,6 +194,7 @@ def create_app(
         app.state.upload_readers = UploadReaders(
             settings.parse_concurrency, settings.parse_queue, settings.parse_timeout_s
         )
+        app.state.questions = _question_log(settings, app.state.metrics)
         tasks = [asyncio.create_task(asyncio.to_thread(live.load, settings, embedder_factory, state, reader_factory))]
         if settings.reload_interval_s > 0:
             tasks.append(asyncio.create_task(_watch(settings, state)))
@@ -186,6 +203,8 @@ def create_app(
         finally:
             for task in tasks:
                 task.cancel()
+            if app.state.questions is not None:
+                app.state.questions.close()
 
     app = FastAPI(
         title="khamtop",
@@ -203,6 +222,7 @@ def create_app(
     app.state.metrics = metrics = Metrics()
     app.state.admission = None  # set by the lifespan
     app.state.upload_readers = None  # set by the lifespan
+    app.state.questions = None  # the question log, opened by the lifespan (service.question_log)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(EngineUnavailable, _engine_unavailable)

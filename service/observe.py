@@ -37,6 +37,9 @@ class Metrics:
         self.index_chunks = Gauge("khamtop_index_chunks", "Passages in the served index", registry=r)
         self.ready = Gauge("khamtop_ready", "1 when the model and an index are loaded", registry=r)
         self.inflight = Gauge("khamtop_searches_inflight", "Searches waiting or running", registry=r)
+        self.questions_dropped = Counter(
+            "khamtop_questions_not_logged", "Questions the question log's full queue dropped", registry=r
+        )
 
     def render(self, state, admission) -> tuple[bytes, str]:
         retriever = state.retriever

@@ -22,7 +22,9 @@ from service import security
 from service.limits import DeadlineExceeded, Overloaded, ReadersBusy
 from service import state as live
 from service.keys import KeyRequestError
+from service.question_log import Asked, VoteRefused, new_token
 from service.schemas import (
+    FeedbackRequest,
     KeyIn,
     KeyInfo,
     KeyList,
@@ -233,7 +235,57 @@ async def ask(body: AskRequest, request: Request) -> AskResponse:
         citations = [p.citation for p in response.passages] + ([response.answer.citation] if response.answer else [])
         for citation in citations:
             citation.view_token = security.viewer_token(settings, citation.doc_id, collection, keys)
-    return response.model_copy(update={"collection": collection})
+    update = {"collection": collection}
+    questions = request.app.state.questions
+    if questions is not None:
+        update["feedback_token"] = token = new_token()
+        questions.record(
+            Asked(
+                collection=collection,
+                question=body.question,
+                mode=response.mode,
+                read=response.read,
+                no_answer=response.no_answer,
+                answer_kind=response.answer.kind if response.answer else None,
+                confidence=response.confidence,
+                cited=list(dict.fromkeys(p.citation.doc_id for p in response.passages)),
+                latency_ms=response.took_ms,
+                index_version=response.index_version,
+                client=request.client.host if request.client else None,
+                token=token,
+            )
+        )
+    return response.model_copy(update=update)
+
+
+@router.post(
+    "/v1/feedback",
+    status_code=204,
+    responses={404: {"model": ErrorResponse, "description": "The token was never given, or was used already."}},
+    tags=["questions"],
+)
+async def feedback(body: FeedbackRequest, request: Request) -> Response:
+    """Helpful or not (and an optional comment) on one answer, with the `feedback_token` it came
+    with: once per answer. No key is needed beyond the token, which only the asker was given."""
+    questions = request.app.state.questions
+    if questions is None:
+        raise HTTPException(status_code=404, detail="the question log is off: no feedback is kept")
+    try:
+        await run_in_threadpool(questions.vote, body.token, body.helpful, body.comment)
+    except VoteRefused as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+    return Response(status_code=204)
+
+
+@router.delete("/v1/log", status_code=204, responses={**ADMIN, **IN_A_COLLECTION}, tags=["questions"])
+async def delete_log(request: Request, collection: str | None = None) -> Response:
+    """Forget every logged question (and its feedback) of one collection (its admin key)."""
+    name = collection_of(request, collection)
+    security.require_admin(request, name)
+    questions = request.app.state.questions
+    if questions is not None:
+        await run_in_threadpool(questions.delete_collection, name)
+    return Response(status_code=204)
 
 
 @router.get(
@@ -497,6 +549,8 @@ async def drop_collection(name: str, request: Request) -> Response:
         raise HTTPException(
             status_code=503, detail=f"the collection {name} was not dropped: its search server cannot be reached"
         ) from None
+    if request.app.state.questions is not None:  # its questions go with it
+        await run_in_threadpool(request.app.state.questions.delete_collection, name)
     return Response(status_code=204)
 
 

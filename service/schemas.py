@@ -178,6 +178,18 @@ class AskResponse(BaseModel):
     index_version: int = Field(description="The index version that answered; every passage comes from it.")
     collection: str = Field(default="default", description="The collection that answered.")
     took_ms: float
+    feedback_token: str | None = Field(
+        default=None,
+        description="With the question log on: a one-time token for `POST /v1/feedback` on this answer.",
+    )
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=16, max_length=64, description="The answer's `feedback_token`.")
+    helpful: bool
+    comment: str | None = Field(default=None, max_length=500, description="Optional, up to 500 characters.")
 
 
 _BAD_ID_CHARS = set('\\?#%"<>|*:') | {chr(c) for c in range(32)} | {"\x7f"}

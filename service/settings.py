@@ -401,6 +401,17 @@ class Settings(BaseSettings):
         "Default: on, except in production.",
     )
     log_questions: bool = Field(default=False, description="Log each question's text (its length is always logged).")
+    question_log: bool = Field(
+        default=True,
+        description="Keep the question log (service.question_log): each question, masked, with what it was "
+        "answered, for the content-gap report and the widget's feedback. Off: no question is stored.",
+    )
+    question_log_path: Path | None = Field(
+        default=None, description="The question log's SQLite file (default: `INDEX_DIR/questions.sqlite3`)."
+    )
+    log_retention_days: int = Field(
+        default=90, ge=1, le=3650, description="Days the question log keeps a question (and its feedback)."
+    )
 
     @field_validator("admin_key", "search_key")
     @classmethod
@@ -497,6 +508,10 @@ class Settings(BaseSettings):
     def index_root(self) -> Path:
         """The index folder itself, which holds every collection (``index_dir`` is the collection's)."""
         return self.index_dir if self.collection == DEFAULT else self.index_dir.parent.parent
+
+    @property
+    def question_log_file(self) -> Path:
+        return self.question_log_path or self.index_root / "questions.sqlite3"
 
     def for_collection(self, name: str) -> Settings:
         """These settings, acting on collection ``name`` (``index_dir``: its home)."""

@@ -1,0 +1,266 @@
+"""The question log: each question asked, per collection, with what the service answered, kept in
+an embedded SQLite file (WAL) for ``KHAMTOP_LOG_RETENTION_DAYS``.
+
+What is kept, and what is not (privacy by default):
+- the question with national ID numbers, phone numbers and e-mail addresses masked
+  (service.masking) before it is stored;
+- no client address: at most a hash of it under a salt that changes every day (the salt is made
+  from a secret kept in the file and the date, and never stored), enough to count distinct askers
+  in a day and to link nobody across days;
+- a feedback token's hash, never the token: the asker's client gets the token once, in the
+  answer, and it can vote once (``vote``), on that question only.
+
+Writes happen on a thread of their own, off the event loop. A question is recorded with
+``record`` without waiting, and a full queue drops the entry rather than delay an answer (the
+metric counts what was dropped). Everything else is a call that waits for the thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import queue
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from service.masking import mask
+
+log = logging.getLogger("khamtop.questions")
+
+QUEUE = 10_000  # entries waiting to be written; beyond it they are dropped (counted)
+PRUNE_EVERY_S = 3_600
+MAX_COMMENT_CHARS = 500
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS questions (
+    id INTEGER PRIMARY KEY,
+    collection TEXT NOT NULL,
+    asked_at REAL NOT NULL,
+    question TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    read INTEGER NOT NULL,
+    no_answer INTEGER NOT NULL,
+    answer_kind TEXT,
+    confidence REAL,
+    cited TEXT NOT NULL,
+    latency_ms REAL NOT NULL,
+    index_version INTEGER,
+    asker TEXT,
+    token_hash TEXT UNIQUE,
+    helpful INTEGER,
+    comment TEXT,
+    voted_at REAL
+);
+CREATE INDEX IF NOT EXISTS questions_by_collection ON questions (collection, asked_at);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One question and what it was answered."""
+
+    collection: str
+    question: str
+    mode: str
+    read: bool
+    no_answer: bool
+    answer_kind: str | None
+    confidence: float | None
+    cited: list[str]  # the cited documents, in rank order
+    latency_ms: float
+    index_version: int | None
+    client: str | None = None  # the client's address: hashed with the day's salt, never stored
+    token: str | None = None  # the feedback token handed to the client: only its hash is stored
+
+
+class VoteRefused(Exception):
+    """A vote with a token that was never given, was used already, or has expired."""
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class QuestionLog:
+    """The log in ``path`` (created, with its folder, if missing)."""
+
+    def __init__(self, path: Path, retention_days: int, on_drop: Callable[[], None] = lambda: None) -> None:
+        self.path, self.retention_days, self._on_drop = path, retention_days, on_drop
+        self._queue: queue.Queue = queue.Queue(QUEUE)
+        self._ready = threading.Event()
+        self._failed: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="khamtop-question-log", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._failed is not None:
+            raise self._failed
+
+    # -- called from the service ------------------------------------------------------------
+
+    def record(self, asked: Asked) -> None:
+        """Queue ``asked`` for writing; never waits (a full queue drops it)."""
+        try:
+            self._queue.put_nowait(("record", asked, None))
+        except queue.Full:
+            self._on_drop()
+
+    def vote(self, token: str, helpful: bool, comment: str | None) -> str:
+        """Record the vote of the question that ``token`` was given with; returns its collection.
+        The token works once (VoteRefused after)."""
+        return self._call(self._vote, token, helpful, comment)
+
+    def delete_collection(self, collection: str) -> int:
+        """Forget every question asked of ``collection``; returns how many."""
+        return self._call(self._delete, collection)
+
+    def rows(self, collection: str, since: float = 0.0) -> list[dict]:
+        """The questions asked of ``collection`` since ``since`` (epoch seconds), oldest first."""
+        return self._call(self._rows, collection, since)
+
+    def prune(self, now: float | None = None) -> int:
+        """Delete what is older than the retention; returns how many."""
+        return self._call(self._prune, now)
+
+    def flush(self) -> None:
+        """Wait until everything queued before this call is written."""
+        self._call(lambda db: None)
+
+    def close(self) -> None:
+        self._queue.put(("stop", None, None))
+        self._thread.join(timeout=10)
+
+    # -- the writer thread --------------------------------------------------------------------
+
+    def _call(self, function, *args):
+        done: Future = Future()
+        self._queue.put(("call", (function, args), done))
+        return done.result(timeout=30)
+
+    def _run(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL: a crash loses at most the last moments, never the file
+            db.executescript(_SCHEMA)
+            self._secret = self._stored_secret(db)
+            self._prune(db)
+        except BaseException as exc:  # the service says why it has no log; the log is not the answer
+            self._failed = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        pruned_at = time.monotonic()
+        while True:
+            try:
+                kind, payload, done = self._queue.get(timeout=60)
+            except queue.Empty:
+                kind, payload, done = "idle", None, None
+            if kind == "stop":
+                db.close()
+                return
+            try:
+                if kind == "record":
+                    self._insert(db, payload)
+                elif kind == "call":
+                    function, args = payload
+                    done.set_result(function(db, *args))
+            except Exception as exc:  # one bad write must not stop the log
+                if done is not None:
+                    done.set_exception(exc)
+                else:
+                    log.error("a question could not be logged: %s", exc)
+            if time.monotonic() - pruned_at > PRUNE_EVERY_S:
+                self._prune(db)
+                pruned_at = time.monotonic()
+
+    @staticmethod
+    def _stored_secret(db) -> bytes:
+        row = db.execute("SELECT value FROM meta WHERE name = 'salt_secret'").fetchone()
+        if row is None:
+            value = secrets.token_hex(32)
+            db.execute("INSERT INTO meta (name, value) VALUES ('salt_secret', ?)", (value,))
+            return bytes.fromhex(value)
+        return bytes.fromhex(row[0])
+
+    def _asker(self, client: str | None, when: float) -> str | None:
+        if not client:
+            return None
+        day = datetime.fromtimestamp(when, UTC).date().isoformat()
+        salt = hmac.new(self._secret, day.encode(), hashlib.sha256).digest()
+        return hmac.new(salt, client.encode(), hashlib.sha256).hexdigest()[:16]
+
+    def _insert(self, db, asked: Asked) -> None:
+        now = time.time()
+        db.execute(
+            "INSERT INTO questions (collection, asked_at, question, mode, read, no_answer, answer_kind, confidence,"
+            " cited, latency_ms, index_version, asker, token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                asked.collection,
+                now,
+                mask(asked.question),
+                asked.mode,
+                int(asked.read),
+                int(asked.no_answer),
+                asked.answer_kind,
+                asked.confidence,
+                json.dumps(asked.cited, ensure_ascii=False),
+                round(asked.latency_ms, 2),
+                asked.index_version,
+                self._asker(asked.client, now),
+                token_hash(asked.token) if asked.token else None,
+            ),
+        )
+
+    def _vote(self, db, token: str, helpful: bool, comment: str | None) -> str:
+        if comment is not None:
+            comment = mask(comment.strip())[:MAX_COMMENT_CHARS] or None
+        cutoff = time.time() - self.retention_days * 86_400
+        row = db.execute(
+            "UPDATE questions SET helpful = ?, comment = ?, voted_at = ?, token_hash = NULL"
+            " WHERE token_hash = ? AND asked_at >= ? RETURNING collection",
+            (int(helpful), comment, time.time(), token_hash(token), cutoff),
+        ).fetchone()
+        if row is None:
+            raise VoteRefused("no question was answered with this feedback token, or it has been used")
+        return row[0]
+
+    def _delete(self, db, collection: str) -> int:
+        return db.execute("DELETE FROM questions WHERE collection = ?", (collection,)).rowcount
+
+    def _rows(self, db, collection: str, since: float) -> list[dict]:
+        db.row_factory = sqlite3.Row
+        try:
+            found = db.execute(
+                "SELECT * FROM questions WHERE collection = ? AND asked_at >= ? ORDER BY asked_at, id",
+                (collection, since),
+            ).fetchall()
+        finally:
+            db.row_factory = None
+        out = []
+        for row in found:
+            item = dict(zip(row.keys(), row, strict=True))
+            del item["token_hash"]
+            item["cited"] = json.loads(item["cited"])
+            item["read"], item["no_answer"] = bool(item["read"]), bool(item["no_answer"])
+            item["helpful"] = None if item["helpful"] is None else bool(item["helpful"])
+            out.append(item)
+        return out
+
+    def _prune(self, db, now: float | None = None) -> int:
+        cutoff = (time.time() if now is None else now) - self.retention_days * 86_400
+        return db.execute("DELETE FROM questions WHERE asked_at < ?", (cutoff,)).rowcount

@@ -1,0 +1,150 @@
+"""The question log (service.question_log): what it keeps of a question and what it never keeps,
+one vote per answer, retention and deletion; over HTTP, the answer's feedback token."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+
+from service.masking import MARKS, mask
+from service.question_log import Asked, QuestionLog, VoteRefused, new_token
+
+
+def asked(question="งบประมาณปี ๒๕๖๗ เท่าไร", collection="default", **more) -> Asked:
+    fields = dict(
+        collection=collection,
+        question=question,
+        mode="hybrid",
+        read=True,
+        no_answer=False,
+        answer_kind="words",
+        confidence=1.5,
+        cited=["budget", "plan"],
+        latency_ms=42.0,
+        index_version=3,
+    )
+    return Asked(**(fields | more))
+
+
+@pytest.fixture
+def qlog(tmp_path):
+    opened = QuestionLog(tmp_path / "log" / "questions.sqlite3", retention_days=90)
+    yield opened
+    opened.close()
+
+
+def test_national_ids_phones_and_emails_are_masked_and_numbers_that_are_not_stay():
+    said = mask("บัตร 1-1037-00123-45-6 โทร 081-234-5678 หรือ +66 2 123 4567 อีเมล somchai.k@mdes.go.th")
+    assert said == (f"บัตร {MARKS['national_id']} โทร {MARKS['phone']} หรือ {MARKS['phone']} อีเมล {MARKS['email']}")
+    assert mask("เลข ๑๑๐๓๗๐๐๑๒๓๔๕๖ ครับ") == f"เลข {MARKS['national_id']} ครับ"  # Thai digits too
+    kept = "งบ 2,500 ล้านบาท ปี 2567 จำนวน 1234567 คน วันที่ 15 มิถุนายน 2561 ราคา 0.5 บาท"
+    assert mask(kept) == kept
+
+
+def test_masking_takes_time_linear_in_the_text():
+    long = "0" * 20_000 + "@" + "a." * 20_000
+    started = time.perf_counter()
+    mask(long)
+    assert time.perf_counter() - started < 2.0
+
+
+def test_a_question_is_kept_masked_with_its_answer_and_no_client_address(qlog, tmp_path):
+    qlog.record(asked("เลขบัตร 1103700123456 ของผมยื่นภาษีได้ไหม", client="203.0.113.7", token=new_token()))
+    qlog.flush()
+    [row] = qlog.rows("default")
+    assert row["question"] == f"เลขบัตร {MARKS['national_id']} ของผมยื่นภาษีได้ไหม"
+    assert row["cited"] == ["budget", "plan"] and row["no_answer"] is False and row["index_version"] == 3
+    stored = (tmp_path / "log" / "questions.sqlite3").read_bytes() + b"".join(
+        p.read_bytes() for p in (tmp_path / "log").glob("questions.sqlite3-*")
+    )
+    assert b"203.0.113.7" not in stored and b"1103700123456" not in stored
+    assert row["asker"] and len(row["asker"]) == 16 and "token_hash" not in row
+    with sqlite3.connect(tmp_path / "log" / "questions.sqlite3") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_one_asker_is_one_hash_within_a_day_and_another_the_next_day(qlog):
+    first, second = qlog._asker("198.51.100.1", 1_800_000_000), qlog._asker("198.51.100.1", 1_800_000_100)
+    assert first == second and first != qlog._asker("198.51.100.2", 1_800_000_000)
+    assert qlog._asker("198.51.100.1", 1_800_000_000 + 86_400) != first
+
+
+def test_a_token_votes_once_on_its_own_question_and_an_unknown_token_not_at_all(qlog):
+    token = new_token()
+    qlog.record(asked(token=token, collection="dept-a"))
+    qlog.record(asked("อีกคำถาม", token=new_token(), collection="dept-a"))
+    assert qlog.vote(token, False, "  ไม่ตรง โทร 0812345678  ") == "dept-a"
+    with pytest.raises(VoteRefused):
+        qlog.vote(token, True, None)  # a second vote with the same token
+    with pytest.raises(VoteRefused):
+        qlog.vote(new_token(), True, None)
+    first, other = qlog.rows("dept-a")
+    assert (first["helpful"], first["comment"]) == (False, f"ไม่ตรง โทร {MARKS['phone']}")
+    assert other["helpful"] is None, "a vote changes only its own question"
+
+
+def test_questions_older_than_the_retention_go_and_a_collections_log_can_be_deleted(qlog):
+    qlog.record(asked(collection="dept-a"))
+    qlog.record(asked(collection="dept-b"))
+    qlog.flush()
+    assert qlog.prune(now=time.time() + 89 * 86_400) == 0
+    assert qlog.delete_collection("dept-a") == 1
+    assert qlog.rows("dept-a") == [] and len(qlog.rows("dept-b")) == 1
+    assert qlog.prune(now=time.time() + 91 * 86_400) == 1
+    assert qlog.rows("dept-b") == []
+
+
+def test_the_log_survives_a_restart(tmp_path):
+    path = tmp_path / "questions.sqlite3"
+    first = QuestionLog(path, 90)
+    token = new_token()
+    first.record(asked(token=token))
+    first.close()
+    again = QuestionLog(path, 90)
+    try:
+        assert len(again.rows("default")) == 1
+        assert again.vote(token, True, None) == "default"
+    finally:
+        again.close()
+
+
+def test_over_http_an_answer_carries_a_token_for_one_vote(make_client, settings):
+    client = make_client()
+    answer = client.post("/v1/ask", json={"question": "กระทรวงดิจิทัล 0812345678", "read": False}).json()
+    token = answer["feedback_token"]
+    assert token and len(token) >= 16
+    assert client.post("/v1/feedback", json={"token": token, "helpful": True, "comment": "ดีมาก"}).status_code == 204
+    again = client.post("/v1/feedback", json={"token": token, "helpful": False})
+    assert again.status_code == 404 and "used" in again.json()["detail"]
+    assert client.post("/v1/feedback", json={"token": "short", "helpful": True}).status_code == 422
+    long_comment = {"token": new_token(), "helpful": True, "comment": "ก" * 501}
+    assert client.post("/v1/feedback", json=long_comment).status_code == 422
+    questions = client.app.state.questions
+    questions.flush()
+    [row] = questions.rows("default")
+    assert row["question"] == f"กระทรวงดิจิทัล {MARKS['phone']}" and row["helpful"] is True
+    assert row["latency_ms"] > 0 and row["read"] is False
+
+
+def test_with_the_log_off_no_question_is_kept_and_no_token_given(make_client, settings):
+    client = make_client(question_log=False)
+    answer = client.post("/v1/ask", json={"question": "กระทรวงดิจิทัล", "read": False}).json()
+    assert answer["feedback_token"] is None
+    assert client.post("/v1/feedback", json={"token": new_token(), "helpful": True}).status_code == 404
+    assert not (settings.index_root / "questions.sqlite3").exists()
+
+
+def test_an_admin_deletes_a_collections_questions(make_client):
+    from service.settings import Settings
+
+    admin_key = "admin-key-0123456789abcdef"
+    client = make_client(admin_key=Settings(admin_key=admin_key).admin_key)
+    client.post("/v1/ask", json={"question": "กระทรวงดิจิทัล", "read": False})
+    client.app.state.questions.flush()
+    assert len(client.app.state.questions.rows("default")) == 1
+    assert client.delete("/v1/log").status_code == 401
+    deleted = client.delete("/v1/log?collection=default", headers={"Authorization": f"Bearer {admin_key}"})
+    assert deleted.status_code == 204
+    assert client.app.state.questions.rows("default") == []
