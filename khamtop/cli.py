@@ -44,6 +44,10 @@ keys_app = typer.Typer(
     help="Collections' own search and admin keys (stored hashed in the index folder).", no_args_is_help=True
 )
 app.add_typer(keys_app, name="keys")
+log_app = typer.Typer(
+    help="The question log: what people ask, and what the documents fail to answer.", no_args_is_help=True
+)
+app.add_typer(log_app, name="log")
 
 IndexOpt = Annotated[
     Path | None, typer.Option("--index", help="Index folder [default: KHAMTOP_INDEX_DIR or data/index]")
@@ -205,6 +209,50 @@ def model_average_readers(
     except (ReaderWeightsError, OSError, ValueError) as exc:
         fail(str(exc))
     typer.echo(f"reader weights written to {out} ({weight:g} x {second} + {1 - weight:g} x {first})")
+
+
+@log_app.command("report")
+def log_report(
+    index: IndexOpt = None,
+    collection: CollectionOpt = None,
+    since: Annotated[str | None, typer.Option(help="From this date, either era [default: 30 days ago]")] = None,
+    until: Annotated[str | None, typer.Option(help="Up to this date, either era [default: now]")] = None,
+    top: Annotated[int, typer.Option(min=1, max=200, help="Groups to show")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="The report as JSON (as GET /v1/log/report)")] = False,
+) -> None:
+    """The questions the documents did not answer (no answer, or "not helpful"), grouped and
+    ranked; the questions asked most; the share answered by day."""
+    import json
+
+    from corpus.filters import FilterError
+    from service import gap_report
+    from service.question_log import QuestionLog
+
+    settings = settings_from(index_dir=index, collection=collection)
+    path = settings.question_log_file
+    if not path.is_file():
+        fail(f"no question log at {path} (the service keeps one with KHAMTOP_QUESTION_LOG on)")
+    try:
+        start, end = gap_report.report_range(since, until)
+    except FilterError as exc:
+        fail(str(exc))
+    questions = QuestionLog(path, settings.log_retention_days)
+    try:
+        rows = questions.rows(settings.collection, start, end)
+    finally:
+        questions.close()
+    found = gap_report.report(rows, gap_report.question_words(), top)
+    if as_json:
+        typer.echo(json.dumps({"collection": settings.collection, **found}, ensure_ascii=False, indent=1))
+        return
+    share = "-" if found["answered_share"] is None else f"{found['answered_share']:.0%}"
+    typer.echo(f"{settings.collection}: {found['questions']} questions, {share} answered")
+    typer.echo("not answered (no answer, or not helpful), most asked first:")
+    for g in found["gaps"]:
+        typer.echo(f"  {g['count']:>5}  {g['question']}  (no answer {g['no_answer']}, not helpful {g['not_helpful']})")
+    typer.echo("asked most:")
+    for g in found["top_questions"]:
+        typer.echo(f"  {g['count']:>5}  {g['question']}")
 
 
 @index_app.command("build")

@@ -127,9 +127,10 @@ class QuestionLog:
         """Forget every question asked of ``collection``; returns how many."""
         return self._call(self._delete, collection)
 
-    def rows(self, collection: str, since: float = 0.0) -> list[dict]:
-        """The questions asked of ``collection`` since ``since`` (epoch seconds), oldest first."""
-        return self._call(self._rows, collection, since)
+    def rows(self, collection: str, since: float = 0.0, until: float = float("inf")) -> list[dict]:
+        """The questions asked of ``collection`` from ``since`` to before ``until`` (epoch
+        seconds), oldest first."""
+        return self._call(self._rows, collection, since, until)
 
     def prune(self, now: float | None = None) -> int:
         """Delete what is older than the retention; returns how many."""
@@ -153,7 +154,8 @@ class QuestionLog:
     def _run(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, isolation_level=None)
+            # Another process (the CLI's report, a second worker) may hold the file a moment.
+            db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # WAL: a crash loses at most the last moments, never the file
             db.executescript(_SCHEMA)
@@ -242,12 +244,12 @@ class QuestionLog:
     def _delete(self, db, collection: str) -> int:
         return db.execute("DELETE FROM questions WHERE collection = ?", (collection,)).rowcount
 
-    def _rows(self, db, collection: str, since: float) -> list[dict]:
+    def _rows(self, db, collection: str, since: float, until: float) -> list[dict]:
         db.row_factory = sqlite3.Row
         try:
             found = db.execute(
-                "SELECT * FROM questions WHERE collection = ? AND asked_at >= ? ORDER BY asked_at, id",
-                (collection, since),
+                "SELECT * FROM questions WHERE collection = ? AND asked_at >= ? AND asked_at < ? ORDER BY asked_at, id",
+                (collection, since, min(until, 1e12)),
             ).fetchall()
         finally:
             db.row_factory = None

@@ -22,6 +22,8 @@ from service import security
 from service.limits import DeadlineExceeded, Overloaded, ReadersBusy
 from service import state as live
 from service.keys import KeyRequestError
+from service import gap_report
+from service.gap_report import question_words, report_range
 from service.question_log import Asked, VoteRefused, new_token
 from service.schemas import (
     FeedbackRequest,
@@ -275,6 +277,31 @@ async def feedback(body: FeedbackRequest, request: Request) -> Response:
     except VoteRefused as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
     return Response(status_code=204)
+
+
+@router.get("/v1/log/report", responses={**ADMIN, **IN_A_COLLECTION}, tags=["questions"])
+async def log_report(
+    request: Request,
+    collection: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    top: int = Query(default=20, ge=1, le=200),
+) -> dict:
+    """What the collection's documents fail to answer (service.gap_report): the questions that
+    got no answer or a "not helpful", near-duplicates grouped and ranked; the top questions; the
+    share answered by day. ``since``/``until``: dates in either era (default: the last 30 days)."""
+    name = collection_of(request, collection)
+    security.require_admin(request, name)
+    questions = request.app.state.questions
+    if questions is None:
+        raise HTTPException(status_code=404, detail="the question log is off (KHAMTOP_QUESTION_LOG)")
+    try:
+        start, end = report_range(since, until)
+    except FilterError as exc:
+        raise RequestValidationError([{"loc": ("query", "since"), "msg": str(exc), "type": "value_error"}]) from None
+    rows = await run_in_threadpool(questions.rows, name, start, end)
+    found = await run_in_threadpool(gap_report.report, rows, question_words(), top)
+    return {"collection": name, "since": since, "until": until, **found}
 
 
 @router.delete("/v1/log", status_code=204, responses={**ADMIN, **IN_A_COLLECTION}, tags=["questions"])

@@ -107,6 +107,8 @@ def _requests(keys):
         ("/documents/{doc_id:path}", "GET", "/documents/กรมบี/ลับ", None, keys["search"], {404}),
         ("/v1/feedback", "POST", "/v1/feedback", {"token": "b" * 32, "helpful": False}, keys["search"], {404}),
         ("/v1/log", "DELETE", "/v1/log?collection=dept-b", None, keys["admin"], {404}),
+        ("/v1/log/report", "GET", "/v1/log/report?collection=dept-b", None, keys["admin"], {404}),
+        ("/v1/log/report", "GET", "/v1/log/report", None, keys["search"], {401}),
         ("/v1/log", "DELETE", "/v1/log?collection=dept-b", None, keys["search"], {401}),
         ("/healthz", "GET", "/healthz", None, keys["search"], {200}),
         ("/healthz", "HEAD", "/healthz", None, keys["search"], {200}),

@@ -148,3 +148,59 @@ def test_an_admin_deletes_a_collections_questions(make_client):
     deleted = client.delete("/v1/log?collection=default", headers={"Authorization": f"Bearer {admin_key}"})
     assert deleted.status_code == 204
     assert client.app.state.questions.rows("default") == []
+
+
+def test_the_gap_report_groups_near_duplicate_thai_questions_and_ranks_them():
+    from service.gap_report import question_words, report
+
+    now = time.time()
+
+    def row(question, no_answer=True, helpful=None, at=0.0, asker="a"):
+        return {"question": question, "no_answer": no_answer, "helpful": helpful, "asked_at": now + at, "asker": asker}
+
+    rows = [
+        row("ค่าธรรมเนียมต่อใบอนุญาตขับขี่เท่าไร", at=1),
+        row("ค่าธรรมเนียมต่อใบอนุญาตขับขี่ เท่าไหร่", at=2, asker="b"),
+        row("ต่อใบอนุญาตขับขี่ค่าธรรมเนียมเท่าไร", at=3),
+        row("สถานีเคเบิลใต้น้ำอยู่ที่ไหน", at=4),
+        row("งบประมาณโครงการเน็ตประชารัฐเท่าไร", no_answer=False, helpful=False, at=5),
+        row("งบประมาณโครงการเน็ตประชารัฐเท่าไร", no_answer=False, helpful=True, at=6),
+    ]
+    found = report(rows, question_words(), top=10)
+    gaps = found["gaps"]
+    assert gaps[0]["count"] == 3 and gaps[0]["question"] == "ค่าธรรมเนียมต่อใบอนุญาตขับขี่เท่าไร"
+    assert len(gaps[0]["examples"]) == 3
+    assert {g["question"] for g in gaps[1:]} == {"สถานีเคเบิลใต้น้ำอยู่ที่ไหน", "งบประมาณโครงการเน็ตประชารัฐเท่าไร"}
+    assert next(g for g in gaps if g["question"].startswith("งบ"))["not_helpful"] == 1
+    assert found["questions"] == 6 and found["answered_share"] == pytest.approx(2 / 6, abs=1e-3)
+    assert found["top_questions"][0]["count"] == 3
+    [day] = found["by_day"]
+    assert day["asked"] == 6 and day["askers"] == 2 and day["helpful"] == 1 and day["not_helpful"] == 1
+
+
+def test_over_http_and_in_the_cli_an_admin_reads_the_report(make_client, settings):
+    import json
+
+    from typer.testing import CliRunner
+
+    from khamtop.cli import app
+    from service.settings import Settings
+
+    admin_key = "admin-key-0123456789abcdef"
+    client = make_client(admin_key=Settings(admin_key=admin_key).admin_key)
+    client.app.state.questions.record(asked("ที่จอดรถของกระทรวงอยู่ที่ไหน", no_answer=True))
+    client.app.state.questions.record(asked("ที่จอดรถกระทรวงอยู่ที่ไหน", no_answer=True))
+    client.app.state.questions.flush()
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    found = client.get("/v1/log/report?collection=default", headers=headers).json()
+    assert found["gaps"][0]["count"] == 2 and found["gaps"][0]["no_answer"] == 2
+    assert client.get("/v1/log/report?since=yesterday", headers=headers).status_code == 422
+    assert client.get("/v1/log/report?since=2030", headers=headers).json()["questions"] == 0
+    assert client.get("/v1/log/report", headers=headers).json()["questions"] == 2
+    printed = CliRunner().invoke(app, ["log", "report", "--index", str(settings.index_root), "--json"])
+    assert printed.exit_code == 0, printed.output
+    assert json.loads(printed.output)["gaps"][0]["count"] == 2
+    shown = CliRunner().invoke(app, ["log", "report", "--index", str(settings.index_root), "--since", "๒๕๖๙"])
+    assert shown.exit_code == 0 and "ที่จอดรถของกระทรวงอยู่ที่ไหน" in shown.output
+    missing = CliRunner().invoke(app, ["log", "report", "--index", str(settings.index_root / "nowhere")])
+    assert missing.exit_code != 0 and "no question log" in missing.output
