@@ -55,9 +55,9 @@ async def _watch(settings: Settings, state: live.ServiceState) -> None:
 
 
 def _is_admin(scope) -> bool:
-    """Routes for operators: /metrics, /v1/collections, /v1/keys, and those that change the index
-    (POST and DELETE on /v1/documents, and their preflights)."""
-    if scope["path"] == "/metrics" or scope["path"].startswith(("/v1/collections", "/v1/keys")):
+    """Routes for operators: /metrics, /v1/collections, /v1/keys, /v1/log (the question log), and
+    those that change the index (POST and DELETE on /v1/documents, and their preflights)."""
+    if scope["path"] == "/metrics" or scope["path"].startswith(("/v1/collections", "/v1/keys", "/v1/log")):
         return True
     if not scope["path"].startswith("/v1/documents"):
         return False

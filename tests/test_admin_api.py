@@ -174,6 +174,11 @@ def test_admin_routes_never_send_cors_headers(make_client):
     preflight = client.options("/v1/documents/x", headers={"Origin": origin, "Access-Control-Request-Method": "DELETE"})
     assert "access-control-allow-origin" not in preflight.headers
     assert "access-control-allow-origin" in client.get("/v1/documents/ข่าว/ใหม่", headers={"Origin": origin}).headers
+    report = client.get("/v1/log/report", headers={**AS_ADMIN, "Origin": origin})
+    assert report.status_code == 200 and "access-control-allow-origin" not in report.headers
+    # The widget's vote is a visitor's, not an operator's: it may come from the allowed site.
+    vote = client.options("/v1/feedback", headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
+    assert vote.headers.get("access-control-allow-origin") == origin
 
 
 def test_production_refuses_to_start_without_an_admin_key_and_short_keys_are_refused(monkeypatch):

@@ -124,14 +124,16 @@ def origin(server) -> str:
 @pytest.fixture(scope="module")
 def service(real_index, real_model_dir, host_servers, tmp_path_factory) -> Iterator[dict]:
     """The service with the real model, allowing the ``allowed`` host origin only."""
-    log = tmp_path_factory.mktemp("widget-serve") / "serve.log"
+    folder = tmp_path_factory.mktemp("widget-serve")
+    questions = folder / "questions.sqlite3"
     with live(
         real_index,
-        log=log,
+        log=folder / "serve.log",
         KHAMTOP_MODELS_DIR=str(real_model_dir.parent),
         KHAMTOP_CORS_ORIGINS=origin(host_servers["allowed"]),
+        KHAMTOP_QUESTION_LOG_PATH=str(questions),
     ) as svc:
-        yield {"base": svc.base_url}
+        yield {"base": svc.base_url, "questions": questions}
 
 
 @pytest.fixture(scope="module")
@@ -375,6 +377,42 @@ def test_widget_passes_an_accessibility_audit_with_an_answer_shown(context, host
     status = widget(page).get_by_role("status")
     status.filter(has_text="พบแหล่งอ้างอิง 5 รายการ").wait_for(timeout=5_000)
     assert status.inner_text().startswith("คำตอบ: ")
+
+
+def test_a_keyboard_user_says_an_answer_did_not_help_and_why_once(context, hosts, service):
+    import sqlite3
+
+    from axe_playwright_python.sync_playwright import Axe
+
+    page = context.new_page()
+    page.goto(hosts["allowed"] + "/")
+    open_with_keyboard(page)
+    body = ask(page)
+    assert body["feedback_token"]
+    w = widget(page)
+    rating = w.get_by_role("group", name="คำตอบนี้มีประโยชน์ไหม")
+    not_helpful = rating.get_by_role("button", name="ไม่มีประโยชน์")
+    not_helpful.focus()
+    page.keyboard.press("Enter")
+    assert not_helpful.get_attribute("aria-pressed") == "true"
+    assert focused(page).startswith("kt-c-"), "the comment box takes the focus"
+    results = Axe().run(page, context={"include": [["[data-khamtop-widget]"]]})
+    assert results.violations_count == 0, results.generate_report()
+    page.keyboard.type("อยากทราบจำนวนเงินรางวัล โทร 0812345678")
+    page.screenshot(path=ARTIFACTS / "feedback-comment.png")
+    page.keyboard.press("Tab")
+    with page.expect_response(lambda r: r.url.endswith("/v1/feedback")) as sent:
+        page.keyboard.press("Enter")
+    assert sent.value.status == 204
+    w.get_by_text("ขอบคุณสำหรับความคิดเห็น").first.wait_for(timeout=5_000)
+    assert rating.get_by_role("button").count() == 0, "one vote: the buttons are gone"
+    page.screenshot(path=ARTIFACTS / "feedback-sent.png")
+    # The vote reached the log, on that answer, masked; the token cannot vote again.
+    with sqlite3.connect(service["questions"]) as db:
+        helpful, comment = db.execute("SELECT helpful, comment FROM questions WHERE comment IS NOT NULL").fetchone()
+    assert helpful == 0 and comment == "อยากทราบจำนวนเงินรางวัล โทร [เบอร์โทรศัพท์]"
+    again = httpx.post(f"{service['base']}/v1/feedback", json={"token": body["feedback_token"], "helpful": True})
+    assert again.status_code == 404
 
 
 def test_host_page_styles_do_not_reach_the_widget_and_the_widget_adds_no_globals(context, hosts):

@@ -35,6 +35,13 @@
       retry: "ลองใหม่",
       conversation: "บทสนทนา",
       found: "พบแหล่งอ้างอิง {n} รายการ",
+      rate: "คำตอบนี้มีประโยชน์ไหม",
+      helpful: "มีประโยชน์",
+      notHelpful: "ไม่มีประโยชน์",
+      comment: "บอกเราเพิ่มเติม (ไม่บังคับ)",
+      sendFeedback: "ส่งความคิดเห็น",
+      thanks: "ขอบคุณสำหรับความคิดเห็น",
+      feedbackFailed: "ส่งความคิดเห็นไม่สำเร็จ",
     },
     en: {
       title: "Ask our documents",
@@ -61,6 +68,13 @@
       retry: "Try again",
       conversation: "Conversation",
       found: "{n} sources found.",
+      rate: "Was this answer helpful?",
+      helpful: "Helpful",
+      notHelpful: "Not helpful",
+      comment: "Tell us more (optional)",
+      sendFeedback: "Send feedback",
+      thanks: "Thank you for your feedback.",
+      feedbackFailed: "The feedback could not be sent.",
     },
   };
 
@@ -124,6 +138,12 @@
     'textarea{flex:1;resize:none;min-height:46px;max-height:140px;padding:9px 10px;border:1px solid #6e7781;border-radius:8px;background:#fff;line-height:1.6}' +
     '.send{margin:0;height:46px;padding:0 18px}' +
     '.hint{font-size:13px;color:#82071e;padding:0 12px 8px}' +
+    '.fb{border:0;padding:0;display:flex;flex-wrap:wrap;align-items:center;gap:6px;font-size:14px}' +
+    '.fb legend{float:left;margin-right:4px;color:#4b535c}' +
+    '.fb button{padding:4px 12px;border:1px solid #6e7781;border-radius:999px;background:#fff;cursor:pointer}' +
+    '.fb button[aria-pressed=true]{background:var(--accent);color:var(--on-accent);border-color:var(--accent)}' +
+    '.fb textarea{flex-basis:100%;min-height:60px}' +
+    '.fb .send{height:auto;padding:6px 14px}' +
     '.sr{position:absolute!important;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}' +
     ':focus{outline:none}' +
     ':focus-visible{outline:3px solid #1f2328;outline-offset:2px;box-shadow:0 0 0 5px #fff}' +
@@ -240,7 +260,49 @@
     return p;
   }
 
-  function renderAnswer(box, body) {
+  // "Helpful / not helpful" under an answer, with an optional comment for "not helpful": one
+  // vote, with the answer's one-time token (POST /v1/feedback).
+  function feedbackBox(token, announce) {
+    var box = el("fieldset", { class: "fb" });
+    box.appendChild(el("legend", {}, t.rate));
+    var yes = el("button", { type: "button", "aria-pressed": "false" }, t.helpful);
+    var no = el("button", { type: "button", "aria-pressed": "false" }, t.notHelpful);
+    box.appendChild(yes);
+    box.appendChild(no);
+    function send(helpful, comment) {
+      var headers = { "Content-Type": "application/json" };
+      if (data.key) headers.Authorization = "Bearer " + data.key;
+      var vote = { token: token, helpful: helpful };
+      if (comment) vote.comment = comment.slice(0, 500);
+      fetch(endpoint + "/v1/feedback", { method: "POST", headers: headers, body: JSON.stringify(vote), credentials: "omit" })
+        .then(function (r) { return r.ok; }, function () { return false; })
+        .then(function (ok) {
+          box.textContent = "";
+          box.appendChild(el("p", { role: "status" }, ok ? t.thanks : t.feedbackFailed));
+          announce(ok ? t.thanks : t.feedbackFailed);
+        });
+    }
+    yes.addEventListener("click", function () {
+      yes.setAttribute("aria-pressed", "true");
+      send(true, null);
+    });
+    no.addEventListener("click", function () {
+      if (no.getAttribute("aria-pressed") === "true") return;
+      no.setAttribute("aria-pressed", "true");
+      yes.disabled = true;
+      var id = "kt-c-" + Math.random().toString(36).slice(2, 8);
+      box.appendChild(el("label", { for: id, class: "sr" }, t.comment));
+      var comment = el("textarea", { id: id, maxlength: "500", placeholder: t.comment });
+      var go = el("button", { type: "button", class: "send" }, t.sendFeedback);
+      go.addEventListener("click", function () { send(false, comment.value.trim()); });
+      box.appendChild(comment);
+      box.appendChild(go);
+      comment.focus();
+    });
+    return box;
+  }
+
+  function renderAnswer(box, body, announce) {
     box.textContent = "";
     var answer = body.answer;
     if (answer) {
@@ -278,6 +340,7 @@
       list.appendChild(item);
     });
     box.appendChild(list);
+    if (typeof body.feedback_token === "string" && body.feedback_token) box.appendChild(feedbackBox(body.feedback_token, announce));
   }
 
   function mount() {
@@ -414,7 +477,7 @@
           return r.json().catch(function () { return {}; }).then(function (body) {
             if (r.ok && body && Array.isArray(body.passages)) {
               if (/^[a-z][a-z0-9-]{0,39}$/.test(body.collection || "")) answered = body.collection;
-              renderAnswer(box, body);
+              renderAnswer(box, body, announce);
               var said = body.answer ? (body.answer.kind === "sentence" ? t.likely : t.answer) + ": " + body.answer.text : body.passages.length ? t.noAnswer : t.none;
               return announce(said + " " + t.found.replace("{n}", body.passages.length));
             }
