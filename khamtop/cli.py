@@ -230,13 +230,17 @@ def log_report(
 
     settings = settings_from(index_dir=index, collection=collection)
     path = settings.question_log_file
-    if not path.is_file():
+    url = settings.question_log_url.get_secret_value() if settings.question_log_url else None
+    if url is None and not path.is_file():
         fail(f"no question log at {path} (the service keeps one with KHAMTOP_QUESTION_LOG on)")
     try:
         start, end = gap_report.report_range(since, until)
     except FilterError as exc:
         fail(str(exc))
-    questions = QuestionLog(path, settings.log_retention_days)
+    try:
+        questions = QuestionLog(path, settings.log_retention_days, url=url)
+    except Exception as exc:  # the database cannot be reached, or the file read
+        fail(f"the question log cannot be opened: {str(exc).replace(url, 'KHAMTOP_QUESTION_LOG_URL') if url else exc}")
     try:
         rows = questions.rows(settings.collection, start, end)
     finally:

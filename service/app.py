@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 
@@ -169,12 +168,13 @@ def _question_log(settings: Settings, metrics: Metrics):
     are still answered)."""
     if not settings.question_log:
         return None
+    url = settings.question_log_url.get_secret_value() if settings.question_log_url else None
+    where = "its PostgreSQL database" if url else settings.question_log_file
     try:
-        return QuestionLog(settings.question_log_file, settings.log_retention_days, metrics.questions_dropped.inc)
-    except (OSError, sqlite3.Error) as exc:
-        log.error(
-            "the question log cannot be opened at %s: %s; questions are not logged", settings.question_log_file, exc
-        )
+        return QuestionLog(settings.question_log_file, settings.log_retention_days, metrics.questions_dropped.inc, url)
+    except Exception as exc:  # sqlite3's, psycopg's or the file system's: questions are answered anyway
+        message = str(exc).replace(url, "the URL") if url else str(exc)
+        log.error("the question log cannot be opened at %s: %s; questions are not logged", where, message)
         return None
 
 

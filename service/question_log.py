@@ -17,6 +17,7 @@ metric counts what was dropped). Everything else is a call that waits for the th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -40,29 +41,83 @@ QUEUE = 10_000  # entries waiting to be written; beyond it they are dropped (cou
 PRUNE_EVERY_S = 3_600
 MAX_COMMENT_CHARS = 500
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS questions (
-    id INTEGER PRIMARY KEY,
+_COLUMNS = """
     collection TEXT NOT NULL,
-    asked_at REAL NOT NULL,
+    asked_at {real} NOT NULL,
     question TEXT NOT NULL,
     mode TEXT NOT NULL,
     read INTEGER NOT NULL,
     no_answer INTEGER NOT NULL,
     answer_kind TEXT,
-    confidence REAL,
+    confidence {real},
     cited TEXT NOT NULL,
-    latency_ms REAL NOT NULL,
+    latency_ms {real} NOT NULL,
     index_version INTEGER,
     asker TEXT,
     token_hash TEXT UNIQUE,
     helpful INTEGER,
     comment TEXT,
-    voted_at REAL
-);
-CREATE INDEX IF NOT EXISTS questions_by_collection ON questions (collection, asked_at);
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    voted_at {real}
 """
+_TABLES = [
+    "CREATE TABLE IF NOT EXISTS questions (id {id}," + _COLUMNS + ")",
+    "CREATE INDEX IF NOT EXISTS questions_by_collection ON questions (collection, asked_at)",
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+]
+
+
+class _SQLite:
+    """The embedded file (the default): WAL, so that a report or a second process reads while
+    the service writes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def connect(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Another process (the CLI's report, a second worker) may hold the file a moment.
+        db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL: a crash loses at most the last moments, never the file
+        for statement in _TABLES:
+            db.execute(statement.format(id="INTEGER PRIMARY KEY", real="REAL"))
+        return db
+
+    @staticmethod
+    def sql(text: str) -> str:
+        return text
+
+    lost = sqlite3.OperationalError
+
+
+class _Postgres:
+    """A PostgreSQL database (``KHAMTOP_QUESTION_LOG_URL``): replicas behind a load balancer
+    share one log."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            import psycopg
+        except ImportError as exc:
+            raise QuestionLogError(
+                "KHAMTOP_QUESTION_LOG_URL needs the PostgreSQL driver: pip install 'khamtop[postgres]'"
+            ) from exc
+        self.psycopg = psycopg
+        self.lost = psycopg.OperationalError
+
+    def connect(self):
+        db = self.psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        for statement in _TABLES:
+            db.execute(statement.format(id="BIGSERIAL PRIMARY KEY", real="DOUBLE PRECISION"))
+        return db
+
+    @staticmethod
+    def sql(text: str) -> str:
+        return text.replace("?", "%s")
+
+
+class QuestionLogError(Exception):
+    """The question log cannot be opened (said at start: questions are still answered)."""
 
 
 @dataclass(frozen=True)
@@ -96,10 +151,14 @@ def new_token() -> str:
 
 
 class QuestionLog:
-    """The log in ``path`` (created, with its folder, if missing)."""
+    """The log in ``path`` (created, with its folder, if missing), or, given ``url``, in that
+    PostgreSQL database."""
 
-    def __init__(self, path: Path, retention_days: int, on_drop: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self, path: Path, retention_days: int, on_drop: Callable[[], None] = lambda: None, url: str | None = None
+    ) -> None:
         self.path, self.retention_days, self._on_drop = path, retention_days, on_drop
+        self._store = _Postgres(url) if url else _SQLite(path)
         self._queue: queue.Queue = queue.Queue(QUEUE)
         self._ready = threading.Event()
         self._failed: BaseException | None = None
@@ -138,7 +197,7 @@ class QuestionLog:
 
     def flush(self) -> None:
         """Wait until everything queued before this call is written."""
-        self._call(lambda db: None)
+        self._call(lambda: None)
 
     def close(self) -> None:
         self._queue.put(("stop", None, None))
@@ -153,14 +212,9 @@ class QuestionLog:
 
     def _run(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Another process (the CLI's report, a second worker) may hold the file a moment.
-            db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # WAL: a crash loses at most the last moments, never the file
-            db.executescript(_SCHEMA)
-            self._secret = self._stored_secret(db)
-            self._prune(db)
+            self._db = self._store.connect()
+            self._secret = self._stored_secret()
+            self._prune(None)
         except BaseException as exc:  # the service says why it has no log; the log is not the answer
             self._failed = exc
             self._ready.set()
@@ -173,31 +227,47 @@ class QuestionLog:
             except queue.Empty:
                 kind, payload, done = "idle", None, None
             if kind == "stop":
-                db.close()
+                self._db.close()
                 return
             try:
                 if kind == "record":
-                    self._insert(db, payload)
+                    self._again_if_lost(self._insert, payload)
                 elif kind == "call":
                     function, args = payload
-                    done.set_result(function(db, *args))
+                    done.set_result(self._again_if_lost(function, *args))
             except Exception as exc:  # one bad write must not stop the log
                 if done is not None:
                     done.set_exception(exc)
                 else:
                     log.error("a question could not be logged: %s", exc)
             if time.monotonic() - pruned_at > PRUNE_EVERY_S:
-                self._prune(db)
+                try:
+                    self._again_if_lost(self._prune, None)
+                except Exception as exc:
+                    log.error("old questions could not be deleted: %s", exc)
                 pruned_at = time.monotonic()
 
-    @staticmethod
-    def _stored_secret(db) -> bytes:
-        row = db.execute("SELECT value FROM meta WHERE name = 'salt_secret'").fetchone()
-        if row is None:
-            value = secrets.token_hex(32)
-            db.execute("INSERT INTO meta (name, value) VALUES ('salt_secret', ?)", (value,))
-            return bytes.fromhex(value)
-        return bytes.fromhex(row[0])
+    def _again_if_lost(self, function, *args):
+        """``function(*args)``, once more on a new connection if the database went away (a
+        PostgreSQL server restarted)."""
+        try:
+            return function(*args)
+        except self._store.lost:
+            with contextlib.suppress(Exception):  # closing what is already broken
+                self._db.close()
+            self._db = self._store.connect()
+            return function(*args)
+
+    def _execute(self, text: str, params=()):
+        return self._db.execute(self._store.sql(text), params)
+
+    def _stored_secret(self) -> bytes:
+        # Two replicas starting at once keep one secret: the first insert wins, both read it.
+        self._execute(
+            "INSERT INTO meta (name, value) VALUES ('salt_secret', ?) ON CONFLICT (name) DO NOTHING",
+            (secrets.token_hex(32),),
+        )
+        return bytes.fromhex(self._execute("SELECT value FROM meta WHERE name = 'salt_secret'").fetchone()[0])
 
     def _asker(self, client: str | None, when: float) -> str | None:
         if not client:
@@ -206,9 +276,9 @@ class QuestionLog:
         salt = hmac.new(self._secret, day.encode(), hashlib.sha256).digest()
         return hmac.new(salt, client.encode(), hashlib.sha256).hexdigest()[:16]
 
-    def _insert(self, db, asked: Asked) -> None:
+    def _insert(self, asked: Asked) -> None:
         now = time.time()
-        db.execute(
+        self._execute(
             "INSERT INTO questions (collection, asked_at, question, mode, read, no_answer, answer_kind, confidence,"
             " cited, latency_ms, index_version, asker, token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -228,11 +298,11 @@ class QuestionLog:
             ),
         )
 
-    def _vote(self, db, token: str, helpful: bool, comment: str | None) -> str:
+    def _vote(self, token: str, helpful: bool, comment: str | None) -> str:
         if comment is not None:
             comment = mask(comment.strip())[:MAX_COMMENT_CHARS] or None
         cutoff = time.time() - self.retention_days * 86_400
-        row = db.execute(
+        row = self._execute(
             "UPDATE questions SET helpful = ?, comment = ?, voted_at = ?, token_hash = NULL"
             " WHERE token_hash = ? AND asked_at >= ? RETURNING collection",
             (int(helpful), comment, time.time(), token_hash(token), cutoff),
@@ -241,21 +311,18 @@ class QuestionLog:
             raise VoteRefused("no question was answered with this feedback token, or it has been used")
         return row[0]
 
-    def _delete(self, db, collection: str) -> int:
-        return db.execute("DELETE FROM questions WHERE collection = ?", (collection,)).rowcount
+    def _delete(self, collection: str) -> int:
+        return self._execute("DELETE FROM questions WHERE collection = ?", (collection,)).rowcount
 
-    def _rows(self, db, collection: str, since: float, until: float) -> list[dict]:
-        db.row_factory = sqlite3.Row
-        try:
-            found = db.execute(
-                "SELECT * FROM questions WHERE collection = ? AND asked_at >= ? AND asked_at < ? ORDER BY asked_at, id",
-                (collection, since, min(until, 1e12)),
-            ).fetchall()
-        finally:
-            db.row_factory = None
+    def _rows(self, collection: str, since: float, until: float) -> list[dict]:
+        found = self._execute(
+            "SELECT * FROM questions WHERE collection = ? AND asked_at >= ? AND asked_at < ? ORDER BY asked_at, id",
+            (collection, since, min(until, 1e12)),
+        )
+        names = [d[0] for d in found.description]
         out = []
-        for row in found:
-            item = dict(zip(row.keys(), row, strict=True))
+        for values in found.fetchall():
+            item = dict(zip(names, values, strict=True))
             del item["token_hash"]
             item["cited"] = json.loads(item["cited"])
             item["read"], item["no_answer"] = bool(item["read"]), bool(item["no_answer"])
@@ -263,6 +330,6 @@ class QuestionLog:
             out.append(item)
         return out
 
-    def _prune(self, db, now: float | None = None) -> int:
+    def _prune(self, now: float | None = None) -> int:
         cutoff = (time.time() if now is None else now) - self.retention_days * 86_400
-        return db.execute("DELETE FROM questions WHERE asked_at < ?", (cutoff,)).rowcount
+        return self._execute("DELETE FROM questions WHERE asked_at < ?", (cutoff,)).rowcount

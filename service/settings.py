@@ -409,9 +409,21 @@ class Settings(BaseSettings):
     question_log_path: Path | None = Field(
         default=None, description="The question log's SQLite file (default: `INDEX_DIR/questions.sqlite3`)."
     )
+    question_log_url: SecretStr | None = Field(
+        default=None,
+        description="A PostgreSQL URL (`postgresql://user:password@host:5432/db`) for the question log instead of "
+        "the SQLite file, so that replicas behind a load balancer share one log (needs `khamtop[postgres]`).",
+    )
     log_retention_days: int = Field(
         default=90, ge=1, le=3650, description="Days the question log keeps a question (and its feedback)."
     )
+
+    @field_validator("question_log_url")
+    @classmethod
+    def _postgres_url(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None and not url.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a PostgreSQL URL: postgresql://user:password@host:5432/database")
+        return url
 
     @field_validator("admin_key", "search_key")
     @classmethod

@@ -159,3 +159,30 @@ def real_fp32_index(tmp_path_factory, real_model_dir) -> Path:
     embedder = load_embedder(settings.encoder_config())
     build_index(documents, embedder, settings.index_config(), out)
     return out
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server of Debian's package, started for the session on loopback (a port of its
+    own, trust authentication for the loopback user it makes), stopped and removed after. Skipped
+    with the reason where PostgreSQL is not installed (or, with KHAMTOP_REQUIRE_POSTGRES, as in
+    CI, failed)."""
+    from tests.postgres import running_postgres
+
+    with running_postgres() as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A database of its own on the session's server, for one test."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as db:
+        db.execute(f"CREATE DATABASE {name}")
+    yield f"{postgres_server}/{name}"
+    with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as db:
+        db.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

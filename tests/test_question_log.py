@@ -9,7 +9,7 @@ import time
 import pytest
 
 from service.masking import MARKS, mask
-from service.question_log import Asked, QuestionLog, VoteRefused, new_token
+from service.question_log import Asked, QuestionLog, VoteRefused, _SQLite, new_token
 
 
 def asked(question="งบประมาณปี ๒๕๖๗ เท่าไร", collection="default", **more) -> Asked:
@@ -28,9 +28,11 @@ def asked(question="งบประมาณปี ๒๕๖๗ เท่าไ�
     return Asked(**(fields | more))
 
 
-@pytest.fixture
-def qlog(tmp_path):
-    opened = QuestionLog(tmp_path / "log" / "questions.sqlite3", retention_days=90)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def qlog(request, tmp_path):
+    """The log in its embedded SQLite file, and in a real PostgreSQL server's database."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    opened = QuestionLog(tmp_path / "log" / "questions.sqlite3", retention_days=90, url=url)
     yield opened
     opened.close()
 
@@ -56,13 +58,15 @@ def test_a_question_is_kept_masked_with_its_answer_and_no_client_address(qlog, t
     [row] = qlog.rows("default")
     assert row["question"] == f"เลขบัตร {MARKS['national_id']} ของผมยื่นภาษีได้ไหม"
     assert row["cited"] == ["budget", "plan"] and row["no_answer"] is False and row["index_version"] == 3
-    stored = (tmp_path / "log" / "questions.sqlite3").read_bytes() + b"".join(
-        p.read_bytes() for p in (tmp_path / "log").glob("questions.sqlite3-*")
-    )
-    assert b"203.0.113.7" not in stored and b"1103700123456" not in stored
     assert row["asker"] and len(row["asker"]) == 16 and "token_hash" not in row
-    with sqlite3.connect(tmp_path / "log" / "questions.sqlite3") as db:
-        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert "203.0.113.7" not in str(row) and "1103700123456" not in str(row)
+    if isinstance(qlog._store, _SQLite):  # every byte of the file, not only what a query shows
+        stored = (tmp_path / "log" / "questions.sqlite3").read_bytes() + b"".join(
+            p.read_bytes() for p in (tmp_path / "log").glob("questions.sqlite3-*")
+        )
+        assert b"203.0.113.7" not in stored and b"1103700123456" not in stored
+        with sqlite3.connect(tmp_path / "log" / "questions.sqlite3") as db:
+            assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_one_asker_is_one_hash_within_a_day_and_another_the_next_day(qlog):
@@ -96,13 +100,17 @@ def test_questions_older_than_the_retention_go_and_a_collections_log_can_be_dele
     assert qlog.rows("dept-b") == []
 
 
-def test_the_log_survives_a_restart(tmp_path):
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_the_log_survives_a_restart_and_two_replicas_share_it(request, tmp_path, store):
     path = tmp_path / "questions.sqlite3"
-    first = QuestionLog(path, 90)
+    url = request.getfixturevalue("postgres_url") if store == "postgresql" else None
+    first, replica = QuestionLog(path, 90, url=url), QuestionLog(path, 90, url=url)
     token = new_token()
     first.record(asked(token=token))
     first.close()
-    again = QuestionLog(path, 90)
+    assert replica._secret == first._secret, "one salt secret, whoever started first"
+    replica.close()
+    again = QuestionLog(path, 90, url=url)
     try:
         assert len(again.rows("default")) == 1
         assert again.vote(token, True, None) == "default"
@@ -204,3 +212,25 @@ def test_over_http_and_in_the_cli_an_admin_reads_the_report(make_client, setting
     assert shown.exit_code == 0 and "ที่จอดรถของกระทรวงอยู่ที่ไหน" in shown.output
     missing = CliRunner().invoke(app, ["log", "report", "--index", str(settings.index_root / "nowhere")])
     assert missing.exit_code != 0 and "no question log" in missing.output
+
+
+def test_two_replicas_on_one_postgresql_log_take_a_vote_for_each_others_answers(make_client, postgres_url):
+    from service.settings import Settings
+
+    checked = Settings(question_log_url=postgres_url, admin_key="admin-key-0123456789abcdef")
+    settings = {"question_log_url": checked.question_log_url, "admin_key": checked.admin_key}
+    first, second = make_client(**settings), make_client(**settings)
+    token = first.post("/v1/ask", json={"question": "ไม่มีในเอกสาร อีเมล a.b@c.go.th", "read": False}).json()
+    assert second.post("/v1/feedback", json={"token": token["feedback_token"], "helpful": False}).status_code == 204
+    assert first.post("/v1/feedback", json={"token": token["feedback_token"], "helpful": True}).status_code == 404
+    report = second.get("/v1/log/report", headers={"Authorization": "Bearer admin-key-0123456789abcdef"}).json()
+    assert report["questions"] == 1 and report["gaps"][0]["question"] == f"ไม่มีในเอกสาร อีเมล {MARKS['email']}"
+
+
+def test_a_question_log_url_that_is_not_postgresql_is_refused_by_name():
+    from pydantic import ValidationError
+
+    from service.settings import Settings
+
+    with pytest.raises(ValidationError, match="must be a PostgreSQL URL"):
+        Settings(question_log_url="mysql://x@127.0.0.1/db")
