@@ -2,6 +2,7 @@
 #   docker build -t khamtop .
 #   docker run --rm -p 8000:8000 -e KHAMTOP_ADMIN_KEY="$(openssl rand -hex 24)" khamtop
 #   docker build --build-arg KHAMTOP_EXTRAS=scale -t khamtop .   # with Ray and Qdrant (docs/scale-out.md)
+#   docker build --build-arg KHAMTOP_EXTRAS=postgres -t khamtop .  # the question log in PostgreSQL (docs/api.md)
 # It runs in production mode: it will not start without an admin key. To keep documents added
 # through the admin API across containers, mount a volume on /var/lib/khamtop/data.
 FROM python:3.11-slim
