@@ -202,8 +202,6 @@ def model_average_readers(
     from index.reader.weights import ReaderWeightsError
     from training.reader_average import average_readers
 
-    if out.resolve() in (first.resolve(), second.resolve()):
-        fail(f"--out {out} is one of the inputs: write the average elsewhere")
     try:
         average_readers(first, second, weight, out)
     except (ReaderWeightsError, OSError, ValueError) as exc:
@@ -226,7 +224,7 @@ def log_report(
 
     from corpus.filters import FilterError
     from service import gap_report
-    from service.question_log import QuestionLog
+    from service.question_log import open_store, read_rows
 
     settings = settings_from(index_dir=index, collection=collection)
     path = settings.question_log_file
@@ -237,14 +235,10 @@ def log_report(
         start, end = gap_report.report_range(since, until)
     except FilterError as exc:
         fail(str(exc))
-    try:
-        questions = QuestionLog(path, settings.log_retention_days, url=url)
+    try:  # read-only: a report neither prunes nor writes (the service keeps its own retention)
+        rows = read_rows(open_store(path, url), settings.collection, start, end)
     except Exception as exc:  # the database cannot be reached, or the file read
-        fail(f"the question log cannot be opened: {str(exc).replace(url, 'KHAMTOP_QUESTION_LOG_URL') if url else exc}")
-    try:
-        rows = questions.rows(settings.collection, start, end)
-    finally:
-        questions.close()
+        fail(f"the question log cannot be read: {str(exc).replace(url, 'KHAMTOP_QUESTION_LOG_URL') if url else exc}")
     found = gap_report.report(rows, gap_report.question_words(), top)
     if as_json:
         typer.echo(json.dumps({"collection": settings.collection, **found}, ensure_ascii=False, indent=1))
@@ -531,6 +525,24 @@ def collections_list(index: IndexOpt = None) -> None:
             typer.echo(f"{name}\tcannot be read: {exc}")
 
 
+def _forget_questions(settings, name: str) -> None:
+    """A dropped collection's questions, deleted from the question log (a collection made again
+    under the name must not show its predecessor's)."""
+    from service.question_log import QuestionLog
+
+    url = settings.question_log_url.get_secret_value() if settings.question_log_url else None
+    if url is None and not settings.question_log_file.is_file():
+        return
+    try:
+        questions = QuestionLog(settings.question_log_file, settings.log_retention_days, url=url)
+    except Exception as exc:  # noqa: BLE001 (sqlite3's, psycopg's): said, with what to do
+        fail(f"dropped {name}, but its questions could not be deleted ({exc}); run it again with the log reachable")
+    try:
+        questions.delete_collection(name)
+    finally:
+        questions.close()
+
+
 @collections_app.command("drop")
 def collections_drop(
     name: Annotated[str, typer.Argument(help="The collection to remove, with every version of it")],
@@ -548,6 +560,7 @@ def collections_drop(
         backend = settings.for_collection(name).index_backend()
         collections.drop(settings.index_root, name, backend.forget)
         KeyStore(settings.index_root).forget_collection(name)  # its keys, and its being closed
+        _forget_questions(settings, name)
     except (collections.CollectionError, KeyRequestError, IndexLoadError, ValueError) as exc:
         fail(str(exc))
     typer.echo(f"dropped the collection {name} from {settings.index_root}")

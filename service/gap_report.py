@@ -21,6 +21,7 @@ from corpus.filters import bound
 
 SAME_QUESTION = 0.6
 MAX_QUESTIONS = 20_000
+CANDIDATES = 200  # groups a question is compared with (those sharing a word with it, oldest first)
 EXAMPLES = 5
 
 
@@ -84,14 +85,22 @@ def _jaccard(a: frozenset, b: frozenset) -> float:
 
 
 def group_questions(rows: list[dict], words_of) -> list[Group]:
-    """``rows`` (the log's, oldest first) in near-duplicate groups, largest first."""
+    """``rows`` (the log's, oldest first) in near-duplicate groups, largest first. A question is
+    compared only with the groups that share a word with it (at most ``CANDIDATES`` of them), so
+    the work grows with the questions, not with their square."""
     groups: list[Group] = []
     seen: dict[frozenset, Group] = {}
+    having: dict[str, list[int]] = {}  # word -> the groups whose first question has it
     for row in rows[-MAX_QUESTIONS:]:
         words = frozenset(words_of(row["question"]))
-        group = seen.get(words) or next((g for g in groups if _jaccard(words, g.words) >= SAME_QUESTION), None)
+        group = seen.get(words)
+        if group is None:
+            near = sorted({i for w in words for i in having.get(w, ())})[:CANDIDATES]
+            group = next((groups[i] for i in near if _jaccard(words, groups[i].words) >= SAME_QUESTION), None)
         if group is None:
             group = Group(row["question"], words)
+            for w in words:
+                having.setdefault(w, []).append(len(groups))
             groups.append(group)
         seen.setdefault(words, group)
         group.count += 1

@@ -40,6 +40,7 @@ log = logging.getLogger("khamtop.questions")
 QUEUE = 10_000  # entries waiting to be written; beyond it they are dropped (counted)
 PRUNE_EVERY_S = 3_600
 MAX_COMMENT_CHARS = 500
+MAX_ROWS = 20_000  # the newest questions a report reads
 
 _COLUMNS = """
     collection TEXT NOT NULL,
@@ -66,12 +67,21 @@ _TABLES = [
 ]
 
 
+_DDL_LOCK = 0x6B68_616D  # the advisory lock replicas take to create the tables
+
+
 class _SQLite:
     """The embedded file (the default): WAL, so that a report or a second process reads while
     the service writes."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+
+    def read(self):
+        """A connection of its own that only reads (a report): never the writer's, never a write."""
+        if not self.path.is_file():
+            raise QuestionLogError(f"no question log at {self.path}")
+        return sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
 
     def connect(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,10 +115,31 @@ class _Postgres:
         self.psycopg = psycopg
         self.lost = psycopg.OperationalError
 
+    def read(self):
+        db = self._connect()
+        db.execute("SET default_transaction_read_only = on")
+        return db
+
+    def _connect(self):
+        # A server that stops answering must not hold the writer for ever: keepalives, and a
+        # statement time limit.
+        return self.psycopg.connect(
+            self.url,
+            autocommit=True,
+            connect_timeout=10,
+            keepalives=1,
+            keepalives_idle=30,
+            options="-c statement_timeout=30000",
+        )
+
     def connect(self):
-        db = self.psycopg.connect(self.url, autocommit=True, connect_timeout=10)
-        for statement in _TABLES:
-            db.execute(statement.format(id="BIGSERIAL PRIMARY KEY", real="DOUBLE PRECISION"))
+        db = self._connect()
+        # Replicas starting together would race on CREATE ... IF NOT EXISTS (not atomic in
+        # PostgreSQL): one at a time, under an advisory lock of the database's.
+        with db.transaction():
+            db.execute("SELECT pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
+            for statement in _TABLES:
+                db.execute(statement.format(id="BIGSERIAL PRIMARY KEY", real="DOUBLE PRECISION"))
         return db
 
     @staticmethod
@@ -158,7 +189,7 @@ class QuestionLog:
         self, path: Path, retention_days: int, on_drop: Callable[[], None] = lambda: None, url: str | None = None
     ) -> None:
         self.path, self.retention_days, self._on_drop = path, retention_days, on_drop
-        self._store = _Postgres(url) if url else _SQLite(path)
+        self._store = open_store(path, url)
         self._queue: queue.Queue = queue.Queue(QUEUE)
         self._ready = threading.Event()
         self._failed: BaseException | None = None
@@ -186,10 +217,13 @@ class QuestionLog:
         """Forget every question asked of ``collection``; returns how many."""
         return self._call(self._delete, collection)
 
-    def rows(self, collection: str, since: float = 0.0, until: float = float("inf")) -> list[dict]:
-        """The questions asked of ``collection`` from ``since`` to before ``until`` (epoch
-        seconds), oldest first."""
-        return self._call(self._rows, collection, since, until)
+    def rows(
+        self, collection: str, since: float = 0.0, until: float = float("inf"), limit: int | None = None
+    ) -> list[dict]:
+        """The newest ``limit`` (MAX_ROWS) questions asked of ``collection`` from ``since`` to
+        before ``until`` (epoch seconds), oldest first: read on a connection of its own, so that a
+        report never holds up the writer."""
+        return read_rows(self._store, collection, since, until, limit or MAX_ROWS)
 
     def prune(self, now: float | None = None) -> int:
         """Delete what is older than the retention; returns how many."""
@@ -200,20 +234,24 @@ class QuestionLog:
         self._call(lambda: None)
 
     def close(self) -> None:
-        self._queue.put(("stop", None, None))
+        try:
+            self._queue.put(("stop", None, None), timeout=10)
+        except queue.Full:  # a writer stuck on its database: the process is ending anyway (daemon thread)
+            log.error("the question log's writer did not stop: %d entries unwritten", self._queue.qsize())
+            return
         self._thread.join(timeout=10)
 
     # -- the writer thread --------------------------------------------------------------------
 
     def _call(self, function, *args):
         done: Future = Future()
-        self._queue.put(("call", (function, args), done))
+        self._queue.put(("call", (function, args), done), timeout=30)
         return done.result(timeout=30)
 
     def _run(self) -> None:
+        self._salts: dict[str, bytes] = {}
         try:
             self._db = self._store.connect()
-            self._secret = self._stored_secret()
             self._prune(None)
         except BaseException as exc:  # the service says why it has no log; the log is not the answer
             self._failed = exc
@@ -227,7 +265,8 @@ class QuestionLog:
             except queue.Empty:
                 kind, payload, done = "idle", None, None
             if kind == "stop":
-                self._db.close()
+                if self._db is not None:
+                    self._db.close()
                 return
             try:
                 if kind == "record":
@@ -249,31 +288,40 @@ class QuestionLog:
 
     def _again_if_lost(self, function, *args):
         """``function(*args)``, once more on a new connection if the database went away (a
-        PostgreSQL server restarted)."""
+        PostgreSQL server restarted); a connection that could not be made is tried again at the
+        next entry."""
+        if self._db is None:
+            self._db = self._store.connect()
         try:
             return function(*args)
         except self._store.lost:
             with contextlib.suppress(Exception):  # closing what is already broken
                 self._db.close()
+            self._db = None
             self._db = self._store.connect()
             return function(*args)
 
     def _execute(self, text: str, params=()):
         return self._db.execute(self._store.sql(text), params)
 
-    def _stored_secret(self) -> bytes:
-        # Two replicas starting at once keep one secret: the first insert wins, both read it.
-        self._execute(
-            "INSERT INTO meta (name, value) VALUES ('salt_secret', ?) ON CONFLICT (name) DO NOTHING",
-            (secrets.token_hex(32),),
-        )
-        return bytes.fromhex(self._execute("SELECT value FROM meta WHERE name = 'salt_secret'").fetchone()[0])
+    def _salt(self, day: str) -> bytes:
+        """The day's salt: random, made by whichever replica asks first that day, shared through
+        the store, and deleted with the days before it, so that no hash can be linked to another
+        day's, nor tried against every address once the day is over."""
+        if day not in self._salts:
+            self._execute(
+                "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                (f"salt:{day}", secrets.token_hex(32)),
+            )
+            value = self._execute("SELECT value FROM meta WHERE name = ?", (f"salt:{day}",)).fetchone()[0]
+            self._execute("DELETE FROM meta WHERE name LIKE ? AND name < ?", ("salt:%", f"salt:{day}"))
+            self._salts = {day: bytes.fromhex(value)}
+        return self._salts[day]
 
     def _asker(self, client: str | None, when: float) -> str | None:
         if not client:
             return None
-        day = datetime.fromtimestamp(when, UTC).date().isoformat()
-        salt = hmac.new(self._secret, day.encode(), hashlib.sha256).digest()
+        salt = self._salt(datetime.fromtimestamp(when, UTC).date().isoformat())
         return hmac.new(salt, client.encode(), hashlib.sha256).hexdigest()[:16]
 
     def _insert(self, asked: Asked) -> None:
@@ -314,22 +362,38 @@ class QuestionLog:
     def _delete(self, collection: str) -> int:
         return self._execute("DELETE FROM questions WHERE collection = ?", (collection,)).rowcount
 
-    def _rows(self, collection: str, since: float, until: float) -> list[dict]:
-        found = self._execute(
-            "SELECT * FROM questions WHERE collection = ? AND asked_at >= ? AND asked_at < ? ORDER BY asked_at, id",
-            (collection, since, min(until, 1e12)),
-        )
-        names = [d[0] for d in found.description]
-        out = []
-        for values in found.fetchall():
-            item = dict(zip(names, values, strict=True))
-            del item["token_hash"]
-            item["cited"] = json.loads(item["cited"])
-            item["read"], item["no_answer"] = bool(item["read"]), bool(item["no_answer"])
-            item["helpful"] = None if item["helpful"] is None else bool(item["helpful"])
-            out.append(item)
-        return out
-
     def _prune(self, now: float | None = None) -> int:
         cutoff = (time.time() if now is None else now) - self.retention_days * 86_400
         return self._execute("DELETE FROM questions WHERE asked_at < ?", (cutoff,)).rowcount
+
+
+def open_store(path: Path, url: str | None):
+    """The store of the log at ``path`` or, given ``url``, in that PostgreSQL database."""
+    return _Postgres(url) if url else _SQLite(path)
+
+
+def read_rows(store, collection: str, since: float, until: float, limit: int = MAX_ROWS) -> list[dict]:
+    """The newest ``limit`` questions of ``collection`` in [since, until), oldest first, on a
+    read-only connection of their own (no table made, nothing pruned: a report changes nothing)."""
+    db = store.read()
+    try:
+        found = db.execute(
+            store.sql(
+                "SELECT * FROM questions WHERE collection = ? AND asked_at >= ? AND asked_at < ?"
+                " ORDER BY asked_at DESC, id DESC LIMIT ?"
+            ),
+            (collection, since, min(until, 1e12), limit),
+        )
+        names = [d[0] for d in found.description]
+        rows = found.fetchall()
+    finally:
+        db.close()
+    out = []
+    for values in reversed(rows):
+        item = dict(zip(names, values, strict=True))
+        del item["token_hash"]
+        item["cited"] = json.loads(item["cited"])
+        item["read"], item["no_answer"] = bool(item["read"]), bool(item["no_answer"])
+        item["helpful"] = None if item["helpful"] is None else bool(item["helpful"])
+        out.append(item)
+    return out

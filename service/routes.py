@@ -269,7 +269,7 @@ async def ask(body: AskRequest, request: Request) -> AskResponse:
 async def feedback(body: FeedbackRequest, request: Request) -> Response:
     """Helpful or not (and an optional comment) on one answer, with the `feedback_token` it came
     with: once per answer. No key is needed beyond the token, which only the asker was given."""
-    questions = request.app.state.questions
+    questions = _question_log(request)
     if questions is None:
         raise HTTPException(status_code=404, detail="the question log is off: no feedback is kept")
     try:
@@ -292,7 +292,7 @@ async def log_report(
     share answered by day. ``since``/``until``: dates in either era (default: the last 30 days)."""
     name = collection_of(request, collection)
     security.require_admin(request, name)
-    questions = request.app.state.questions
+    questions = _question_log(request)
     if questions is None:
         raise HTTPException(status_code=404, detail="the question log is off (KHAMTOP_QUESTION_LOG)")
     try:
@@ -309,10 +309,21 @@ async def delete_log(request: Request, collection: str | None = None) -> Respons
     """Forget every logged question (and its feedback) of one collection (its admin key)."""
     name = collection_of(request, collection)
     security.require_admin(request, name)
-    questions = request.app.state.questions
+    questions = _question_log(request)
     if questions is not None:
         await run_in_threadpool(questions.delete_collection, name)
     return Response(status_code=204)
+
+
+def _question_log(request: Request):
+    """The question log; None when it is off; 503 when it is on but could not be opened (a
+    deletion must never be answered as done when nothing was deleted)."""
+    questions = request.app.state.questions
+    if questions is None and request.app.state.settings.question_log:
+        raise HTTPException(
+            status_code=503, detail="the question log is on but could not be opened; see the service's log"
+        )
+    return questions
 
 
 @router.get(
@@ -576,8 +587,19 @@ async def drop_collection(name: str, request: Request) -> Response:
         raise HTTPException(
             status_code=503, detail=f"the collection {name} was not dropped: its search server cannot be reached"
         ) from None
-    if request.app.state.questions is not None:  # its questions go with it
-        await run_in_threadpool(request.app.state.questions.delete_collection, name)
+    questions = request.app.state.questions
+    try:
+        if questions is None and settings.question_log:
+            raise RuntimeError("the question log could not be opened")
+        if questions is not None:  # its questions go with it
+            await run_in_threadpool(questions.delete_collection, name)
+    except Exception as exc:  # noqa: BLE001 (the log's store's errors): the drop is done; say what is left
+        log.error("collection %s dropped, but its questions were not deleted: %s", name, exc)
+        raise HTTPException(
+            status_code=503,
+            detail=f"the collection {name} was dropped, but its logged questions could not be deleted: "
+            f"DELETE /v1/log?collection={name} once the question log is reachable",
+        ) from None
     return Response(status_code=204)
 
 

@@ -41,6 +41,10 @@ def test_national_ids_phones_and_emails_are_masked_and_numbers_that_are_not_stay
     said = mask("บัตร 1-1037-00123-45-6 โทร 081-234-5678 หรือ +66 2 123 4567 อีเมล somchai.k@mdes.go.th")
     assert said == (f"บัตร {MARKS['national_id']} โทร {MARKS['phone']} หรือ {MARKS['phone']} อีเมล {MARKS['email']}")
     assert mask("เลข ๑๑๐๓๗๐๐๑๒๓๔๕๖ ครับ") == f"เลข {MARKS['national_id']} ครับ"  # Thai digits too
+    phone = MARKS["phone"]
+    for written in ("0-2123-4567", "(02) 123-4567", "+66 (0)81 234 5678", "08\u200b1234\u200b5678"):
+        assert mask(f"โทร {written} ครับ") == f"โทร {phone} ครับ", written
+    assert mask("เลข １１０３７００１２３４５６") == f"เลข {MARKS['national_id']}", "full-width digits too"
     kept = "งบ 2,500 ล้านบาท ปี 2567 จำนวน 1234567 คน วันที่ 15 มิถุนายน 2561 ราคา 0.5 บาท"
     assert mask(kept) == kept
 
@@ -69,10 +73,17 @@ def test_a_question_is_kept_masked_with_its_answer_and_no_client_address(qlog, t
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_one_asker_is_one_hash_within_a_day_and_another_the_next_day(qlog):
-    first, second = qlog._asker("198.51.100.1", 1_800_000_000), qlog._asker("198.51.100.1", 1_800_000_100)
-    assert first == second and first != qlog._asker("198.51.100.2", 1_800_000_000)
-    assert qlog._asker("198.51.100.1", 1_800_000_000 + 86_400) != first
+def test_one_asker_is_one_hash_within_a_day_and_the_days_salt_is_gone_the_next_day(qlog):
+    def asker(client, when):
+        return qlog._call(qlog._asker, client, when)
+
+    first, second = asker("198.51.100.1", 1_800_000_000), asker("198.51.100.1", 1_800_000_100)
+    assert first == second and first != asker("198.51.100.2", 1_800_000_000)
+    assert asker("198.51.100.1", 1_800_000_000 + 86_400) != first
+    salts = qlog._call(lambda: qlog._execute("SELECT name FROM meta WHERE name LIKE ?", ("salt:%",)).fetchall())
+    assert [name for (name,) in salts] == ["salt:2027-01-16"], (
+        "yesterday's salt is deleted: its hashes cannot be tried again"
+    )
 
 
 def test_a_token_votes_once_on_its_own_question_and_an_unknown_token_not_at_all(qlog):
@@ -107,8 +118,9 @@ def test_the_log_survives_a_restart_and_two_replicas_share_it(request, tmp_path,
     first, replica = QuestionLog(path, 90, url=url), QuestionLog(path, 90, url=url)
     token = new_token()
     first.record(asked(token=token))
+    day = "2030-01-01"
+    assert replica._call(replica._salt, day) == first._call(first._salt, day), "one salt a day, whoever asks first"
     first.close()
-    assert replica._secret == first._secret, "one salt secret, whoever started first"
     replica.close()
     again = QuestionLog(path, 90, url=url)
     try:
@@ -234,3 +246,34 @@ def test_a_question_log_url_that_is_not_postgresql_is_refused_by_name():
 
     with pytest.raises(ValidationError, match="must be a PostgreSQL URL"):
         Settings(question_log_url="mysql://x@127.0.0.1/db")
+
+
+def test_a_report_from_the_command_line_reads_only_and_deletes_nothing(tmp_path, settings):
+    from typer.testing import CliRunner
+
+    from khamtop.cli import app
+
+    path = settings.index_root / "questions.sqlite3"
+    kept = QuestionLog(path, retention_days=3650)  # the service keeps ten years
+    kept.record(asked("คำถามเก่า"))
+    kept.close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE questions SET asked_at = asked_at - 400 * 86400")
+    shown = CliRunner().invoke(app, ["log", "report", "--index", str(settings.index_root), "--since", "2000", "--json"])
+    assert shown.exit_code == 0, shown.output
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM questions").fetchone()[0] == 1, "the report's retention deleted nothing"
+
+
+def test_a_log_that_cannot_be_opened_leaves_questions_answered_and_deletions_refused(make_client, tmp_path):
+    from service.settings import Settings
+
+    (tmp_path / "a-file").write_text("not a folder", "utf-8")
+    admin_key = "admin-key-0123456789abcdef"
+    client = make_client(
+        question_log_path=tmp_path / "a-file" / "questions.sqlite3", admin_key=Settings(admin_key=admin_key).admin_key
+    )
+    answer = client.post("/v1/ask", json={"question": "กระทรวงดิจิทัล", "read": False})
+    assert answer.status_code == 200 and answer.json()["feedback_token"] is None
+    deleted = client.delete("/v1/log?collection=default", headers={"Authorization": f"Bearer {admin_key}"})
+    assert deleted.status_code == 503 and "could not be opened" in deleted.json()["detail"]

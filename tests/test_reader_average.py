@@ -67,7 +67,14 @@ def test_the_command_refuses_to_overwrite_an_input_and_names_a_bad_weight(tmp_pa
     a = reader(tmp_path / "a", {"w": np.ones(2, np.float32)})
     b = reader(tmp_path / "b", {"w": np.ones(2, np.float32)})
     same = CliRunner().invoke(app, ["model", "average-readers", str(a), str(b), "--out", str(a)])
-    assert same.exit_code != 0 and "is one of the inputs" in same.output
+    assert same.exit_code != 0 and "is, or holds, the input" in same.output
+    above = CliRunner().invoke(app, ["model", "average-readers", str(a), str(b), "--out", str(tmp_path)])
+    assert above.exit_code != 0 and "is, or holds, the input" in above.output
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "keep.txt").write_text("mine", "utf-8")
+    other = CliRunner().invoke(app, ["model", "average-readers", str(a), str(b), "--out", str(tmp_path / "notes")])
+    assert other.exit_code != 0 and "not a reader's weights folder" in other.output
+    assert (tmp_path / "notes" / "keep.txt").read_text("utf-8") == "mine", "nothing replaced"
     bad = CliRunner().invoke(app, ["model", "average-readers", str(a), str(b), "--weight", "1.5"])
     assert bad.exit_code != 0
     made = CliRunner().invoke(app, ["model", "average-readers", str(a), str(b), "--out", str(tmp_path / "o")])

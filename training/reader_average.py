@@ -31,6 +31,11 @@ def average_readers(first: Path, second: Path, weight: float, out: Path) -> dict
 
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"the weight must be between 0 and 1, not {weight}")
+    for given in (first, second):
+        if out.resolve() == given.resolve() or out.resolve() in given.resolve().parents:
+            raise ValueError(f"--out {out} is, or holds, the input {given}: write the average elsewhere")
+    if out.exists() and not (out / RECORD_FILE).is_file():
+        raise ValueError(f"{out} exists and is not a reader's weights folder: it would be replaced; choose another")
     records = [read_record(first), read_record(second)]
     for key in _SAME:
         if records[0]["config"][key] != records[1]["config"][key]:
@@ -48,6 +53,9 @@ def average_readers(first: Path, second: Path, weight: float, out: Path) -> dict
         deltas.append(delta)
     if set(deltas[0]) != set(deltas[1]):
         raise ReaderWeightsError(f"{first} and {second} trained other parts of the model")
+    for name in deltas[0]:
+        if deltas[0][name].shape != deltas[1][name].shape:
+            raise ReaderWeightsError(f"{first} and {second} differ in the shape of {name}")
     averaged = {
         n: ((1.0 - weight) * deltas[0][n] + weight * deltas[1][n]).astype(deltas[0][n].dtype) for n in deltas[0]
     }
@@ -68,7 +76,11 @@ def average_readers(first: Path, second: Path, weight: float, out: Path) -> dict
     with staged_dir(out) as tmp:
         save_file(averaged, str(tmp / DELTA_FILE))
         (tmp / RECORD_FILE).write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", "utf-8")
-        notices = [(f / LICENSE_FILE).read_text("utf-8") for f in (first, second) if (f / LICENSE_FILE).is_file()]
-        longest = max(notices, key=len, default="")
-        (tmp / LICENSE_FILE).write_text(longest, "utf-8")
+        # Every notice of either input, each once (a notice may hold another's).
+        notices: list[str] = []
+        for f in (first, second):
+            text = (f / LICENSE_FILE).read_text("utf-8") if (f / LICENSE_FILE).is_file() else ""
+            if text and not any(text in n for n in notices):
+                notices = [n for n in notices if n not in text] + [text]
+        (tmp / LICENSE_FILE).write_text("\n".join(notices), "utf-8")
     return record

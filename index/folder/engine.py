@@ -53,7 +53,7 @@ class FolderEngine:
         # FAISS skips the passages outside the filter as it searches. A bitmap, not a list of ids:
         # made in a fraction of a millisecond at 1M passages, whatever share the filter keeps.
         bits = np.packbits(allowed, bitorder="little")
-        selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits))
+        selector = faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bits))  # its size in bytes
         params = (
             faiss.SearchParametersHNSW(sel=selector, efSearch=max(hnsw.efSearch, k))
             if hnsw is not None
@@ -69,8 +69,12 @@ class FolderEngine:
         if not len(ids):
             return []
         scores = self.index.passage_vectors[ids] @ vector[0]
-        best = np.argpartition(-scores, k - 1)[:k] if len(ids) > k else np.arange(len(ids))
-        best = best[np.lexsort((ids[best], -scores[best]))]  # best first; among equals, the lower id
+        if len(ids) > k:  # every passage at or above the k-th score, so that ties keep the lower id
+            kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+            best = np.flatnonzero(scores >= kth)
+        else:
+            best = np.arange(len(ids))
+        best = best[np.lexsort((ids[best], -scores[best]))][:k]  # best first; among equals, the lower id
         return [int(i) for i in ids[best]]
 
     def prefetch(self, chunk_ids: list[int]) -> Rows:
