@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,6 +41,7 @@ QUEUE = 10_000  # entries waiting to be written; beyond it they are dropped (cou
 PRUNE_EVERY_S = 3_600
 MAX_COMMENT_CHARS = 500
 MAX_ROWS = 20_000  # the newest questions a report reads
+BATCH = 256  # questions written in one transaction when they queue up
 
 _COLUMNS = """
     collection TEXT NOT NULL,
@@ -97,6 +98,16 @@ class _SQLite:
     def sql(text: str) -> str:
         return text
 
+    @staticmethod
+    def insert_many(db, text: str, rows: list[tuple]) -> None:
+        db.execute("BEGIN")
+        try:
+            db.executemany(text, rows)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
     lost = sqlite3.OperationalError
 
 
@@ -146,6 +157,11 @@ class _Postgres:
     def sql(text: str) -> str:
         return text.replace("?", "%s")
 
+    @staticmethod
+    def insert_many(db, text: str, rows: list[tuple]) -> None:
+        with db.transaction(), db.cursor() as cursor:
+            cursor.executemany(text, rows)
+
 
 class QuestionLogError(Exception):
     """The question log cannot be opened (said at start: questions are still answered)."""
@@ -167,6 +183,7 @@ class Asked:
     index_version: int | None
     client: str | None = None  # the client's address: hashed with the day's salt, never stored
     token: str | None = None  # the feedback token handed to the client: only its hash is stored
+    asked_at: float = field(default_factory=time.time)
 
 
 class VoteRefused(Exception):
@@ -258,19 +275,32 @@ class QuestionLog:
             self._ready.set()
             return
         self._ready.set()
-        pruned_at = time.monotonic()
+        pruned_at, nxt = time.monotonic(), None
         while True:
             try:
-                kind, payload, done = self._queue.get(timeout=60)
+                kind, payload, done = nxt if nxt is not None else self._queue.get(timeout=60)
             except queue.Empty:
                 kind, payload, done = "idle", None, None
+            nxt = None
             if kind == "stop":
                 if self._db is not None:
                     self._db.close()
                 return
             try:
                 if kind == "record":
-                    self._again_if_lost(self._insert, payload)
+                    # Those queued behind it go in the same transaction: one commit for many.
+                    batch, later = [payload], None
+                    while len(batch) < BATCH and later is None:
+                        try:
+                            entry = self._queue.get_nowait()
+                        except queue.Empty:
+                            break
+                        if entry[0] == "record":
+                            batch.append(entry[1])
+                        else:
+                            later = entry
+                    self._again_if_lost(self._insert, batch)
+                    nxt = later  # a call or the stop, next: after what was queued before it
                 elif kind == "call":
                     function, args = payload
                     done.set_result(self._again_if_lost(function, *args))
@@ -324,14 +354,11 @@ class QuestionLog:
         salt = self._salt(datetime.fromtimestamp(when, UTC).date().isoformat())
         return hmac.new(salt, client.encode(), hashlib.sha256).hexdigest()[:16]
 
-    def _insert(self, asked: Asked) -> None:
-        now = time.time()
-        self._execute(
-            "INSERT INTO questions (collection, asked_at, question, mode, read, no_answer, answer_kind, confidence,"
-            " cited, latency_ms, index_version, asker, token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    def _insert(self, batch: list[Asked]) -> None:
+        rows = [
             (
                 asked.collection,
-                now,
+                asked.asked_at,
                 mask(asked.question),
                 asked.mode,
                 int(asked.read),
@@ -341,10 +368,27 @@ class QuestionLog:
                 json.dumps(asked.cited, ensure_ascii=False),
                 round(asked.latency_ms, 2),
                 asked.index_version,
-                self._asker(asked.client, now),
+                self._asker(asked.client, asked.asked_at),
                 token_hash(asked.token) if asked.token else None,
-            ),
+            )
+            for asked in batch
+        ]
+        text = self._store.sql(
+            "INSERT INTO questions (collection, asked_at, question, mode, read, no_answer, answer_kind, confidence,"
+            " cited, latency_ms, index_version, asker, token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
+        try:
+            self._store.insert_many(self._db, text, rows)
+        except self._store.lost:
+            raise
+        except Exception:  # one row the store refuses must not lose the others
+            for row in rows:
+                try:
+                    self._db.execute(text, row)
+                except self._store.lost:
+                    raise
+                except Exception as exc:
+                    log.error("a question could not be logged: %s", exc)
 
     def _vote(self, token: str, helpful: bool, comment: str | None) -> str:
         if comment is not None:

@@ -277,3 +277,12 @@ def test_a_log_that_cannot_be_opened_leaves_questions_answered_and_deletions_ref
     assert answer.status_code == 200 and answer.json()["feedback_token"] is None
     deleted = client.delete("/v1/log?collection=default", headers={"Authorization": f"Bearer {admin_key}"})
     assert deleted.status_code == 503 and "could not be opened" in deleted.json()["detail"]
+
+
+def test_questions_queued_together_are_all_written_and_a_call_after_them_sees_them(qlog):
+    for i in range(600):  # more than one transaction's batch
+        qlog.record(asked(f"คำถามที่ {i}"))
+    assert len(qlog.rows("default")) <= 600
+    qlog.flush()
+    rows = qlog.rows("default")
+    assert len(rows) == 600 and rows[0]["question"] == "คำถามที่ 0" and rows[-1]["question"] == "คำถามที่ 599"
