@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from corpus.document import TAG_NAME
 from corpus.text import normalize_text, too_little_to_answer
 from corpus.filters import Filter, FilterError, bound
 from index.search.results import RankedPassage, SearchResult
@@ -29,6 +30,11 @@ def filter_of(given: FilterIn | None) -> Filter | None:
         raise FilterError("language: give at least one language")
     if any(not any(x.strip() for x in listed(v)) for v in given.tags.values()):
         raise FilterError("tags: give each tag at least one value")
+    for name in given.tags:  # no document has another name: say so, on every backend alike
+        if not TAG_NAME.fullmatch(name):
+            raise FilterError(
+                f"tags: {name[:50]!r} is not a tag name (lower-case letters, digits, _ and -, from a letter)"
+            )
     if given.date_from == "" or given.date_to == "":
         raise FilterError("a date bound is empty: leave it out, or give a date")
     return Filter(
