@@ -46,11 +46,11 @@ def ask(client: TestClient, raw: bytes) -> httpx.Response:
 
 def test_an_upload_after_current_was_removed_starts_from_the_served_version(make_client, settings):
     client = make_client(admin_key=SecretStr(ADMIN), reload_interval_s=0)
-    served = client.get("/readyz").json()
+    served = client.get("/readyz", headers=AS_ADMIN).json()
     (settings.index_dir / "CURRENT").unlink()  # an operator's mistake, a failed restore
     response = client.post("/v1/documents", json=NEW, headers=AS_ADMIN)
     assert response.status_code == 201, response.text
-    after = client.get("/readyz").json()
+    after = client.get("/readyz", headers=AS_ADMIN).json()
     assert after["documents"] == served["documents"] + 1, "every other document is still there"
     assert client.get("/v1/documents/adgmin-2-results-2022").status_code == 200
     assert versions.read_current(settings.index_dir) == f"v{after['index_version']:06d}", "CURRENT is back"
@@ -339,7 +339,7 @@ def test_a_source_url_that_is_not_http_is_refused(make_client, url):
     client = make_client(admin_key=SecretStr(ADMIN))
     response = client.post("/v1/documents", json={**NEW, "source_url": url}, headers=AS_ADMIN)
     assert response.status_code == 422 and "source_url must be an http" in response.json()["message"]
-    assert json.loads(client.get("/readyz").text)["documents"] == 5
+    assert json.loads(client.get("/readyz", headers=AS_ADMIN).text)["documents"] == 5
 
 
 # 2. One upload must not freeze everyone -------------------------------------------------------------

@@ -157,7 +157,7 @@ def test_an_uploaded_alias_bomb_is_refused_with_the_reason(admin_client):
     response = admin_client.post("/v1/documents", files={"file": ("bomb.md", bomb.encode())}, headers=AS_ADMIN)
     assert response.status_code == 422
     assert "front matter must not use YAML aliases" in response.json()["detail"]
-    assert admin_client.get("/readyz").json()["documents"] == 5
+    assert admin_client.get("/readyz", headers=AS_ADMIN).json()["documents"] == 5
 
 
 @pytest.mark.parametrize(("field", "limit"), [("title", 1_000), ("source_url", 2_048), ("date", 100), ("language", 35)])
@@ -175,7 +175,7 @@ def test_each_metadata_field_over_its_limit_is_refused_naming_it(admin_client, t
     (tmp_path / "ประกาศ.md").write_text(f"---\n{field}: {value}\n---\n{sent['text']}", "utf-8")
     (problem,) = read_folder(tmp_path)[1]
     assert problem.reason == expected
-    assert admin_client.get("/readyz").json()["documents"] == 5
+    assert admin_client.get("/readyz", headers=AS_ADMIN).json()["documents"] == 5
 
 
 def test_a_web_pages_own_overlong_title_is_dropped_not_refused():
@@ -204,7 +204,7 @@ def test_ids_that_look_alike_are_one_document(admin_client):
     assert first.status_code == 201 and first.json()["added"] == [WATER], first.text
     again = admin_client.post("/v1/documents", json={"doc_id": WATER, "text": TEXT + "ครับ"}, headers=AS_ADMIN)
     assert again.status_code == 200 and again.json()["replaced"] == [WATER], again.text
-    assert admin_client.get("/readyz").json()["documents"] == 6
+    assert admin_client.get("/readyz", headers=AS_ADMIN).json()["documents"] == 6
 
 
 @pytest.mark.parametrize(
