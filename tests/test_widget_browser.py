@@ -400,6 +400,9 @@ def test_a_keyboard_user_says_an_answer_did_not_help_and_why_once(context, hosts
     assert results.violations_count == 0, results.generate_report()
     page.keyboard.type("อยากทราบจำนวนเงินรางวัล โทร 0812345678")
     page.screenshot(path=ARTIFACTS / "feedback-comment.png")
+    send = rating.get_by_role("button", name="ส่งความคิดเห็น")
+    ink, paper = send.evaluate("b => [getComputedStyle(b).color, getComputedStyle(b).backgroundColor]")
+    assert ink != paper, "the send button's words are visible (axe missed white on white once)"
     page.keyboard.press("Tab")
     with page.expect_response(lambda r: r.url.endswith("/v1/feedback")) as sent:
         page.keyboard.press("Enter")

@@ -143,7 +143,7 @@
     '.fb button{padding:4px 12px;border:1px solid #6e7781;border-radius:999px;background:#fff;cursor:pointer}' +
     '.fb button[aria-pressed=true]{background:var(--accent);color:var(--on-accent);border-color:var(--accent)}' +
     '.fb textarea{flex-basis:100%;min-height:60px}' +
-    '.fb .send{height:auto;padding:6px 14px}' +
+    '.fb .send{height:auto;padding:6px 14px;border:0;background:var(--accent);color:var(--on-accent)}' +
     '.sr{position:absolute!important;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}' +
     ':focus{outline:none}' +
     ':focus-visible{outline:3px solid #1f2328;outline-offset:2px;box-shadow:0 0 0 5px #fff}' +
