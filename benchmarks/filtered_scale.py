@@ -109,9 +109,10 @@ class ExactEngine:
         count = len(scores) if allowed is None else int(np.count_nonzero(allowed))
         if count == 0:
             return []
-        best = np.argpartition(-scores, min(k, count) - 1)[: min(k, count)]
-        best = best[np.lexsort((best, -scores[best]))]
-        return [int(i) for i in best]
+        from index.folder.keyword import top_k_of
+
+        best, _ = top_k_of(scores, min(k, count), positive=False)
+        return best.tolist()
 
 
 def _measure(retriever, exact, questions: list[str], only, ways: dict[str, int]) -> dict:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
+from index.folder.keyword import top_k_of
 from index.folder.vectors import dot_stored, stored_rows
 
 
@@ -68,14 +69,9 @@ class FolderEngine:
         passages makes HNSW walk past many it may not return (decision 023)."""
         if not len(ids):
             return []
-        scores = self.index.passage_vectors[ids] @ vector[0]
-        if len(ids) > k:  # every passage at or above the k-th score, so that ties keep the lower id
-            kth = np.partition(scores, len(scores) - k)[len(scores) - k]
-            best = np.flatnonzero(scores >= kth)
-        else:
-            best = np.arange(len(ids))
-        best = best[np.lexsort((ids[best], -scores[best]))][:k]  # best first; among equals, the lower id
-        return [int(i) for i in ids[best]]
+        # ``ids`` ascend, so top_k_of's lower position among equals is the lower chunk id.
+        best, _ = top_k_of(self.index.passage_vectors[ids] @ vector[0], k, positive=False)
+        return ids[best].tolist()
 
     def prefetch(self, chunk_ids: list[int]) -> Rows:
         """The candidates' stored vectors: their passages' and their sentences'. None of it

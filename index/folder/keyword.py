@@ -216,17 +216,18 @@ class KeywordIndex:
         return list(zip(ids.tolist(), best.tolist()))
 
 
-def top_k_of(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, scores) of the ``k`` best of every chunk's ``scores`` above 0, in numpy: those at
-    or above the k-th best, then best first and, among equals, the lower id first (as a stable
-    sort of all would), without sorting every chunk."""
+def top_k_of(scores: np.ndarray, k: int, positive: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, scores) of the ``k`` best of every chunk's ``scores`` (above 0 only, if
+    ``positive``: BM25's), in numpy: those at or above the k-th best, then best first and, among
+    equals, the lower id first (as a stable sort of all would), without sorting every chunk."""
     if len(scores) > k:
         kth = np.partition(scores, len(scores) - k)[len(scores) - k]
         top = np.flatnonzero(scores >= kth)
     else:
         top = np.arange(len(scores))
     top = top[np.lexsort((top, -scores[top]))][:k]
-    top = top[scores[top] > 0]
+    if positive:
+        top = top[scores[top] > 0]
     return top, scores[top]
 
 
