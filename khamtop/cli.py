@@ -228,7 +228,7 @@ def log_report(
 
     settings = settings_from(index_dir=index, collection=collection)
     path = settings.question_log_file
-    url = settings.question_log_url.get_secret_value() if settings.question_log_url else None
+    url = settings.question_log_database
     if url is None and not path.is_file():
         fail(f"no question log at {path} (the service keeps one with KHAMTOP_QUESTION_LOG on)")
     try:
@@ -530,7 +530,7 @@ def _forget_questions(settings, name: str) -> None:
     under the name must not show its predecessor's)."""
     from service.question_log import QuestionLog
 
-    url = settings.question_log_url.get_secret_value() if settings.question_log_url else None
+    url = settings.question_log_database
     if url is None and not settings.question_log_file.is_file():
         return
     try:

@@ -168,7 +168,7 @@ def _question_log(settings: Settings, metrics: Metrics):
     are still answered)."""
     if not settings.question_log:
         return None
-    url = settings.question_log_url.get_secret_value() if settings.question_log_url else None
+    url = settings.question_log_database
     where = "its PostgreSQL database" if url else settings.question_log_file
     try:
         return QuestionLog(settings.question_log_file, settings.log_retention_days, metrics.questions_dropped.inc, url)

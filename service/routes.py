@@ -23,7 +23,6 @@ from service.limits import DeadlineExceeded, Overloaded, ReadersBusy
 from service import state as live
 from service.keys import KeyRequestError
 from service import gap_report
-from service.gap_report import question_words, report_range
 from service.question_log import Asked, VoteRefused, new_token
 from service.schemas import (
     FeedbackRequest,
@@ -296,11 +295,13 @@ async def log_report(
     if questions is None:
         raise HTTPException(status_code=404, detail="the question log is off (KHAMTOP_QUESTION_LOG)")
     try:
-        start, end = report_range(since, until)
+        start, end = gap_report.report_range(since, until)
     except FilterError as exc:
         raise RequestValidationError([{"loc": ("query", "since"), "msg": str(exc), "type": "value_error"}]) from None
-    rows = await run_in_threadpool(questions.rows, name, start, end)
-    found = await run_in_threadpool(gap_report.report, rows, question_words(), top)
+    def build() -> dict:  # reading, and the tokenizer's first load, off the event loop
+        return gap_report.report(questions.rows(name, start, end), gap_report.question_words(), top)
+
+    found = await run_in_threadpool(build)
     return {"collection": name, "since": since, "until": until, **found}
 
 

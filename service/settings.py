@@ -525,6 +525,11 @@ class Settings(BaseSettings):
     def question_log_file(self) -> Path:
         return self.question_log_path or self.index_root / "questions.sqlite3"
 
+    @property
+    def question_log_database(self) -> str | None:
+        """The PostgreSQL URL of the question log, in clear (None: the SQLite file)."""
+        return self.question_log_url.get_secret_value() if self.question_log_url else None
+
     def for_collection(self, name: str) -> Settings:
         """These settings, acting on collection ``name`` (``index_dir``: its home)."""
         return self.model_copy(update={"collection": check_name(name), "index_dir": home_of(self.index_root, name)})
