@@ -298,6 +298,7 @@ async def log_report(
         start, end = gap_report.report_range(since, until)
     except FilterError as exc:
         raise RequestValidationError([{"loc": ("query", "since"), "msg": str(exc), "type": "value_error"}]) from None
+
     def build() -> dict:  # reading, and the tokenizer's first load, off the event loop
         return gap_report.report(questions.rows(name, start, end), gap_report.question_words(), top)
 
