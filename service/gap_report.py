@@ -114,6 +114,8 @@ def group_questions(rows: list[dict], words_of) -> list[Group]:
 
 def report(rows: list[dict], words_of, top: int = 20) -> dict:
     """The content-gap report of one collection's ``rows`` (the log's, oldest first)."""
+    # Each wording segmented once: the gaps are grouped, then all the questions again.
+    words_of = lru_cache(maxsize=None)(words_of)
     gaps = [r for r in rows if r["no_answer"] or r.get("helpful") is False]
     days: dict[str, Counter] = {}
     askers: dict[str, set] = {}
